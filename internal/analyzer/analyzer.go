@@ -1,0 +1,84 @@
+// Package analyzer is the single-pass walk of scanning: every layer of an
+// image (or a file tree) is read once, and each file is handed to the
+// analyzers that asked for it. Catalogers, secret rules, malware engines and
+// misconfiguration checks are all analyzers.
+package analyzer
+
+import (
+	"context"
+	"io"
+	"io/fs"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"mamori/internal/finding"
+	"mamori/internal/inventory"
+)
+
+// Need is what an analyzer wants of a file.
+type Need uint8
+
+const (
+	// Skip: the analyzer does not want the file.
+	Skip Need = iota
+	// Metadata: the analyzer wants the path and fs.FileInfo only (mode, size);
+	// Input.Content is nil.
+	Metadata
+	// Content: the analyzer wants the bytes too.
+	Content
+)
+
+// Analyzer looks at single files of a layer or file tree.
+//
+// Implementations must be safe for concurrent use: layers are analysed in
+// parallel with the same Analyzer values.
+type Analyzer interface {
+	// Name is a short stable identifier ("dpkg", "npm-lock", "secret").
+	Name() string
+	// Version is bumped whenever the analyzer's output for the same input may
+	// change; it is part of the layer cache key.
+	Version() int
+	// Required says what the analyzer needs of the file at path (clean,
+	// slash-separated, relative to the root, no leading slash). It is called
+	// for every regular file, so it must be cheap: no I/O, no regexps over the
+	// path when a suffix test will do. info.Mode() carries setuid/setgid and
+	// permission bits as recorded in the layer.
+	Required(path string, info fs.FileInfo) Need
+	// Analyze looks at one file. An error is recorded against the file and
+	// the walk goes on: a malformed package database must not stop a scan.
+	Analyze(ctx context.Context, in Input) (*Result, error)
+}
+
+// Input is one file handed to an analyzer.
+type Input struct {
+	// Path is clean, slash-separated and relative to the root (no leading slash).
+	Path string
+	Info fs.FileInfo
+	// Content reads the file's bytes; nil when the analyzer asked for
+	// Metadata only. It is positioned at 0 and supports ReadAt, so zip and
+	// ELF readers can use it directly. Its Size() is the file's size.
+	Content *io.SectionReader
+	// Layer is the diff ID of the layer the file is in; empty for file trees.
+	Layer string
+}
+
+// Result is what an analyzer found in one file. Every field is optional.
+type Result struct {
+	Packages []inventory.Package `json:"packages,omitempty"`
+	// OS is set by OS-detection analyzers.
+	OS       *inventory.OS     `json:"os,omitempty"`
+	Findings []finding.Finding `json:"findings,omitempty"`
+}
+
+// Empty reports whether r holds nothing.
+func (r *Result) Empty() bool {
+	return r == nil || (len(r.Packages) == 0 && r.OS == nil && len(r.Findings) == 0)
+}
+
+// ConfigAnalyzer looks at an image's configuration (Env, User, history ...)
+// once per image, after the layers are walked.
+type ConfigAnalyzer interface {
+	Name() string
+	Version() int
+	AnalyzeConfig(ctx context.Context, cfg *v1.ConfigFile) ([]finding.Finding, error)
+}

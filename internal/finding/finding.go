@@ -1,0 +1,107 @@
+// Package finding is the common result model of the non-package scanners
+// (secrets, malware, misconfigurations) and of policy decisions.
+package finding
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Kind says which scanner produced a finding.
+type Kind string
+
+const (
+	KindVulnerability Kind = "vulnerability"
+	KindSecret        Kind = "secret"
+	KindMalware       Kind = "malware"
+	KindMisconfig     Kind = "misconfig"
+)
+
+// Severity is mamori's one severity scale. Higher is worse; the zero value
+// is Unknown, so that nothing is ever given a severity it was not given.
+type Severity int
+
+const (
+	SeverityUnknown Severity = iota
+	SeverityNegligible
+	SeverityLow
+	SeverityMedium
+	SeverityHigh
+	SeverityCritical
+)
+
+var severityNames = [...]string{"UNKNOWN", "NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
+func (s Severity) String() string {
+	if s < 0 || int(s) >= len(severityNames) {
+		return "UNKNOWN"
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity reads a severity name, case-insensitively.
+func ParseSeverity(s string) (Severity, error) {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	if u == "MODERATE" { // GitHub advisories say moderate
+		return SeverityMedium, nil
+	}
+	for i, n := range severityNames {
+		if n == u {
+			return Severity(i), nil
+		}
+	}
+	return SeverityUnknown, fmt.Errorf("finding: unknown severity %q (want critical, high, medium, low, negligible or unknown)", s)
+}
+
+func (s Severity) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+func (s *Severity) UnmarshalJSON(b []byte) error {
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return fmt.Errorf("finding: severity: %w", err)
+	}
+	v, err := ParseSeverity(str)
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Location says where a finding is. Path is relative to the target root
+// (no leading slash); for findings in an image's configuration Path is empty
+// and Config names the field ("Env", "History[3]", "User").
+type Location struct {
+	Path        string `json:"path,omitempty"`
+	LayerDiffID string `json:"layerDiffID,omitempty"`
+	Config      string `json:"config,omitempty"`
+	// StartLine and EndLine are 1-based; zero when not known.
+	StartLine int `json:"startLine,omitempty"`
+	EndLine   int `json:"endLine,omitempty"`
+	// Inner names a member inside an archive ("lib/a.jar!/b.class").
+	Inner string `json:"inner,omitempty"`
+}
+
+// Finding is one secret, malware or misconfiguration result.
+type Finding struct {
+	Kind Kind `json:"kind"`
+	// ID is the rule, signature or check ID ("aws-access-key-id", "Eicar-Test-Signature", "MSC-K8S-001").
+	ID       string   `json:"id"`
+	Title    string   `json:"title"`
+	Severity Severity `json:"severity"`
+	Location Location `json:"location"`
+	// Category groups findings of a kind ("AWS", "Kubernetes", "Dockerfile", "clamav").
+	Category    string `json:"category,omitempty"`
+	Description string `json:"description,omitempty"`
+	Remediation string `json:"remediation,omitempty"`
+	// Evidence is what was matched, always redacted for secrets unless the
+	// user asked for secrets to be shown.
+	Evidence   string   `json:"evidence,omitempty"`
+	References []string `json:"references,omitempty"`
+	// Controls names the NIST SP 800-190 controls ("4.1.1") and CIS items
+	// ("CIS-Docker-4.1") the check serves.
+	Controls []string `json:"controls,omitempty"`
+	// Engine names the engine that produced a malware finding ("clamav", "yara", "sha256", "osv").
+	Engine string `json:"engine,omitempty"`
+}

@@ -1,0 +1,74 @@
+package analyzer
+
+// resultFormatVersion is part of every cache key: bump it when LayerResult's
+// encoding changes meaning.
+const resultFormatVersion = "layer-result/1"
+
+// LayerResult is what one walk of one layer (or one file tree) produced.
+// It is what the layer cache stores, keyed by Set.CacheKey(DiffID).
+type LayerResult struct {
+	// DiffID is the layer's diff ID (sha256 of the uncompressed tar); empty
+	// for file trees.
+	DiffID string `json:"diffID"`
+	// Files maps a clean path to what the analyzers found in that file; only
+	// files with results are present.
+	Files map[string]*Result `json:"files,omitempty"`
+	// Whiteouts are the paths this layer deletes from lower layers
+	// (".wh.name" entries, already turned into the deleted path).
+	Whiteouts []string `json:"whiteouts,omitempty"`
+	// OpaqueDirs are directories whose lower-layer content this layer hides
+	// (".wh..wh..opq" entries).
+	OpaqueDirs []string `json:"opaqueDirs,omitempty"`
+	// Warnings are per-file problems that did not stop the walk.
+	Warnings []string `json:"warnings,omitempty"`
+	// Entries counts the entries read; Bytes the uncompressed bytes read.
+	Entries int   `json:"entries"`
+	Bytes   int64 `json:"bytes"`
+}
+
+func (lr *LayerResult) warn(format string) {
+	if len(lr.Warnings) < maxWarnings {
+		lr.Warnings = append(lr.Warnings, format)
+	} else if len(lr.Warnings) == maxWarnings {
+		lr.Warnings = append(lr.Warnings, "more warnings omitted")
+	}
+}
+
+// add merges r into the result for path, setting the layer on every
+// package location and finding.
+func (lr *LayerResult) add(path string, r *Result) {
+	if r.Empty() {
+		return
+	}
+	for i := range r.Packages {
+		p := &r.Packages[i]
+		if len(p.Locations) == 0 {
+			p.Locations = append(p.Locations, locationFor(path))
+		}
+		for j := range p.Locations {
+			p.Locations[j].LayerDiffID = lr.DiffID
+		}
+	}
+	for i := range r.Findings {
+		f := &r.Findings[i]
+		if f.Location.Path == "" && f.Location.Config == "" {
+			f.Location.Path = path
+		}
+		if f.Location.Path != "" {
+			f.Location.LayerDiffID = lr.DiffID
+		}
+	}
+	if lr.Files == nil {
+		lr.Files = map[string]*Result{}
+	}
+	cur := lr.Files[path]
+	if cur == nil {
+		lr.Files[path] = r
+		return
+	}
+	cur.Packages = append(cur.Packages, r.Packages...)
+	cur.Findings = append(cur.Findings, r.Findings...)
+	if r.OS != nil {
+		cur.OS = r.OS
+	}
+}

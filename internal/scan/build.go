@@ -1,0 +1,95 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"mamori/internal/analyzer"
+	"mamori/internal/cache"
+	"mamori/internal/catalog"
+)
+
+// Scanner names accepted by BuildOptions.Scanners.
+const (
+	ScannerVuln      = "vuln"
+	ScannerSecret    = "secret"
+	ScannerMalware   = "malware"
+	ScannerMisconfig = "misconfig"
+)
+
+// BuildOptions say which scanners to assemble for which kind of target.
+type BuildOptions struct {
+	// Kind is TargetImage, TargetRootFS or TargetFS.
+	Kind string
+	// Scanners beyond the inventory, which always runs.
+	Scanners     []string
+	Cache        *cache.Cache
+	DBDir        string
+	ShowSecrets  bool
+	SecretConfig string
+	SkipDirs     []string
+	Clamd        string
+	YARARules    []string
+	HashLists    []string
+	Logger       *slog.Logger
+	Version      string
+	Quiet        bool
+	// TempDir is where large files are spilled during analysis.
+	TempDir string
+}
+
+// Build assembles a Scanner from opts: the explicit analyzer lists of each
+// capability. It returns a cleanup function (closing the vulnerability DB,
+// engine connections) and warnings about scanners that could only partly
+// be set up (no clamd, an old DB).
+func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, error) {
+	var (
+		as       []analyzer.Analyzer
+		warnings []string
+		closers  []func()
+	)
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	switch opts.Kind {
+	case TargetImage, TargetRootFS:
+		as = append(as, catalog.Installed()...)
+	case TargetFS:
+		as = append(as, catalog.Declared()...)
+	default:
+		return nil, nil, nil, fmt.Errorf("scan: unknown target kind %q", opts.Kind)
+	}
+	cfg := Config{Cache: opts.Cache, Logger: opts.Logger, Version: opts.Version, Quiet: opts.Quiet}
+	for _, s := range opts.Scanners {
+		switch s {
+		case ScannerVuln, ScannerSecret, ScannerMalware, ScannerMisconfig:
+			cfg.Scanners = append(cfg.Scanners, s)
+		default:
+			return nil, nil, nil, fmt.Errorf("scan: unknown scanner %q (want vuln, secret, malware or misconfig)", s)
+		}
+	}
+	tmp := opts.TempDir
+	if tmp == "" {
+		tmp = os.TempDir()
+	}
+	setOpts := []analyzer.Option{analyzer.WithTempDir(tmp)}
+	if len(opts.SkipDirs) > 0 {
+		setOpts = append(setOpts, analyzer.WithSkipDirs(opts.SkipDirs...))
+	}
+	set, err := analyzer.NewSet(as, setOpts...)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	cfg.Set = set
+	s, err := New(cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	return s, cleanup, warnings, nil
+}

@@ -90,7 +90,7 @@ func upstreamChar(c byte) bool {
 
 // Compare returns -1, 0 or +1 as v sorts before, with or after w.
 func (v Version) Compare(w Version) int {
-	if c := digits.Compare("0"+v.Epoch, "0"+w.Epoch); c != 0 {
+	if c := digits.Compare(v.Epoch, w.Epoch); c != 0 {
 		return c
 	}
 	if c := verrevcmp(v.Upstream, w.Upstream); c != 0 {
@@ -171,7 +171,7 @@ func verrevcmp(a, b string) int {
 		}
 		na, nb := digits.Span(a[i:]), digits.Span(b[j:])
 		// An absent digit run counts as 0.
-		if c := digits.Compare("0"+a[i:i+na], "0"+b[j:j+nb]); c != 0 {
+		if c := digits.Compare(a[i:i+na], b[j:j+nb]); c != 0 {
 			return c
 		}
 		i += na

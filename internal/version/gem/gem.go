@@ -154,7 +154,7 @@ func (v Version) Compare(w Version) int {
 		case a.alpha:
 			return strings.Compare(a.s, b.s) // Ruby String#<=>: bytewise
 		default:
-			return digits.Compare("0"+a.s, "0"+b.s)
+			return digits.Compare(a.s, b.s)
 		}
 	}
 	return 0

@@ -94,7 +94,7 @@ func (v Version) String() string { return v.raw }
 // Compare returns -1, 0 or +1 as v sorts before, with or after w.
 func (v Version) Compare(w Version) int {
 	for i := range v.parts {
-		if c := digits.Compare("0"+v.parts[i], "0"+w.parts[i]); c != 0 {
+		if c := digits.Compare(v.parts[i], w.parts[i]); c != 0 {
 			return c
 		}
 	}

@@ -2,8 +2,8 @@
 // that no version scheme overflows on a long number (dates, build stamps).
 package digits
 
-// Compare orders two non-empty strings of ASCII digits by numeric value,
-// ignoring leading zeros. It returns -1, 0 or +1.
+// Compare orders two strings of ASCII digits by numeric value, ignoring
+// leading zeros; an empty string is 0. It returns -1, 0 or +1.
 func Compare(a, b string) int {
 	a, b = TrimZeros(a), TrimZeros(b)
 	if len(a) != len(b) {

@@ -1,0 +1,372 @@
+package vulndb
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The store is one bbolt file (chosen by measurement against SQLite; see
+// bench_test.go and store_sqlite_test.go) with three buckets:
+//
+//	meta     "metadata" → Metadata as JSON
+//	records  ID → zstd(compact JSON of Record)
+//	index    ecosystem "\x00" name "\x00" ID → empty
+//
+// ecosystem is the canonical OSV ecosystem with its release scope
+// ("Debian:12", "npm"), name the NormalizeName form. A lookup is one cursor
+// seek over the index and one get per advisory.
+const (
+	// SchemaVersion is bumped whenever the layout or the stored Record form
+	// changes; Open refuses a database of another version.
+	SchemaVersion = 1
+	// FileName is the database file inside the database directory.
+	FileName = "vulndb.bolt"
+	// openTimeout bounds the wait for another process's write lock.
+	openTimeout = 5 * time.Second
+	// batchRecords is how many records one write transaction holds while
+	// building: large enough to amortise commits, small enough to bound memory.
+	batchRecords = 1000
+	// compactTxBytes bounds one transaction of the final compaction copy.
+	compactTxBytes = 64 << 20
+)
+
+var (
+	bucketMeta    = []byte("meta")
+	bucketRecords = []byte("records")
+	bucketIndex   = []byte("index")
+	keyMetadata   = []byte("metadata")
+)
+
+// Metadata describes a database: how and when it was built, from what.
+type Metadata struct {
+	SchemaVersion int       `json:"schemaVersion"`
+	BuiltAt       time.Time `json:"builtAt"`
+	// Records is the number of distinct advisories stored.
+	Records int `json:"records"`
+	// Ecosystems counts advisories per OSV ecosystem base name ("Debian",
+	// "npm"); an advisory affecting two ecosystems counts in both.
+	Ecosystems map[string]int `json:"ecosystems"`
+	// Skipped counts input files that were not valid OSV records.
+	Skipped int      `json:"skipped"`
+	Sources []Source `json:"sources"`
+}
+
+// Source is one input of a database: a local path or a downloaded zip.
+type Source struct {
+	// Ecosystem is set for downloaded sources ("Debian", "PyPI").
+	Ecosystem string `json:"ecosystem,omitempty"`
+	// URL or Path names where the records came from.
+	URL  string `json:"url,omitempty"`
+	Path string `json:"path,omitempty"`
+	// ETag and LastModified are the HTTP validators of a download, sent back
+	// on the next update so an unchanged zip is not fetched again.
+	ETag         string    `json:"etag,omitempty"`
+	LastModified string    `json:"lastModified,omitempty"`
+	FetchedAt    time.Time `json:"fetchedAt,omitempty"`
+	Records      int       `json:"records"`
+}
+
+// builder writes a new database file.
+type builder struct {
+	db    *bolt.DB
+	tx    *bolt.Tx
+	n     int
+	enc   *zstd.Encoder
+	ids   map[string]struct{}
+	ecos  map[string]map[string]struct{} // base → IDs, for the counts
+	empty []byte
+}
+
+func newBuilder(file string) (*builder, error) {
+	db, err := bolt.Open(file, 0o644, &bolt.Options{Timeout: openTimeout, NoSync: true, NoFreelistSync: true})
+	if err != nil {
+		return nil, fmt.Errorf("vulndb: create %s: %w", file, err)
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("vulndb: zstd encoder: %w", err)
+	}
+	b := &builder{db: db, enc: enc, ids: map[string]struct{}{}, ecos: map[string]map[string]struct{}{}, empty: []byte{}}
+	if err := b.begin(); err != nil {
+		b.abort()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *builder) begin() error {
+	tx, err := b.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("vulndb: begin: %w", err)
+	}
+	for _, name := range [][]byte{bucketMeta, bucketRecords, bucketIndex} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("vulndb: bucket %s: %w", name, err)
+		}
+	}
+	b.tx = tx
+	return nil
+}
+
+// put stores one record and its index entries. A record ID seen before is
+// replaced (the same advisory appears in several ecosystems' zips).
+func (b *builder) put(r *Record) error {
+	js, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("vulndb: encode %s: %w", r.ID, err)
+	}
+	// bbolt keeps the value slice until the commit: a fresh one per put.
+	v := b.enc.EncodeAll(js, make([]byte, 0, len(js)/2))
+	if err := b.tx.Bucket(bucketRecords).Put([]byte(r.ID), v); err != nil {
+		return fmt.Errorf("vulndb: put %s: %w", r.ID, err)
+	}
+	b.ids[r.ID] = struct{}{}
+	idx := b.tx.Bucket(bucketIndex)
+	for _, a := range r.Affected {
+		eco := CanonicalEcosystem(a.Package.Ecosystem)
+		if err := idx.Put(indexKey(eco, NormalizeName(eco, a.Package.Name), r.ID), b.empty); err != nil {
+			return fmt.Errorf("vulndb: index %s: %w", r.ID, err)
+		}
+		base, _ := SplitEcosystem(eco)
+		m := b.ecos[base]
+		if m == nil {
+			m = map[string]struct{}{}
+			b.ecos[base] = m
+		}
+		m[r.ID] = struct{}{}
+	}
+	b.n++
+	if b.n%batchRecords == 0 {
+		if err := b.tx.Commit(); err != nil {
+			return fmt.Errorf("vulndb: commit: %w", err)
+		}
+		return b.begin()
+	}
+	return nil
+}
+
+// finish writes the metadata, commits and closes the build file.
+func (b *builder) finish(md *Metadata) error {
+	md.SchemaVersion = SchemaVersion
+	md.Records = len(b.ids)
+	md.Ecosystems = make(map[string]int, len(b.ecos))
+	for base, ids := range b.ecos {
+		md.Ecosystems[base] = len(ids)
+	}
+	js, err := json.Marshal(md)
+	if err != nil {
+		b.abort()
+		return fmt.Errorf("vulndb: encode metadata: %w", err)
+	}
+	if err := b.tx.Bucket(bucketMeta).Put(keyMetadata, js); err != nil {
+		b.abort()
+		return fmt.Errorf("vulndb: put metadata: %w", err)
+	}
+	err = b.tx.Commit()
+	b.tx = nil
+	b.enc.Close()
+	if cerr := b.db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("vulndb: commit: %w", err)
+	}
+	return nil
+}
+
+func (b *builder) abort() {
+	if b.tx != nil {
+		b.tx.Rollback()
+		b.tx = nil
+	}
+	b.enc.Close()
+	b.db.Close()
+}
+
+func indexKey(eco, name, id string) []byte {
+	k := make([]byte, 0, len(eco)+len(name)+len(id)+2)
+	k = append(k, eco...)
+	k = append(k, 0)
+	k = append(k, name...)
+	k = append(k, 0)
+	return append(k, id...)
+}
+
+// compactInto copies the build file into a new file with full pages (the
+// build file's random-order inserts leave pages half empty) and syncs it.
+func compactInto(dst, src string) error {
+	sdb, err := bolt.Open(src, 0o644, &bolt.Options{Timeout: openTimeout, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("vulndb: open build file: %w", err)
+	}
+	defer sdb.Close()
+	ddb, err := bolt.Open(dst, 0o644, &bolt.Options{Timeout: openTimeout, NoFreelistSync: true})
+	if err != nil {
+		return fmt.Errorf("vulndb: create %s: %w", dst, err)
+	}
+	if err := bolt.Compact(ddb, sdb, compactTxBytes); err != nil {
+		ddb.Close()
+		return fmt.Errorf("vulndb: compact: %w", err)
+	}
+	// bbolt grows files in 16 MiB steps; cut the unused tail so the file is
+	// as small as its pages.
+	var used int64
+	if err := ddb.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		ddb.Close()
+		return fmt.Errorf("vulndb: size: %w", err)
+	}
+	if err := ddb.Close(); err != nil {
+		return fmt.Errorf("vulndb: close %s: %w", dst, err)
+	}
+	if err := os.Truncate(dst, used); err != nil {
+		return fmt.Errorf("vulndb: truncate %s: %w", dst, err)
+	}
+	f, err := os.OpenFile(dst, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("vulndb: sync %s: %w", dst, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("vulndb: sync %s: %w", dst, err)
+	}
+	return nil
+}
+
+// DB is an open, read-only vulnerability database. It is safe for
+// concurrent use.
+type DB struct {
+	db  *bolt.DB
+	dec *zstd.Decoder
+	md  Metadata
+}
+
+// Open opens the database in dir read-only. It returns ErrNoDB when there
+// is none and ErrSchema when it was written by another schema version.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	file := filepath.Join(dir, FileName)
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNoDB, file)
+	}
+	bdb, err := bolt.Open(file, 0o444, &bolt.Options{Timeout: openTimeout, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("vulndb: open %s: %w", file, err)
+	}
+	md, err := readMetadata(bdb)
+	if err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("vulndb: %s: %w", file, err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxRecordBytes*2))
+	if err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("vulndb: zstd decoder: %w", err)
+	}
+	return &DB{db: bdb, dec: dec, md: *md}, nil
+}
+
+func readMetadata(bdb *bolt.DB) (*Metadata, error) {
+	var md Metadata
+	err := bdb.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if b == nil {
+			return fmt.Errorf("%w: no metadata", ErrSchema)
+		}
+		v := b.Get(keyMetadata)
+		if v == nil {
+			return fmt.Errorf("%w: no metadata", ErrSchema)
+		}
+		if err := json.Unmarshal(v, &md); err != nil {
+			return fmt.Errorf("%w: metadata: %v", ErrSchema, err)
+		}
+		if md.SchemaVersion != SchemaVersion {
+			return fmt.Errorf("%w: database has schema %d, this mamori reads %d", ErrSchema, md.SchemaVersion, SchemaVersion)
+		}
+		if tx.Bucket(bucketRecords) == nil || tx.Bucket(bucketIndex) == nil {
+			return fmt.Errorf("%w: buckets missing", ErrSchema)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &md, nil
+}
+
+// Metadata returns the database's metadata.
+func (d *DB) Metadata() Metadata { return d.md }
+
+// Close releases the database file.
+func (d *DB) Close() error {
+	d.dec.Close()
+	return d.db.Close()
+}
+
+// Lookup returns the advisories that name package name in ecosystem
+// (an OSV ecosystem with its release scope when the source uses one:
+// "Debian:12", "Alpine:v3.18", "npm"), sorted by ID. Each Record is a fresh
+// copy the caller may keep; its Affected entries include those for other
+// packages and ecosystems.
+func (d *DB) Lookup(ecosystem, name string) ([]*Record, error) {
+	eco := CanonicalEcosystem(ecosystem)
+	prefix := indexKey(eco, NormalizeName(eco, name), "")
+	var out []*Record
+	err := d.db.View(func(tx *bolt.Tx) error {
+		recs := tx.Bucket(bucketRecords)
+		c := tx.Bucket(bucketIndex).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			id := k[len(prefix):]
+			v := recs.Get(id)
+			if v == nil {
+				return fmt.Errorf("vulndb: index names %s but the record is missing", id)
+			}
+			js, err := d.dec.DecodeAll(v, nil)
+			if err != nil {
+				return fmt.Errorf("vulndb: decode %s: %w", id, err)
+			}
+			var r Record
+			if err := json.Unmarshal(js, &r); err != nil {
+				return fmt.Errorf("vulndb: decode %s: %w", id, err)
+			}
+			out = append(out, &r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Get returns one advisory by ID, or nil when the database has none.
+func (d *DB) Get(id string) (*Record, error) {
+	var out *Record
+	err := d.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRecords).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		js, err := d.dec.DecodeAll(v, nil)
+		if err != nil {
+			return fmt.Errorf("vulndb: decode %s: %w", id, err)
+		}
+		out = new(Record)
+		return json.Unmarshal(js, out)
+	})
+	return out, err
+}

@@ -1,6 +1,9 @@
 // Package pep440 orders Python package versions per PEP 440 (epochs,
 // pre-, post- and dev-releases, local versions), using
 // aquasecurity/go-pep440-version, which ports pypa/packaging's Version.
+// The library is wrong on one documented case, fixed here by normalising
+// its input: local labels that differ only in case or separators
+// ("1.0+ubuntu-1", "1.0+Ubuntu.1") must be equal.
 package pep440
 
 import (
@@ -20,8 +23,9 @@ const maxLen = 256
 
 // Version is a parsed PEP 440 version.
 type Version struct {
-	v  pep.Version
-	ok bool
+	raw string
+	v   pep.Version
+	ok  bool
 }
 
 // Parse reads v in any spelling PEP 440 normalises ("1.0RC1", "v1.0",
@@ -34,15 +38,29 @@ func Parse(v string) (Version, error) {
 	if len(s) > maxLen {
 		return Version{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, maxLen)
 	}
-	p, err := pep.Parse(s)
+	p, err := pep.Parse(normalizeLocal(s))
 	if err != nil {
 		return Version{}, fmt.Errorf("%w: %q: %w", ErrInvalid, v, err)
 	}
-	return Version{v: p, ok: true}, nil
+	return Version{raw: v, v: p, ok: true}, nil
+}
+
+// normalizeLocal works around go-pep440-version comparing local labels
+// case-sensitively and with their separators: PEP 440 ("Local version
+// identifiers", "Case sensitivity") says 1.0+ubuntu-1 == 1.0+Ubuntu.1, as
+// pypa/packaging does. The whole version is case-insensitive, so it is
+// lowered; in the local part '-' and '_' become '.'.
+func normalizeLocal(s string) string {
+	s = strings.ToLower(s)
+	i := strings.IndexByte(s, '+')
+	if i < 0 {
+		return s
+	}
+	return s[:i+1] + strings.NewReplacer("-", ".", "_", ".").Replace(s[i+1:])
 }
 
 // String returns the version as parsed.
-func (v Version) String() string { return v.v.Original() }
+func (v Version) String() string { return v.raw }
 
 // Compare returns -1, 0 or +1 as v sorts before, with or after w.
 func (v Version) Compare(w Version) int {

@@ -1,0 +1,422 @@
+package secret
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	"mamori/internal/finding"
+)
+
+const (
+	// DefaultMaxFileSize is the largest file the analyzer reads (10 MiB):
+	// secrets live in configuration and source files; larger files are
+	// archives, databases or media, and reading them costs memory and time
+	// for no expected finding.
+	DefaultMaxFileSize = 10 << 20
+	// maxWindowsPerRule bounds the per-line windows a rule collects in one
+	// file; past it the rule runs once over the whole file instead, which is
+	// cheaper than tens of thousands of tiny regex runs.
+	maxWindowsPerRule = 4096
+	// maxFindingsPerFile bounds the findings reported for one file (a dump
+	// of thousands of keys is reported as its first findings, not all).
+	maxFindingsPerFile = 100
+	// maxMatchesPerRun bounds the matches one regex run may return.
+	maxMatchesPerRun = 1000
+	// binarySniffLen is how much of a file is checked for NUL bytes to
+	// decide it is binary (git and grep use the same 8000-byte heuristic).
+	binarySniffLen = 8 << 10
+)
+
+// Scanner applies secret rules to bytes. It is immutable once built and
+// safe for concurrent use.
+type Scanner struct {
+	rules       []*Rule
+	allow       []*AllowRule
+	index       *keywordIndex
+	kwRules     [][]int // keyword index -> rule indexes
+	noKeyword   []int   // rules without keywords: always run on whole content
+	showSecrets bool
+	maxFileSize int64
+	digest      string
+}
+
+// Option configures a Scanner (and the Analyzer built on one).
+type Option func(*options) error
+
+type options struct {
+	showSecrets bool
+	maxFileSize int64
+	config      *Config
+}
+
+// WithShowSecrets puts the raw secret into each finding's Evidence instead
+// of the redacted form. Off by default: reports are often shared.
+func WithShowSecrets(show bool) Option {
+	return func(o *options) error { o.showSecrets = show; return nil }
+}
+
+// WithMaxFileSize sets the largest file scanned (default DefaultMaxFileSize).
+func WithMaxFileSize(n int64) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("secret: max file size %d: must be positive", n)
+		}
+		o.maxFileSize = n
+		return nil
+	}
+}
+
+// WithConfig adds custom rules and allow rules and disables built-ins as
+// the configuration says (see LoadConfig).
+func WithConfig(c *Config) Option {
+	return func(o *options) error { o.config = c; return nil }
+}
+
+// WithConfigFile reads a YAML configuration file (see LoadConfig).
+func WithConfigFile(path string) Option {
+	return func(o *options) error {
+		c, err := LoadConfig(path)
+		if err != nil {
+			return err
+		}
+		o.config = c
+		return nil
+	}
+}
+
+// NewScanner builds a Scanner with the built-in rules and allow rules,
+// adjusted by the options.
+func NewScanner(opts ...Option) (*Scanner, error) {
+	o := options{maxFileSize: DefaultMaxFileSize}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	rules := BuiltinRules()
+	allow := builtinAllowRules()
+	if o.config != nil {
+		var err error
+		rules, allow, err = o.config.apply(rules, allow)
+		if err != nil {
+			return nil, err
+		}
+	}
+	s := &Scanner{allow: allow, showSecrets: o.showSecrets, maxFileSize: o.maxFileSize}
+	kwPos := map[string]int{}
+	var kws []string
+	seen := map[string]bool{}
+	for i := range rules {
+		r := &rules[i]
+		if err := r.compile(); err != nil {
+			return nil, err
+		}
+		if seen[r.ID] {
+			return nil, fmt.Errorf("%w: duplicate rule id %q", ErrInvalidRule, r.ID)
+		}
+		seen[r.ID] = true
+		ri := len(s.rules)
+		s.rules = append(s.rules, r)
+		if len(r.Keywords) == 0 {
+			s.noKeyword = append(s.noKeyword, ri)
+			continue
+		}
+		for _, k := range r.Keywords {
+			ki, ok := kwPos[k]
+			if !ok {
+				ki = len(kws)
+				kwPos[k] = ki
+				kws = append(kws, k)
+				s.kwRules = append(s.kwRules, nil)
+			}
+			if n := len(s.kwRules[ki]); n == 0 || s.kwRules[ki][n-1] != ri {
+				s.kwRules[ki] = append(s.kwRules[ki], ri)
+			}
+		}
+	}
+	s.index = newKeywordIndex(kws)
+	s.digest = s.computeDigest()
+	return s, nil
+}
+
+func (s *Scanner) computeDigest() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "show=%t max=%d\n", s.showSecrets, s.maxFileSize)
+	for _, r := range s.rules {
+		fmt.Fprintf(h, "r %s %s %d %q %v %t %v %v %g %d %t\n", r.ID, r.Title, r.Severity, r.Regex, r.Keywords,
+			r.Multiline, r.Requires, r.Path, r.MinEntropy, r.MinLength, r.Placeholders)
+	}
+	for _, a := range s.allow {
+		fmt.Fprintf(h, "a %s %v %v\n", a.ID, a.Regex, a.Path)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Rules returns the scanner's rules (for documentation and listing).
+func (s *Scanner) Rules() []Rule {
+	out := make([]Rule, len(s.rules))
+	for i, r := range s.rules {
+		out[i] = *r
+	}
+	return out
+}
+
+// IsBinary reports whether content looks binary: a NUL byte in its first
+// 8 KiB. Binary files are not scanned (a DER or PKCS#12 key is therefore
+// not detected; PEM keys, the common form in images, are text).
+func IsBinary(content []byte) bool {
+	n := len(content)
+	if n > binarySniffLen {
+		n = binarySniffLen
+	}
+	return bytes.IndexByte(content[:n], 0) >= 0
+}
+
+// span is a half-open byte range.
+type span struct{ start, end int }
+
+// candidate is a match before it becomes a finding.
+type candidate struct {
+	rule         int
+	secret       span
+	match        span
+	startLine    int
+	endLine      int
+	secretString string
+}
+
+// Scan returns the secrets found in content, which came from path (used
+// for rule path filters, allow rules and the findings' Location.Path).
+// Content is scanned as given: callers skip binary files (IsBinary).
+func (s *Scanner) Scan(path string, content []byte) []finding.Finding {
+	cands := s.scan(path, content)
+	out := make([]finding.Finding, 0, len(cands))
+	for _, c := range cands {
+		out = append(out, s.toFinding(c, finding.Location{Path: path, StartLine: c.startLine, EndLine: c.endLine}))
+	}
+	return out
+}
+
+// ScanText scans a short text that is not a file (an environment variable,
+// a history entry); the findings' Location.Config is set to field and
+// line numbers are omitted.
+func (s *Scanner) ScanText(field, text string) []finding.Finding {
+	cands := s.scan("", []byte(text))
+	out := make([]finding.Finding, 0, len(cands))
+	seen := map[string]bool{}
+	for _, c := range cands {
+		key := s.rules[c.rule].ID + "\x00" + c.secretString
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		f := s.toFinding(c, finding.Location{Config: field})
+		f.Controls = append(f.Controls, controlCISDocker410)
+		out = append(out, f)
+	}
+	return out
+}
+
+func (s *Scanner) scan(path string, content []byte) []candidate {
+	if len(content) == 0 {
+		return nil
+	}
+	// Stage 1: keywords -> per-rule windows.
+	windows := make([][]span, len(s.rules))
+	whole := make([]bool, len(s.rules))
+	s.index.scan(content, func(kw, off int) {
+		for _, ri := range s.kwRules[kw] {
+			if whole[ri] {
+				continue
+			}
+			r := s.rules[ri]
+			if r.Multiline {
+				whole[ri] = true
+				continue
+			}
+			ws := windows[ri]
+			if n := len(ws); n > 0 && off < ws[n-1].end {
+				continue // already inside this rule's last window
+			}
+			if len(ws) >= maxWindowsPerRule {
+				whole[ri] = true
+				windows[ri] = nil
+				continue
+			}
+			start := bytes.LastIndexByte(content[:off], '\n') + 1
+			end := bytes.IndexByte(content[off:], '\n')
+			if end < 0 {
+				end = len(content)
+			} else {
+				end += off
+			}
+			windows[ri] = append(ws, span{start, end})
+		}
+	})
+	for _, ri := range s.noKeyword {
+		whole[ri] = true
+	}
+
+	// Stage 2: regexes on windows.
+	var cands []candidate
+	for ri, r := range s.rules {
+		if !whole[ri] && len(windows[ri]) == 0 {
+			continue
+		}
+		if r.Path != nil && !r.Path.MatchString(path) {
+			continue
+		}
+		if r.Requires != nil && !r.Requires.Match(content) {
+			continue
+		}
+		if whole[ri] {
+			cands = s.runRule(cands, ri, path, content, 0, len(content))
+		} else {
+			for _, w := range windows[ri] {
+				cands = s.runRule(cands, ri, path, content, w.start, w.end)
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	cands = dedupe(cands)
+	if len(cands) > maxFindingsPerFile {
+		cands = cands[:maxFindingsPerFile]
+	}
+	// Line numbers, counted incrementally over offset-sorted candidates.
+	line, pos := 1, 0
+	for i := range cands {
+		c := &cands[i]
+		line += bytes.Count(content[pos:c.secret.start], []byte{'\n'})
+		pos = c.secret.start
+		c.startLine = line
+		c.endLine = line + bytes.Count(content[c.secret.start:c.secret.end], []byte{'\n'})
+	}
+	return cands
+}
+
+// runRule runs rule ri on content[start:end] and appends accepted candidates.
+func (s *Scanner) runRule(cands []candidate, ri int, path string, content []byte, start, end int) []candidate {
+	r := s.rules[ri]
+	region := content[start:end]
+	for _, m := range r.Regex.FindAllSubmatchIndex(region, maxMatchesPerRun) {
+		ss, se := r.secretSpan(m)
+		sec := region[ss:se]
+		if gluedLeft(content, start+ss) {
+			continue
+		}
+		if !s.accept(r, sec, region[m[0]:m[1]], path) {
+			continue
+		}
+		cands = append(cands, candidate{
+			rule:         ri,
+			secret:       span{start + ss, start + se},
+			match:        span{start + m[0], start + m[1]},
+			secretString: string(sec),
+		})
+	}
+	return cands
+}
+
+// accept applies the rule's value tests and the allow rules to a secret.
+func (s *Scanner) accept(r *Rule, sec, match []byte, path string) bool {
+	if len(sec) == 0 || len(sec) < r.MinLength {
+		return false
+	}
+	if r.MinEntropy > 0 && shannonEntropy(sec) < r.MinEntropy {
+		return false
+	}
+	// Vendors' documentation keys (AKIAIOSFODNN7EXAMPLE ...) say EXAMPLE.
+	if bytes.Contains(bytes.ToLower(sec), []byte("example")) {
+		return false
+	}
+	if r.Placeholders && looksLikePlaceholder(sec) {
+		return false
+	}
+	for _, a := range s.allow {
+		if a.allows(path, sec, match) {
+			return false
+		}
+	}
+	return true
+}
+
+// dedupe sorts candidates by offset and drops a candidate whose secret lies
+// inside another's (a private key inside a GCP key file, a GitHub token
+// inside a generic "token=" assignment): the rule listed first wins on equal
+// spans, the wider span wins otherwise.
+func dedupe(c []candidate) []candidate {
+	sort.SliceStable(c, func(i, j int) bool {
+		if c[i].secret.start != c[j].secret.start {
+			return c[i].secret.start < c[j].secret.start
+		}
+		if c[i].secret.end != c[j].secret.end {
+			return c[i].secret.end > c[j].secret.end
+		}
+		return c[i].rule < c[j].rule
+	})
+	out := c[:0]
+	maxEnd := -1
+	for _, x := range c {
+		if x.secret.end <= maxEnd {
+			continue // contained in an earlier (wider or equal, preferred) span
+		}
+		out = append(out, x)
+		maxEnd = x.secret.end
+	}
+	return out
+}
+
+func (s *Scanner) toFinding(c candidate, loc finding.Location) finding.Finding {
+	r := s.rules[c.rule]
+	ev := Redact(c.secretString)
+	if s.showSecrets {
+		ev = c.secretString
+	}
+	f := finding.Finding{
+		Kind:        finding.KindSecret,
+		ID:          r.ID,
+		Title:       r.Title,
+		Severity:    r.Severity,
+		Location:    loc,
+		Category:    r.Category,
+		Description: r.Description,
+		Remediation: r.Remediation,
+		Evidence:    ev,
+		Controls:    []string{controlEmbeddedSecrets},
+	}
+	if f.Remediation == "" {
+		f.Remediation = defaultRemediation
+	}
+	if isDockerfile(loc.Path) {
+		f.Controls = append(f.Controls, controlCISDocker410)
+	}
+	return f
+}
+
+const defaultRemediation = "Remove the secret from the image and revoke it; pass secrets at run time " +
+	"(orchestrator secrets, mounted files) or at build time with BuildKit secret mounts " +
+	"(RUN --mount=type=secret), never in layers, ENV or build arguments."
+
+// isDockerfile reports whether path names a Dockerfile or Containerfile.
+func isDockerfile(path string) bool {
+	base := path[strings.LastIndexByte(path, '/')+1:]
+	lb := strings.ToLower(base)
+	return lb == "dockerfile" || lb == "containerfile" || strings.HasSuffix(lb, ".dockerfile") ||
+		strings.HasPrefix(lb, "dockerfile.") || strings.HasSuffix(lb, ".containerfile")
+}
+
+// gluedLeft reports whether the secret starting at off directly follows a
+// letter or digit: "XAKIA..." is part of a longer word, not an access key.
+func gluedLeft(content []byte, off int) bool {
+	if off == 0 {
+		return false
+	}
+	c := content[off-1]
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}

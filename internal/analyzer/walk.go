@@ -280,7 +280,8 @@ func (s *Set) walkTar(d *dispatcher, tr *tar.Reader, lr *LayerResult, progress P
 			}
 			continue
 		}
-		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA { //nolint:staticcheck // TypeRegA appears in old layers
+		// archive/tar turns old TypeRegA entries into TypeReg.
+		if hdr.Typeflag != tar.TypeReg {
 			// Directories, links, devices and fifos carry no content of their
 			// own: a hard link's bytes were analysed at its first name.
 			continue

@@ -17,7 +17,7 @@ import (
 
 // lineCounter is a test analyzer: for every *.txt file it reports one
 // package named after the file with the content's first line as version.
-type lineCounter struct{ spillSeen bool }
+type lineCounter struct{}
 
 func (lineCounter) Name() string { return "test-lines" }
 func (lineCounter) Version() int { return 1 }
@@ -63,7 +63,6 @@ type entry struct {
 	typ      byte
 	mode     int64
 	linkname string
-	size     int64 // when set, overrides len(body) in the header
 }
 
 func mkTar(t testing.TB, entries []entry) []byte {

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The project's whole test run, as CI runs it (.ci/run calls `make test`,
+# which calls this). On a fresh Debian machine it installs what the tests
+# need (real clamd, containerd, PostgreSQL, Chromium ...), then runs go vet,
+# staticcheck, the unit tests, the race detector on the concurrent packages
+# and the service-backed tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+# Debian packages the tests use. Each service test skips with a message
+# when its package is absent, so a developer without root still gets a run;
+# CI is root and installs them.
+APT_PACKAGES=(clamav clamav-daemon containerd runc yara libyara-dev postgresql chromium rpm)
+
+install_packages() {
+	local missing=()
+	for p in "${APT_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		return
+	fi
+	if [ "$(id -u)" != 0 ]; then
+		echo "not root: cannot install ${missing[*]}; their tests will skip"
+		return
+	fi
+	log "apt-get install ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	# clamav-freshclam would try the internet on install; the tests ship their own signatures.
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	systemctl disable --now clamav-freshclam clamav-daemon containerd postgresql >/dev/null 2>&1 || true
+}
+
+STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.1, builds with Go 1.26
+
+install_staticcheck() {
+	if ! command -v staticcheck >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
+		log "go install staticcheck@$STATICCHECK_VERSION"
+		go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+	fi
+	export PATH="$PATH:$(go env GOPATH)/bin"
+}
+
+install_packages
+install_staticcheck
+
+# Real components, really started, by the tests themselves.
+export MAMORI_TEST_CLAMD=1 MAMORI_TEST_CONTAINERD=1 MAMORI_TEST_POSTGRES=1 MAMORI_TEST_BROWSER=1
+
+log "go vet"
+go vet ./...
+
+log "staticcheck"
+staticcheck ./...
+
+log "go test"
+go test -count=1 -timeout 15m ./...
+
+log "go test -race (concurrent packages)"
+go test -count=1 -race -timeout 15m ./internal/analyzer/... ./internal/cache/... ./internal/scan/... ./internal/progress/...

@@ -1,0 +1,149 @@
+package apk
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/package-url/packageurl-go"
+
+	"mamori/internal/inventory"
+)
+
+type record struct {
+	name, version, arch, origin, license string
+	fields                               int
+}
+
+// ParseInstalled reads apk's installed database
+// (https://wiki.alpinelinux.org/wiki/Apk_spec): one record per package,
+// records separated by blank lines, each line "X:value" where X is one
+// letter. P (name), V (version), A (arch), o (origin, the source package)
+// and L (license) are read; the file lines (F, R, a, Z ...) are skipped.
+// Records without P or V are skipped; a file with no record and lines that
+// are not "X:value" is ErrMalformed. CRLF is tolerated. Locations are set
+// to path. Reading stops with ctx.Err() when ctx is done.
+func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]inventory.Package, error) {
+	cr := &countingReader{r: io.LimitReader(r, maxInstalledSize+1)}
+	br := bufio.NewReaderSize(cr, maxLineSize)
+	var (
+		pkgs    []inventory.Package
+		cur     record
+		records int
+		skipped int
+		bad     int
+		lines   int
+	)
+	flush := func() {
+		if cur.fields == 0 {
+			return
+		}
+		records++
+		if cur.name == "" || cur.version == "" {
+			skipped++
+		} else {
+			pkgs = append(pkgs, newPackage(cur, path))
+		}
+		cur = record{}
+	}
+	for {
+		line, err := readLine(br)
+		if cr.n > maxInstalledSize {
+			return nil, ErrTooLarge
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		switch {
+		case len(bytes.TrimSpace(line)) == 0:
+			flush()
+		case len(line) < 2 || line[1] != ':':
+			bad++
+		default:
+			cur.fields++
+			v := func() string { return string(bytes.TrimSpace(line[2:])) }
+			switch line[0] {
+			case 'P':
+				cur.name = v()
+			case 'V':
+				cur.version = v()
+			case 'A':
+				cur.arch = v()
+			case 'o':
+				cur.origin = v()
+			case 'L':
+				cur.license = v()
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if lines++; lines%4096 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	flush()
+	if records == 0 && bad > 0 {
+		return nil, fmt.Errorf("%w: no package record, %d lines that are not X:value", ErrMalformed, bad)
+	}
+	if bad > 0 || skipped > 0 {
+		slog.Debug("apk installed: skipped content", "path", path, "badLines", bad, "recordsWithoutNameOrVersion", skipped)
+	}
+	return pkgs, nil
+}
+
+func newPackage(r record, path string) inventory.Package {
+	p := inventory.Package{
+		Name:      r.name,
+		Version:   r.version,
+		Type:      inventory.TypeAPK,
+		Arch:      r.arch,
+		Cataloger: Name,
+		Locations: []inventory.Location{{Path: path}},
+	}
+	// Subpackages share their origin's version (pkgver-pkgrel of one
+	// APKBUILD), and Alpine's advisories name the origin.
+	if r.origin != "" && r.origin != r.name {
+		p.SourceName, p.SourceVersion = r.origin, r.version
+	}
+	if r.license != "" {
+		p.Licenses = []string{r.license}
+	}
+	var q packageurl.Qualifiers
+	if r.arch != "" {
+		q = packageurl.Qualifiers{{Key: "arch", Value: r.arch}}
+	}
+	p.PURL = packageurl.NewPackageURL(packageurl.TypeApk, "alpine", r.name, r.version, q, "").ToString()
+	return p
+}
+
+// readLine returns the next line without "\n" or "\r\n". A line longer than
+// the reader's buffer is truncated to the buffer and the rest discarded.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		line = bytes.Clone(line)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			_, err = br.ReadSlice('\n')
+		}
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	return line, err
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,387 @@
+package rpm
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/adler32"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"mamori/internal/analyzer"
+	"mamori/internal/inventory"
+)
+
+const (
+	sqliteFixture = "testdata/rpm418-sqlite/var/lib/rpm/rpmdb.sqlite"
+	bdbFixture    = "testdata/rhel8-bdb/var/lib/rpm/Packages"
+)
+
+func section(data []byte) *io.SectionReader {
+	return io.NewSectionReader(bytes.NewReader(data), 0, int64(len(data)))
+}
+
+func readFixture(t testing.TB, p string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// analyze runs the cataloger on data as the walk would, with its own temp
+// dir, and checks that the temp dir is left empty.
+func analyze(t *testing.T, path string, data []byte) ([]inventory.Package, error) {
+	t.Helper()
+	tmp := t.TempDir()
+	c, err := New(WithTempDir(tmp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Required(path, nil) != analyzer.Content {
+		t.Fatalf("Required(%q) = Skip", path)
+	}
+	res, err := c.Analyze(context.Background(), analyzer.Input{Path: path, Content: section(data)})
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("temp dir not cleaned: %v", left)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res.Packages, nil
+}
+
+type row struct{ name, version, arch, src, srcVer, license, purl string }
+
+func rows(t *testing.T, pkgs []inventory.Package, path string) []row {
+	t.Helper()
+	var out []row
+	for _, p := range pkgs {
+		if p.Type != inventory.TypeRPM || p.Cataloger != Name || len(p.Locations) != 1 || p.Locations[0].Path != path {
+			t.Errorf("bad common fields: %+v", p)
+		}
+		lic := strings.Join(p.Licenses, ",")
+		out = append(out, row{p.Name, p.Version, p.Arch, p.SourceName, p.SourceVersion, lic, p.PURL})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// The packages of the SQLite fixture, as `rpm -qa` reports them
+// (see testdata/NOTICE); gpg-pubkey is left out.
+var fixtureRows = []row{
+	{"libmamori-fixture", "1:1.2.3-4.el9", "noarch", "mamori-fixture", "1:1.2.3-4.el9", "MIT", "pkg:rpm/libmamori-fixture@1.2.3-4.el9?arch=noarch&epoch=1"},
+	{"mamori-fixture", "1:1.2.3-4.el9", "noarch", "", "", "MIT and ASL 2.0", "pkg:rpm/mamori-fixture@1.2.3-4.el9?arch=noarch&epoch=1"},
+	{"noepoch-fixture", "0.9-1", "noarch", "", "", "BSD", "pkg:rpm/noepoch-fixture@0.9-1?arch=noarch"},
+}
+
+func TestSQLite(t *testing.T) {
+	for _, p := range []string{"var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite"} {
+		pkgs, err := analyze(t, p, readFixture(t, sqliteFixture))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rows(t, pkgs, p); !reflect.DeepEqual(got, fixtureRows) {
+			t.Errorf("got\n%v\nwant\n%v", got, fixtureRows)
+		}
+	}
+}
+
+func TestBerkeleyDB(t *testing.T) {
+	p := "var/lib/rpm/Packages"
+	pkgs, err := analyze(t, p, readFixture(t, bdbFixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As `rpm --define '_db_backend bdb_ro' -qa` reports it.
+	want := []row{{"libuuid", "2.32.1-42.el8_8", "x86_64", "util-linux", "2.32.1-42.el8_8", "BSD", "pkg:rpm/libuuid@2.32.1-42.el8_8?arch=x86_64"}}
+	if got := rows(t, pkgs, p); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+}
+
+// sqliteBlobs returns the header blobs of the SQLite fixture.
+func sqliteBlobs(t testing.TB) [][]byte {
+	t.Helper()
+	data := readFixture(t, sqliteFixture)
+	blobs, err := readSQLite(context.Background(), bytes.NewReader(data), int64(len(data)), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blobs) != 4 {
+		t.Fatalf("%d blobs, want 4", len(blobs))
+	}
+	return blobs
+}
+
+// writeNDB lays out an NDB database as rpm's writer does
+// (lib/backend/ndb/rpmpkg.c: rpmpkgWriteHeader, rpmpkgWriteEmptySlotpage,
+// rpmpkgWriteslot, rpmpkgWriteBlob): one slot page, blobs appended after it.
+func writeNDB(blobs [][]byte) []byte {
+	le := binary.LittleEndian
+	out := make([]byte, ndbPageSize)
+	le.PutUint32(out[0:], ndbHeaderMagic)
+	le.PutUint32(out[4:], ndbVersion)
+	le.PutUint32(out[8:], uint32(len(blobs)+1)) // generation
+	le.PutUint32(out[12:], 1)                   // slot pages
+	le.PutUint32(out[16:], uint32(len(blobs)+1))
+	for o := ndbHeaderSize; o < ndbPageSize; o += ndbSlotSize {
+		le.PutUint32(out[o:], ndbSlotMagic)
+	}
+	for i, b := range blobs {
+		pkgIdx := uint32(i + 1)
+		blkCnt := (ndbBlobHead + len(b) + ndbBlobTail + ndbBlkSize - 1) / ndbBlkSize
+		blkOff := len(out) / ndbBlkSize
+		slot := out[ndbHeaderSize+i*ndbSlotSize:]
+		le.PutUint32(slot[4:], pkgIdx)
+		le.PutUint32(slot[8:], uint32(blkOff))
+		le.PutUint32(slot[12:], uint32(blkCnt))
+		blob := make([]byte, blkCnt*ndbBlkSize)
+		le.PutUint32(blob[0:], ndbBlobMagic)
+		le.PutUint32(blob[4:], pkgIdx)
+		le.PutUint32(blob[8:], 1700000000)
+		le.PutUint32(blob[12:], uint32(len(b)))
+		copy(blob[ndbBlobHead:], b)
+		tail := blob[len(blob)-ndbBlobTail:]
+		le.PutUint32(tail[0:], adler32.Checksum(blob[:len(blob)-ndbBlobTail]))
+		le.PutUint32(tail[4:], uint32(len(b)))
+		le.PutUint32(tail[8:], ndbTailMagic)
+		out = append(out, blob...)
+	}
+	return out
+}
+
+func TestNDB(t *testing.T) {
+	db := writeNDB(sqliteBlobs(t))
+	p := "usr/lib/sysimage/rpm/Packages.db"
+	pkgs, err := analyze(t, p, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(t, pkgs, p); !reflect.DeepEqual(got, fixtureRows) {
+		t.Errorf("got\n%v\nwant\n%v", got, fixtureRows)
+	}
+}
+
+// TestNDBSUSE cross-checks the NDB reader with a database written by rpm on
+// SUSE Linux Enterprise 15 (BCI image), from the go-rpmdb module's test data
+// when the module cache has it. It is too large (1.3 MiB) to copy here.
+func TestNDBSUSE(t *testing.T) {
+	matches, _ := filepath.Glob(filepath.Join(os.Getenv("HOME"), "go/pkg/mod/github.com/knqyf263/go-rpmdb@v0.1.1/pkg/testdata/sle15-bci/Packages.db"))
+	if gm := os.Getenv("GOMODCACHE"); gm != "" {
+		more, _ := filepath.Glob(filepath.Join(gm, "github.com/knqyf263/go-rpmdb@v0.1.1/pkg/testdata/sle15-bci/Packages.db"))
+		matches = append(matches, more...)
+	}
+	if len(matches) == 0 {
+		t.Skip("go-rpmdb v0.1.1 test data not in the module cache (go mod download github.com/knqyf263/go-rpmdb@v0.1.1)")
+	}
+	data := readFixture(t, matches[0])
+	pkgs, err := analyze(t, "usr/lib/sysimage/rpm/Packages.db", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range pkgs {
+		if p.Name == "libncurses6" {
+			found = true
+			// As `rpm -qa` reported it in the SLE 15 SP3 BCI image (go-rpmdb's
+			// rpmdb_testcase_test.go SLE15WithNDB).
+			if p.Version != "6.1-5.9.1" || p.SourceName != "ncurses" || p.SourceVersion != "6.1-5.9.1" || p.Arch != "x86_64" || p.Licenses[0] != "MIT" {
+				t.Errorf("libncurses6 = %+v", p)
+			}
+		}
+	}
+	if !found || len(pkgs) != 35 {
+		t.Errorf("%d packages, libncurses6 found: %v", len(pkgs), found)
+	}
+}
+
+func TestCorruptInputs(t *testing.T) {
+	bdb := readFixture(t, bdbFixture)
+	sq := readFixture(t, sqliteFixture)
+	ndb := writeNDB(sqliteBlobs(t))
+
+	flip := func(b []byte, off int, v byte) []byte {
+		c := bytes.Clone(b)
+		c[off] = v
+		return c
+	}
+	// A BDB overflow page pointing at itself: a cycle.
+	cyc := bytes.Clone(bdb)
+	pageSize := int(binary.LittleEndian.Uint32(cyc[20:24]))
+	for pg := 1; pg*pageSize < len(cyc); pg++ {
+		p := cyc[pg*pageSize:]
+		if p[25] == bdbPageOverflow && binary.LittleEndian.Uint32(p[16:20]) != 0 {
+			binary.LittleEndian.PutUint32(p[16:20], uint32(pg))
+			break
+		}
+	}
+	// An NDB blob that claims 4 GiB.
+	huge := bytes.Clone(ndb)
+	binary.LittleEndian.PutUint32(huge[ndbPageSize+12:], 0xffffffff)
+
+	tests := []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"empty", nil, ErrUnknownFormat},
+		{"text", []byte("this is not an rpm database at all\n"), ErrUnknownFormat},
+		{"bdb truncated", bdb[:len(bdb)/3], ErrCorrupt},
+		{"bdb bad page size", flip(bdb, 21, 0x03), ErrCorrupt},
+		{"bdb overflow cycle", cyc, ErrCorrupt},
+		{"ndb adler mismatch", flip(ndb, ndbPageSize+ndbBlobHead+40, 0x55), ErrCorrupt},
+		{"ndb huge blob", huge, ErrCorrupt},
+		{"ndb truncated", ndb[:len(ndb)-100], ErrCorrupt},
+		{"ndb bad slot magic", flip(ndb, ndbHeaderSize+ndbSlotSize*5, 'X'), ErrCorrupt},
+		{"sqlite truncated", sq[:len(sq)/2], ErrCorrupt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan struct{})
+			var err error
+			go func() {
+				defer close(done)
+				_, err = analyze(t, "var/lib/rpm/Packages", tt.data)
+			}()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("hang")
+			}
+			if !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// hostileSQLite writes an SQLite database whose "Packages" is built by ddl.
+func hostileSQLite(t *testing.T, ddl ...string) []byte {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "h.sqlite")
+	db, err := sql.Open("sqlite", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ddl {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return readFixture(t, p)
+}
+
+func TestHostileSQLite(t *testing.T) {
+	tests := []struct {
+		name string
+		ddl  []string
+	}{
+		{"no Packages table", []string{"CREATE TABLE x (a)"}},
+		{"recursive view", []string{"CREATE VIEW Packages AS WITH RECURSIVE c(blob) AS (SELECT 1 UNION ALL SELECT blob+1 FROM c) SELECT blob FROM c"}},
+		{"expensive generated column", []string{
+			"CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB GENERATED ALWAYS AS (zeroblob(900000000)) VIRTUAL)",
+			"INSERT INTO Packages (hnum) VALUES (1)"}},
+		{"oversized row", []string{
+			"CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB)",
+			fmt.Sprintf("INSERT INTO Packages VALUES (1, zeroblob(%d))", maxHeaderSize+1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := hostileSQLite(t, tt.ddl...)
+			start := time.Now()
+			_, err := analyze(t, "var/lib/rpm/rpmdb.sqlite", data)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("err = %v, want ErrCorrupt", err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v", d)
+			}
+		})
+	}
+}
+
+func TestOptionsAndCaps(t *testing.T) {
+	if _, err := New(WithTempDir("relative/dir")); err == nil {
+		t.Error("relative temp dir accepted")
+	}
+	if _, err := New(WithMaxDBSize(0)); err == nil {
+		t.Error("zero cap accepted")
+	}
+	c, err := New(WithMaxDBSize(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := readFixture(t, bdbFixture)
+	_, err = c.Analyze(context.Background(), analyzer.Input{Path: "var/lib/rpm/Packages", Content: section(data)})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "var/lib/rpm/Packages") {
+		t.Errorf("err = %v, want ErrTooLarge naming the path", err)
+	}
+	if Default().Required("var/lib/rpm/Packages.db", nil) != analyzer.Content ||
+		Default().Required("var/lib/rpm/Name", nil) != analyzer.Skip ||
+		Default().Required("var/lib/rpm/rpmdb.sqlite-wal", nil) != analyzer.Skip {
+		t.Error("Required")
+	}
+}
+
+func TestParseSourceRPM(t *testing.T) {
+	tests := []struct {
+		in                     string
+		name, version, release string
+		ok                     bool
+	}{
+		{"openssl-3.0.7-27.el9.src.rpm", "openssl", "3.0.7", "27.el9", true},
+		{"python3-pip-21.3.1-1.el9.src.rpm", "python3-pip", "21.3.1", "1.el9", true},
+		{"util-linux-2.32.1-42.el8_8.src.rpm", "util-linux", "2.32.1", "42.el8_8", true},
+		{"kernel-5.14.0-362.8.1.el9_3.nosrc.rpm", "kernel", "5.14.0", "362.8.1.el9_3", true},
+		{"libncurses6-6.1-150000.5.15.1.src.rpm", "libncurses6", "6.1", "150000.5.15.1", true},
+		{"openssl-3.0.7.src.rpm", "", "", "", false},
+		{"-1-2.src.rpm", "", "", "", false},
+		{"(none)", "", "", "", false},
+		{"", "", "", "", false},
+		{"a--.src.rpm", "", "", "", false},
+	}
+	for _, tt := range tests {
+		n, v, r, ok := ParseSourceRPM(tt.in)
+		if n != tt.name || v != tt.version || r != tt.release || ok != tt.ok {
+			t.Errorf("ParseSourceRPM(%q) = %q %q %q %v", tt.in, n, v, r, ok)
+		}
+	}
+}
+
+func BenchmarkParseBDB(b *testing.B) {
+	data := readFixture(b, bdbFixture)
+	c := Default()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := c.Parse(context.Background(), bytes.NewReader(data), int64(len(data)), "var/lib/rpm/Packages"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseSQLite(b *testing.B) {
+	data := readFixture(b, sqliteFixture)
+	c, err := New(WithTempDir(b.TempDir()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := c.Parse(context.Background(), bytes.NewReader(data), int64(len(data)), "var/lib/rpm/rpmdb.sqlite"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

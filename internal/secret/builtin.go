@@ -19,7 +19,7 @@ const (
 	tail = `(?:[^0-9A-Za-z_+/=-]|$)`
 	// keyGap is what may sit between a vendor's name and the assignment
 	// ("HEROKU_API_KEY", "mailgun.private-key").
-	keyGap = `[\w.-]{0,25}`
+	keyGap = `[\w.-]*`
 )
 
 // ctxRule builds the expression of a rule whose token has no distinctive
@@ -87,8 +87,8 @@ func BuiltinRules() []Rule {
 			Keywords: []string{"akia", "asia", "abia", "acca", "a3t"},
 			Regex:    tokRule(`(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}`)},
 		{ID: "aws-secret-access-key", Title: "AWS secret access key", Category: catAWS, Severity: crit,
-			Keywords: []string{"aws"}, MinEntropy: 3.5,
-			Regex:    regexp.MustCompile(`(?i)aws_?(?:secret_?)?(?:access_?)?key` + assign + openQ + `([A-Za-z0-9/+=]{40})` + tail)},
+			Keywords: []string{"aws"}, MinEntropy: 3.5, Assignment: true,
+			Regex: regexp.MustCompile(`(?i)aws_?(?:secret_?)?(?:access_?)?key` + assign + openQ + `([A-Za-z0-9/+=]{40})` + tail)},
 		{ID: "gcp-service-account-key", Title: "Google Cloud service account key", Category: catGCP, Severity: crit, Multiline: true,
 			Keywords: []string{"service_account"},
 			Requires: regexp.MustCompile(`"type"\s*:\s*"service_account"`),
@@ -98,15 +98,15 @@ func BuiltinRules() []Rule {
 		{ID: "gcp-oauth-client-secret", Title: "Google OAuth client secret", Category: catGCP, Severity: high,
 			Keywords: []string{"gocspx-"}, Regex: tokRule(`GOCSPX-[0-9A-Za-z_-]{28}`)},
 		{ID: "azure-storage-account-key", Title: "Azure storage account key", Category: catAzure, Severity: crit,
-			Keywords: []string{"accountkey"}, Regex: regexp.MustCompile(`(?i)AccountKey\s*=\s*([A-Za-z0-9+/]{86}==)`)},
+			Keywords: []string{"accountkey"}, Assignment: true, Regex: regexp.MustCompile(`(?i)AccountKey\s*=\s*([A-Za-z0-9+/]{86}==)`)},
 		{ID: "azure-ad-client-secret", Title: "Azure AD (Entra ID) client secret", Category: catAzure, Severity: crit,
-			Keywords: []string{"q~"}, Regex: regexp.MustCompile(`(?:^|[\s"'\x60=:(,>])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?:$|[\s"'\x60<),;])`)},
+			Keywords: []string{"q~"}, Lookbehind: 5, Regex: regexp.MustCompile(`(?:^|[\s"'\x60=:(,>])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?:$|[\s"'\x60<),;])`)},
 		{ID: "alibaba-access-key-id", Title: "Alibaba Cloud AccessKey ID", Category: "Alibaba", Severity: crit,
 			Keywords: []string{"ltai"}, Regex: tokRule(`LTAI[0-9A-Za-z]{12,20}`)},
 		{ID: "digitalocean-token", Title: "DigitalOcean token", Category: "DigitalOcean", Severity: crit,
 			Keywords: []string{"dop_v1_", "doo_v1_", "dor_v1_"}, Regex: tokRule(`do[opr]_v1_[a-f0-9]{64}`)},
 		{ID: "heroku-api-key", Title: "Heroku API key", Category: "Heroku", Severity: high,
-			Keywords: []string{"heroku"}, Regex: ctxRule(`heroku`, `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)},
+			Keywords: []string{"heroku"}, Assignment: true, Regex: ctxRule(`heroku`, `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)},
 		{ID: "heroku-api-key-v2", Title: "Heroku API key", Category: "Heroku", Severity: high,
 			Keywords: []string{"hrku-"}, Regex: tokRule(`HRKU-[0-9A-Za-z_-]{60}`)},
 
@@ -133,17 +133,17 @@ func BuiltinRules() []Rule {
 			Keywords: []string{"gldt-"}, Regex: tokRule(`gldt-[0-9A-Za-z_-]{20,}`)},
 		{ID: "bitbucket-client-secret", Title: "Bitbucket client secret or app password", Category: "Bitbucket", Severity: high,
 			Keywords: []string{"bitbucket"}, MinEntropy: 3.5,
-			Regex:    ctxRule(`bitbucket`, `[0-9A-Za-z_=-]{64}|[0-9A-Za-z]{32}|ATBB[0-9A-Za-z_=-]{28,60}`)},
+			Assignment: true, Regex: ctxRule(`bitbucket`, `[0-9A-Za-z_=-]{64}|[0-9A-Za-z]{32}|ATBB[0-9A-Za-z_=-]{28,60}`)},
 		{ID: "atlassian-api-token", Title: "Atlassian API token", Category: "Atlassian", Severity: high,
 			Keywords: []string{"atatt3"}, Regex: tokRule(`ATATT3[0-9A-Za-z_=-]{150,250}`)},
 		{ID: "atlassian-api-token-legacy", Title: "Atlassian (Jira/Confluence) API token", Category: "Atlassian", Severity: high,
 			Keywords: []string{"atlassian", "confluence", "jira"}, MinEntropy: 3.5,
-			Regex:    ctxRule(`atlassian|confluence|jira`, `[0-9A-Za-z]{24}`)},
+			Assignment: true, Regex: ctxRule(`atlassian|confluence|jira`, `[0-9A-Za-z]{24}`)},
 		{ID: "npm-access-token", Title: "npm access token", Category: "npm", Severity: high,
 			Keywords: []string{"npm_"}, Regex: tokRule(`npm_[0-9A-Za-z]{36}`)},
 		{ID: "npmrc-auth-token", Title: "npm registry credential in .npmrc", Category: "npm", Severity: high,
-			Keywords: []string{"_authtoken", "_auth", "_password"}, Placeholders: true, MinLength: 8,
-			Regex:    regexp.MustCompile(`(?m)^\s*(?:\S*:)?_(?:authToken|auth|password)\s*=\s*["']?([^\s"']+)`)},
+			Keywords: []string{"_auth", "_password"}, Placeholders: true, MinLength: 8,
+			Regex: regexp.MustCompile(`_(?:authToken|auth|password)\s*=\s*["']?([^\s"']+)`)},
 		{ID: "pypi-upload-token", Title: "PyPI upload token", Category: "PyPI", Severity: high,
 			Keywords: []string{"pypi-ageicHlwaS5vcmc", "pypi-agendgvzdc5wexbplm9yzw"},
 			Regex:    tokRule(`pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)[0-9A-Za-z_-]{50,}`)},
@@ -151,7 +151,7 @@ func BuiltinRules() []Rule {
 			Keywords: []string{"rubygems_"}, Regex: tokRule(`rubygems_[a-f0-9]{48}`)},
 		{ID: "docker-config-auth", Title: "Registry credential in Docker config.json", Category: "Docker", Severity: high, Multiline: true,
 			Keywords: []string{"auths"}, Requires: regexp.MustCompile(`"auths"\s*:\s*\{`),
-			Regex:    regexp.MustCompile(`"(?:auth|identitytoken|password)"\s*:\s*"([A-Za-z0-9+/=_.-]{8,})"`)},
+			Regex: regexp.MustCompile(`"(?:auth|identitytoken|password)"\s*:\s*"([A-Za-z0-9+/=_.-]{8,})"`)},
 		{ID: "kubernetes-dockerconfigjson", Title: "Registry credential in a Kubernetes image pull secret", Category: "Docker", Severity: high,
 			Keywords: []string{".dockerconfigjson", ".dockercfg"},
 			Regex:    regexp.MustCompile(`(?i)\.docker(?:configjson|cfg)"?\s*:\s*["']?((?:ey|ew)[A-Za-z0-9+/=]{20,})`)},
@@ -165,8 +165,8 @@ func BuiltinRules() []Rule {
 		{ID: "slack-app-token", Title: "Slack app-level token", Category: catSlack, Severity: high,
 			Keywords: []string{"xapp-"}, Regex: tokRule(`xapp-\d-[0-9A-Z]{9,12}-\d{10,14}-[0-9a-f]{60,70}`)},
 		{ID: "slack-webhook-url", Title: "Slack incoming webhook URL", Category: catSlack, Severity: med,
-			Keywords: []string{"hooks.slack.com"},
-			Regex:    regexp.MustCompile(`(https?://hooks\.slack\.com/(?:services|workflows|triggers)/[0-9A-Za-z+/_-]{40,100})`)},
+			Keywords: []string{"hooks.slack.com"}, Lookbehind: len("https://"),
+			Regex: regexp.MustCompile(`(https?://hooks\.slack\.com/(?:services|workflows|triggers)/[0-9A-Za-z+/_-]{40,100})`)},
 		{ID: "stripe-secret-key", Title: "Stripe live secret key", Category: "Stripe", Severity: crit,
 			Keywords: []string{"sk_live_"}, Regex: tokRule(`sk_live_[0-9A-Za-z]{24,99}`)},
 		{ID: "stripe-restricted-key", Title: "Stripe live restricted key", Category: "Stripe", Severity: high,
@@ -174,13 +174,13 @@ func BuiltinRules() []Rule {
 		{ID: "twilio-api-key", Title: "Twilio API key SID", Category: "Twilio", Severity: high,
 			Keywords: []string{"sk"}, Regex: tokRule(`SK[0-9a-f]{32}`)},
 		{ID: "twilio-account-sid", Title: "Twilio account SID with credentials context", Category: "Twilio", Severity: med,
-			Keywords: []string{"twilio"}, Regex: ctxRule(`twilio`, `AC[0-9a-f]{32}`)},
+			Keywords: []string{"twilio"}, Assignment: true, Regex: ctxRule(`twilio`, `AC[0-9a-f]{32}`)},
 		{ID: "sendgrid-api-key", Title: "SendGrid API key", Category: "SendGrid", Severity: high,
 			Keywords: []string{"sg."}, Regex: tokRule(`SG\.[0-9A-Za-z_-]{22}\.[0-9A-Za-z_-]{43}`)},
 		{ID: "mailgun-api-key", Title: "Mailgun API or signing key", Category: "Mailgun", Severity: high,
-			Keywords: []string{"mailgun"}, Regex: ctxRule(`mailgun`, `(?:pub)?key-[0-9a-f]{32}|[0-9a-f]{32}-[0-9a-f]{8}-[0-9a-f]{8}`)},
+			Keywords: []string{"mailgun"}, Assignment: true, Regex: ctxRule(`mailgun`, `(?:pub)?key-[0-9a-f]{32}|[0-9a-f]{32}-[0-9a-f]{8}-[0-9a-f]{8}`)},
 		{ID: "mailchimp-api-key", Title: "Mailchimp API key", Category: "Mailchimp", Severity: high,
-			Keywords: []string{"-us"}, Regex: tokRule(`[0-9a-f]{32}-us[0-9]{1,2}`)},
+			Keywords: []string{"-us"}, Lookbehind: 32, Regex: tokRule(`[0-9a-f]{32}-us[0-9]{1,2}`)},
 		{ID: "sendinblue-api-key", Title: "Brevo (Sendinblue) API key", Category: "Brevo", Severity: high,
 			Keywords: []string{"xkeysib-"}, Regex: tokRule(`xkeysib-[a-f0-9]{64}-[0-9A-Za-z]{16}`)},
 		{ID: "shopify-token", Title: "Shopify access token or shared secret", Category: "Shopify", Severity: high,
@@ -190,13 +190,13 @@ func BuiltinRules() []Rule {
 		{ID: "databricks-token", Title: "Databricks personal access token", Category: "Databricks", Severity: high,
 			Keywords: []string{"dapi"}, Regex: tokRule(`dapi[a-f0-9]{32}(?:-\d)?`)},
 		{ID: "okta-api-token", Title: "Okta API token", Category: "Okta", Severity: high,
-			Keywords: []string{"okta"}, MinEntropy: 3.5, Regex: ctxRule(`okta`, `00[0-9A-Za-z_-]{40}`)},
+			Keywords: []string{"okta"}, MinEntropy: 3.5, Assignment: true, Regex: ctxRule(`okta`, `00[0-9A-Za-z_-]{40}`)},
 		{ID: "vault-service-token", Title: "HashiCorp Vault token", Category: catHashiCorp, Severity: high,
 			Keywords: []string{"hvs.", "hvb."}, Regex: tokRule(`hv[sb]\.[0-9A-Za-z_-]{24,}`)},
 		{ID: "vault-token-legacy", Title: "HashiCorp Vault token (legacy s. format)", Category: catHashiCorp, Severity: high,
-			Keywords: []string{"vault"}, MinEntropy: 3.5, Regex: ctxRule(`vault`, `s\.[0-9A-Za-z]{24}`)},
+			Keywords: []string{"vault"}, MinEntropy: 3.5, Assignment: true, Regex: ctxRule(`vault`, `s\.[0-9A-Za-z]{24}`)},
 		{ID: "terraform-cloud-token", Title: "Terraform Cloud / HCP API token", Category: catHashiCorp, Severity: high,
-			Keywords: []string{".atlasv1."}, Regex: tokRule(`[0-9A-Za-z]{14}\.atlasv1\.[0-9A-Za-z_=-]{60,70}`)},
+			Keywords: []string{".atlasv1."}, Lookbehind: 14, Regex: tokRule(`[0-9A-Za-z]{14}\.atlasv1\.[0-9A-Za-z_=-]{60,70}`)},
 		{ID: "grafana-token", Title: "Grafana cloud or service account token", Category: "Grafana", Severity: high,
 			Keywords: []string{"glc_", "glsa_"}, Regex: tokRule(`(?:glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})`)},
 		{ID: "new-relic-api-key", Title: "New Relic user API key", Category: "NewRelic", Severity: high,
@@ -214,7 +214,7 @@ func BuiltinRules() []Rule {
 		{ID: "planetscale-token", Title: "PlanetScale password or token", Category: "PlanetScale", Severity: high,
 			Keywords: []string{"pscale_"}, Regex: tokRule(`pscale_(?:pw|tkn|oauth)_[0-9A-Za-z_.-]{32,64}`)},
 		{ID: "openai-api-key", Title: "OpenAI API key", Category: "OpenAI", Severity: high,
-			Keywords: []string{"t3blbkfj"}, Regex: tokRule(`sk-(?:proj-|svcacct-|admin-)?[0-9A-Za-z_-]{20,}T3BlbkFJ[0-9A-Za-z_-]{20,}`)},
+			Keywords: []string{"sk-"}, Regex: tokRule(`sk-(?:proj-|svcacct-|admin-)?[0-9A-Za-z_-]{20,}T3BlbkFJ[0-9A-Za-z_-]{20,}`)},
 		{ID: "anthropic-api-key", Title: "Anthropic API key", Category: "Anthropic", Severity: high,
 			Keywords: []string{"sk-ant-"}, Regex: tokRule(`sk-ant-(?:api03|admin01)-[0-9A-Za-z_-]{90,}`)},
 		{ID: "huggingface-token", Title: "Hugging Face access token", Category: "HuggingFace", Severity: high,
@@ -227,31 +227,32 @@ func BuiltinRules() []Rule {
 		// --- Generic (Medium) ---
 		{ID: "url-credentials", Title: "Password in a URL", Category: catGeneric, Severity: med,
 			Keywords: []string{"://"}, Placeholders: true, MinLength: 6, MinEntropy: 2.5,
-			Regex:    regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:@/"'<>]{1,64}:([^\s:@/"'<>]{6,128})@[0-9A-Za-z.-]+`)},
+			MaxLength: 128,
+			Regex:     regexp.MustCompile(`://[^\s:@/"'<>]+:([^\s:@/"'<>]+)@[0-9A-Za-z.-]+`)},
 		{ID: "generic-password", Title: "Hard-coded password", Category: catGeneric, Severity: med,
-			Keywords: []string{"passwd", "password", "pwd", "pass="},
-			Placeholders: true, MinLength: 8, MinEntropy: 3.0, Regex: genericRule(`passwd|password|pwd|pass`)},
+			Keywords:     []string{"passwd", "password", "pwd", "pass="},
+			Placeholders: true, MinLength: 8, MaxLength: 128, MinEntropy: 3.0, Assignment: true, Regex: genericRule(`passwd|password|pwd|pass`)},
 		{ID: "generic-secret", Title: "Hard-coded secret", Category: catGeneric, Severity: med,
-			Keywords: []string{"secret"}, Placeholders: true, MinLength: 10, MinEntropy: 3.3, Regex: genericRule(`secret`)},
+			Keywords: []string{"secret"}, Placeholders: true, MinLength: 10, MaxLength: 128, MinEntropy: 3.3, Assignment: true, Regex: genericRule(`secret`)},
 		{ID: "generic-api-token", Title: "Hard-coded API key or token", Category: catGeneric, Severity: med,
 			Keywords:     []string{"token", "api_key", "apikey", "api-key", "access_key", "accesskey", "auth_key"},
-			Placeholders: true, MinLength: 12, MinEntropy: 3.3,
-			Regex:        genericRule(`token|api[_-]?key|access[_-]?key|auth[_-]?key`)},
+			Placeholders: true, MinLength: 12, MaxLength: 128, MinEntropy: 3.3,
+			Assignment: true, Regex: genericRule(`token|api[_-]?key|access[_-]?key|auth[_-]?key`)},
 	}
 }
 
 // genericRule builds an assignment rule for key words with no vendor
-// format: the key must contain one of words; the value is either quoted, or
-// the whole rest of a config line (KEY=value, key: value, export KEY=value).
-// Unquoted values in program text ("token = get_token()") are not matched.
+// format: the key must contain one of words; the value is either quoted,
+// or an unquoted word that ends the line (KEY=value, key: value, export
+// KEY=value). Unquoted values followed by more program text
+// ("token = get_token()") are not matched. The match starts at the key
+// word, where the keyword prefilter found it.
 func genericRule(words string) *regexp.Regexp {
-	key := `[\w.-]{0,40}(?:` + words + `)[\w.-]{0,20}`
-	val := `[0-9A-Za-z!#%&*+,./:;=?@^_~-]{1,128}`
-	return regexp.MustCompile(`(?im)` +
-		// Quoted value anywhere: key = "value" / "key": "value".
-		key + `["']?\s*(?::=|=>|==?|:)\s*(?:"(` + val + `)"|'(` + val + `)')` +
-		// Or an unquoted value making up the rest of a config line.
-		`|^\s*(?:export\s+|ENV\s+|ARG\s+|-\s+)?` + key + `\s*[=:]\s*(` + val + `)\s*$`)
+	key := `(?:` + words + `)[\w.-]*`
+	val := `[0-9A-Za-z!#%&*+,./:;=?@^_~-]+`
+	return regexp.MustCompile(`(?i)` + key + `(?:` +
+		`["']?\s*(?::=|=>|==?|:)\s*(?:"(` + val + `)"|'(` + val + `)')` +
+		`|\s*[=:]\s*(` + val + `)\s*$)`)
 }
 
 // builtinAllowRules returns allow rules for well-known non-secrets.

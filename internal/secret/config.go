@@ -126,7 +126,7 @@ func (c *Config) apply(rules []Rule, allow []*AllowRule) ([]Rule, []*AllowRule, 
 		r := Rule{
 			ID: cr.ID, Title: cr.Title, Category: cr.Category, Regex: re,
 			Keywords: append([]string(nil), cr.Keywords...), SecretGroup: cr.SecretGroup,
-			Multiline: cr.Multiline, MinEntropy: cr.Entropy,
+			Multiline: cr.Multiline, MinEntropy: cr.Entropy, Lookbehind: LineStart,
 			Description: cr.Description, Remediation: cr.Remediation,
 		}
 		if r.Category == "" {

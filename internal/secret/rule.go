@@ -63,6 +63,19 @@ type Rule struct {
 	// Multiline rules run on the whole file (when a keyword is present);
 	// the others run on each line holding a keyword.
 	Multiline bool
+	// Lookbehind says where a single-line rule's regex starts relative to a
+	// keyword occurrence. 0 (the built-ins' default): the match starts at
+	// the keyword, and the regex is tried once there, anchored — one short
+	// attempt per occurrence instead of a scan of the line. N > 0: the match
+	// may start up to N bytes before the keyword (a token whose keyword is
+	// in its middle). LineStart (-1): anywhere on the keyword's line (the
+	// default for custom rules, whose regexes we cannot vet).
+	Lookbehind int
+	// Assignment says the keyword is the key of an assignment: a rule is
+	// only tried where an '=' or ':' follows the keyword within
+	// assignmentReach bytes on its line (a cheap test that spares the regex
+	// every keyword in prose or code that assigns nothing).
+	Assignment bool
 	// Requires, when set, must also match somewhere in the file (for
 	// example `"type": "service_account"` for a GCP key file).
 	Requires *regexp.Regexp
@@ -71,8 +84,12 @@ type Rule struct {
 	// MinEntropy is the least Shannon entropy (bits per byte) the secret
 	// must have; 0 disables the test.
 	MinEntropy float64
-	// MinLength is the least length of the secret; 0 disables the test.
+	// MinLength and MaxLength bound the secret's length; 0 disables a
+	// test. (Bounds are checked here rather than written as {m,n} in the
+	// regex: large counted repetitions blow up the compiled program and
+	// push Go's regexp from its backtracker onto the slower NFA.)
 	MinLength int
+	MaxLength int
 	// Placeholders makes the rule drop secrets that look like placeholders
 	// (changeme, xxx, ${VAR}, <password> ...): set on generic rules.
 	Placeholders bool
@@ -80,8 +97,18 @@ type Rule struct {
 	Description string
 	Remediation string
 
-	secretIdx int // submatch index of SecretGroup, -1 when unnamed
+	secretIdx int            // submatch index of SecretGroup, -1 when unnamed
+	anchored  *regexp.Regexp // \A(?:Regex), for Lookbehind == 0
+	literal   []byte         // case-sensitive literal prefix of Regex, tested before an anchored attempt
 }
+
+// assignmentReach is how far after a keyword an assignment operator is
+// looked for ("AWS_SECRET_ACCESS_KEY_ID" = ..., "mailgun.private-key":).
+const assignmentReach = 64
+
+// LineStart is the Lookbehind of a rule whose match may start anywhere on
+// the keyword's line.
+const LineStart = -1
 
 // compile validates r and resolves its secret group.
 func (r *Rule) compile() error {
@@ -107,6 +134,19 @@ func (r *Rule) compile() error {
 		r.secretIdx = r.Regex.SubexpIndex(r.SecretGroup)
 		if r.secretIdx < 0 {
 			return fmt.Errorf("%w: %s: regex has no group named %q", ErrInvalidRule, r.ID, r.SecretGroup)
+		}
+	}
+	if r.Lookbehind < LineStart {
+		return fmt.Errorf("%w: %s: lookbehind %d", ErrInvalidRule, r.ID, r.Lookbehind)
+	}
+	if r.Lookbehind == 0 && !r.Multiline && len(r.Keywords) > 0 {
+		a, err := regexp.Compile(`\A(?:` + r.Regex.String() + `)`)
+		if err != nil {
+			return fmt.Errorf("%w: %s: anchor: %w", ErrInvalidRule, r.ID, err)
+		}
+		r.anchored = a
+		if lit, _ := r.Regex.LiteralPrefix(); lit != "" {
+			r.literal = []byte(lit)
 		}
 	}
 	if r.Severity == finding.SeverityUnknown {

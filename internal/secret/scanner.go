@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -17,10 +18,6 @@ const (
 	// archives, databases or media, and reading them costs memory and time
 	// for no expected finding.
 	DefaultMaxFileSize = 10 << 20
-	// maxWindowsPerRule bounds the per-line windows a rule collects in one
-	// file; past it the rule runs once over the whole file instead, which is
-	// cheaper than tens of thousands of tiny regex runs.
-	maxWindowsPerRule = 4096
 	// maxFindingsPerFile bounds the findings reported for one file (a dump
 	// of thousands of keys is reported as its first findings, not all).
 	maxFindingsPerFile = 100
@@ -147,8 +144,8 @@ func (s *Scanner) computeDigest() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "show=%t max=%d\n", s.showSecrets, s.maxFileSize)
 	for _, r := range s.rules {
-		fmt.Fprintf(h, "r %s %s %d %q %v %t %v %v %g %d %t\n", r.ID, r.Title, r.Severity, r.Regex, r.Keywords,
-			r.Multiline, r.Requires, r.Path, r.MinEntropy, r.MinLength, r.Placeholders)
+		fmt.Fprintf(h, "r %s %s %d %q %v %t %d %v %v %g %d %t\n", r.ID, r.Title, r.Severity, r.Regex, r.Keywords,
+			r.Multiline, r.Lookbehind, r.Requires, r.Path, r.MinEntropy, r.MinLength*1000000+r.MaxLength, r.Placeholders)
 	}
 	for _, a := range s.allow {
 		fmt.Fprintf(h, "a %s %v %v\n", a.ID, a.Regex, a.Path)
@@ -225,60 +222,82 @@ func (s *Scanner) scan(path string, content []byte) []candidate {
 	if len(content) == 0 {
 		return nil
 	}
-	// Stage 1: keywords -> per-rule windows.
+	// eligible caches, per rule, whether its Path and Requires conditions
+	// hold for this file: 0 unknown, 1 yes, 2 no.
+	eligible := make([]uint8, len(s.rules))
+	ok := func(ri int) bool {
+		switch eligible[ri] {
+		case 1:
+			return true
+		case 2:
+			return false
+		}
+		r := s.rules[ri]
+		e := (r.Path == nil || r.Path.MatchString(path)) && (r.Requires == nil || r.Requires.Match(content))
+		eligible[ri] = 2
+		if e {
+			eligible[ri] = 1
+		}
+		return e
+	}
+
+	var cands []candidate
 	windows := make([][]span, len(s.rules))
 	whole := make([]bool, len(s.rules))
+	doneTo := make([]int, len(s.rules)) // anchored rules: end of the last match
 	s.index.scan(content, func(kw, off int) {
 		for _, ri := range s.kwRules[kw] {
-			if whole[ri] {
-				continue
-			}
 			r := s.rules[ri]
-			if r.Multiline {
-				whole[ri] = true
-				continue
+			switch {
+			case whole[ri]:
+			case r.Multiline:
+				whole[ri] = ok(ri)
+			case r.anchored != nil:
+				if off < doneTo[ri] || r.literal != nil && !bytes.HasPrefix(content[off:], r.literal) {
+					continue
+				}
+				end := lineEnd(content, off)
+				if r.Assignment && bytes.IndexAny(content[off:min(end, off+assignmentReach)], "=:") < 0 {
+					continue
+				}
+				if !ok(ri) {
+					continue
+				}
+				var m []int
+				cands, m = s.runRegex(cands, ri, r.anchored, path, content, off, end, 1)
+				if m != nil {
+					doneTo[ri] = off + m[1]
+				}
+			default:
+				ws := windows[ri]
+				if n := len(ws); n > 0 && off < ws[n-1].end {
+					continue // already inside this rule's last window
+				}
+				if r.Assignment && bytes.IndexAny(content[off:lineEnd(content, off)], "=:") < 0 {
+					continue
+				}
+				if !ok(ri) {
+					continue
+				}
+				start := bytes.LastIndexByte(content[:off], '\n') + 1
+				if r.Lookbehind > 0 && off-r.Lookbehind > start {
+					start = off - r.Lookbehind
+				}
+				windows[ri] = append(ws, span{start, lineEnd(content, off)})
 			}
-			ws := windows[ri]
-			if n := len(ws); n > 0 && off < ws[n-1].end {
-				continue // already inside this rule's last window
-			}
-			if len(ws) >= maxWindowsPerRule {
-				whole[ri] = true
-				windows[ri] = nil
-				continue
-			}
-			start := bytes.LastIndexByte(content[:off], '\n') + 1
-			end := bytes.IndexByte(content[off:], '\n')
-			if end < 0 {
-				end = len(content)
-			} else {
-				end += off
-			}
-			windows[ri] = append(ws, span{start, end})
 		}
 	})
 	for _, ri := range s.noKeyword {
-		whole[ri] = true
+		whole[ri] = ok(ri)
 	}
-
-	// Stage 2: regexes on windows.
-	var cands []candidate
+	// Line windows and whole-file rules.
 	for ri, r := range s.rules {
-		if !whole[ri] && len(windows[ri]) == 0 {
-			continue
-		}
-		if r.Path != nil && !r.Path.MatchString(path) {
-			continue
-		}
-		if r.Requires != nil && !r.Requires.Match(content) {
-			continue
-		}
 		if whole[ri] {
-			cands = s.runRule(cands, ri, path, content, 0, len(content))
-		} else {
-			for _, w := range windows[ri] {
-				cands = s.runRule(cands, ri, path, content, w.start, w.end)
-			}
+			cands, _ = s.runRegex(cands, ri, r.Regex, path, content, 0, len(content), maxMatchesPerRun)
+			continue
+		}
+		for _, w := range windows[ri] {
+			cands, _ = s.runRegex(cands, ri, r.Regex, path, content, w.start, w.end, maxMatchesPerRun)
 		}
 	}
 	if len(cands) == 0 {
@@ -300,11 +319,39 @@ func (s *Scanner) scan(path string, content []byte) []candidate {
 	return cands
 }
 
-// runRule runs rule ri on content[start:end] and appends accepted candidates.
-func (s *Scanner) runRule(cands []candidate, ri int, path string, content []byte, start, end int) []candidate {
+// maxLineSpan bounds how far past a keyword a single-line rule looks for
+// the end of its match: without it, thousands of keywords on one
+// megabyte-long minified line would each scan to the line's end. No
+// single-line secret format is longer.
+const maxLineSpan = 8 << 10
+
+// lineEnd returns the end of the line holding off, at most maxLineSpan
+// bytes after off.
+func lineEnd(content []byte, off int) int {
+	lim := min(len(content), off+maxLineSpan)
+	if i := bytes.IndexByte(content[off:lim], '\n'); i >= 0 {
+		return off + i
+	}
+	return lim
+}
+
+// runRegex runs re (rule ri's expression or its anchored form) on
+// content[start:end], appends accepted candidates, and returns the last
+// match's submatch indexes relative to start (nil when none).
+func (s *Scanner) runRegex(cands []candidate, ri int, re *regexp.Regexp, path string, content []byte, start, end, max int) ([]candidate, []int) {
 	r := s.rules[ri]
 	region := content[start:end]
-	for _, m := range r.Regex.FindAllSubmatchIndex(region, maxMatchesPerRun) {
+	var last []int
+	var ms [][]int
+	if max == 1 {
+		if m := re.FindSubmatchIndex(region); m != nil {
+			ms = [][]int{m}
+		}
+	} else {
+		ms = re.FindAllSubmatchIndex(region, max)
+	}
+	for _, m := range ms {
+		last = m
 		ss, se := r.secretSpan(m)
 		sec := region[ss:se]
 		if gluedLeft(content, start+ss) {
@@ -320,12 +367,12 @@ func (s *Scanner) runRule(cands []candidate, ri int, path string, content []byte
 			secretString: string(sec),
 		})
 	}
-	return cands
+	return cands, last
 }
 
 // accept applies the rule's value tests and the allow rules to a secret.
 func (s *Scanner) accept(r *Rule, sec, match []byte, path string) bool {
-	if len(sec) == 0 || len(sec) < r.MinLength {
+	if len(sec) == 0 || len(sec) < r.MinLength || r.MaxLength > 0 && len(sec) > r.MaxLength {
 		return false
 	}
 	if r.MinEntropy > 0 && shannonEntropy(sec) < r.MinEntropy {

@@ -1,0 +1,350 @@
+// Package misconfig checks container images, Dockerfiles and Kubernetes
+// manifests against the CIS Docker Benchmark §4, the Kubernetes Pod
+// Security Standards (baseline and restricted) and the NIST SP 800-190
+// countermeasures.
+//
+// Every check is a pure function of its input — an image configuration
+// plus facts from the image's inventory (CheckImage), a Dockerfile
+// (CheckDockerfile) or manifest documents (CheckManifests) — so that the
+// CLI, the registry scanner and the admission webhook run the same code.
+// Checks() lists every check with its stable ID, severity and controls.
+package misconfig
+
+import (
+	"errors"
+	"strings"
+
+	"mamori/internal/finding"
+)
+
+// Sentinel errors.
+var (
+	// ErrParse is returned (wrapped) for input that cannot be parsed.
+	ErrParse = errors.New("misconfig: parse error")
+	// ErrTooLarge is returned for input above a size or count cap.
+	ErrTooLarge = errors.New("misconfig: input too large")
+)
+
+// Targets of checks.
+const (
+	TargetImage      = "image"
+	TargetDockerfile = "dockerfile"
+	TargetKubernetes = "kubernetes"
+)
+
+// CheckInfo describes one check.
+type CheckInfo struct {
+	// ID is stable: MSC-IMG-nnn, MSC-DF-nnn, MSC-K8S-nnn.
+	ID       string
+	Title    string
+	Severity finding.Severity
+	// Target is what the check reads: TargetImage, TargetDockerfile or TargetKubernetes.
+	Target      string
+	Description string
+	Remediation string
+	// Controls lists NIST SP 800-190 controls ("4.1.2") and CIS items
+	// ("CIS-Docker-4.1", "CIS-K8s-5.2.2"); PSS levels appear as
+	// "PSS-baseline" / "PSS-restricted".
+	Controls   []string
+	References []string
+}
+
+// NIST SP 800-190 controls used below (§4).
+const (
+	nistImageConfig     = "4.1.2" // image configuration defects
+	nistImageSecrets    = "4.1.4" // embedded clear text secrets
+	nistUntrustedImages = "4.1.5" // use of untrusted images
+	nistStaleImages     = "4.2.2" // stale images in registries
+	nistOrchAccess      = "4.3.2" // unauthorized access (orchestrator)
+	nistNetAccess       = "4.4.2" // unbounded network access from containers
+	nistRuntimeConfig   = "4.4.3" // insecure container runtime configurations
+	nistSharedKernel    = "4.5.2" // shared kernel
+	nistHostFS          = "4.5.5" // host file system tampering
+)
+
+const (
+	pssBaseline   = "PSS-baseline"
+	pssRestricted = "PSS-restricted"
+	refCISDocker  = "https://www.cisecurity.org/benchmark/docker"
+	refPSS        = "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
+	refNIST       = "https://doi.org/10.6028/NIST.SP.800-190"
+)
+
+// Check IDs.
+const (
+	ImgRootUser         = "MSC-IMG-001"
+	ImgNoHealthcheck    = "MSC-IMG-002"
+	ImgUpdateAlone      = "MSC-IMG-003"
+	ImgAddRemote        = "MSC-IMG-004"
+	ImgSecrets          = "MSC-IMG-005"
+	ImgRemoteAdminPkg   = "MSC-IMG-006"
+	ImgPrivilegedPort   = "MSC-IMG-007"
+	ImgSetuid           = "MSC-IMG-008"
+	ImgRemoteAdminPort  = "MSC-IMG-009"
+	ImgWorldWritable    = "MSC-IMG-010"
+	DFRootUser          = "MSC-DF-001"
+	DFNoHealthcheck     = "MSC-DF-002"
+	DFAddURL            = "MSC-DF-003"
+	DFAddLocal          = "MSC-DF-004"
+	DFUpdateAlone       = "MSC-DF-005"
+	DFUnpinnedBase      = "MSC-DF-006"
+	DFSudo              = "MSC-DF-007"
+	DFPipeToShell       = "MSC-DF-008"
+	DFSecretValue       = "MSC-DF-009"
+	DFSensitiveArg      = "MSC-DF-010"
+	DFNoInstallRecs     = "MSC-DF-011"
+	DFExposeSSH         = "MSC-DF-012"
+	DFChmodWorld        = "MSC-DF-013"
+	K8sPrivileged       = "MSC-K8S-001"
+	K8sHostPID          = "MSC-K8S-002"
+	K8sHostIPC          = "MSC-K8S-003"
+	K8sHostNetwork      = "MSC-K8S-004"
+	K8sHostProcess      = "MSC-K8S-005"
+	K8sCapsBaseline     = "MSC-K8S-006"
+	K8sHostPath         = "MSC-K8S-007"
+	K8sHostPathSens     = "MSC-K8S-008"
+	K8sHostPort         = "MSC-K8S-009"
+	K8sAppArmor         = "MSC-K8S-010"
+	K8sSELinux          = "MSC-K8S-011"
+	K8sProcMount        = "MSC-K8S-012"
+	K8sSeccompBaseline  = "MSC-K8S-013"
+	K8sSysctls          = "MSC-K8S-014"
+	K8sVolumeTypes      = "MSC-K8S-015"
+	K8sPrivEscalation   = "MSC-K8S-016"
+	K8sRunAsNonRoot     = "MSC-K8S-017"
+	K8sRunAsUserRoot    = "MSC-K8S-018"
+	K8sSeccompRestrict  = "MSC-K8S-019"
+	K8sCapsDropAll      = "MSC-K8S-020"
+	K8sCapsAddRestrict  = "MSC-K8S-021"
+	K8sReadOnlyRootFS   = "MSC-K8S-022"
+	K8sNoLimits         = "MSC-K8S-023"
+	K8sNoRequests       = "MSC-K8S-024"
+	K8sImageTag         = "MSC-K8S-025"
+	K8sAutomountSAToken = "MSC-K8S-026"
+	K8sPullPolicy       = "MSC-K8S-027"
+)
+
+// Checks returns every check, in ID order. The slice is freshly built.
+func Checks() []CheckInfo {
+	crit, high, med, low := finding.SeverityCritical, finding.SeverityHigh, finding.SeverityMedium, finding.SeverityLow
+	img := func(id, title string, sev finding.Severity, desc, fix string, controls ...string) CheckInfo {
+		return CheckInfo{ID: id, Title: title, Severity: sev, Target: TargetImage, Description: desc, Remediation: fix,
+			Controls: controls, References: []string{refCISDocker, refNIST}}
+	}
+	df := func(id, title string, sev finding.Severity, desc, fix string, controls ...string) CheckInfo {
+		c := img(id, title, sev, desc, fix, controls...)
+		c.Target = TargetDockerfile
+		return c
+	}
+	k8s := func(id, title string, sev finding.Severity, desc, fix string, controls ...string) CheckInfo {
+		return CheckInfo{ID: id, Title: title, Severity: sev, Target: TargetKubernetes, Description: desc, Remediation: fix,
+			Controls: controls, References: []string{refPSS, refNIST}}
+	}
+	return []CheckInfo{
+		img(ImgRootUser, "Image runs as root", high,
+			"The image configuration sets no user, or root (User empty, \"root\", \"0\", \"0:0\"): its processes run as root unless the runtime overrides it.",
+			"Create an unprivileged user and end the Dockerfile with USER <name or uid>.", nistImageConfig, "CIS-Docker-4.1"),
+		img(ImgNoHealthcheck, "Image has no HEALTHCHECK", low,
+			"The image configuration has no health check, so the engine cannot tell a hung container from a healthy one.",
+			"Add a HEALTHCHECK instruction (orchestrators use their own probes instead).", nistImageConfig, "CIS-Docker-4.6"),
+		img(ImgUpdateAlone, "Package index update in its own layer", med,
+			"A history entry runs a package index update (apt-get update, apk update, yum makecache ...) without installing in the same RUN; the cached index goes stale and later installs get old packages.",
+			"Update and install in one RUN: apt-get update && apt-get install -y ...", nistImageConfig, "CIS-Docker-4.7"),
+		img(ImgAddRemote, "ADD from a remote URL", med,
+			"A layer was added from a URL with ADD: the content is fetched unverified at build time.",
+			"Download with curl or wget and verify a checksum, or use ADD --checksum; prefer COPY for local files.", nistImageConfig, nistUntrustedImages, "CIS-Docker-4.9"),
+		img(ImgSecrets, "Secrets in the image configuration", crit,
+			"The environment, labels, entrypoint or build history (where build arguments are recorded) holds credentials; anyone who can pull the image can read them.",
+			"Remove the secret, revoke it, and pass secrets at run time or with BuildKit secret mounts.", nistImageSecrets, "CIS-Docker-4.10"),
+		img(ImgRemoteAdminPkg, "Remote administration daemon installed", high,
+			"A package providing a remote login or file-transfer daemon (sshd, telnetd, ftpd, rsh, VNC ...) is installed; containers should be administered through the runtime, not a daemon inside them.",
+			"Remove the package from the image.", nistImageConfig, "CIS-Docker-4.3", "CIS-Docker-5.7"),
+		img(ImgPrivilegedPort, "Exposes a privileged port", low,
+			"The image exposes a TCP/UDP port below 1024, which needs root or CAP_NET_BIND_SERVICE to bind.",
+			"Listen on a port at or above 1024 and map it at run time.", nistImageConfig, "CIS-Docker-5.8"),
+		img(ImgSetuid, "setuid or setgid file", low,
+			"A regular file has the setuid or setgid bit: a local privilege escalation path if the program is exploitable.",
+			"Remove the bit (chmod a-s) from files that do not need it, or run with no-new-privileges.", nistImageConfig, "CIS-Docker-4.8"),
+		img(ImgRemoteAdminPort, "Exposes a remote administration port", med,
+			"The image exposes port 22 (SSH) or 23 (telnet).",
+			"Remove the EXPOSE and the daemon; use the runtime's exec for administration.", nistImageConfig, "CIS-Docker-5.7"),
+		img(ImgWorldWritable, "World-writable file", med,
+			"A regular file is writable by every user: any process in the container can change it.",
+			"Remove the other-write bit (chmod o-w).", nistImageConfig, nistHostFS),
+
+		df(DFRootUser, "Final stage runs as root", high,
+			"The last stage has no USER instruction, or its last USER is root (0).",
+			"Add USER <non-root user> near the end of the final stage.", nistImageConfig, "CIS-Docker-4.1"),
+		df(DFNoHealthcheck, "No HEALTHCHECK instruction", low,
+			"The Dockerfile has no HEALTHCHECK (or HEALTHCHECK NONE).",
+			"Add a HEALTHCHECK instruction (orchestrators use their own probes instead).", nistImageConfig, "CIS-Docker-4.6"),
+		df(DFAddURL, "ADD from a URL", med,
+			"ADD fetches a remote URL without verifying it.",
+			"Use curl/wget with checksum verification, or ADD --checksum=sha256:...", nistImageConfig, nistUntrustedImages, "CIS-Docker-4.9"),
+		df(DFAddLocal, "ADD used instead of COPY", low,
+			"ADD of a local file that is not an archive: ADD's implicit extraction and URL handling are surprises waiting to happen.",
+			"Use COPY.", nistImageConfig, "CIS-Docker-4.9"),
+		df(DFUpdateAlone, "Package index update without install", med,
+			"A RUN updates the package index (apt-get update, apk update ...) without installing in the same RUN; the layer cache keeps a stale index.",
+			"Update and install in one RUN.", nistImageConfig, "CIS-Docker-4.7"),
+		df(DFUnpinnedBase, "Base image not pinned", med,
+			"FROM names an image with no tag or the tag latest: builds are not reproducible and may pull an untrusted or changed base.",
+			"Pin the base image by a version tag and, better, a digest (image:tag@sha256:...).", nistUntrustedImages, nistStaleImages),
+		df(DFSudo, "RUN uses sudo", med,
+			"sudo in a Dockerfile hides privilege changes and leaves sudo installed.",
+			"Run privileged steps before USER switches to the unprivileged user; do not install sudo.", nistImageConfig),
+		df(DFPipeToShell, "Downloaded script piped into a shell", high,
+			"A RUN pipes curl or wget output straight into a shell: whatever the server returns is executed unverified.",
+			"Download to a file, verify its checksum or signature, then run it.", nistUntrustedImages, nistImageConfig),
+		df(DFSecretValue, "Secret in ENV or ARG", crit,
+			"An ENV or ARG instruction holds a credential; it is stored in the image configuration or its history.",
+			"Remove and revoke it; use RUN --mount=type=secret or runtime secrets.", nistImageSecrets, "CIS-Docker-4.10"),
+		df(DFSensitiveArg, "Secret passed as a build argument", med,
+			"An ARG whose name says it holds a secret (PASSWORD, TOKEN, API_KEY ...): build argument values used by RUN are recorded in the image history.",
+			"Use RUN --mount=type=secret,id=... instead of build arguments.", nistImageSecrets, "CIS-Docker-4.10"),
+		df(DFNoInstallRecs, "apt-get install without --no-install-recommends", low,
+			"apt-get install pulls recommended packages too, growing the attack surface.",
+			"Add --no-install-recommends.", nistImageConfig, "CIS-Docker-4.3"),
+		df(DFExposeSSH, "EXPOSE of a remote administration port", med,
+			"The Dockerfile exposes port 22 (SSH) or 23 (telnet).",
+			"Remove the EXPOSE and the daemon.", nistImageConfig, "CIS-Docker-5.7"),
+		df(DFChmodWorld, "chmod makes files world-writable", med,
+			"A RUN gives write permission to all users (chmod 777, 666, o+w, a+w).",
+			"Grant write access to the owning user or group only.", nistImageConfig),
+
+		k8s(K8sPrivileged, "Privileged container", crit,
+			"securityContext.privileged is true: the container has all capabilities and device access — root on the node.",
+			"Remove privileged: true.", nistRuntimeConfig, pssBaseline, "CIS-K8s-5.2.2"),
+		k8s(K8sHostPID, "Host PID namespace shared", high,
+			"hostPID: true lets the pod see and signal every process on the node.",
+			"Remove hostPID.", nistRuntimeConfig, nistSharedKernel, pssBaseline, "CIS-K8s-5.2.3"),
+		k8s(K8sHostIPC, "Host IPC namespace shared", high,
+			"hostIPC: true shares the node's System V IPC and POSIX message queues.",
+			"Remove hostIPC.", nistRuntimeConfig, nistSharedKernel, pssBaseline, "CIS-K8s-5.2.4"),
+		k8s(K8sHostNetwork, "Host network namespace shared", high,
+			"hostNetwork: true puts the pod on the node's network stack, bypassing network policies.",
+			"Remove hostNetwork.", nistRuntimeConfig, nistNetAccess, pssBaseline, "CIS-K8s-5.2.5"),
+		k8s(K8sHostProcess, "Windows HostProcess container", high,
+			"windowsOptions.hostProcess: true runs the container as a process on the Windows node.",
+			"Remove hostProcess.", nistRuntimeConfig, pssBaseline, "CIS-K8s-5.2.11"),
+		k8s(K8sCapsBaseline, "Capability added beyond the baseline set", high,
+			"capabilities.add names a capability outside the Pod Security Standards baseline set (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT).",
+			"Remove the capability (SYS_ADMIN, NET_ADMIN, NET_RAW ... are rarely needed).", nistRuntimeConfig, pssBaseline, "CIS-K8s-5.2.9"),
+		k8s(K8sHostPath, "hostPath volume", high,
+			"A hostPath volume exposes the node's file system to the pod.",
+			"Use a PersistentVolumeClaim, emptyDir, configMap or secret volume instead.", nistHostFS, pssBaseline, "CIS-K8s-5.2.12"),
+		k8s(K8sHostPathSens, "hostPath to a sensitive host path", crit,
+			"A hostPath volume mounts a sensitive node path (/, /etc, /proc, /boot, /root, the container runtime socket, /var/lib/kubelet ...): a path to node takeover.",
+			"Remove the volume.", nistHostFS, nistRuntimeConfig, pssBaseline, "CIS-K8s-5.2.12"),
+		k8s(K8sHostPort, "hostPort used", med,
+			"A container port is bound on the node (hostPort), bypassing services and network policy.",
+			"Remove hostPort; expose the pod with a Service.", nistNetAccess, pssBaseline, "CIS-K8s-5.2.13"),
+		k8s(K8sAppArmor, "AppArmor disabled", med,
+			"The AppArmor profile is set to unconfined (appArmorProfile.type Unconfined or the container.apparmor.security.beta.kubernetes.io annotation).",
+			"Use RuntimeDefault or a Localhost profile.", nistRuntimeConfig, pssBaseline),
+		k8s(K8sSELinux, "SELinux options not allowed", med,
+			"seLinuxOptions sets a user or role, or a type other than container_t, container_init_t, container_kvm_t or container_engine_t.",
+			"Remove the custom SELinux options.", nistRuntimeConfig, pssBaseline),
+		k8s(K8sProcMount, "/proc mount unmasked", med,
+			"securityContext.procMount is not Default: masked /proc paths become visible.",
+			"Remove procMount or set it to Default.", nistRuntimeConfig, pssBaseline),
+		k8s(K8sSeccompBaseline, "Seccomp disabled", med,
+			"seccompProfile.type is Unconfined: every system call is allowed.",
+			"Use seccompProfile type RuntimeDefault or Localhost.", nistRuntimeConfig, pssBaseline, "CIS-K8s-5.7.2"),
+		k8s(K8sSysctls, "Unsafe sysctl", high,
+			"securityContext.sysctls sets a sysctl outside the Pod Security Standards safe set.",
+			"Remove the sysctl.", nistRuntimeConfig, nistSharedKernel, pssBaseline),
+		k8s(K8sVolumeTypes, "Volume type not allowed by the restricted profile", low,
+			"The restricted profile allows only configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected and secret volumes.",
+			"Use a PersistentVolumeClaim or one of the allowed types.", nistRuntimeConfig, pssRestricted),
+		k8s(K8sPrivEscalation, "Privilege escalation allowed", med,
+			"allowPrivilegeEscalation is not set to false: setuid binaries and file capabilities can raise privileges.",
+			"Set securityContext.allowPrivilegeEscalation: false.", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.2.6"),
+		k8s(K8sRunAsNonRoot, "runAsNonRoot not set", med,
+			"Neither the pod nor the container sets runAsNonRoot: true, so the image's user (often root) is used.",
+			"Set securityContext.runAsNonRoot: true (and a non-zero runAsUser).", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.2.7"),
+		k8s(K8sRunAsUserRoot, "Runs as UID 0", high,
+			"runAsUser is 0 (root).",
+			"Set runAsUser to a non-zero UID.", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.2.7"),
+		k8s(K8sSeccompRestrict, "Seccomp profile not set", low,
+			"The restricted profile requires seccompProfile.type RuntimeDefault or Localhost on the pod or every container.",
+			"Set securityContext.seccompProfile.type: RuntimeDefault.", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.7.2"),
+		k8s(K8sCapsDropAll, "Capabilities not dropped", low,
+			"capabilities.drop does not include ALL: the container keeps the runtime's default capabilities (NET_RAW among them).",
+			"Set capabilities.drop: [ALL] and add back only NET_BIND_SERVICE if needed.", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.2.8", "CIS-K8s-5.2.10"),
+		k8s(K8sCapsAddRestrict, "Capability added beyond NET_BIND_SERVICE", med,
+			"The restricted profile allows adding only NET_BIND_SERVICE.",
+			"Remove the added capability.", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.2.9"),
+		k8s(K8sReadOnlyRootFS, "Root file system writable", low,
+			"readOnlyRootFilesystem is not true: an intruder can modify the container's binaries and configuration.",
+			"Set securityContext.readOnlyRootFilesystem: true and mount emptyDir volumes where writes are needed.", nistRuntimeConfig, "CIS-Docker-5.12"),
+		k8s(K8sNoLimits, "No CPU or memory limit", low,
+			"The container sets no CPU or no memory limit: it can starve its neighbours.",
+			"Set resources.limits.cpu and resources.limits.memory.", nistRuntimeConfig, "CIS-Docker-5.10", "CIS-Docker-5.11"),
+		k8s(K8sNoRequests, "No CPU or memory request", low,
+			"The container sets no CPU or no memory request: the scheduler cannot place it safely.",
+			"Set resources.requests.cpu and resources.requests.memory.", nistRuntimeConfig),
+		k8s(K8sImageTag, "Image tag latest or missing", med,
+			"The container image has no tag or the tag latest: what runs changes whenever the tag moves.",
+			"Pin the image by a version tag and a digest.", nistStaleImages, nistUntrustedImages),
+		k8s(K8sAutomountSAToken, "Service account token mounted", low,
+			"automountServiceAccountToken is not false: the pod gets API credentials it may not need.",
+			"Set automountServiceAccountToken: false unless the workload calls the Kubernetes API.", nistOrchAccess, "CIS-K8s-5.1.6"),
+		k8s(K8sPullPolicy, "imagePullPolicy is not Always for a mutable tag", low,
+			"The image is referenced by tag, not digest, and imagePullPolicy is not Always: nodes may run a stale cached image.",
+			"Reference the image by digest, or set imagePullPolicy: Always.", nistStaleImages),
+	}
+}
+
+// checkIndex returns Checks() by ID.
+func checkIndex() map[string]CheckInfo {
+	m := map[string]CheckInfo{}
+	for _, c := range Checks() {
+		m[c.ID] = c
+	}
+	return m
+}
+
+// maxEvidence caps the evidence copied from the input (a RUN line can be
+// kilobytes long).
+const maxEvidence = 200
+
+// catalog is built once: Checks() is immutable data.
+var catalog = checkIndex()
+
+// newFinding builds a finding of check id at loc, with evidence (the
+// offending value or instruction).
+func newFinding(id string, loc finding.Location, evidence string) finding.Finding {
+	c, ok := catalog[id]
+	if !ok {
+		// Programming error; return something visible rather than panic.
+		return finding.Finding{Kind: finding.KindMisconfig, ID: id, Title: id, Location: loc, Evidence: evidence}
+	}
+	if len(evidence) > maxEvidence {
+		evidence = evidence[:maxEvidence] + "..."
+	}
+	return finding.Finding{
+		Kind:        finding.KindMisconfig,
+		ID:          c.ID,
+		Title:       c.Title,
+		Severity:    c.Severity,
+		Location:    loc,
+		Category:    categoryOf(c.Target),
+		Description: c.Description,
+		Remediation: c.Remediation,
+		Evidence:    strings.ToValidUTF8(evidence, "?"),
+		References:  append([]string(nil), c.References...),
+		Controls:    append([]string(nil), c.Controls...),
+	}
+}
+
+func categoryOf(target string) string {
+	switch target {
+	case TargetImage:
+		return "Image"
+	case TargetDockerfile:
+		return "Dockerfile"
+	default:
+		return "Kubernetes"
+	}
+}

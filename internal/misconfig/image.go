@@ -1,0 +1,227 @@
+package misconfig
+
+import (
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"mamori/internal/finding"
+	"mamori/internal/secret"
+)
+
+// ImageFacts are the facts about an image's file system that the image
+// checks need, taken from the merged (whiteout-applied) inventory.
+type ImageFacts struct {
+	// Packages are the names of installed packages (any ecosystem; the
+	// remote-administration check reads OS package names).
+	Packages []string
+	// SetuidFiles and WorldWritableFiles are paths of regular files with
+	// the setuid/setgid bit, or the other-write bit. Leave them empty when
+	// the FileModeAnalyzer ran in the walk: it reports the same findings
+	// per file (MSC-IMG-008, MSC-IMG-010) and whiteouts already apply to them.
+	SetuidFiles        []string
+	WorldWritableFiles []string
+}
+
+// remoteAdminPackages are packages that install a remote login, remote
+// shell, file transfer or remote desktop daemon (Debian/Ubuntu, Alpine,
+// Red Hat family names).
+var remoteAdminPackages = map[string]string{
+	"openssh-server": "sshd", "openssh-server-pam": "sshd", "dropbear": "dropbear sshd",
+	"dropbear-bin": "dropbear sshd", "telnetd": "telnetd", "inetutils-telnetd": "telnetd",
+	"telnetd-ssl": "telnetd", "telnet-server": "telnetd", "vsftpd": "ftpd", "proftpd": "ftpd",
+	"proftpd-basic": "ftpd", "proftpd-core": "ftpd", "pure-ftpd": "ftpd", "inetutils-ftpd": "ftpd",
+	"tftpd": "tftpd", "tftpd-hpa": "tftpd", "atftpd": "tftpd", "tftp-server": "tftpd",
+	"rsh-server": "rshd", "rsh-redone-server": "rshd", "xinetd": "inetd", "openbsd-inetd": "inetd",
+	"inetutils-inetd": "inetd", "tigervnc-standalone-server": "VNC server", "tigervnc-server": "VNC server",
+	"tightvncserver": "VNC server", "x11vnc": "VNC server", "xrdp": "RDP server",
+}
+
+// defaultSecretScanner is built once: a Scanner is immutable.
+var defaultSecretScanner = sync.OnceValues(func() (*secret.Scanner, error) { return secret.NewScanner() })
+
+// CheckImage runs the image checks (CIS Docker Benchmark §4) on an image
+// configuration and the facts of its file system. Findings about the
+// configuration carry Location.Config ("User", "History[3]", "Env[1]",
+// "ExposedPorts"); findings about files carry Location.Path.
+func CheckImage(cfg *v1.ConfigFile, facts ImageFacts) []finding.Finding {
+	var out []finding.Finding
+	if cfg != nil {
+		out = append(out, checkImageConfig(cfg)...)
+	}
+	for _, p := range sortedUnique(facts.Packages) {
+		if d, ok := remoteAdminPackages[p]; ok {
+			out = append(out, newFinding(ImgRemoteAdminPkg, finding.Location{Config: "Packages"}, p+" ("+d+")"))
+		}
+	}
+	for _, p := range sortedUnique(facts.SetuidFiles) {
+		out = append(out, newFinding(ImgSetuid, finding.Location{Path: p}, p))
+	}
+	for _, p := range sortedUnique(facts.WorldWritableFiles) {
+		out = append(out, newFinding(ImgWorldWritable, finding.Location{Path: p}, p))
+	}
+	return out
+}
+
+func checkImageConfig(cfg *v1.ConfigFile) []finding.Finding {
+	var out []finding.Finding
+	if isRootUser(cfg.Config.User) {
+		u := cfg.Config.User
+		if u == "" {
+			u = "(not set)"
+		}
+		out = append(out, newFinding(ImgRootUser, finding.Location{Config: "User"}, "User: "+u))
+	}
+	if hc := cfg.Config.Healthcheck; hc == nil || len(hc.Test) == 0 || strings.EqualFold(hc.Test[0], "NONE") {
+		out = append(out, newFinding(ImgNoHealthcheck, finding.Location{Config: "Healthcheck"}, ""))
+	}
+	for i, h := range cfg.History {
+		field := "History[" + strconv.Itoa(i) + "]"
+		cmd := historyCommand(h.CreatedBy)
+		if cmd.kind == "RUN" && updateWithoutInstall(cmd.text) {
+			out = append(out, newFinding(ImgUpdateAlone, finding.Location{Config: field}, h.CreatedBy))
+		}
+		if cmd.kind == "ADD" && addFromURL(cmd.text) {
+			out = append(out, newFinding(ImgAddRemote, finding.Location{Config: field}, h.CreatedBy))
+		}
+	}
+	ports := make([]string, 0, len(cfg.Config.ExposedPorts))
+	for p := range cfg.Config.ExposedPorts {
+		ports = append(ports, p)
+	}
+	sort.Strings(ports)
+	for _, p := range ports {
+		n, ok := portNumber(p)
+		if !ok {
+			continue
+		}
+		if n == 22 || n == 23 {
+			out = append(out, newFinding(ImgRemoteAdminPort, finding.Location{Config: "ExposedPorts"}, p))
+		} else if n < 1024 {
+			out = append(out, newFinding(ImgPrivilegedPort, finding.Location{Config: "ExposedPorts"}, p))
+		}
+	}
+	if sc, err := defaultSecretScanner(); err == nil {
+		// One finding per configuration field, naming the secret rules.
+		byField := map[string][]string{}
+		var fields []string
+		for _, f := range sc.ScanConfig(cfg) {
+			if _, ok := byField[f.Location.Config]; !ok {
+				fields = append(fields, f.Location.Config)
+			}
+			byField[f.Location.Config] = append(byField[f.Location.Config], f.ID+" "+f.Evidence)
+		}
+		for _, fld := range fields {
+			out = append(out, newFinding(ImgSecrets, finding.Location{Config: fld}, strings.Join(byField[fld], ", ")))
+		}
+	}
+	return out
+}
+
+// isRootUser reports whether a USER value ("name", "uid", "name:group",
+// "uid:gid", empty) selects root.
+func isRootUser(u string) bool {
+	u = strings.TrimSpace(u)
+	if i := strings.IndexByte(u, ':'); i >= 0 {
+		u = u[:i]
+	}
+	return u == "" || u == "root" || u == "0"
+}
+
+// portNumber parses "80/tcp", "53/udp" or "8080".
+func portNumber(p string) (int, bool) {
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		p = p[:i]
+	}
+	n, err := strconv.Atoi(p)
+	return n, err == nil && n > 0 && n < 65536
+}
+
+// historyCmd is an image history entry reduced to its instruction.
+type historyCmd struct {
+	kind string // RUN, ADD, COPY, ENV ... ("" when unknown)
+	text string // the instruction's arguments (for RUN, the shell command)
+}
+
+var (
+	// buildArgsPrefix is how the classic builder and BuildKit record the
+	// build arguments in scope of a RUN: "|2 A=1 B=2 ".
+	buildArgsPrefix = regexp.MustCompile(`^\|\d+(?:\s+\S+=\S*)*\s+`)
+	shellPrefix     = regexp.MustCompile(`^(?:/bin/(?:ba)?sh|sh|bash|cmd /S /C|powershell(?:\.exe)?)\s+(?:-\w+\s+)*-c\s+`)
+)
+
+// historyCommand reduces a created_by string to its instruction: the
+// classic builder writes "/bin/sh -c #(nop)  ADD file:… in /" for
+// metadata instructions and "/bin/sh -c apt-get …" for RUN; BuildKit writes
+// "RUN /bin/sh -c apt-get … # buildkit", "ADD https://… /x # buildkit".
+func historyCommand(createdBy string) historyCmd {
+	s := strings.TrimSpace(createdBy)
+	s = strings.TrimSuffix(s, "# buildkit")
+	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, "RUN "); ok {
+		s = strings.TrimSpace(rest)
+		s = buildArgsPrefix.ReplaceAllString(s, "")
+		s = shellPrefix.ReplaceAllString(s, "")
+		return historyCmd{kind: "RUN", text: s}
+	}
+	s = buildArgsPrefix.ReplaceAllString(s, "")
+	if loc := shellPrefix.FindStringIndex(s); loc != nil {
+		s = s[loc[1]:]
+		if rest, ok := strings.CutPrefix(s, "#(nop)"); ok {
+			s = strings.TrimSpace(rest)
+		} else {
+			return historyCmd{kind: "RUN", text: s}
+		}
+	}
+	word, rest, _ := strings.Cut(s, " ")
+	switch w := strings.ToUpper(word); w {
+	case "ADD", "COPY", "ENV", "ARG", "USER", "EXPOSE", "HEALTHCHECK", "LABEL", "WORKDIR", "CMD", "ENTRYPOINT", "VOLUME", "SHELL", "STOPSIGNAL", "ONBUILD", "MAINTAINER":
+		return historyCmd{kind: w, text: strings.TrimSpace(rest)}
+	}
+	return historyCmd{text: s}
+}
+
+var (
+	// updateRE matches a package index refresh.
+	updateRE = regexp.MustCompile(`\b(?:apt-get|apt|aptitude)\s+(?:-{1,2}[\w=.-]+\s+)*update\b|\bapk\s+(?:-{1,2}[\w=.-]+\s+)*update\b|\bzypper\s+(?:-{1,2}[\w=.-]+\s+)*(?:refresh|ref)\b|\b(?:yum|dnf|microdnf)\s+(?:-{1,2}[\w=.-]+\s+)*makecache\b`)
+	// installRE matches a package installation or upgrade.
+	installRE = regexp.MustCompile(`\b(?:apt-get|apt|aptitude|yum|dnf|microdnf|zypper)\s+(?:-{1,2}[\w=.-]+\s+)*(?:install|upgrade|dist-upgrade|full-upgrade|in|up)\b|\bapk\s+(?:-{1,2}[\w=.-]+\s+)*(?:add|upgrade)\b|\bdpkg\s+-i\b`)
+	urlRE     = regexp.MustCompile(`(?i)(?:^|\s)(?:https?|ftp)://|(?:^|\s)url:[0-9a-f]`)
+)
+
+// updateWithoutInstall reports whether a shell command refreshes a package
+// index without installing anything in the same command.
+func updateWithoutInstall(cmd string) bool {
+	if !updateRE.MatchString(cmd) {
+		return false
+	}
+	// Look for an install in what is left once the updates are removed.
+	rest := updateRE.ReplaceAllString(cmd, "")
+	return !installRE.MatchString(rest)
+}
+
+// addFromURL reports whether ADD arguments fetch a remote URL (or a git
+// repository).
+func addFromURL(args string) bool {
+	return urlRE.MatchString(args) || strings.Contains(args, "git@")
+}
+
+func sortedUnique(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	w := 0
+	for i, s := range out {
+		if i == 0 || s != out[w-1] {
+			out[w] = s
+			w++
+		}
+	}
+	return out[:w]
+}

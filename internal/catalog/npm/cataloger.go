@@ -75,11 +75,12 @@ func NewInstalled() []analyzer.Analyzer {
 }
 
 // NewLock returns the analyzers for npm lock files in a source tree:
-// package-lock.json, yarn.lock and pnpm-lock.yaml. Lock files inside
+// package-lock.json (and npm-shrinkwrap.json, same schema), yarn.lock and
+// pnpm-lock.yaml. Lock files inside
 // node_modules (shipped by dependencies) are ignored.
 func NewLock() []analyzer.Analyzer {
 	return []analyzer.Analyzer{
-		&fileAnalyzer{name: CatalogerNPMLock, match: baseIs("package-lock.json"), parse: parsePackageLock, maxSize: maxLockSize},
+		&fileAnalyzer{name: CatalogerNPMLock, match: baseIs("package-lock.json", "npm-shrinkwrap.json"), parse: parsePackageLock, maxSize: maxLockSize},
 		&fileAnalyzer{name: CatalogerYarnLock, match: baseIs("yarn.lock"), parse: parseYarnLock, maxSize: maxLockSize},
 		&fileAnalyzer{name: CatalogerPNPMLock, match: baseIs("pnpm-lock.yaml"), parse: parsePNPMLock, maxSize: maxLockSize},
 	}
@@ -154,12 +155,15 @@ func readCapped(in analyzer.Input, limit int64) ([]byte, error) {
 // baseIs matches a file by base name, outside node_modules: a lock file
 // inside node_modules belongs to a dependency's own development and does not
 // describe what the project installs.
-func baseIs(base string) func(string) bool {
+func baseIs(bases ...string) func(string) bool {
 	return func(path string) bool {
-		if path != base && !strings.HasSuffix(path, "/"+base) {
-			return false
+		base := path[strings.LastIndexByte(path, '/')+1:]
+		for _, b := range bases {
+			if base == b {
+				return !inNodeModules(path)
+			}
 		}
-		return !inNodeModules(path)
+		return false
 	}
 }
 

@@ -120,11 +120,32 @@ func TestLockFiles(t *testing.T) {
 	diffLines(t, summary(catalogTree(t, "testdata", NewLock())), want)
 }
 
+func TestLockPaths(t *testing.T) {
+	lock := NewLock()
+	for path, want := range map[string]string{
+		"package-lock.json":           CatalogerNPMLock,
+		"srv/app/npm-shrinkwrap.json": CatalogerNPMLock,
+		"srv/app/yarn.lock":           CatalogerYarnLock,
+		"pnpm-lock.yaml":              CatalogerPNPMLock,
+	} {
+		var got []string
+		for _, a := range lock {
+			if a.Required(path, nil) == analyzer.Content {
+				got = append(got, a.Name())
+			}
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("Required(%q) wanted by %v, want %s", path, got, want)
+		}
+	}
+}
+
 func TestLockIgnoresNodeModules(t *testing.T) {
 	for _, a := range NewLock() {
 		for _, p := range []string{
 			"app/node_modules/x/package-lock.json", "node_modules/x/yarn.lock",
 			"a/node_modules/.pnpm/x/node_modules/x/pnpm-lock.yaml", "app/node_modules/.package-lock.json",
+			"node_modules/x/npm-shrinkwrap.json", "app/package.json", "app/my-package-lock.json",
 		} {
 			if need := a.Required(p, nil); need != analyzer.Skip {
 				t.Errorf("%s.Required(%q) = %v, want Skip", a.Name(), p, need)

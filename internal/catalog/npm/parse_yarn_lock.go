@@ -266,20 +266,15 @@ type berryEntry struct {
 // "resolution" (name@npm:1.2.3); workspaces, links, portals and patches
 // (a patched package is also listed unpatched) are skipped.
 func parseYarnBerry(path string, data []byte) ([]inventory.Package, error) {
-	var doc map[string]yaml.Node
+	// Every top-level value, __metadata included, is a mapping; decoding
+	// straight into the entry type is several times faster than via nodes.
+	var doc map[string]berryEntry
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parse yarn.lock (berry): %w", err)
 	}
 	var pkgs []inventory.Package
-	for key, node := range doc {
-		if key == "__metadata" || node.Kind != yaml.MappingNode {
-			continue
-		}
-		var e berryEntry
-		if err := node.Decode(&e); err != nil {
-			return nil, fmt.Errorf("parse yarn.lock (berry) entry %q: %w", key, err)
-		}
-		if e.LinkType == "soft" {
+	for key, e := range doc {
+		if key == "__metadata" || e.LinkType == "soft" {
 			continue
 		}
 		name, rng, ok := splitNameRange(e.Resolution)

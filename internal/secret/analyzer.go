@@ -95,6 +95,11 @@ func (a *Analyzer) Required(path string, info fs.FileInfo) analyzer.Need {
 	if strings.Contains(base, ".so.") { // versioned shared objects
 		return analyzer.Skip
 	}
+	// Installed Python packages' PKG-INFO/METADATA are their READMEs,
+	// full of documentation example tokens.
+	if (base == "PKG-INFO" || base == "METADATA") && (strings.Contains(path, ".egg-info") || strings.Contains(path, ".dist-info/")) {
+		return analyzer.Skip
+	}
 	return analyzer.Content
 }
 

@@ -143,7 +143,10 @@ func BuiltinRules() []Rule {
 			Keywords: []string{"npm_"}, Regex: tokRule(`npm_[0-9A-Za-z]{36}`)},
 		{ID: "npmrc-auth-token", Title: "npm registry credential in .npmrc", Category: "npm", Severity: high,
 			Keywords: []string{"_auth", "_password"}, Placeholders: true, MinLength: 8,
-			Regex: regexp.MustCompile(`_(?:authToken|auth|password)\s*=\s*["']?([^\s"']+)`)},
+			// .npmrc keys stand at the start of a line or after the
+			// registry's "//host/:" scope, never inside an identifier
+			// (proxy_auth = ...): one byte of look-behind checks that.
+			Lookbehind: 1, Regex: regexp.MustCompile(`(?:^|[:\s])_(?:authToken|auth|password)\s*=\s*["']?([^\s"']+)`)},
 		{ID: "pypi-upload-token", Title: "PyPI upload token", Category: "PyPI", Severity: high,
 			Keywords: []string{"pypi-ageicHlwaS5vcmc", "pypi-agendgvzdc5wexbplm9yzw"},
 			Regex:    tokRule(`pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)[0-9A-Za-z_-]{50,}`)},
@@ -250,9 +253,12 @@ func BuiltinRules() []Rule {
 func genericRule(words string) *regexp.Regexp {
 	key := `(?:` + words + `)[\w.-]*`
 	val := `[0-9A-Za-z!#%&*+,./:;=?@^_~-]+`
+	// An unquoted value ending in , or ; is an argument or statement in
+	// program text, not a config value.
+	unquoted := `[0-9A-Za-z!#%&*+./:=?@^_~-]+`
 	return regexp.MustCompile(`(?i)` + key + `(?:` +
 		`["']?\s*(?::=|=>|==?|:)\s*(?:"(` + val + `)"|'(` + val + `)')` +
-		`|\s*[=:]\s*(` + val + `)\s*$)`)
+		`|\s*[=:]\s*(` + unquoted + `)\s*$)`)
 }
 
 // builtinAllowRules returns allow rules for well-known non-secrets.
@@ -260,6 +266,10 @@ func builtinAllowRules() []*AllowRule {
 	return []*AllowRule{
 		// RFC 7519 §3.1's example token and jwt.io's default token appear in
 		// countless documentation files.
+		// RFC 6749 (OAuth 2.0) and RFC 5849 (OAuth 1.0) example tokens,
+		// quoted in the docstrings of every OAuth library.
+		{ID: "oauth-rfc-examples", Description: "example tokens of RFC 6749 and RFC 5849",
+			Regex: regexp.MustCompile(`^(?:2YotnFZFEjr1zCsicMWpAA|tGzv3JOkF0XG5Qx2TlKWIA|ad180jjd733klru7|hh5s93j4hdidpola|hdk48Djdsa|kd94hf93k423kf44|pfkkdhi9sl3r4s00|nnch734d00sl2jdk|SplxlOBeZQQYbYS6WxSbIA|8xLOxBtZp8|dkkd30irkd83kd93)$`)},
 		{ID: "jwt-io-example", Description: "jwt.io and RFC 7519 example tokens",
 			Regex: regexp.MustCompile(`^eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9\.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ\.`)},
 	}

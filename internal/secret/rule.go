@@ -239,6 +239,11 @@ func looksLikePlaceholder(v []byte) bool {
 	if identifierRE.Match(v) {
 		return true
 	}
+	// A URL is an endpoint (token_url = "https://..."); credentials inside
+	// URLs are the url-credentials rule's job.
+	if strings.Contains(lv, "://") {
+		return true
+	}
 	// A run of one character ("aaaaaaaa", "00000000").
 	same := true
 	for i := 1; i < len(v); i++ {
@@ -254,7 +259,7 @@ func looksLikePlaceholder(v []byte) bool {
 // (self.password, config.get_token(), settings.API_KEY, my-secret-name):
 // these are code or names, not secret values. A value with digits mixed in
 // the middle of letters ("s3cr3tValue") does not look like an identifier.
-var identifierRE = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z_]*(?:[.\-:][A-Za-z_][A-Za-z_]*)*(?:\(\))?|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)$`)
+var identifierRE = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z_]*(?:(?:[.-]|::?|->)[A-Za-z_][A-Za-z_]*)*(?:\(\))?|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)$`)
 
 // Redact returns the evidence shown for a secret: a short prefix, "****"
 // and the length. The prefix is at most 4 bytes and at most a fifth of the

@@ -119,7 +119,8 @@ func ruleCases() []ruleCase {
 	add("atlassian-api-token-legacy", g.s(alnum, 24), `JIRA_API_TOKEN="`, `"`, `JIRA_URL="https://acme.atlassian.net"`)
 	add("npm-access-token", "np"+"m_"+g.s(alnum, 36), "NPM_TOKEN=", "\n", "npm_config_cache=/tmp/npm", "np"+"m_"+g.s(alnum, 20))
 	add("npmrc-auth-token", g.s(hexd, 8)+"-"+g.s(hexd, 4)+"-"+g.s(hexd, 12), "registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_auth"+"Token=", "\n",
-		"//registry.npmjs.org/:_auth"+"Token=${NPM_TOKEN}\n")
+		"//registry.npmjs.org/:_auth"+"Token=${NPM_TOKEN}\n",
+		"        proxy_auth = base64.b64encode(user_pass).decode()", "    self._auth = get_netrc_auth(url)")
 	add("pypi-upload-token", "py"+"pi-AgEIcHlwaS5vcmc"+g.s(urlsafe, 70), "password = ", "\n", "py"+"pi-AgEIcHlwaS5vcmc"+g.s(urlsafe, 10))
 	add("rubygems-api-key", "ruby"+"gems_"+g.s(hexd, 48), ":rubygems_api_key: ", "\n", "ruby"+"gems_"+g.s(hexd, 10))
 	dockerAuth := base64.StdEncoding.EncodeToString([]byte("user:" + g.s(alnum, 20)))
@@ -167,11 +168,15 @@ func ruleCases() []ruleCase {
 		"postgres://app:${DB_PASSWORD}@db:5432/app", "see https://github.com/acme/repo", "http://user:changeme@host/")
 	add("generic-password", g.s(alnum, 16), `DB_PASSWORD="`, `"`,
 		`password = request.form["password"]`, `DB_PASSWORD="changeme"`, "password: ${DB_PASSWORD}", "password: <password>",
-		`password = "`+strings.Repeat("a", 16)+`"`, "self.password = password", "password: xxxxxxxxxxxx")
+		`password = "`+strings.Repeat("a", 16)+`"`, "self.password = password", "password: xxxxxxxxxxxx",
+		"  #   htpasswd.auth_type = WEB"+"rick::HTTPAuth::DigestAuth")
 	add("generic-secret", g.s(alnum, 24), "client_secret: ", "\n", "client_secret: xxxxxxxxxxxxxxxx", "secret_name: my-app-secret-name",
 		"  secretKeyRef:", "client_secret = os.environ['CLIENT_SECRET']")
 	add("generic-api-token", g.s(alnum, 32), "API_KEY=", "\n", "token = get_token()", "api_key: {{ .Values.apiKey }}",
-		"ACCESS_KEY=$ACCESS_KEY", "token: YOUR_TOKEN_HERE")
+		"ACCESS_KEY=$ACCESS_KEY", "token: YOUR_TOKEN_HERE",
+		// Regressions from the false-positive corpus (/usr/lib/python3, /usr/share/perl).
+		"            tokentype=Name.Function,", `    'Pod::Simple::PullParserEndToken'=> 'https://github.com/perl-pod/pod-simple/issues',`,
+		`        access_token="2YotnFZFEjr1zCsicMWpAA",`)
 	return cs
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/package-url/packageurl-go"
 
 	"mamori/internal/analyzer"
+	"mamori/internal/catalog/rpm/rpmdb"
 	"mamori/internal/inventory"
 )
 
@@ -45,9 +46,9 @@ var (
 	// ErrTooLarge: the database is larger than the configured cap.
 	ErrTooLarge = errors.New("rpm: database too large")
 	// ErrUnknownFormat: the file is none of Berkeley DB hash, NDB, SQLite.
-	ErrUnknownFormat = errors.New("rpm: unknown database format")
+	ErrUnknownFormat = rpmdb.ErrUnknownFormat
 	// ErrCorrupt: the file has a known format but is damaged or crafted.
-	ErrCorrupt = errors.New("rpm: corrupt database")
+	ErrCorrupt = rpmdb.ErrCorrupt
 )
 
 // dbPaths are the database files read. var/lib/rpm is a symlink to
@@ -168,16 +169,16 @@ func (c *Cataloger) Parse(ctx context.Context, r io.ReaderAt, size int64, path s
 		lastErr error
 	)
 	for _, b := range blobs {
-		if len(b) < 8+headerEntrySize {
+		if len(b) < 8+rpmdb.HeaderEntrySize {
 			continue // not a header: Berkeley DB's record 0 holds a 4-byte counter
 		}
-		h, err := parseHeader(b)
+		h, err := rpmdb.ParseHeader(b)
 		if err != nil {
 			corrupt++
 			lastErr = err
 			continue
 		}
-		if h.name == "" || h.version == "" || h.name == "gpg-pubkey" {
+		if h.Name == "" || h.Version == "" || h.Name == "gpg-pubkey" {
 			continue
 		}
 		pkgs = append(pkgs, newPackage(h, path))
@@ -212,47 +213,41 @@ func readBlobs(ctx context.Context, r io.ReaderAt, size int64, tempDir string) (
 	switch {
 	case string(head[:]) == string(sqliteMagic):
 		return readSQLite(ctx, r, size, tempDir)
-	case string(head[:4]) == "RpmP":
-		return readNDB(ctx, r, size)
-	case isBDBHash(head[12:16]):
-		return readBDB(ctx, r, size)
+	case rpmdb.IsNDB(head[:]):
+		return rpmdb.ReadNDB(ctx, r, size)
+	case rpmdb.IsBDBHash(head[:]):
+		return rpmdb.ReadBDB(ctx, r, size)
 	}
 	return nil, ErrUnknownFormat
-}
-
-func isBDBHash(b []byte) bool {
-	le := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
-	be := uint32(b[3]) | uint32(b[2])<<8 | uint32(b[1])<<16 | uint32(b[0])<<24
-	return le == bdbHashMagic || be == bdbHashMagic
 }
 
 // newPackage builds the inventory package of a header. Version is
 // "epoch:version-release" with the epoch only when set and not 0; the purl
 // carries the epoch as a qualifier (purl-spec rpm type).
-func newPackage(h *header, path string) inventory.Package {
-	vr := h.version
-	if h.release != "" {
-		vr += "-" + h.release
+func newPackage(h *rpmdb.Header, path string) inventory.Package {
+	vr := h.Version
+	if h.Release != "" {
+		vr += "-" + h.Release
 	}
 	epoch := ""
-	if h.hasEpoch && h.epoch != 0 {
-		epoch = strconv.FormatInt(int64(h.epoch), 10)
+	if h.HasEpoch && h.Epoch != 0 {
+		epoch = strconv.FormatInt(int64(h.Epoch), 10)
 	}
 	p := inventory.Package{
-		Name:      h.name,
+		Name:      h.Name,
 		Version:   vr,
 		Type:      inventory.TypeRPM,
-		Arch:      h.arch,
+		Arch:      h.Arch,
 		Cataloger: Name,
 		Locations: []inventory.Location{{Path: path}},
 	}
 	if epoch != "" {
 		p.Version = epoch + ":" + vr
 	}
-	if h.license != "" {
-		p.Licenses = []string{h.license}
+	if h.License != "" {
+		p.Licenses = []string{h.License}
 	}
-	if name, ver, rel, ok := ParseSourceRPM(h.sourceRPM); ok {
+	if name, ver, rel, ok := ParseSourceRPM(h.SourceRPM); ok {
 		// The source package has the binary's epoch: it is set once per spec
 		// file for all subpackages.
 		sv := ver + "-" + rel
@@ -264,13 +259,13 @@ func newPackage(h *header, path string) inventory.Package {
 		}
 	}
 	q := map[string]string{}
-	if h.arch != "" {
-		q["arch"] = h.arch
+	if h.Arch != "" {
+		q["arch"] = h.Arch
 	}
 	if epoch != "" {
 		q["epoch"] = epoch
 	}
-	p.PURL = packageurl.NewPackageURL(packageurl.TypeRPM, "", h.name, vr, packageurl.QualifiersFromMap(q), "").ToString()
+	p.PURL = packageurl.NewPackageURL(packageurl.TypeRPM, "", h.Name, vr, packageurl.QualifiersFromMap(q), "").ToString()
 	return p
 }
 

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/adler32"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,12 +16,14 @@ import (
 	"time"
 
 	"mamori/internal/analyzer"
+	"mamori/internal/catalog/rpm/rpmdb"
 	"mamori/internal/inventory"
 )
 
 const (
 	sqliteFixture = "testdata/rpm418-sqlite/var/lib/rpm/rpmdb.sqlite"
 	bdbFixture    = "testdata/rhel8-bdb/var/lib/rpm/Packages"
+	ndbFixture    = "testdata/rpm418-ndb/usr/lib/sysimage/rpm/Packages.db"
 )
 
 func section(data []byte) *io.SectionReader {
@@ -110,59 +110,8 @@ func TestBerkeleyDB(t *testing.T) {
 	}
 }
 
-// sqliteBlobs returns the header blobs of the SQLite fixture.
-func sqliteBlobs(t testing.TB) [][]byte {
-	t.Helper()
-	data := readFixture(t, sqliteFixture)
-	blobs, err := readSQLite(context.Background(), bytes.NewReader(data), int64(len(data)), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(blobs) != 4 {
-		t.Fatalf("%d blobs, want 4", len(blobs))
-	}
-	return blobs
-}
-
-// writeNDB lays out an NDB database as rpm's writer does
-// (lib/backend/ndb/rpmpkg.c: rpmpkgWriteHeader, rpmpkgWriteEmptySlotpage,
-// rpmpkgWriteslot, rpmpkgWriteBlob): one slot page, blobs appended after it.
-func writeNDB(blobs [][]byte) []byte {
-	le := binary.LittleEndian
-	out := make([]byte, ndbPageSize)
-	le.PutUint32(out[0:], ndbHeaderMagic)
-	le.PutUint32(out[4:], ndbVersion)
-	le.PutUint32(out[8:], uint32(len(blobs)+1)) // generation
-	le.PutUint32(out[12:], 1)                   // slot pages
-	le.PutUint32(out[16:], uint32(len(blobs)+1))
-	for o := ndbHeaderSize; o < ndbPageSize; o += ndbSlotSize {
-		le.PutUint32(out[o:], ndbSlotMagic)
-	}
-	for i, b := range blobs {
-		pkgIdx := uint32(i + 1)
-		blkCnt := (ndbBlobHead + len(b) + ndbBlobTail + ndbBlkSize - 1) / ndbBlkSize
-		blkOff := len(out) / ndbBlkSize
-		slot := out[ndbHeaderSize+i*ndbSlotSize:]
-		le.PutUint32(slot[4:], pkgIdx)
-		le.PutUint32(slot[8:], uint32(blkOff))
-		le.PutUint32(slot[12:], uint32(blkCnt))
-		blob := make([]byte, blkCnt*ndbBlkSize)
-		le.PutUint32(blob[0:], ndbBlobMagic)
-		le.PutUint32(blob[4:], pkgIdx)
-		le.PutUint32(blob[8:], 1700000000)
-		le.PutUint32(blob[12:], uint32(len(b)))
-		copy(blob[ndbBlobHead:], b)
-		tail := blob[len(blob)-ndbBlobTail:]
-		le.PutUint32(tail[0:], adler32.Checksum(blob[:len(blob)-ndbBlobTail]))
-		le.PutUint32(tail[4:], uint32(len(b)))
-		le.PutUint32(tail[8:], ndbTailMagic)
-		out = append(out, blob...)
-	}
-	return out
-}
-
 func TestNDB(t *testing.T) {
-	db := writeNDB(sqliteBlobs(t))
+	db := readFixture(t, ndbFixture)
 	p := "usr/lib/sysimage/rpm/Packages.db"
 	pkgs, err := analyze(t, p, db)
 	if err != nil {
@@ -206,30 +155,12 @@ func TestNDBSUSE(t *testing.T) {
 	}
 }
 
+// The cataloger turns every reader's failure into an error naming the
+// path; the readers' own corruption cases are tested in package rpmdb.
 func TestCorruptInputs(t *testing.T) {
 	bdb := readFixture(t, bdbFixture)
 	sq := readFixture(t, sqliteFixture)
-	ndb := writeNDB(sqliteBlobs(t))
-
-	flip := func(b []byte, off int, v byte) []byte {
-		c := bytes.Clone(b)
-		c[off] = v
-		return c
-	}
-	// A BDB overflow page pointing at itself: a cycle.
-	cyc := bytes.Clone(bdb)
-	pageSize := int(binary.LittleEndian.Uint32(cyc[20:24]))
-	for pg := 1; pg*pageSize < len(cyc); pg++ {
-		p := cyc[pg*pageSize:]
-		if p[25] == bdbPageOverflow && binary.LittleEndian.Uint32(p[16:20]) != 0 {
-			binary.LittleEndian.PutUint32(p[16:20], uint32(pg))
-			break
-		}
-	}
-	// An NDB blob that claims 4 GiB.
-	huge := bytes.Clone(ndb)
-	binary.LittleEndian.PutUint32(huge[ndbPageSize+12:], 0xffffffff)
-
+	ndb := readFixture(t, ndbFixture)
 	tests := []struct {
 		name string
 		data []byte
@@ -238,29 +169,14 @@ func TestCorruptInputs(t *testing.T) {
 		{"empty", nil, ErrUnknownFormat},
 		{"text", []byte("this is not an rpm database at all\n"), ErrUnknownFormat},
 		{"bdb truncated", bdb[:len(bdb)/3], ErrCorrupt},
-		{"bdb bad page size", flip(bdb, 21, 0x03), ErrCorrupt},
-		{"bdb overflow cycle", cyc, ErrCorrupt},
-		{"ndb adler mismatch", flip(ndb, ndbPageSize+ndbBlobHead+40, 0x55), ErrCorrupt},
-		{"ndb huge blob", huge, ErrCorrupt},
 		{"ndb truncated", ndb[:len(ndb)-100], ErrCorrupt},
-		{"ndb bad slot magic", flip(ndb, ndbHeaderSize+ndbSlotSize*5, 'X'), ErrCorrupt},
 		{"sqlite truncated", sq[:len(sq)/2], ErrCorrupt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			done := make(chan struct{})
-			var err error
-			go func() {
-				defer close(done)
-				_, err = analyze(t, "var/lib/rpm/Packages", tt.data)
-			}()
-			select {
-			case <-done:
-			case <-time.After(20 * time.Second):
-				t.Fatal("hang")
-			}
-			if !errors.Is(err, tt.want) {
-				t.Errorf("err = %v, want %v", err, tt.want)
+			_, err := analyze(t, "var/lib/rpm/Packages", tt.data)
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), "var/lib/rpm/Packages") {
+				t.Errorf("err = %v, want %v naming the path", err, tt.want)
 			}
 		})
 	}
@@ -297,7 +213,7 @@ func TestHostileSQLite(t *testing.T) {
 			"INSERT INTO Packages (hnum) VALUES (1)"}},
 		{"oversized row", []string{
 			"CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB)",
-			fmt.Sprintf("INSERT INTO Packages VALUES (1, zeroblob(%d))", maxHeaderSize+1)}},
+			fmt.Sprintf("INSERT INTO Packages VALUES (1, zeroblob(%d))", rpmdb.MaxHeaderSize+1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"modernc.org/sqlite"
+
+	"mamori/internal/catalog/rpm/rpmdb"
 )
 
 // sqliteLimitLength is SQLITE_LIMIT_LENGTH (https://www.sqlite.org/c3ref/c_limit_attached.html).
@@ -56,7 +58,7 @@ func readSQLite(ctx context.Context, r io.ReaderAt, size int64, tempDir string) 
 		return nil, fmt.Errorf("%w: open rpm sqlite: %w", ErrCorrupt, err)
 	}
 	defer conn.Close()
-	if _, err := sqlite.Limit(conn, sqliteLimitLength, maxHeaderSize); err != nil {
+	if _, err := sqlite.Limit(conn, sqliteLimitLength, rpmdb.MaxHeaderSize); err != nil {
 		return nil, fmt.Errorf("limit rpm sqlite: %w", err)
 	}
 	if err := conn.Raw(func(dc any) error {

@@ -1,4 +1,4 @@
-package rpm
+package rpmdb
 
 import (
 	"bytes"
@@ -27,21 +27,22 @@ const (
 	// database holds one.
 	maxHeaderTags = 0xffff
 	maxHeaderData = 16 << 20
-	// maxHeaderSize bounds one header blob: the two counts, the index and
+	// MaxHeaderSize bounds one header blob: the two counts, the index and
 	// the data.
-	maxHeaderSize = 8 + 16*maxHeaderTags + maxHeaderData
-	// headerEntrySize is the size of one index entry: tag, type, offset, count.
-	headerEntrySize = 16
+	MaxHeaderSize = 8 + 16*maxHeaderTags + maxHeaderData
+	// HeaderEntrySize is the size of one index entry: tag, type, offset, count.
+	HeaderEntrySize = 16
 )
 
-// header is what is read of one package header.
-type header struct {
-	name, version, release, arch, sourceRPM, license string
-	epoch                                            int32
-	hasEpoch                                         bool
+// Header is what is read of one package header.
+type Header struct {
+	Name, Version, Release, Arch, SourceRPM, License string
+	// Epoch is the EPOCH tag; HasEpoch is false when the tag is absent.
+	Epoch    int32
+	HasEpoch bool
 }
 
-// parseHeader reads an rpm header blob as the databases store it (an
+// ParseHeader reads an rpm header blob as the databases store it (an
 // "immutable region" without the 8-byte header magic of .rpm files): a
 // big-endian index count il and data length dl, il index entries of 16
 // bytes (tag, type, offset into the data, count), then dl bytes of data
@@ -49,7 +50,7 @@ type header struct {
 // Only the tags above are read; every offset is checked against the data.
 // When a tag appears twice (a "dribble" entry added after install), the last
 // one wins, as in rpm.
-func parseHeader(b []byte) (*header, error) {
+func ParseHeader(b []byte) (*Header, error) {
 	if len(b) < 8 {
 		return nil, fmt.Errorf("%w: header of %d bytes", ErrCorrupt, len(b))
 	}
@@ -58,14 +59,14 @@ func parseHeader(b []byte) (*header, error) {
 	if il == 0 || il > maxHeaderTags || dl > maxHeaderData {
 		return nil, fmt.Errorf("%w: header with %d tags and %d bytes of data", ErrCorrupt, il, dl)
 	}
-	dataStart := 8 + int(il)*headerEntrySize
+	dataStart := 8 + int(il)*HeaderEntrySize
 	if dataStart+int(dl) > len(b) {
 		return nil, fmt.Errorf("%w: header of %d bytes claims %d", ErrCorrupt, len(b), dataStart+int(dl))
 	}
 	data := b[dataStart : dataStart+int(dl)]
-	h := &header{}
+	h := &Header{}
 	for i := 0; i < int(il); i++ {
-		e := b[8+i*headerEntrySize : 8+(i+1)*headerEntrySize]
+		e := b[8+i*HeaderEntrySize : 8+(i+1)*HeaderEntrySize]
 		tag := int32(binary.BigEndian.Uint32(e[0:4]))
 		typ := binary.BigEndian.Uint32(e[4:8])
 		off := int32(binary.BigEndian.Uint32(e[8:12]))
@@ -73,23 +74,23 @@ func parseHeader(b []byte) (*header, error) {
 		var dst *string
 		switch tag {
 		case tagName:
-			dst = &h.name
+			dst = &h.Name
 		case tagVersion:
-			dst = &h.version
+			dst = &h.Version
 		case tagRelease:
-			dst = &h.release
+			dst = &h.Release
 		case tagArch:
-			dst = &h.arch
+			dst = &h.Arch
 		case tagSourceRPM:
-			dst = &h.sourceRPM
+			dst = &h.SourceRPM
 		case tagLicense:
-			dst = &h.license
+			dst = &h.License
 		case tagEpoch:
 			if typ != typeInt32 || count < 1 || off < 0 || int(off)+4 > len(data) {
 				return nil, fmt.Errorf("%w: bad EPOCH entry", ErrCorrupt)
 			}
-			h.epoch = int32(binary.BigEndian.Uint32(data[off : off+4]))
-			h.hasEpoch = true
+			h.Epoch = int32(binary.BigEndian.Uint32(data[off : off+4]))
+			h.HasEpoch = true
 			continue
 		default:
 			continue

@@ -1,4 +1,4 @@
-package rpm
+package rpmdb
 
 import (
 	"context"
@@ -26,12 +26,12 @@ const (
 	ndbBlobTail    = 12 // adler32, bloblen, magic
 )
 
-// readNDB returns the header blobs of an NDB Packages.db read through r
+// ReadNDB returns the header blobs of an NDB Packages.db read through r
 // (size bytes). It applies rpm's own checks (slot and blob magics, block
 // counts, the blob's Adler-32 and tail) and in addition bounds the total of
 // the blobs by the file size, so overlapping slots cannot make a small file
 // expensive.
-func readNDB(ctx context.Context, r io.ReaderAt, size int64) ([][]byte, error) {
+func ReadNDB(ctx context.Context, r io.ReaderAt, size int64) ([][]byte, error) {
 	var hdr [ndbHeaderSize]byte
 	if _, err := r.ReadAt(hdr[:], 0); err != nil {
 		return nil, fmt.Errorf("%w: read NDB header: %w", ErrCorrupt, err)
@@ -97,7 +97,7 @@ func readNDB(ctx context.Context, r io.ReaderAt, size int64) ([][]byte, error) {
 // readNDBBlob reads and verifies one blob (rpmpkgReadBlob).
 func readNDBBlob(r io.ReaderAt, pkgIdx uint32, blkOff, blkCnt int64) ([]byte, error) {
 	le := binary.LittleEndian
-	if blkCnt*ndbBlkSize > ndbBlobHead+maxHeaderSize+ndbBlobTail+ndbBlkSize {
+	if blkCnt*ndbBlkSize > ndbBlobHead+MaxHeaderSize+ndbBlobTail+ndbBlkSize {
 		return nil, fmt.Errorf("%w: NDB blob of package %d has %d blocks", ErrCorrupt, pkgIdx, blkCnt)
 	}
 	buf := make([]byte, blkCnt*ndbBlkSize)

@@ -1,4 +1,4 @@
-package rpm
+package rpmdb
 
 import (
 	"context"
@@ -22,14 +22,14 @@ const (
 	bdbOffPageSize = 12
 )
 
-// readBDB returns the values (rpm header blobs) of an rpm Packages file in
+// ReadBDB returns the values (rpm header blobs) of an rpm Packages file in
 // Berkeley DB hash format, read through r (size bytes). It never trusts the
 // file: page numbers, item offsets and lengths are checked against the
 // page and the file, overflow chains may not be longer than their declared
 // length, and the total of the values may not exceed the file size (no
 // page of a real database belongs to two values), so a crafted file costs
 // at most time and memory linear in its size.
-func readBDB(ctx context.Context, r io.ReaderAt, size int64) ([][]byte, error) {
+func ReadBDB(ctx context.Context, r io.ReaderAt, size int64) ([][]byte, error) {
 	meta := make([]byte, 512)
 	if _, err := r.ReadAt(meta, 0); err != nil {
 		return nil, fmt.Errorf("%w: read Berkeley DB metadata: %w", ErrCorrupt, err)
@@ -99,7 +99,7 @@ func readBDB(ctx context.Context, r io.ReaderAt, size int64) ([][]byte, error) {
 				}
 				next := int64(bo.Uint32(page[off+4:]))
 				tlen := int64(bo.Uint32(page[off+8:]))
-				if tlen > maxHeaderSize || total+tlen > size {
+				if tlen > MaxHeaderSize || total+tlen > size {
 					return nil, fmt.Errorf("%w: page %d item %d of %d bytes", ErrCorrupt, pgno, i, tlen)
 				}
 				var err error

@@ -1,0 +1,598 @@
+package misconfig
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"mamori/internal/finding"
+)
+
+const (
+	// MaxManifestSize caps a manifest file read into memory (10 MiB holds
+	// the rendered output of the largest Helm charts several times over).
+	MaxManifestSize = 10 << 20
+	// MaxManifestDocuments caps the YAML documents read from one file.
+	MaxManifestDocuments = 5000
+	// maxListDepth bounds nested List objects (a List of Lists ...).
+	maxListDepth = 4
+)
+
+// Light, typed subset of the Kubernetes API: only the fields the checks
+// read (k8s.io/api would pull in apimachinery for a dozen fields).
+
+type objectMeta struct {
+	Name        string            `yaml:"name"`
+	Namespace   string            `yaml:"namespace"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+type seLinuxOptions struct {
+	User  string `yaml:"user"`
+	Role  string `yaml:"role"`
+	Type  string `yaml:"type"`
+	Level string `yaml:"level"`
+}
+
+type profile struct {
+	Type             string `yaml:"type"`
+	LocalhostProfile string `yaml:"localhostProfile"`
+}
+
+type windowsOptions struct {
+	HostProcess *bool `yaml:"hostProcess"`
+}
+
+type sysctl struct {
+	Name  string `yaml:"name"`
+	Value string `yaml:"value"`
+}
+
+type podSecurityContext struct {
+	RunAsNonRoot    *bool           `yaml:"runAsNonRoot"`
+	RunAsUser       *int64          `yaml:"runAsUser"`
+	SELinuxOptions  *seLinuxOptions `yaml:"seLinuxOptions"`
+	SeccompProfile  *profile        `yaml:"seccompProfile"`
+	AppArmorProfile *profile        `yaml:"appArmorProfile"`
+	Sysctls         []sysctl        `yaml:"sysctls"`
+	WindowsOptions  *windowsOptions `yaml:"windowsOptions"`
+}
+
+type capabilities struct {
+	Add  []string `yaml:"add"`
+	Drop []string `yaml:"drop"`
+}
+
+type securityContext struct {
+	Privileged               *bool           `yaml:"privileged"`
+	AllowPrivilegeEscalation *bool           `yaml:"allowPrivilegeEscalation"`
+	Capabilities             *capabilities   `yaml:"capabilities"`
+	ReadOnlyRootFilesystem   *bool           `yaml:"readOnlyRootFilesystem"`
+	RunAsNonRoot             *bool           `yaml:"runAsNonRoot"`
+	RunAsUser                *int64          `yaml:"runAsUser"`
+	SELinuxOptions           *seLinuxOptions `yaml:"seLinuxOptions"`
+	SeccompProfile           *profile        `yaml:"seccompProfile"`
+	AppArmorProfile          *profile        `yaml:"appArmorProfile"`
+	ProcMount                string          `yaml:"procMount"`
+	WindowsOptions           *windowsOptions `yaml:"windowsOptions"`
+}
+
+type containerPort struct {
+	ContainerPort int32 `yaml:"containerPort"`
+	HostPort      int32 `yaml:"hostPort"`
+}
+
+type resources struct {
+	Limits   map[string]any `yaml:"limits"`
+	Requests map[string]any `yaml:"requests"`
+}
+
+type container struct {
+	Name            string           `yaml:"name"`
+	Image           string           `yaml:"image"`
+	ImagePullPolicy string           `yaml:"imagePullPolicy"`
+	Ports           []containerPort  `yaml:"ports"`
+	SecurityContext *securityContext `yaml:"securityContext"`
+	Resources       *resources       `yaml:"resources"`
+}
+
+type podSpec struct {
+	HostNetwork                  bool                `yaml:"hostNetwork"`
+	HostPID                      bool                `yaml:"hostPID"`
+	HostIPC                      bool                `yaml:"hostIPC"`
+	AutomountServiceAccountToken *bool               `yaml:"automountServiceAccountToken"`
+	SecurityContext              *podSecurityContext `yaml:"securityContext"`
+	Containers                   []container         `yaml:"containers"`
+	InitContainers               []container         `yaml:"initContainers"`
+	EphemeralContainers          []container         `yaml:"ephemeralContainers"`
+	OS                           *struct {
+		Name string `yaml:"name"`
+	} `yaml:"os"`
+}
+
+// workload is one pod template found in a manifest.
+type workload struct {
+	kind, namespace, name string
+	path                  string // file path
+	line                  int    // line of the object
+	annotations           map[string]string
+	spec                  podSpec
+	specNode              *yaml.Node
+}
+
+func (w *workload) object() string {
+	ns := w.namespace
+	if ns == "" {
+		ns = "default"
+	}
+	return w.kind + "/" + ns + "/" + w.name
+}
+
+// podSpecPath gives, per workload kind, the keys leading from the object to
+// its pod spec and to the metadata holding pod annotations.
+var podSpecPath = map[string][]string{
+	"Pod":                   {"spec"},
+	"PodTemplate":           {"template", "spec"},
+	"Deployment":            {"spec", "template", "spec"},
+	"StatefulSet":           {"spec", "template", "spec"},
+	"DaemonSet":             {"spec", "template", "spec"},
+	"ReplicaSet":            {"spec", "template", "spec"},
+	"ReplicationController": {"spec", "template", "spec"},
+	"Job":                   {"spec", "template", "spec"},
+	"CronJob":               {"spec", "jobTemplate", "spec", "template", "spec"},
+}
+
+// CheckManifests runs the Kubernetes checks on the YAML or JSON documents
+// in content (multi-document streams, List kinds and Helm output with
+// comments are all accepted), read from path. Objects that are not
+// workloads are ignored. A document that cannot be decoded is reported in
+// the returned error (wrapping ErrParse) and the others are still checked.
+func CheckManifests(path string, content []byte) ([]finding.Finding, error) {
+	if len(content) > MaxManifestSize {
+		return nil, fmt.Errorf("%w: manifest of %d bytes (limit %d)", ErrTooLarge, len(content), MaxManifestSize)
+	}
+	ws, err := parseManifests(path, content)
+	var out []finding.Finding
+	for i := range ws {
+		out = append(out, checkWorkload(&ws[i])...)
+	}
+	return out, err
+}
+
+// parseManifests decodes every document into yaml.Node trees (which keep
+// line numbers and do not expand aliases) and collects the workloads.
+func parseManifests(path string, content []byte) ([]workload, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(content))
+	var out []workload
+	var errs []error
+	for doc := 0; ; doc++ {
+		if doc >= MaxManifestDocuments {
+			errs = append(errs, fmt.Errorf("%w: more than %d documents", ErrTooLarge, MaxManifestDocuments))
+			break
+		}
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// The decoder cannot resynchronise after a syntax error.
+			errs = append(errs, fmt.Errorf("%w: %s: document %d: %w", ErrParse, path, doc+1, err))
+			break
+		}
+		if len(n.Content) == 0 {
+			continue // empty document (only comments)
+		}
+		ws, err := collectWorkloads(path, n.Content[0], 0)
+		out = append(out, ws...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s: document %d: %w", ErrParse, path, doc+1, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// decodeNode decodes n into v, turning yaml.v3's panics-by-design into
+// errors (its decoder reports some failures through panic/recover; an
+// escaping one must not crash a scan).
+func decodeNode(n *yaml.Node, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decode: %v", r)
+		}
+	}()
+	return n.Decode(v)
+}
+
+func collectWorkloads(path string, root *yaml.Node, depth int) ([]workload, error) {
+	if root.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	var head struct {
+		APIVersion string     `yaml:"apiVersion"`
+		Kind       string     `yaml:"kind"`
+		Metadata   objectMeta `yaml:"metadata"`
+	}
+	apiNode, kindNode := mapValue(root, "apiVersion"), mapValue(root, "kind")
+	if apiNode == nil || kindNode == nil {
+		return nil, nil // not a Kubernetes object
+	}
+	head.APIVersion, head.Kind = apiNode.Value, kindNode.Value
+	if md := mapValue(root, "metadata"); md != nil {
+		if err := decodeNode(md, &head.Metadata); err != nil {
+			return nil, fmt.Errorf("%s metadata: %w", head.Kind, err)
+		}
+	}
+	if head.Kind == "List" || strings.HasSuffix(head.Kind, "List") {
+		if depth >= maxListDepth {
+			return nil, fmt.Errorf("%s nested deeper than %d", head.Kind, maxListDepth)
+		}
+		items := mapValue(root, "items")
+		if items == nil || items.Kind != yaml.SequenceNode {
+			return nil, nil
+		}
+		var out []workload
+		var errs []error
+		for _, it := range items.Content {
+			ws, err := collectWorkloads(path, it, depth+1)
+			out = append(out, ws...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return out, errors.Join(errs...)
+	}
+	keys, ok := podSpecPath[head.Kind]
+	if !ok {
+		return nil, nil
+	}
+	specNode := root
+	var tmplMeta *yaml.Node
+	for i, k := range keys {
+		if k == "spec" && i == len(keys)-1 && i > 0 {
+			tmplMeta = mapValue(specNode, "metadata")
+		}
+		specNode = mapValue(specNode, k)
+		if specNode == nil {
+			return nil, nil // incomplete object: nothing to check
+		}
+	}
+	w := workload{kind: head.Kind, namespace: head.Metadata.Namespace, name: head.Metadata.Name,
+		path: path, line: root.Line, annotations: head.Metadata.Annotations, specNode: specNode}
+	if tmplMeta != nil {
+		var md objectMeta
+		if err := decodeNode(tmplMeta, &md); err != nil {
+			return nil, fmt.Errorf("%s %s template metadata: %w", head.Kind, head.Metadata.Name, err)
+		}
+		w.annotations = md.Annotations // pod annotations live on the template
+	}
+	if err := decodeNode(specNode, &w.spec); err != nil {
+		return nil, fmt.Errorf("%s %s pod spec: %w", head.Kind, head.Metadata.Name, err)
+	}
+	return []workload{w}, nil
+}
+
+// mapValue returns the value of key in mapping node n (following one
+// alias), or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			v := n.Content[i+1]
+			if v.Kind == yaml.AliasNode && v.Alias != nil {
+				v = v.Alias
+			}
+			return v
+		}
+	}
+	return nil
+}
+
+// PSS constants (https://kubernetes.io/docs/concepts/security/pod-security-standards/).
+var (
+	baselineCaps = map[string]bool{"AUDIT_WRITE": true, "CHOWN": true, "DAC_OVERRIDE": true, "FOWNER": true,
+		"FSETID": true, "KILL": true, "MKNOD": true, "NET_BIND_SERVICE": true, "SETFCAP": true, "SETGID": true,
+		"SETPCAP": true, "SETUID": true, "SYS_CHROOT": true}
+	safeSysctls = map[string]bool{"kernel.shm_rmid_forced": true, "net.ipv4.ip_local_port_range": true,
+		"net.ipv4.ip_unprivileged_port_start": true, "net.ipv4.tcp_syncookies": true, "net.ipv4.ping_group_range": true,
+		"net.ipv4.ip_local_reserved_ports": true, "net.ipv4.tcp_keepalive_time": true, "net.ipv4.tcp_fin_timeout": true,
+		"net.ipv4.tcp_keepalive_intvl": true, "net.ipv4.tcp_keepalive_probes": true}
+	allowedSELinuxTypes = map[string]bool{"": true, "container_t": true, "container_init_t": true,
+		"container_kvm_t": true, "container_engine_t": true}
+	restrictedVolumes = map[string]bool{"configMap": true, "csi": true, "downwardAPI": true, "emptyDir": true,
+		"ephemeral": true, "persistentVolumeClaim": true, "projected": true, "secret": true}
+	// Host paths whose mount hands the node to the pod: exact matches.
+	sensitiveExact = []string{"/", "/etc", "/sys", "/dev", "/var", "/var/run", "/run", "/usr", "/lib", "/home", "/var/lib", "/bin", "/sbin"}
+	// ... and trees (the path or anything below it).
+	sensitiveTrees = []string{"/proc", "/boot", "/root", "/etc/kubernetes", "/var/lib/kubelet", "/var/lib/docker",
+		"/var/lib/containerd", "/var/lib/etcd", "/etc/shadow", "/etc/sudoers", "/etc/crontab", "/etc/cron.d", "/etc/ssh",
+		"/var/run/docker.sock", "/run/docker.sock", "/var/run/containerd", "/run/containerd", "/var/run/crio",
+		"/run/crio", "/var/run/cri-dockerd.sock", "/run/podman", "/var/log"}
+)
+
+// sensitiveHostPath reports whether p is a host path whose mount is a
+// path to node takeover.
+func sensitiveHostPath(p string) bool {
+	if p == "" {
+		return false
+	}
+	c := path.Clean("/" + strings.TrimSpace(p))
+	for _, e := range sensitiveExact {
+		if c == e {
+			return true
+		}
+	}
+	for _, t := range sensitiveTrees {
+		if c == t || strings.HasPrefix(c, t+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func boolTrue(b *bool) bool  { return b != nil && *b }
+func boolFalse(b *bool) bool { return b != nil && !*b }
+
+// checkWorkload runs every Kubernetes check on one workload.
+func checkWorkload(w *workload) []finding.Finding {
+	var out []finding.Finding
+	obj := w.object()
+	podLoc := finding.Location{Path: w.path, Config: obj, StartLine: w.line}
+	if w.specNode != nil {
+		podLoc.StartLine = w.specNode.Line
+	}
+	add := func(id string, loc finding.Location, ev string) { out = append(out, newFinding(id, loc, ev)) }
+	s := &w.spec
+	psc := s.SecurityContext
+	if psc == nil {
+		psc = &podSecurityContext{}
+	}
+	windows := s.OS != nil && strings.EqualFold(s.OS.Name, "windows")
+
+	// Pod-level controls.
+	if s.HostPID {
+		add(K8sHostPID, podLoc, "hostPID: true")
+	}
+	if s.HostIPC {
+		add(K8sHostIPC, podLoc, "hostIPC: true")
+	}
+	if s.HostNetwork {
+		add(K8sHostNetwork, podLoc, "hostNetwork: true")
+	}
+	if psc.WindowsOptions != nil && boolTrue(psc.WindowsOptions.HostProcess) {
+		add(K8sHostProcess, podLoc, "securityContext.windowsOptions.hostProcess: true")
+	}
+	for _, sc := range psc.Sysctls {
+		if !safeSysctls[sc.Name] {
+			add(K8sSysctls, podLoc, "sysctl "+sc.Name)
+		}
+	}
+	if psc.SELinuxOptions != nil {
+		if ev := badSELinux(psc.SELinuxOptions); ev != "" {
+			add(K8sSELinux, podLoc, "pod "+ev)
+		}
+	}
+	if psc.SeccompProfile != nil && psc.SeccompProfile.Type == "Unconfined" {
+		add(K8sSeccompBaseline, podLoc, "pod seccompProfile.type: Unconfined")
+	}
+	if psc.AppArmorProfile != nil && psc.AppArmorProfile.Type == "Unconfined" {
+		add(K8sAppArmor, podLoc, "pod appArmorProfile.type: Unconfined")
+	}
+	if psc.RunAsUser != nil && *psc.RunAsUser == 0 {
+		add(K8sRunAsUserRoot, podLoc, "pod runAsUser: 0")
+	}
+	if !boolFalse(s.AutomountServiceAccountToken) {
+		add(K8sAutomountSAToken, podLoc, "automountServiceAccountToken not false")
+	}
+	out = append(out, checkVolumes(w, podLoc)...)
+
+	// Container-level controls.
+	type kc struct {
+		field string
+		list  []container
+	}
+	for _, group := range []kc{{"initContainers", s.InitContainers}, {"containers", s.Containers}, {"ephemeralContainers", s.EphemeralContainers}} {
+		nodes := mapValue(w.specNode, group.field)
+		for i := range group.list {
+			c := &group.list[i]
+			loc := finding.Location{Path: w.path, Config: obj + "/" + group.field + "/" + c.Name, StartLine: podLoc.StartLine}
+			if nodes != nil && nodes.Kind == yaml.SequenceNode && i < len(nodes.Content) {
+				loc.StartLine = nodes.Content[i].Line
+			}
+			out = append(out, checkContainer(w, c, psc, group.field, windows, loc)...)
+		}
+	}
+	return out
+}
+
+func badSELinux(o *seLinuxOptions) string {
+	var bad []string
+	if !allowedSELinuxTypes[o.Type] {
+		bad = append(bad, "type "+o.Type)
+	}
+	if o.User != "" {
+		bad = append(bad, "user "+o.User)
+	}
+	if o.Role != "" {
+		bad = append(bad, "role "+o.Role)
+	}
+	return strings.Join(bad, ", ")
+}
+
+func checkVolumes(w *workload, podLoc finding.Location) []finding.Finding {
+	var out []finding.Finding
+	vols := mapValue(w.specNode, "volumes")
+	if vols == nil || vols.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for _, v := range vols.Content {
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias
+		}
+		if v.Kind != yaml.MappingNode {
+			continue
+		}
+		loc := podLoc
+		loc.StartLine = v.Line
+		name := ""
+		if n := mapValue(v, "name"); n != nil {
+			name = n.Value
+		}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k := v.Content[i].Value
+			if k == "name" {
+				continue
+			}
+			if k == "hostPath" {
+				p := ""
+				if pn := mapValue(v.Content[i+1], "path"); pn != nil {
+					p = pn.Value
+				}
+				if sensitiveHostPath(p) {
+					out = append(out, newFinding(K8sHostPathSens, loc, "volume "+name+" hostPath "+p))
+				} else {
+					out = append(out, newFinding(K8sHostPath, loc, "volume "+name+" hostPath "+p))
+				}
+			}
+			if !restrictedVolumes[k] {
+				out = append(out, newFinding(K8sVolumeTypes, loc, "volume "+name+" type "+k))
+			}
+		}
+	}
+	return out
+}
+
+func checkContainer(w *workload, c *container, psc *podSecurityContext, field string, windows bool, loc finding.Location) []finding.Finding {
+	var out []finding.Finding
+	add := func(id, ev string) { out = append(out, newFinding(id, loc, ev)) }
+	sc := c.SecurityContext
+	if sc == nil {
+		sc = &securityContext{}
+	}
+	if boolTrue(sc.Privileged) {
+		add(K8sPrivileged, "privileged: true")
+	}
+	if sc.WindowsOptions != nil && boolTrue(sc.WindowsOptions.HostProcess) {
+		add(K8sHostProcess, "windowsOptions.hostProcess: true")
+	}
+	var added []string
+	dropAll := false
+	if sc.Capabilities != nil {
+		added = sc.Capabilities.Add
+		for _, d := range sc.Capabilities.Drop {
+			if strings.EqualFold(d, "ALL") {
+				dropAll = true
+			}
+		}
+	}
+	for _, a := range added {
+		capName := strings.TrimPrefix(strings.ToUpper(a), "CAP_")
+		switch {
+		case !baselineCaps[capName]:
+			add(K8sCapsBaseline, "capabilities.add "+a)
+		case capName != "NET_BIND_SERVICE":
+			add(K8sCapsAddRestrict, "capabilities.add "+a)
+		}
+	}
+	if !dropAll && !windows {
+		add(K8sCapsDropAll, "capabilities.drop lacks ALL")
+	}
+	for _, p := range c.Ports {
+		if p.HostPort != 0 {
+			add(K8sHostPort, "hostPort "+strconv.Itoa(int(p.HostPort)))
+		}
+	}
+	if v, ok := w.annotations["container.apparmor.security.beta.kubernetes.io/"+c.Name]; ok &&
+		v != "runtime/default" && !strings.HasPrefix(v, "localhost/") {
+		add(K8sAppArmor, "annotation apparmor "+v)
+	}
+	if sc.AppArmorProfile != nil && sc.AppArmorProfile.Type == "Unconfined" {
+		add(K8sAppArmor, "appArmorProfile.type: Unconfined")
+	}
+	if sc.SELinuxOptions != nil {
+		if ev := badSELinux(sc.SELinuxOptions); ev != "" {
+			add(K8sSELinux, ev)
+		}
+	}
+	if sc.ProcMount != "" && sc.ProcMount != "Default" {
+		add(K8sProcMount, "procMount: "+sc.ProcMount)
+	}
+	if sc.SeccompProfile != nil && sc.SeccompProfile.Type == "Unconfined" {
+		add(K8sSeccompBaseline, "seccompProfile.type: Unconfined")
+	}
+	// Restricted.
+	if !boolFalse(sc.AllowPrivilegeEscalation) && !windows {
+		add(K8sPrivEscalation, "allowPrivilegeEscalation not false")
+	}
+	if !(boolTrue(sc.RunAsNonRoot) || sc.RunAsNonRoot == nil && boolTrue(psc.RunAsNonRoot)) {
+		add(K8sRunAsNonRoot, "runAsNonRoot not true")
+	}
+	if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+		add(K8sRunAsUserRoot, "runAsUser: 0")
+	}
+	seccomp := sc.SeccompProfile
+	if seccomp == nil {
+		seccomp = psc.SeccompProfile
+	}
+	if !windows && (seccomp == nil || seccomp.Type != "RuntimeDefault" && seccomp.Type != "Localhost") {
+		add(K8sSeccompRestrict, "seccompProfile not RuntimeDefault or Localhost")
+	}
+	// Hardening beyond PSS.
+	if !boolTrue(sc.ReadOnlyRootFilesystem) {
+		add(K8sReadOnlyRootFS, "readOnlyRootFilesystem not true")
+	}
+	if field != "ephemeralContainers" { // ephemeral containers cannot set resources
+		var lim, req map[string]any
+		if c.Resources != nil {
+			lim, req = c.Resources.Limits, c.Resources.Requests
+		}
+		if missing := missingKeys(lim, "cpu", "memory"); missing != "" {
+			add(K8sNoLimits, "resources.limits lacks "+missing)
+		}
+		if missing := missingKeys(req, "cpu", "memory"); missing != "" {
+			add(K8sNoRequests, "resources.requests lacks "+missing)
+		}
+	}
+	if c.Image != "" && !strings.Contains(c.Image, "@") {
+		tag := imageTag(c.Image)
+		if tag == "" || tag == "latest" {
+			add(K8sImageTag, "image "+c.Image)
+		}
+		mutableDefault := tag == "" || tag == "latest" // the default policy is then Always
+		if c.ImagePullPolicy != "Always" && !(c.ImagePullPolicy == "" && mutableDefault) {
+			// Report an explicit or defaulted IfNotPresent/Never on a tag.
+			pol := c.ImagePullPolicy
+			if pol == "" {
+				pol = "IfNotPresent (default)"
+			}
+			add(K8sPullPolicy, "image "+c.Image+", imagePullPolicy "+pol)
+		}
+	}
+	return out
+}
+
+func missingKeys(m map[string]any, keys ...string) string {
+	var miss []string
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			miss = append(miss, k)
+		}
+	}
+	sort.Strings(miss)
+	return strings.Join(miss, ", ")
+}

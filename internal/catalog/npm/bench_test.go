@@ -100,3 +100,56 @@ func BenchmarkYarnLockBerry(b *testing.B) {
 		}
 	}
 }
+
+// syntheticPNPMV9 builds a lockfileVersion 9.0 file with n packages in a
+// dependency chain from one importer, every tenth a dev root.
+func syntheticPNPMV9(n int) []byte {
+	var b strings.Builder
+	b.WriteString("lockfileVersion: '9.0'\n\nimporters:\n\n  .:\n    dependencies:\n")
+	fmt.Fprintf(&b, "      pkg-0:\n        specifier: ^1.0.0\n        version: 1.0.0\n    devDependencies:\n")
+	for i := 10; i < n; i += 10 {
+		fmt.Fprintf(&b, "      pkg-%d:\n        specifier: ^1.0.0\n        version: 1.0.%d\n", i, i)
+	}
+	b.WriteString("\npackages:\n\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "  pkg-%d@1.0.%d:\n    resolution: {integrity: sha512-%s==}\n    engines: {node: '>=14'}\n\n", i, i, strings.Repeat("C", 86))
+	}
+	b.WriteString("snapshots:\n\n")
+	for i := 0; i < n; i++ {
+		if i%10 == 9 {
+			fmt.Fprintf(&b, "  pkg-%d@1.0.%d: {}\n\n", i, i)
+			continue
+		}
+		fmt.Fprintf(&b, "  pkg-%d@1.0.%d:\n    dependencies:\n      pkg-%d: 1.0.%d\n\n", i, i, i+1, i+1)
+	}
+	return []byte(b.String())
+}
+
+func TestSyntheticPNPM(t *testing.T) {
+	pkgs, err := parsePNPMLock("pnpm-lock.yaml", syntheticPNPMV9(2000))
+	if err != nil || len(pkgs) != 2000 {
+		t.Fatalf("pnpm-lock: %d packages, %v", len(pkgs), err)
+	}
+	dev := 0
+	for _, p := range pkgs {
+		if p.Dev {
+			dev++
+		}
+	}
+	// pkg-0..pkg-9 are prod (chain from pkg-0 stops at pkg-9); the rest
+	// hang off dev roots pkg-10, pkg-20, ...
+	if dev != 1990 {
+		t.Errorf("dev packages = %d, want 1990", dev)
+	}
+}
+
+func BenchmarkPNPMLockV9_2000(b *testing.B) {
+	data := syntheticPNPMV9(2000)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parsePNPMLock("pnpm-lock.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
 
 	"mamori/internal/inventory"
 )
@@ -33,7 +33,7 @@ var _ parseFunc = parsePoetryLock
 // category (lock 1.x) or when "main" is not among the groups (lock 2.1).
 func parsePoetryLock(path string, data []byte) ([]inventory.Package, error) {
 	var lock poetryLock
-	if _, err := toml.Decode(string(data), &lock); err != nil {
+	if err := toml.Unmarshal(data, &lock); err != nil {
 		return nil, fmt.Errorf("parse poetry.lock: %w", err)
 	}
 	var pkgs []inventory.Package

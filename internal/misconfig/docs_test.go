@@ -1,0 +1,83 @@
+package misconfig
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+// docsPath is the generated check catalogue (owned by this package).
+const docsPath = "../../docs/checks.md"
+
+// renderChecksDoc renders Checks() as the docs/checks.md table.
+func renderChecksDoc() string {
+	var b strings.Builder
+	b.WriteString("# Misconfiguration checks\n\n")
+	b.WriteString("Generated from `misconfig.Checks()` by `internal/misconfig/docs_test.go`; do not edit by hand.\n")
+	b.WriteString("Regenerate with `MAMORI_UPDATE_DOCS=1 go test -run TestChecksDoc ./internal/misconfig/`.\n\n")
+	b.WriteString("NIST controls are NIST SP 800-190 §4 countermeasures (4.1.x image, 4.2.x registry, 4.3.x orchestrator,\n")
+	b.WriteString("4.4.x container, 4.5.x host). PSS-baseline / PSS-restricted mark the Kubernetes Pod Security Standards level.\n")
+	for _, target := range []struct{ id, title string }{
+		{TargetImage, "Image configuration and file system"},
+		{TargetDockerfile, "Dockerfile"},
+		{TargetKubernetes, "Kubernetes workloads"},
+	} {
+		fmt.Fprintf(&b, "\n## %s\n\n", target.title)
+		b.WriteString("| ID | Title | Severity | NIST SP 800-190 | CIS / PSS |\n|---|---|---|---|---|\n")
+		for _, c := range Checks() {
+			if c.Target != target.id {
+				continue
+			}
+			var nist, other []string
+			for _, ctl := range c.Controls {
+				if ctl != "" && ctl[0] >= '0' && ctl[0] <= '9' {
+					nist = append(nist, ctl)
+				} else {
+					other = append(other, ctl)
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.ID, c.Title, c.Severity, strings.Join(nist, ", "), strings.Join(other, ", "))
+		}
+	}
+	return b.String()
+}
+
+// TestChecksDoc keeps docs/checks.md in sync with Checks().
+func TestChecksDoc(t *testing.T) {
+	want := renderChecksDoc()
+	if os.Getenv("MAMORI_UPDATE_DOCS") != "" {
+		if err := os.WriteFile(docsPath, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(docsPath)
+	if err != nil {
+		t.Fatalf("%v (regenerate with MAMORI_UPDATE_DOCS=1)", err)
+	}
+	if string(got) != want {
+		t.Errorf("%s is out of date: regenerate with MAMORI_UPDATE_DOCS=1 go test -run TestChecksDoc ./internal/misconfig/", docsPath)
+	}
+}
+
+func TestChecksCatalogue(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range Checks() {
+		if seen[c.ID] {
+			t.Errorf("duplicate %s", c.ID)
+		}
+		seen[c.ID] = true
+		if c.Title == "" || c.Description == "" || c.Remediation == "" || len(c.Controls) == 0 || c.Target == "" {
+			t.Errorf("incomplete %+v", c)
+		}
+		hasNIST := false
+		for _, ctl := range c.Controls {
+			if strings.HasPrefix(ctl, "4.") {
+				hasNIST = true
+			}
+		}
+		if !hasNIST {
+			t.Errorf("%s names no NIST SP 800-190 control", c.ID)
+		}
+	}
+}

@@ -242,3 +242,29 @@ func TestOptionsDigest(t *testing.T) {
 		t.Errorf("digest does not follow options")
 	}
 }
+
+func TestConcurrentScan(t *testing.T) {
+	a, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := ruleCases()
+	done := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		go func(w int) {
+			for i := w; i < len(cases); i += 8 {
+				res, err := a.Analyze(context.Background(), input("app/.env", []byte(cases[i].text)))
+				if err != nil || res == nil || len(res.Findings) == 0 {
+					done <- errors.New(cases[i].rule + ": no finding")
+					return
+				}
+			}
+			done <- nil
+		}(w)
+	}
+	for w := 0; w < 8; w++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -78,6 +78,9 @@ func (*Cataloger) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.Res
 	if in.Content == nil {
 		return nil, fmt.Errorf("dotnet %s: no content", in.Path)
 	}
+	if n := in.Content.Size(); n > maxDepsBytes {
+		return nil, fmt.Errorf("deps.json %s: %w: %d bytes (cap %d)", in.Path, ErrTooLarge, n, maxDepsBytes)
+	}
 	b, err := io.ReadAll(io.NewSectionReader(in.Content, 0, maxDepsBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read deps.json %s: %w", in.Path, err)

@@ -24,7 +24,10 @@ type cargoLock struct {
 }
 
 // parseCargoLockFile reads at most maxLockBytes of r and parses it.
-func parseCargoLockFile(r io.ReaderAt, loc string) ([]inventory.Package, error) {
+func parseCargoLockFile(r *io.SectionReader, loc string) ([]inventory.Package, error) {
+	if n := r.Size(); n > maxLockBytes {
+		return nil, fmt.Errorf("cargo lock %s: %w: %d bytes (cap %d)", loc, ErrTooLarge, n, maxLockBytes)
+	}
 	b, err := io.ReadAll(io.NewSectionReader(r, 0, maxLockBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read cargo lock %s: %w", loc, err)

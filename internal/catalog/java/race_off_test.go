@@ -1,0 +1,5 @@
+//go:build !race
+
+package java
+
+const raceEnabled = false

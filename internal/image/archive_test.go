@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -296,3 +297,24 @@ func TestSelectManifestAttestationsIgnored(t *testing.T) {
 	}
 }
 
+
+func TestOCILayoutSeveralNamedImages(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	writeOCILayout(t, dir, nil, testImage(t, "linux/amd64", map[string]string{"n": "one"}), "example.com/one:1")
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(testImage(t, "linux/amd64", map[string]string{"n": "two"}),
+		layout.WithAnnotations(map[string]string{ociRefName: "example.com/two:2"})); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenFile(context.Background(), dir)
+	wantErr(t, err, ErrAmbiguous, "example.com/two:2")
+	img := mustOpenFile(t, dir, WithTag("example.com/two:2"))
+	if got := readLayerFiles(t, img.Image())["n"]; got != "two" || img.Name() != "example.com/two:2" {
+		t.Errorf("picked %q name %q", got, img.Name())
+	}
+	_, err = OpenFile(context.Background(), dir, WithTag("example.com/three:3"))
+	wantErr(t, err, ErrNotFound, "example.com/one:1")
+}

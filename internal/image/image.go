@@ -86,13 +86,8 @@ func (i *Image) Close() error {
 
 // finish wraps img for safe layer access and fills the platform.
 func (i *Image) finish(img v1.Image) error {
-	m, err := img.Manifest()
-	if err != nil {
-		return fmt.Errorf("image manifest: %w", err)
-	}
-	if m.Config.Size > MaxMetadataSize {
-		return fmt.Errorf("%w: config is %d bytes, over the %d-byte cap", ErrTooLarge, m.Config.Size, MaxMetadataSize)
-	}
+	// Every source has already capped the config (readCapped,
+	// readBlobCapped, the registry's descriptor check) before this point.
 	safe, err := newSafeImage(img)
 	if err != nil {
 		return err

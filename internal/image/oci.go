@@ -253,9 +253,12 @@ func openOCILayout(ctx context.Context, s store, refName string, want v1.Platfor
 	bs := storeBlobs{s: s}
 	// index.json is itself an index: select from it like any other.
 	var root v1.Descriptor
-	if len(idx.Manifests) == 1 {
+	switch {
+	case len(idx.Manifests) == 1:
 		root = idx.Manifests[0]
-	} else {
+	case !allHavePlatform(idx.Manifests):
+		return nil, names, fmt.Errorf("%w: layout index.json lists %d images; choose one by name (WithTag): %v", ErrAmbiguous, len(idx.Manifests), names)
+	default:
 		root, err = selectManifest(idx, want)
 		if err != nil {
 			return nil, names, fmt.Errorf("index.json: %w", err)
@@ -278,4 +281,13 @@ func toV1(i *ociImage) (v1.Image, error) {
 		return nil, fmt.Errorf("image from manifest %s: %w", i.desc.Digest, err)
 	}
 	return img, nil
+}
+
+func allHavePlatform(ds []v1.Descriptor) bool {
+	for _, d := range ds {
+		if d.Platform == nil && !isAttestation(d) {
+			return false
+		}
+	}
+	return true
 }

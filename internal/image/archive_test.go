@@ -154,7 +154,7 @@ func TestDockerArchiveSymlinkedLayer(t *testing.T) {
 func TestDockerArchiveMultipleImages(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "multi.tar")
 	writeGGCRArchive(t, p, map[string]v1.Image{
-		"alpine:3.20":          testImage(t, "linux/amd64", map[string]string{"id": "alpine"}),
+		"alpine:3.20":           testImage(t, "linux/amd64", map[string]string{"id": "alpine"}),
 		"example.com/debian:12": testImage(t, "linux/amd64", map[string]string{"id": "debian"}),
 	})
 	_, err := OpenFile(context.Background(), p)
@@ -296,7 +296,6 @@ func TestSelectManifestAttestationsIgnored(t *testing.T) {
 		t.Errorf("arm64/v8 vs arm64: %v %v", d, err)
 	}
 }
-
 
 func TestOCILayoutSeveralNamedImages(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "layout")

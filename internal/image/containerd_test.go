@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	ctrtypes "github.com/containerd/containerd/api/types"
 	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	imagesapi "github.com/containerd/containerd/api/services/images/v1"
 	leasesapi "github.com/containerd/containerd/api/services/leases/v1"
+	ctrtypes "github.com/containerd/containerd/api/types"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -179,4 +179,3 @@ func writeContent(t *testing.T, ctx context.Context, cs contentapi.ContentClient
 	send(&contentapi.WriteContentRequest{Action: contentapi.WriteAction_COMMIT, Ref: ref, Total: int64(len(b)), Offset: int64(len(b)), Expected: d.String()})
 	stream.CloseSend()
 }
-

@@ -162,7 +162,7 @@ func (i *archiveImage) ConfigName() (v1.Hash, error) {
 }
 
 func (i *archiveImage) ConfigFile() (*v1.ConfigFile, error) { return i.config.DeepCopy(), nil }
-func (i *archiveImage) RawConfigFile() ([]byte, error)     { return i.rawConfig, nil }
+func (i *archiveImage) RawConfigFile() ([]byte, error)      { return i.rawConfig, nil }
 
 func (i *archiveImage) Digest() (v1.Hash, error) {
 	_, raw, err := i.synth()

@@ -396,4 +396,6 @@ func tarWithLink(t testing.TB, linkName, target, realName string, data []byte) [
 	return buf.Bytes()
 }
 
-func mutateConfig(img v1.Image, cf *v1.ConfigFile) (v1.Image, error) { return mutate.ConfigFile(img, cf) }
+func mutateConfig(img v1.Image, cf *v1.ConfigFile) (v1.Image, error) {
+	return mutate.ConfigFile(img, cf)
+}

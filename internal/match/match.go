@@ -35,9 +35,10 @@ var _ Source = (*vulndb.DB)(nil)
 // re-match after a database update — parses each advisory once. A Matcher
 // is safe for concurrent use; make a new one when the database changes.
 type Matcher struct {
-	src   Source
-	mu    sync.Mutex
-	cache map[string]*cacheEntry
+	src     Source
+	mu      sync.Mutex
+	cache   map[string]*cacheEntry
+	results map[query]*resultEntry
 }
 
 type cacheEntry struct {
@@ -46,9 +47,54 @@ type cacheEntry struct {
 	err  error
 }
 
+// resultEntry memoises the hits of one (ecosystem, name, version): images
+// share most of their packages, so a re-match of many inventories
+// evaluates each distinct installed version once.
+type resultEntry struct {
+	once sync.Once
+	hits []advHit
+	err  error
+}
+
+type advHit struct {
+	adv *advisory
+	hit hit
+}
+
+// maxResults bounds the memoised (ecosystem, name, version) results of one
+// Matcher (about 100 bytes each plus hits); past it, results are computed
+// without being kept.
+const maxResults = 1 << 21
+
 // NewMatcher returns a Matcher reading src.
 func NewMatcher(src Source) *Matcher {
-	return &Matcher{src: src, cache: map[string]*cacheEntry{}}
+	return &Matcher{src: src, cache: map[string]*cacheEntry{}, results: map[query]*resultEntry{}}
+}
+
+// matchQuery returns the advisories whose entries cover q's version.
+func (m *Matcher) matchQuery(q query) ([]advHit, error) {
+	m.mu.Lock()
+	e := m.results[q]
+	if e == nil {
+		e = &resultEntry{}
+		if len(m.results) < maxResults {
+			m.results[q] = e
+		}
+	}
+	m.mu.Unlock()
+	e.once.Do(func() {
+		advs, err := m.advisories(q.ecosystem, q.name)
+		if err != nil {
+			e.err = err
+			return
+		}
+		for _, a := range advs {
+			if h, ok := a.match(q); ok {
+				e.hits = append(e.hits, advHit{adv: a, hit: h})
+			}
+		}
+	})
+	return e.hits, e.err
 }
 
 // Match matches inv against src with a fresh Matcher. See Matcher.Match.
@@ -79,16 +125,13 @@ func (m *Matcher) Match(ctx context.Context, inv *inventory.Inventory) ([]Vulner
 		p := &inv.Packages[i]
 		seen := map[string]bool{}
 		for _, q := range queriesFor(p, osEco) {
-			advs, err := m.advisories(q.ecosystem, q.name)
+			hits, err := m.matchQuery(q)
 			if err != nil {
 				return nil, nil, fmt.Errorf("match %s %s: %w", p.Name, p.Version, err)
 			}
-			for _, a := range advs {
+			for _, ah := range hits {
+				a := ah.adv
 				if seen[a.id] {
-					continue
-				}
-				hit, ok := a.match(q)
-				if !ok {
 					continue
 				}
 				seen[a.id] = true
@@ -96,7 +139,7 @@ func (m *Matcher) Match(ctx context.Context, inv *inventory.Inventory) ([]Vulner
 					malware = append(malware, a.malwareFinding(p))
 					continue
 				}
-				vulns = append(vulns, a.vulnerability(p, q, hit))
+				vulns = append(vulns, a.vulnerability(p, q, ah.hit))
 			}
 		}
 	}
@@ -278,6 +321,7 @@ type advisory struct {
 	id        string
 	malicious bool
 	aliases   []string
+	refs      []string
 	entries   []prepAffected
 	// severity and cvss are computed once per advisory.
 	sevOnce  sync.Once
@@ -321,6 +365,11 @@ func prepare(r *vulndb.Record, ecosystem, name string) *advisory {
 		return nil
 	}
 	a.aliases = aliasesOf(r)
+	for _, ref := range r.References {
+		if ref.URL != "" && !slices.Contains(a.refs, ref.URL) {
+			a.refs = append(a.refs, ref.URL)
+		}
+	}
 	return a
 }
 
@@ -441,11 +490,7 @@ func (a *advisory) vulnerability(p *inventory.Package, q query, h hit) Vulnerabi
 		v.Package.Path = p.Locations[0].Path
 		v.Package.Layer = p.Locations[0].LayerDiffID
 	}
-	for _, ref := range r.References {
-		if ref.URL != "" && !slices.Contains(v.References, ref.URL) {
-			v.References = append(v.References, ref.URL)
-		}
-	}
+	v.References = slices.Clone(a.refs)
 	return v
 }
 
@@ -480,11 +525,7 @@ func (a *advisory) malwareFinding(p *inventory.Package) finding.Finding {
 	if len(p.Locations) > 0 {
 		f.Location = finding.Location{Path: p.Locations[0].Path, LayerDiffID: p.Locations[0].LayerDiffID}
 	}
-	for _, ref := range r.References {
-		if ref.URL != "" {
-			f.References = append(f.References, ref.URL)
-		}
-	}
+	f.References = slices.Clone(a.refs)
 	return f
 }
 

@@ -44,8 +44,10 @@ type Analyzer interface {
 	// path when a suffix test will do. info.Mode() carries setuid/setgid and
 	// permission bits as recorded in the layer.
 	Required(path string, info fs.FileInfo) Need
-	// Analyze looks at one file. An error is recorded against the file and
-	// the walk goes on: a malformed package database must not stop a scan.
+	// Analyze looks at one file. An error is recorded against the file as a
+	// warning and the walk goes on: a malformed package database must not
+	// stop a scan. A non-nil Result returned with an error is kept (partial
+	// results: all but one member of an archive scanned).
 	Analyze(ctx context.Context, in Input) (*Result, error)
 }
 

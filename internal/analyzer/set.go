@@ -52,6 +52,7 @@ type options struct {
 	workers         int
 	tempDir         string
 	skipDirs        []string
+	keyExtra        []string
 }
 
 // WithMemoryThreshold sets the size up to which files are held in memory.
@@ -115,6 +116,16 @@ func WithSkipDirs(dirs ...string) Option {
 	}
 }
 
+// WithCacheKeyExtra adds strings to the layer cache key: what changes an
+// analyzer's output besides its version (a malware engine's signature
+// version, custom secret rules).
+func WithCacheKeyExtra(extra ...string) Option {
+	return func(o *options) error {
+		o.keyExtra = append(o.keyExtra, extra...)
+		return nil
+	}
+}
+
 // Set is a fixed list of analyzers run together in one walk.
 type Set struct {
 	analyzers []Analyzer
@@ -168,6 +179,7 @@ func (s *Set) computeKey() string {
 	skip := append([]string(nil), s.opts.skipDirs...)
 	sort.Strings(skip)
 	parts = append(parts, skip...)
+	parts = append(parts, s.opts.keyExtra...)
 	h := sha256.New()
 	for _, p := range parts {
 		h.Write([]byte(p))

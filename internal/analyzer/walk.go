@@ -151,12 +151,11 @@ func (d *dispatcher) analyze(f *file) {
 		}()
 		in := Input{Path: f.path, Info: f.info, Content: content, Layer: d.lr.DiffID}
 		res, err := a.Analyze(d.ctx, in)
-		if err != nil {
-			if d.ctx.Err() == nil {
-				d.warnf("%s: %s: %v", f.path, a.Name(), err)
-			}
-			return
+		if err != nil && d.ctx.Err() == nil {
+			d.warnf("%s: %s: %v", f.path, a.Name(), err)
 		}
+		// A partial result (an archive scanned but for one member) is kept
+		// beside its warning.
 		if !res.Empty() {
 			results = append(results, res)
 		}

@@ -9,6 +9,8 @@ import (
 	"mamori/internal/analyzer"
 	"mamori/internal/cache"
 	"mamori/internal/catalog"
+	"mamori/internal/malware"
+	"mamori/internal/secret"
 )
 
 // Scanner names accepted by BuildOptions.Scanners.
@@ -55,9 +57,17 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 			closers[i]()
 		}
 	}
+	tmp := opts.TempDir
+	if tmp == "" {
+		tmp = os.TempDir()
+	}
 	switch opts.Kind {
 	case TargetImage, TargetRootFS:
-		as = append(as, catalog.Installed()...)
+		inst, err := catalog.Installed(tmp)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		as = append(as, inst...)
 	case TargetFS:
 		as = append(as, catalog.Declared()...)
 	default:
@@ -72,11 +82,47 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 			return nil, nil, nil, fmt.Errorf("scan: unknown scanner %q (want vuln, secret, malware or misconfig)", s)
 		}
 	}
-	tmp := opts.TempDir
-	if tmp == "" {
-		tmp = os.TempDir()
+	var keyExtra []string
+	var configAnalyzers []analyzer.ConfigAnalyzer
+	if has(cfg.Scanners, ScannerSecret) {
+		sopts := []secret.Option{secret.WithShowSecrets(opts.ShowSecrets)}
+		if opts.SecretConfig != "" {
+			sopts = append(sopts, secret.WithConfigFile(opts.SecretConfig))
+		}
+		sa, err := secret.New(sopts...)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		as = append(as, sa)
+		configAnalyzers = append(configAnalyzers, sa)
+		keyExtra = append(keyExtra, "secret:"+sa.OptionsDigest())
 	}
-	setOpts := []analyzer.Option{analyzer.WithTempDir(tmp)}
+	if has(cfg.Scanners, ScannerMalware) {
+		mopts := []malware.Option{malware.WithTempDir(tmp)}
+		if opts.Logger != nil {
+			mopts = append(mopts, malware.WithLogger(opts.Logger))
+		}
+		clamd := opts.Clamd
+		if clamd == "" {
+			clamd = malware.DefaultClamdAddress
+		}
+		mopts = append(mopts, malware.WithClamd(clamd))
+		if len(opts.YARARules) > 0 {
+			mopts = append(mopts, malware.WithYARARules(opts.YARARules...))
+		}
+		for _, h := range opts.HashLists {
+			mopts = append(mopts, malware.WithHashList(h))
+		}
+		ma, err := malware.New(ctx, mopts...)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		warnings = append(warnings, ma.Notices()...)
+		as = append(as, ma)
+		keyExtra = append(keyExtra, "malware:"+ma.Fingerprint())
+	}
+	cfg.ConfigAnalyzers = configAnalyzers
+	setOpts := []analyzer.Option{analyzer.WithTempDir(tmp), analyzer.WithCacheKeyExtra(keyExtra...)}
 	if len(opts.SkipDirs) > 0 {
 		setOpts = append(setOpts, analyzer.WithSkipDirs(opts.SkipDirs...))
 	}
@@ -92,4 +138,13 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 		return nil, nil, nil, err
 	}
 	return s, cleanup, warnings, nil
+}
+
+func has(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -346,5 +347,51 @@ func TestSparseEntryRefused(t *testing.T) {
 	_, err := indexTar(bytesReaderAt(b))
 	if err == nil {
 		t.Fatal("sparse entry indexed")
+	}
+}
+
+func TestOCIConfigLongerThanDeclared(t *testing.T) {
+	// The manifest declares a small config; the blob on disk is over the
+	// cap. It is refused from its size, before any of it is read.
+	lay := filepath.Join(t.TempDir(), "layout")
+	src := testImage(t, "linux/amd64", map[string]string{"f": "x"})
+	writeOCILayout(t, lay, nil, src, "")
+	cn, _ := src.ConfigName()
+	big := bytes.Repeat([]byte("{"), 3*MaxMetadataSize)
+	if err := os.WriteFile(filepath.Join(lay, "blobs", "sha256", cn.Hex), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, openErr(t, lay), ErrTooLarge, "config")
+}
+
+func TestInsecureRegistryOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts []Option
+		ref  string
+		want string
+	}{
+		{nil, "example.com/app:1", "https"},
+		{[]Option{WithInsecureRegistries("example.com")}, "example.com/app:1", "http"},
+		{[]Option{WithInsecureRegistries("other.example")}, "example.com/app:1", "https"},
+		{[]Option{WithPlainHTTP()}, "example.com/app:1", "http"},
+		{nil, "127.0.0.1:5000/app:1", "http"},
+	} {
+		o, err := makeOptions(tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := parseRef(tc.ref, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Context().Scheme(); got != tc.want {
+			t.Errorf("%s with %d options: scheme %s want %s", tc.ref, len(tc.opts), got, tc.want)
+		}
+	}
+	if _, err := makeOptions(WithInsecureRegistries("")); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("empty insecure registry: %v", err)
+	}
+	if _, err := makeOptions(WithDockerHost("tcp://1.2.3.4:2375")); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("tcp docker host: %v", err)
 	}
 }

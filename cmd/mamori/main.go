@@ -92,6 +92,8 @@ and manifests, and gates pipelines by policy.`,
 		newRootFSCmd(g),
 		newFSCmd(g),
 		newSBOMCmd(g),
+		newConfigCmd(g),
+		newDBCmd(g),
 	)
 	return root
 }

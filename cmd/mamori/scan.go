@@ -262,6 +262,9 @@ func isRoot(dir string) bool {
 
 // finish filters, reports and applies the CI gate.
 func finish(g *globalOptions, o *scanOptions, format report.Format, res *scan.Result, stdout io.Writer) error {
+	if res.Target.Type != scan.TargetConfig {
+		recordEcosystems(dbDir(g), res)
+	}
 	for _, w := range res.Warnings {
 		g.logger.Warn(w)
 	}
@@ -307,4 +310,3 @@ func finish(g *globalOptions, o *scanOptions, format report.Format, res *scan.Re
 	}
 	return nil
 }
-

@@ -5,12 +5,21 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"mamori/internal/analyzer"
 	"mamori/internal/cache"
 	"mamori/internal/catalog"
+	"mamori/internal/finding"
+	"mamori/internal/inventory"
 	"mamori/internal/malware"
+	"mamori/internal/match"
+	"mamori/internal/misconfig"
 	"mamori/internal/secret"
+	"mamori/internal/vulndb"
 )
 
 // Scanner names accepted by BuildOptions.Scanners.
@@ -20,6 +29,10 @@ const (
 	ScannerMalware   = "malware"
 	ScannerMisconfig = "misconfig"
 )
+
+// DefaultDBMaxAge: OSV data changes daily; a week-old database misses
+// the advisories a user most needs.
+const DefaultDBMaxAge = 7 * 24 * time.Hour
 
 // BuildOptions say which scanners to assemble for which kind of target.
 type BuildOptions struct {
@@ -38,6 +51,9 @@ type BuildOptions struct {
 	Logger       *slog.Logger
 	Version      string
 	Quiet        bool
+	// DBMaxAge is the age above which the vulnerability DB is reported
+	// stale (0: DefaultDBMaxAge; negative: never).
+	DBMaxAge time.Duration
 	// TempDir is where large files are spilled during analysis.
 	TempDir string
 }
@@ -98,10 +114,11 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 		keyExtra = append(keyExtra, "secret:"+sa.OptionsDigest())
 	}
 	if has(cfg.Scanners, ScannerMalware) {
-		mopts := []malware.Option{malware.WithTempDir(tmp)}
-		if opts.Logger != nil {
-			mopts = append(mopts, malware.WithLogger(opts.Logger))
+		builtin, err := malware.BuiltinHashList()
+		if err != nil {
+			return nil, nil, nil, err
 		}
+		mopts := []malware.Option{malware.WithTempDir(tmp), malware.WithEngines(builtin)}
 		clamd := opts.Clamd
 		if clamd == "" {
 			clamd = malware.DefaultClamdAddress
@@ -121,6 +138,37 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 		as = append(as, ma)
 		keyExtra = append(keyExtra, "malware:"+ma.Fingerprint())
 	}
+	if has(cfg.Scanners, ScannerMisconfig) {
+		as = append(as, misconfig.NewConfigFileAnalyzer())
+		if opts.Kind != TargetFS {
+			as = append(as, misconfig.NewFileModeAnalyzer())
+		}
+		cfg.Checker = imageChecker{}
+	}
+	if has(cfg.Scanners, ScannerVuln) {
+		db, err := vulndb.Open(ctx, opts.DBDir)
+		if err != nil {
+			cleanup()
+			return nil, nil, nil, fmt.Errorf("%w\n(use --scanners without vuln to scan without vulnerability matching)", err)
+		}
+		closers = append(closers, func() { _ = db.Close() })
+		md := db.Metadata()
+		info := &DBInfo{BuiltAt: md.BuiltAt}
+		for e := range md.Ecosystems {
+			info.Ecosystems = append(info.Ecosystems, e)
+		}
+		sort.Strings(info.Ecosystems)
+		cfg.DB = info
+		maxAge := opts.DBMaxAge
+		if maxAge == 0 {
+			maxAge = DefaultDBMaxAge
+		}
+		if age := time.Since(md.BuiltAt); maxAge > 0 && age > maxAge {
+			warnings = append(warnings, fmt.Sprintf("the vulnerability database is %s old (built %s): run `mamori db update`",
+				age.Round(time.Hour), md.BuiltAt.Format(time.RFC3339)))
+		}
+		cfg.Matcher = match.NewMatcher(db)
+	}
 	cfg.ConfigAnalyzers = configAnalyzers
 	setOpts := []analyzer.Option{analyzer.WithTempDir(tmp), analyzer.WithCacheKeyExtra(keyExtra...)}
 	if len(opts.SkipDirs) > 0 {
@@ -138,6 +186,21 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 		return nil, nil, nil, err
 	}
 	return s, cleanup, warnings, nil
+}
+
+// imageChecker runs the image-configuration checks of internal/misconfig
+// (CIS Docker Benchmark §4) on an image's config and merged inventory.
+type imageChecker struct{}
+
+func (imageChecker) CheckImage(_ context.Context, cfg *v1.ConfigFile, inv *inventory.Inventory, _ []finding.Finding) ([]finding.Finding, error) {
+	if cfg == nil {
+		return nil, nil // a file tree has no image configuration
+	}
+	names := make([]string, 0, len(inv.Packages))
+	for _, p := range inv.Packages {
+		names = append(names, p.Name)
+	}
+	return misconfig.CheckImage(cfg, misconfig.ImageFacts{Packages: names}), nil
 }
 
 func has(ss []string, s string) bool {

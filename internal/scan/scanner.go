@@ -48,6 +48,7 @@ type Scanner struct {
 	version  string
 	quiet    bool
 	layerPar int
+	db       *DBInfo
 }
 
 // Config holds what a Scanner is built from. Set is required; everything
@@ -69,6 +70,8 @@ type Config struct {
 	Version string
 	// Quiet hides progress.
 	Quiet bool
+	// DB describes the vulnerability database, for the result.
+	DB *DBInfo
 	// LayerParallelism bounds how many layers are walked at once (default GOMAXPROCS).
 	LayerParallelism int
 }
@@ -80,7 +83,7 @@ func New(c Config) (*Scanner, error) {
 	}
 	s := &Scanner{set: c.Set, config: c.ConfigAnalyzers, cache: c.Cache, matcher: c.Matcher,
 		checker: c.Checker, scanners: c.Scanners, log: c.Logger, version: c.Version, quiet: c.Quiet,
-		layerPar: c.LayerParallelism}
+		layerPar: c.LayerParallelism, db: c.DB}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -101,6 +104,7 @@ func (s *Scanner) newResult(t Target) *Result {
 		Vulnerabilities: []match.Vulnerability{},
 		Findings:        []finding.Finding{},
 		Inventory:       inventory.Inventory{Packages: []inventory.Package{}},
+		DB:              s.db,
 	}
 }
 
@@ -206,6 +210,12 @@ func (s *Scanner) layer(ctx context.Context, l v1.Layer, diffID string, bar *pro
 	defer rc.Close()
 	lr, err := s.set.WalkLayer(ctx, diffID, rc, bar.Add)
 	if err != nil {
+		return nil, false, fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	// Read to the end: the image sources verify the diff ID when the stream
+	// ends, and a layer whose content does not match its diff ID must never
+	// be cached under it (it would poison every image sharing that layer).
+	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return nil, false, fmt.Errorf("layer %s: %w", diffID, err)
 	}
 	if err := s.cache.Put(key, lr); err != nil {

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mamori/internal/scan"
+	"mamori/internal/vulndb"
+)
+
+// defaultEcosystems are downloaded by `db update` when neither the flag,
+// an existing database nor earlier scans name any: every ecosystem mamori
+// inventories.
+var defaultEcosystems = []string{"Debian", "Ubuntu", "Alpine", "AlmaLinux", "Rocky Linux", "Red Hat", "SUSE",
+	"npm", "PyPI", "Go", "Maven", "RubyGems", "crates.io", "Packagist", "NuGet"}
+
+// seenFile records the OSV ecosystems scans met, so `db update` fetches
+// what this machine needs.
+const seenFile = "seen-ecosystems.json"
+
+func newDBCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "db", Short: "Manage the OSV vulnerability database"}
+	var ecosystems []string
+	var baseURL string
+	update := &cobra.Command{
+		Use:   "update",
+		Short: "Download OSV dumps (<base>/<Ecosystem>/all.zip) and rebuild the database atomically",
+		Long: `Downloads the per-ecosystem OSV dumps with conditional requests and rebuilds the
+database beside the old one, swapping it in only when complete. Ecosystems: --ecosystems, else
+those already in the database plus those earlier scans met, else every ecosystem mamori inventories.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir := dbDir(g)
+			ecos := ecosystems
+			if len(ecos) == 0 {
+				ecos = knownEcosystems(dir)
+			}
+			opts := []vulndb.Option{vulndb.WithEcosystems(ecos...), vulndb.WithLogger(g.logger)}
+			if baseURL != "" {
+				opts = append(opts, vulndb.WithBaseURL(baseURL))
+			}
+			if !g.quiet {
+				fmt.Fprintf(os.Stderr, "updating %s from %d ecosystems: %s\n", dir, len(ecos), strings.Join(ecos, ", "))
+			}
+			res, err := vulndb.Update(cmd.Context(), dir, opts...)
+			if err != nil {
+				return err
+			}
+			if !res.Updated {
+				fmt.Fprintln(cmd.OutOrStdout(), "vulnerability database is up to date")
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "vulnerability database updated: %d advisories (%d files read, %d skipped)\n", res.Records, res.Files, res.Skipped)
+			return nil
+		},
+	}
+	update.Flags().StringSliceVar(&ecosystems, "ecosystems", nil, "OSV ecosystems to download (Debian, Alpine, npm, PyPI, Go …)")
+	update.Flags().StringVar(&baseURL, "base-url", "", "mirror base URL (default https://osv-vulnerabilities.storage.googleapis.com)")
+
+	imp := &cobra.Command{
+		Use:   "import PATH",
+		Short: "Build the database from a directory or zip of OSV JSON files (air-gapped sites)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := vulndb.Import(cmd.Context(), dbDir(g), args[0], vulndb.WithLogger(g.logger))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d advisories from %s (%d files read, %d skipped)\n", res.Records, args[0], res.Files, res.Skipped)
+			for _, r := range res.SkipReasons {
+				g.logger.Warn("skipped", "reason", r)
+			}
+			return nil
+		},
+	}
+	var asJSON bool
+	info := &cobra.Command{
+		Use:   "info",
+		Short: "Show the database's sources, record counts per ecosystem and build time",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			md, err := vulndb.Info(dbDir(g))
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(md)
+			}
+			fmt.Fprintf(out, "database:   %s\nbuilt at:   %s (%s ago)\nadvisories: %d\n", dbDir(g), md.BuiltAt.Format(time.RFC3339),
+				time.Since(md.BuiltAt).Round(time.Minute), md.Records)
+			ecos := make([]string, 0, len(md.Ecosystems))
+			for e := range md.Ecosystems {
+				ecos = append(ecos, e)
+			}
+			sort.Strings(ecos)
+			for _, e := range ecos {
+				fmt.Fprintf(out, "  %-14s %d\n", e, md.Ecosystems[e])
+			}
+			for _, s := range md.Sources {
+				fmt.Fprintf(out, "source:     %s\n", sourceLine(s))
+			}
+			return nil
+		},
+	}
+	info.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.AddCommand(update, imp, info)
+	return cmd
+}
+
+func sourceLine(s vulndb.Source) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Sprint(s)
+	}
+	return string(b)
+}
+
+// knownEcosystems: those in the existing DB and those scans met, else the defaults.
+func knownEcosystems(dir string) []string {
+	set := map[string]bool{}
+	if md, err := vulndb.Info(dir); err == nil {
+		for e := range md.Ecosystems {
+			set[e] = true
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, seenFile)); err == nil {
+		var seen []string
+		if json.Unmarshal(b, &seen) == nil {
+			for _, e := range seen {
+				set[e] = true
+			}
+		}
+	}
+	if len(set) == 0 {
+		return defaultEcosystems
+	}
+	out := make([]string, 0, len(set))
+	for e := range set {
+		out = append(out, e)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// recordEcosystems adds the ecosystems of a scan's packages to the seen
+// file. Failures are not worth failing a scan for.
+func recordEcosystems(dir string, res *scan.Result) {
+	if dir == "" {
+		return
+	}
+	set := map[string]bool{}
+	if b, err := os.ReadFile(filepath.Join(dir, seenFile)); err == nil {
+		var seen []string
+		if json.Unmarshal(b, &seen) == nil {
+			for _, e := range seen {
+				set[e] = true
+			}
+		}
+	}
+	n := len(set)
+	for _, p := range res.Inventory.Packages {
+		if p.Ecosystem != "" {
+			set[p.Ecosystem] = true
+		}
+	}
+	if len(set) == n {
+		return
+	}
+	out := make([]string, 0, len(set))
+	for e := range set {
+		out = append(out, e)
+	}
+	sort.Strings(out)
+	b, err := json.Marshal(out)
+	if err != nil || os.MkdirAll(dir, 0o700) != nil {
+		return
+	}
+	_ = os.WriteFile(filepath.Join(dir, seenFile), b, 0o600)
+}

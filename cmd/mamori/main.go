@@ -94,6 +94,7 @@ and manifests, and gates pipelines by policy.`,
 		newSBOMCmd(g),
 		newConfigCmd(g),
 		newDBCmd(g),
+		newDemoCmd(g),
 	)
 	return root
 }

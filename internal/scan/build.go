@@ -118,7 +118,10 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		mopts := []malware.Option{malware.WithTempDir(tmp), malware.WithEngines(builtin)}
+		// Engine notices come back through Notices (below) into the scan's
+		// warnings; the engine's own logger would print them a second time.
+		mopts := []malware.Option{malware.WithTempDir(tmp), malware.WithEngines(builtin),
+			malware.WithLogger(slog.New(slog.DiscardHandler))}
 		clamd := opts.Clamd
 		if clamd == "" {
 			clamd = malware.DefaultClamdAddress

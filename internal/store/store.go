@@ -195,12 +195,13 @@ type ImageSummary struct {
 	Size int64  `json:"size,omitempty"`
 	// FirstSeen is when the image was first ingested; LastScannedAt is the
 	// CreatedAt of its latest scan.
-	FirstSeen       time.Time      `json:"firstSeen"`
-	LastScannedAt   time.Time      `json:"lastScannedAt"`
-	LatestScanID    int64          `json:"latestScanID"`
-	Packages        int            `json:"packages"`
+	FirstSeen     time.Time `json:"firstSeen"`
+	LastScannedAt time.Time `json:"lastScannedAt"`
+	LatestScanID  int64     `json:"latestScanID"`
+	// PackageCount counts the latest inventory's packages.
+	PackageCount    int            `json:"packageCount"`
 	Vulnerabilities SeverityCounts `json:"vulnerabilities"`
-	Findings        FindingCounts  `json:"findings"`
+	FindingCounts   FindingCounts  `json:"findingCounts"`
 }
 
 // ImageSort orders ListImages.

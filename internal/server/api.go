@@ -1,0 +1,361 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"mamori/internal/auth"
+	"mamori/internal/finding"
+	"mamori/internal/match"
+	"mamori/internal/store"
+)
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.st.SchemaVersion(r.Context()); err != nil {
+		s.log.Error("health check", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "store unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
+}
+
+func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
+	p, _ := auth.PrincipalFromRequest(r)
+	writeJSON(w, http.StatusOK, map[string]any{"tokenID": p.TokenID, "name": p.TokenName, "role": p.Role, "via": p.Via})
+}
+
+// ---------------------------------------------------------------------------
+// Images
+
+func (s *Server) handleListImages(w http.ResponseWriter, r *http.Request) {
+	pg, err := page(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	q := r.URL.Query()
+	f := store.ImageFilter{Query: q.Get("q"), Sort: store.ImageSort(q.Get("sort")), Page: pg}
+	switch f.Sort {
+	case "", store.ImageSortLastScanned, store.ImageSortName, store.ImageSortRisk:
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid sort %q: want lastScanned, name or risk", f.Sort))
+		return
+	}
+	if f.Reverse, err = boolParam(r, "reverse"); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	res, err := s.st.ListImages(r.Context(), f)
+	if err != nil {
+		s.storeError(w, r, "images", err)
+		return
+	}
+	if res.Images == nil {
+		res.Images = []store.ImageSummary{}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	img, err := s.st.GetImage(r.Context(), id)
+	if err != nil {
+		s.storeError(w, r, "image", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, img)
+}
+
+func (s *Server) handleDeleteImage(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := s.st.DeleteImage(r.Context(), id); err != nil {
+		s.storeError(w, r, "image", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleImageVulnerabilities(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, err := s.st.GetImage(r.Context(), id); err != nil {
+		s.storeError(w, r, "image", err)
+		return
+	}
+	vs, err := s.st.ListImageVulnerabilities(r.Context(), id)
+	if err != nil {
+		s.storeError(w, r, "image", err)
+		return
+	}
+	if vs == nil {
+		vs = []match.Vulnerability{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"vulnerabilities": vs, "total": len(vs)})
+}
+
+func (s *Server) handleImageFindings(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	kind := finding.Kind(r.URL.Query().Get("kind"))
+	switch kind {
+	case "", finding.KindSecret, finding.KindMalware, finding.KindMisconfig:
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid kind %q: want secret, malware or misconfig", kind))
+		return
+	}
+	if _, err := s.st.GetImage(r.Context(), id); err != nil {
+		s.storeError(w, r, "image", err)
+		return
+	}
+	fs, err := s.st.ListFindings(r.Context(), id, kind)
+	if err != nil {
+		s.storeError(w, r, "image", err)
+		return
+	}
+	if fs == nil {
+		fs = []finding.Finding{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"findings": fs, "total": len(fs)})
+}
+
+// ---------------------------------------------------------------------------
+// Vulnerabilities
+
+// vulnFilter reads the vulnerability list's query parameters.
+func vulnFilter(r *http.Request) (store.VulnerabilityFilter, error) {
+	q := r.URL.Query()
+	pg, err := page(r)
+	if err != nil {
+		return store.VulnerabilityFilter{}, err
+	}
+	f := store.VulnerabilityFilter{Query: q.Get("q"), Package: q.Get("package"), Sort: store.VulnerabilitySort(q.Get("sort")), Page: pg}
+	switch f.Sort {
+	case "", store.VulnSortSeverity, store.VulnSortID, store.VulnSortPackage, store.VulnSortImages, store.VulnSortCVSS:
+	default:
+		return f, fmt.Errorf("invalid sort %q: want severity, id, package, images or cvss", f.Sort)
+	}
+	for _, v := range q["severity"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name == "" {
+				continue
+			}
+			sev, err := finding.ParseSeverity(name)
+			if err != nil {
+				return f, err
+			}
+			f.Severities = append(f.Severities, sev)
+		}
+	}
+	for _, b := range []struct {
+		name string
+		dst  **float64
+	}{{"cvssMin", &f.CVSSMin}, {"cvssMax", &f.CVSSMax}} {
+		v := q.Get(b.name)
+		if v == "" {
+			continue
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || x < 0 || x > 10 {
+			return f, fmt.Errorf("invalid %s %q: want a number from 0 to 10", b.name, v)
+		}
+		*b.dst = &x
+	}
+	if f.CVSSMin != nil && f.CVSSMax != nil && *f.CVSSMin > *f.CVSSMax {
+		return f, errors.New("cvssMin is above cvssMax")
+	}
+	if f.FixableOnly, err = boolParam(r, "fixable"); err != nil {
+		return f, err
+	}
+	if f.Reverse, err = boolParam(r, "reverse"); err != nil {
+		return f, err
+	}
+	if v := q.Get("image"); v != "" {
+		if f.ImageID, err = strconv.ParseInt(v, 10, 64); err != nil || f.ImageID <= 0 {
+			return f, fmt.Errorf("invalid image %q", v)
+		}
+	}
+	return f, nil
+}
+
+func (s *Server) handleListVulnerabilities(w http.ResponseWriter, r *http.Request) {
+	f, err := vulnFilter(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	res, err := s.st.ListVulnerabilities(r.Context(), f)
+	if err != nil {
+		s.storeError(w, r, "vulnerabilities", err)
+		return
+	}
+	if res.Vulnerabilities == nil {
+		res.Vulnerabilities = []store.VulnerabilitySummary{}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) handleGetVulnerability(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if id == "" || len(id) > 256 {
+		writeError(w, http.StatusBadRequest, "invalid vulnerability id")
+		return
+	}
+	pg, err := page(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	d, err := s.st.GetVulnerability(r.Context(), id, pg)
+	if err != nil {
+		s.storeError(w, r, "vulnerability", err)
+		return
+	}
+	if d.Affected == nil {
+		d.Affected = []store.AffectedPackage{}
+	}
+	if d.Workloads == nil {
+		d.Workloads = []store.AffectedWorkload{}
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// ---------------------------------------------------------------------------
+// Scans
+
+func (s *Server) handleListScans(w http.ResponseWriter, r *http.Request) {
+	pg, err := page(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	f := store.ScanFilter{Page: pg}
+	if v := r.URL.Query().Get("image"); v != "" {
+		if f.ImageID, err = strconv.ParseInt(v, 10, 64); err != nil || f.ImageID <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid image %q", v))
+			return
+		}
+	}
+	res, err := s.st.ListScans(r.Context(), f)
+	if err != nil {
+		s.storeError(w, r, "scans", err)
+		return
+	}
+	if res.Scans == nil {
+		res.Scans = []store.ScanRecord{}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// ---------------------------------------------------------------------------
+// Tokens
+
+// maxTokenName bounds a token's name.
+const maxTokenName = 100
+
+type createTokenRequest struct {
+	Name string     `json:"name"`
+	Role store.Role `json:"role"`
+	// ExpiresIn is a Go duration ("720h"); "" never expires.
+	ExpiresIn string `json:"expiresIn,omitempty"`
+}
+
+// createTokenResponse is the stored token plus, this once, the secret.
+type createTokenResponse struct {
+	ID         int64      `json:"id"`
+	Name       string     `json:"name"`
+	Role       store.Role `json:"role"`
+	Prefix     string     `json:"prefix"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	ExpiresAt  time.Time  `json:"expiresAt,omitzero"`
+	// Token is the secret, returned only here, once.
+	Token string `json:"token"`
+}
+
+func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.st.ListTokens(r.Context())
+	if err != nil {
+		s.storeError(w, r, "tokens", err)
+		return
+	}
+	if ts == nil {
+		ts = []store.Token{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+}
+
+func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
+	var req createTokenRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if req.Name == "" || len(req.Name) > maxTokenName {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("name is required (at most %d characters)", maxTokenName))
+		return
+	}
+	if !req.Role.Valid() {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid role %q: want admin, operator or viewer", req.Role))
+		return
+	}
+	var expires time.Time
+	if req.ExpiresIn != "" {
+		d, err := time.ParseDuration(req.ExpiresIn)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid expiresIn %q: want a positive duration such as 720h", req.ExpiresIn))
+			return
+		}
+		expires = time.Now().Add(d).UTC()
+	}
+	token, rec, err := auth.NewToken(req.Name, req.Role, expires)
+	if err != nil {
+		s.storeError(w, r, "token", err)
+		return
+	}
+	stored, err := s.st.CreateToken(r.Context(), rec)
+	if err != nil {
+		s.storeError(w, r, "token", err)
+		return
+	}
+	p, _ := auth.PrincipalFromRequest(r)
+	s.log.Info("token created", "tokenID", stored.ID, "name", stored.Name, "role", stored.Role, "by", p.TokenID)
+	writeJSON(w, http.StatusCreated, createTokenResponse{ID: stored.ID, Name: stored.Name,
+		Role: stored.Role, Prefix: stored.Prefix, CreatedAt: stored.CreatedAt, ExpiresAt: stored.ExpiresAt, Token: token})
+}
+
+func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, err := s.st.GetToken(r.Context(), id); err != nil {
+		s.storeError(w, r, "token", err)
+		return
+	}
+	if err := s.st.RevokeToken(r.Context(), id, time.Now().UTC()); err != nil {
+		s.storeError(w, r, "token", err)
+		return
+	}
+	p, _ := auth.PrincipalFromRequest(r)
+	s.log.Info("token revoked", "tokenID", id, "by", p.TokenID)
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,269 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"mamori/internal/inventory"
+	"mamori/internal/match"
+	"mamori/internal/scan"
+	"mamori/internal/store"
+	"mamori/internal/vulndb"
+)
+
+// ErrNoVulnDB: matching was asked for but the server has no vulnerability database.
+var ErrNoVulnDB = errors.New("server: no vulnerability database")
+
+// vulnState is the open vulnerability DB and its matcher, swapped when the
+// DB in the directory changes (mamori db update writes a new file and
+// renames it into place; the open handle keeps reading the old one until
+// the swap).
+type vulnState struct {
+	dir string
+	log *slog.Logger
+
+	mu sync.RWMutex // held for reading while matching, for writing to swap
+	db *vulndb.DB
+	m  *match.Matcher
+	md vulndb.Metadata
+
+	rematchMu sync.Mutex // one re-match at a time
+	statusMu  sync.Mutex
+	status    RematchStatus
+}
+
+// RematchStatus describes the latest re-match.
+type RematchStatus struct {
+	Running    bool      `json:"running"`
+	StartedAt  time.Time `json:"startedAt,omitzero"`
+	FinishedAt time.Time `json:"finishedAt,omitzero"`
+	// Images re-matched, Skipped (a newer scan arrived meanwhile, or deleted).
+	Images  int    `json:"images"`
+	Skipped int    `json:"skipped"`
+	Error   string `json:"error,omitempty"`
+	// DBBuiltAt is the built-at of the DB matched against.
+	DBBuiltAt time.Time `json:"dbBuiltAt,omitzero"`
+}
+
+func newVulnState(dir string, log *slog.Logger) *vulnState {
+	return &vulnState{dir: dir, log: log}
+}
+
+// refresh opens the DB when it is not open or has a different built-at.
+// It reports whether the open DB changed.
+func (v *vulnState) refresh(ctx context.Context) (bool, error) {
+	if v.dir == "" {
+		return false, nil
+	}
+	md, err := vulndb.Info(v.dir)
+	if err != nil {
+		return false, err
+	}
+	v.mu.RLock()
+	same := v.db != nil && v.md.BuiltAt.Equal(md.BuiltAt)
+	v.mu.RUnlock()
+	if same {
+		return false, nil
+	}
+	db, err := vulndb.Open(ctx, v.dir)
+	if err != nil {
+		return false, err
+	}
+	v.mu.Lock()
+	old := v.db
+	v.db, v.m, v.md = db, match.NewMatcher(db), db.Metadata()
+	v.mu.Unlock()
+	if old != nil {
+		if err := old.Close(); err != nil {
+			v.log.Warn("close old vulnerability DB", "err", err)
+		}
+	}
+	v.log.Info("vulnerability DB loaded", "builtAt", v.md.BuiltAt, "records", v.md.Records)
+	return true, nil
+}
+
+func (v *vulnState) available() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.db != nil
+}
+
+// acquire returns the matcher and metadata, held until release is called;
+// m is nil without a DB.
+func (v *vulnState) acquire() (m *match.Matcher, md vulndb.Metadata, release func()) {
+	v.mu.RLock()
+	return v.m, v.md, v.mu.RUnlock
+}
+
+func (v *vulnState) close() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.db != nil {
+		if err := v.db.Close(); err != nil {
+			v.log.Warn("close vulnerability DB", "err", err)
+		}
+		v.db, v.m = nil, nil
+	}
+}
+
+// DBInfo answers GET /api/v1/db.
+type DBInfo struct {
+	// Available is false when the server has no vulnerability DB.
+	Available  bool           `json:"available"`
+	BuiltAt    time.Time      `json:"builtAt,omitzero"`
+	Records    int            `json:"records"`
+	Ecosystems map[string]int `json:"ecosystems,omitempty"`
+	// MatchedBuiltAt is the built-at of the DB the stored vulnerabilities
+	// were last re-matched against ("" before the first re-match).
+	MatchedBuiltAt string        `json:"matchedBuiltAt,omitempty"`
+	Rematch        RematchStatus `json:"rematch"`
+}
+
+func (v *vulnState) info(ctx context.Context, st store.MetaStore) DBInfo {
+	v.mu.RLock()
+	out := DBInfo{Available: v.db != nil, BuiltAt: v.md.BuiltAt, Records: v.md.Records, Ecosystems: v.md.Ecosystems}
+	v.mu.RUnlock()
+	if s, err := st.GetMeta(ctx, store.MetaVulnDBBuiltAt); err == nil {
+		out.MatchedBuiltAt = s
+	}
+	v.statusMu.Lock()
+	out.Rematch = v.status
+	v.statusMu.Unlock()
+	return out
+}
+
+// checkVulnDB reloads a changed DB and re-matches every stored inventory
+// when the DB's built-at differs from the one the store was matched against.
+func (s *Server) checkVulnDB(ctx context.Context) {
+	if _, err := s.vdb.refresh(ctx); err != nil {
+		if !errors.Is(err, vulndb.ErrNoDB) || s.vdb.available() {
+			s.log.Warn("vulnerability DB", "err", err)
+		}
+		return
+	}
+	_, md, release := s.vdb.acquire()
+	release()
+	if md.BuiltAt.IsZero() {
+		return
+	}
+	matched, err := s.st.GetMeta(ctx, store.MetaVulnDBBuiltAt)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("read matched DB version", "err", err)
+		return
+	}
+	if matched == md.BuiltAt.UTC().Format(time.RFC3339Nano) {
+		return
+	}
+	s.log.Info("vulnerability DB changed: re-matching stored inventories", "builtAt", md.BuiltAt, "previous", matched)
+	if _, err := s.Rematch(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("re-match", "err", err)
+	}
+}
+
+// startRematch runs Rematch in the background unless one is running; it
+// reports whether it started one.
+func (s *Server) startRematch() bool {
+	if !s.vdb.rematchMu.TryLock() {
+		return false
+	}
+	s.vdb.rematchMu.Unlock()
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if _, err := s.Rematch(s.bgCtx); err != nil && s.bgCtx.Err() == nil {
+			s.log.Error("re-match", "err", err)
+		}
+	}()
+	return true
+}
+
+// Rematch matches every stored inventory against the current vulnerability
+// DB and replaces each image's vulnerabilities, without touching any image.
+// An image rescanned meanwhile is skipped (its new scan was matched by its
+// scanner). On success the DB's built-at is recorded in the store's meta.
+func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
+	s.vdb.rematchMu.Lock()
+	defer s.vdb.rematchMu.Unlock()
+	m, md, release := s.vdb.acquire()
+	defer release()
+	st := RematchStatus{Running: true, StartedAt: time.Now().UTC(), DBBuiltAt: md.BuiltAt}
+	s.setRematchStatus(st)
+	if m == nil {
+		st.Running, st.Error, st.FinishedAt = false, ErrNoVulnDB.Error(), time.Now().UTC()
+		s.setRematchStatus(st)
+		return st, ErrNoVulnDB
+	}
+	err := s.st.ListInventories(ctx, func(ref store.InventoryRef, inv *inventory.Inventory) error {
+		vulns, _, err := m.Match(ctx, inv)
+		if err != nil {
+			return fmt.Errorf("image %d: %w", ref.ImageID, err)
+		}
+		scan.SortVulnerabilities(vulns)
+		if vulns == nil {
+			vulns = []match.Vulnerability{}
+		}
+		err = s.st.ReplaceVulnerabilities(ctx, ref, vulns)
+		switch {
+		case errors.Is(err, store.ErrStale), errors.Is(err, store.ErrNotFound):
+			st.Skipped++
+			return nil
+		case err != nil:
+			return fmt.Errorf("image %d: %w", ref.ImageID, err)
+		}
+		st.Images++
+		if st.Images%100 == 0 {
+			s.setRematchStatus(st)
+		}
+		return nil
+	})
+	if err == nil {
+		err = s.st.SetMeta(ctx, store.MetaVulnDBBuiltAt, md.BuiltAt.UTC().Format(time.RFC3339Nano))
+	}
+	st.Running, st.FinishedAt = false, time.Now().UTC()
+	if err != nil {
+		st.Error = err.Error()
+		s.setRematchStatus(st)
+		return st, fmt.Errorf("server: re-match: %w", err)
+	}
+	s.setRematchStatus(st)
+	s.log.Info("re-match done", "images", st.Images, "skipped", st.Skipped, "took", st.FinishedAt.Sub(st.StartedAt))
+	return st, nil
+}
+
+func (s *Server) setRematchStatus(st RematchStatus) {
+	s.vdb.statusMu.Lock()
+	s.vdb.status = st
+	s.vdb.statusMu.Unlock()
+}
+
+// matchResult matches a fresh scan result against the current DB (the
+// server's own registry scans), recording the DB in the result.
+func (s *Server) matchResult(ctx context.Context, res *scan.Result) error {
+	m, md, release := s.vdb.acquire()
+	defer release()
+	if m == nil {
+		res.Warnings = append(res.Warnings, "no vulnerability database on the server: vulnerabilities not matched")
+		return nil
+	}
+	vulns, mal, err := m.Match(ctx, &res.Inventory)
+	if err != nil {
+		return fmt.Errorf("match %s: %w", res.Target.Name, err)
+	}
+	res.Vulnerabilities = append(res.Vulnerabilities, vulns...)
+	res.Findings = append(res.Findings, mal...)
+	scan.SortVulnerabilities(res.Vulnerabilities)
+	scan.SortFindings(res.Findings)
+	ecos := make([]string, 0, len(md.Ecosystems))
+	for e := range md.Ecosystems {
+		ecos = append(ecos, e)
+	}
+	sort.Strings(ecos)
+	res.DB = &scan.DBInfo{BuiltAt: md.BuiltAt, Ecosystems: ecos}
+	res.Scanners = append(res.Scanners, scan.ScannerVuln)
+	return nil
+}

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"net/http"
+
+	"mamori/internal/auth"
+)
+
+// Route is one API route: the method and net/http pattern it is served at,
+// the action it needs (auth.Allowed decides who may), and its handler.
+type Route struct {
+	Method  string
+	Pattern string
+	Action  auth.Action
+	// MaxBody caps the request body; 0 means MaxRequestBytes.
+	MaxBody int64
+	handler http.HandlerFunc
+}
+
+// routes is the API: the one list the mux, the OpenAPI document test and
+// the routes × roles test are built from.
+func (s *Server) routes() []Route {
+	return []Route{
+		{Method: "GET", Pattern: "/healthz", Action: auth.ActionPublic, handler: s.handleHealth},
+
+		{Method: "GET", Pattern: "/api/v1/whoami", Action: auth.ActionRead, handler: s.handleWhoami},
+		{Method: "GET", Pattern: "/api/v1/db", Action: auth.ActionRead, handler: s.handleDB},
+
+		{Method: "GET", Pattern: "/api/v1/images", Action: auth.ActionRead, handler: s.handleListImages},
+		{Method: "GET", Pattern: "/api/v1/images/{id}", Action: auth.ActionRead, handler: s.handleGetImage},
+		{Method: "DELETE", Pattern: "/api/v1/images/{id}", Action: auth.ActionAdmin, handler: s.handleDeleteImage},
+		{Method: "GET", Pattern: "/api/v1/images/{id}/vulnerabilities", Action: auth.ActionRead, handler: s.handleImageVulnerabilities},
+		{Method: "GET", Pattern: "/api/v1/images/{id}/findings", Action: auth.ActionRead, handler: s.handleImageFindings},
+
+		{Method: "GET", Pattern: "/api/v1/vulnerabilities", Action: auth.ActionRead, handler: s.handleListVulnerabilities},
+		{Method: "GET", Pattern: "/api/v1/vulnerabilities/{id}", Action: auth.ActionRead, handler: s.handleGetVulnerability},
+
+		{Method: "GET", Pattern: "/api/v1/scans", Action: auth.ActionRead, handler: s.handleListScans},
+		{Method: "POST", Pattern: "/api/v1/scans", Action: auth.ActionIngest, MaxBody: MaxScanBytes, handler: s.handleIngest},
+
+		{Method: "GET", Pattern: "/api/v1/registries", Action: auth.ActionRead, handler: s.handleListRegistries},
+		{Method: "POST", Pattern: "/api/v1/registries", Action: auth.ActionAdmin, handler: s.handleCreateRegistry},
+		{Method: "GET", Pattern: "/api/v1/registries/{id}", Action: auth.ActionRead, handler: s.handleGetRegistry},
+		{Method: "PUT", Pattern: "/api/v1/registries/{id}", Action: auth.ActionAdmin, handler: s.handleUpdateRegistry},
+		{Method: "DELETE", Pattern: "/api/v1/registries/{id}", Action: auth.ActionAdmin, handler: s.handleDeleteRegistry},
+		{Method: "POST", Pattern: "/api/v1/registries/{id}/sync", Action: auth.ActionAdmin, handler: s.handleSyncRegistry},
+
+		{Method: "POST", Pattern: "/api/v1/rematch", Action: auth.ActionAdmin, handler: s.handleRematch},
+
+		{Method: "GET", Pattern: "/api/v1/tokens", Action: auth.ActionAdmin, handler: s.handleListTokens},
+		{Method: "POST", Pattern: "/api/v1/tokens", Action: auth.ActionAdmin, handler: s.handleCreateToken},
+		{Method: "DELETE", Pattern: "/api/v1/tokens/{id}", Action: auth.ActionAdmin, handler: s.handleRevokeToken},
+	}
+}
+
+// Routes lists the API routes (without handlers), for documentation and tests.
+func (s *Server) Routes() []Route {
+	rs := s.routes()
+	for i := range rs {
+		rs[i].handler = nil
+	}
+	return rs
+}
+
+// buildHandler assembles the whole HTTP handler: security headers, a
+// global body cap and panic recovery around two parts: the API (auth
+// middleware with its CSRF checks, then each route behind its action check
+// and body cap) and the console at "/", which wraps itself in the same
+// Authenticator's middleware.
+func (s *Server) buildHandler() http.Handler {
+	api := http.NewServeMux()
+	for _, rt := range s.routes() {
+		max := rt.MaxBody
+		if max == 0 {
+			max = MaxRequestBytes
+		}
+		api.Handle(rt.Method+" "+rt.Pattern, auth.RequireAction(rt.Action)(limitBody(max, rt.handler)))
+	}
+	// Any other path under /api/ is a JSON 404, never the console.
+	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
+	})
+	apiH := s.auth.Middleware(api)
+
+	top := http.NewServeMux()
+	top.Handle("/api/", apiH)
+	top.Handle("/healthz", apiH)
+	if s.console != nil {
+		top.Handle("/", limitBody(MaxRequestBytes, s.console))
+	} else {
+		// The console seam: Config.Console / ConsoleFactory (internal/console).
+		top.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, "not found (this server runs without the console)")
+		})
+	}
+	var h http.Handler = top
+	h = recoverer(s.log, h)
+	h = limitBody(MaxScanBytes, h)
+	return securityHeaders(s.tls, h)
+}

@@ -1,0 +1,330 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"mamori/internal/cache"
+	"mamori/internal/image"
+	"mamori/internal/scan"
+	"mamori/internal/server/regfilter"
+	"mamori/internal/store"
+)
+
+// Registry sync limits, each with its reason.
+const (
+	// MaxRepositories caps the repositories read from one registry's
+	// catalog: large private registries hold thousands; a million entries
+	// would be an attack on the server's memory.
+	MaxRepositories = 10_000
+	// MaxTagsPerRepository caps the tags considered in one repository.
+	MaxTagsPerRepository = 10_000
+	// MaxImagesPerSync caps the images scanned in one sync; the next sync
+	// continues with the same selection (cached layers make it cheap).
+	MaxImagesPerSync = 5_000
+	// maxSyncErrors: how many per-image errors a sync's status keeps.
+	maxSyncErrors = 5
+	// syncTimeout bounds one registry sync.
+	syncTimeout = 6 * time.Hour
+	// maxParallelSyncs: registry scans are CPU and network heavy; two at a
+	// time keeps the API responsive on a small server.
+	maxParallelSyncs = 2
+)
+
+// syncer runs registry syncs in the background, one at a time per registry.
+type syncer struct {
+	s    *Server
+	mu   sync.Mutex
+	busy map[int64]bool
+	sem  chan struct{}
+	wg   sync.WaitGroup
+
+	scanOnce sync.Once
+	scanner  *scan.Scanner
+	scanErr  error
+}
+
+func newSyncer(s *Server) *syncer {
+	return &syncer{s: s, busy: map[int64]bool{}, sem: make(chan struct{}, maxParallelSyncs)}
+}
+
+func (y *syncer) running(id int64) bool {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	return y.busy[id]
+}
+
+// start runs a sync of registry id in the background unless one is
+// running; it reports whether it started one.
+func (y *syncer) start(id int64) bool {
+	y.mu.Lock()
+	if y.busy[id] {
+		y.mu.Unlock()
+		return false
+	}
+	y.busy[id] = true
+	y.mu.Unlock()
+	y.wg.Add(1)
+	go func() {
+		defer y.wg.Done()
+		defer func() {
+			y.mu.Lock()
+			delete(y.busy, id)
+			y.mu.Unlock()
+		}()
+		ctx := y.s.bgCtx
+		select {
+		case y.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-y.sem }()
+		if _, err := y.s.syncRegistry(ctx, id); err != nil && ctx.Err() == nil {
+			y.s.log.Warn("registry sync failed", "registry", id, "err", err)
+		}
+	}()
+	return true
+}
+
+func (y *syncer) wait() { y.wg.Wait() }
+
+// runDue starts the syncs whose schedule is due.
+func (y *syncer) runDue(ctx context.Context) {
+	regs, err := y.s.st.ListRegistries(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			y.s.log.Warn("list registries", "err", err)
+		}
+		return
+	}
+	now := time.Now()
+	for _, r := range regs {
+		if r.Schedule > 0 && now.Sub(r.LastSync.At) >= r.Schedule {
+			y.start(r.ID)
+		}
+	}
+}
+
+// getScanner builds the registry scanner once: inventory and secrets, the
+// shared per-layer cache in the data dir; vulnerabilities are matched by the
+// server against its current DB (matchResult).
+func (y *syncer) getScanner(ctx context.Context) (*scan.Scanner, error) {
+	y.scanOnce.Do(func() {
+		c, err := cache.Open(y.s.cfg.CacheDir)
+		if err != nil {
+			y.scanErr = err
+			return
+		}
+		tmp := filepath.Join(y.s.cfg.DataDir, "tmp")
+		if err := os.MkdirAll(tmp, 0o700); err != nil {
+			y.scanErr = fmt.Errorf("server: create %s: %w", tmp, err)
+			return
+		}
+		sc, _, warnings, err := scan.Build(ctx, scan.BuildOptions{
+			Kind: scan.TargetImage, Scanners: []string{scan.ScannerSecret, scan.ScannerMisconfig}, Cache: c,
+			Logger: y.s.log, Version: y.s.cfg.Version, Quiet: true, TempDir: tmp,
+		})
+		if err != nil {
+			y.scanErr = fmt.Errorf("server: build scanner: %w", err)
+			return
+		}
+		for _, w := range warnings {
+			y.s.log.Warn(w)
+		}
+		y.scanner = sc
+	})
+	return y.scanner, y.scanErr
+}
+
+// SyncReport is the outcome of one registry sync.
+type SyncReport struct {
+	Repositories int      `json:"repositories"`
+	Images       int      `json:"images"`
+	Ingested     int      `json:"ingested"`
+	Failed       int      `json:"failed"`
+	Errors       []string `json:"errors,omitempty"`
+}
+
+// staticKeychain gives one registry's credentials to that registry only.
+type staticKeychain struct {
+	host string
+	auth authn.Authenticator
+}
+
+func (k staticKeychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
+	if res.RegistryStr() == k.host {
+		return k.auth, nil
+	}
+	return authn.Anonymous, nil
+}
+
+// SyncRegistry scans registry id now and waits for the result (the API
+// starts the same work in the background).
+func (s *Server) SyncRegistry(ctx context.Context, id int64) (SyncReport, error) {
+	return s.syncRegistry(ctx, id)
+}
+
+// syncRegistry lists the registry's repositories and tags, filters them,
+// and scans and ingests each selected image, recording the outcome.
+func (s *Server) syncRegistry(ctx context.Context, id int64) (rep SyncReport, err error) {
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	reg, err := s.st.GetRegistry(ctx, id)
+	if err != nil {
+		return rep, fmt.Errorf("registry %d: %w", id, err)
+	}
+	started := time.Now().UTC()
+	if err := s.st.RecordRegistrySync(ctx, id, store.RegistrySync{At: started, Status: store.SyncRunning}); err != nil {
+		return rep, fmt.Errorf("registry %s: record sync: %w", reg.Name, err)
+	}
+	defer func() {
+		rs := store.RegistrySync{At: started, Status: store.SyncOK}
+		if err != nil {
+			rs.Status, rs.Error = store.SyncFailed, err.Error()
+		} else if rep.Failed > 0 {
+			rs.Status = store.SyncFailed
+			rs.Error = fmt.Sprintf("%d of %d images failed: %s", rep.Failed, rep.Images, strings.Join(rep.Errors, "; "))
+		}
+		// Record even when ctx ended (shutdown): a fresh short context.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer rcancel()
+		if rerr := s.st.RecordRegistrySync(rctx, id, rs); rerr != nil {
+			s.log.Warn("record registry sync", "registry", id, "err", rerr)
+		}
+		s.log.Info("registry sync done", "registry", id, "name", reg.Name, "status", rs.Status,
+			"repositories", rep.Repositories, "images", rep.Images, "ingested", rep.Ingested, "failed", rep.Failed)
+	}()
+
+	host, plain, err := registryHost(reg.URL)
+	if err != nil {
+		return rep, err
+	}
+	repos, err := regfilter.ParseRepositories(reg.RepositoryFilter)
+	if err != nil {
+		return rep, err
+	}
+	tagFilter, err := regfilter.ParseTags(reg.TagFilter)
+	if err != nil {
+		return rep, err
+	}
+	password, err := s.registryCredentials(ctx, reg)
+	if err != nil {
+		return rep, err
+	}
+	var au authn.Authenticator = authn.Anonymous
+	if reg.Username != "" || password != "" {
+		au = authn.FromConfig(authn.AuthConfig{Username: reg.Username, Password: password})
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	var nameOpts []name.Option
+	imgOpts := []image.Option{image.WithKeychain(staticKeychain{host: host, auth: au})}
+	if reg.Insecure || plain {
+		// Insecure: plain HTTP and unverified certificates (test and
+		// air-gapped registries), as the operator asked.
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // explicit per-registry opt-in
+		nameOpts = append(nameOpts, name.Insecure)
+		imgOpts = append(imgOpts, image.WithInsecureRegistries(host))
+	}
+	imgOpts = append(imgOpts, image.WithTransport(tr))
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(au), remote.WithTransport(tr)}
+
+	r, err := name.NewRegistry(host, nameOpts...)
+	if err != nil {
+		return rep, fmt.Errorf("registry %s: %w", reg.Name, err)
+	}
+	all, err := remote.Catalog(ctx, r, ropts...)
+	if err != nil {
+		return rep, fmt.Errorf("registry %s: list repositories: %w", reg.Name, err)
+	}
+	if len(all) > MaxRepositories {
+		s.log.Warn("registry catalog truncated", "registry", reg.Name, "repositories", len(all), "cap", MaxRepositories)
+		all = all[:MaxRepositories]
+	}
+	sc, err := s.syncer.getScanner(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, repo := range all {
+		if !regfilter.MatchAny(repos, repo) {
+			continue
+		}
+		rep.Repositories++
+		rr, err := name.NewRepository(host+"/"+repo, nameOpts...)
+		if err != nil {
+			rep.fail(fmt.Errorf("repository %s: %w", repo, err))
+			continue
+		}
+		tags, err := remote.List(rr, ropts...)
+		if err != nil {
+			rep.fail(fmt.Errorf("repository %s: list tags: %w", repo, err))
+			continue
+		}
+		if len(tags) > MaxTagsPerRepository {
+			tags = tags[:MaxTagsPerRepository]
+		}
+		tags = tagFilter.Apply(tags)
+		for _, tag := range tags {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			if rep.Images >= MaxImagesPerSync {
+				s.log.Warn("registry sync stopped at the image cap", "registry", reg.Name, "cap", MaxImagesPerSync)
+				return rep, nil
+			}
+			rep.Images++
+			ref := host + "/" + repo + ":" + tag
+			if err := s.scanAndIngest(ctx, sc, ref, imgOpts); err != nil {
+				rep.fail(err)
+				continue
+			}
+			rep.Ingested++
+		}
+	}
+	return rep, nil
+}
+
+func (r *SyncReport) fail(err error) {
+	r.Failed++
+	if len(r.Errors) < maxSyncErrors {
+		r.Errors = append(r.Errors, err.Error())
+	}
+}
+
+// scanAndIngest opens one image by reference, scans it (layers from the
+// shared cache when seen before), matches it and stores the result.
+func (s *Server) scanAndIngest(ctx context.Context, sc *scan.Scanner, ref string, opts []image.Option) error {
+	img, err := image.Open(ctx, string(image.SourceRegistry)+":"+ref, opts...)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", ref, err)
+	}
+	defer img.Close()
+	res, err := sc.ScanImage(ctx, img.Image(), scan.ImageTarget{Name: ref, Digest: img.Digest(), RepoTags: img.RepoTags(), Platform: img.Platform()})
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", ref, err)
+	}
+	if err := s.matchResult(ctx, res); err != nil {
+		return err
+	}
+	out, err := s.st.IngestScan(ctx, res)
+	if err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			return fmt.Errorf("store %s: %w", ref, err)
+		}
+		return fmt.Errorf("store %s: %w", ref, err)
+	}
+	s.log.Info("registry image scanned", "ref", ref, "digest", res.Target.Digest, "imageID", out.ImageID,
+		"packages", out.Packages, "vulnerabilities", out.Vulnerabilities)
+	return nil
+}

@@ -12,7 +12,15 @@ log() { printf '\n== %s\n' "$*"; }
 # Debian packages the tests use. Each service test skips with a message
 # when its package is absent, so a developer without root still gets a run;
 # CI is root and installs them.
-APT_PACKAGES=(clamav clamav-daemon containerd runc yara libyara-dev postgresql chromium rpm)
+APT_PACKAGES=(
+	clamav clamav-daemon            # real clamd for internal/malware
+	libyara-dev pkg-config yara     # libyara for the -tags yara build of internal/malware
+	containerd runc docker.io       # real daemons for internal/image
+	postgresql                      # the store's second engine
+	chromium                        # the console's browser tests
+	rpm ruby php-cli php-composer-semver python3-packaging  # reference implementations the version tests compare against
+	gcc binutils time               # cargo-auditable fixtures (objcopy), GNU time for RSS measurements
+)
 
 install_packages() {
 	local missing=()
@@ -48,7 +56,7 @@ install_packages
 install_staticcheck
 
 # Real components, really started, by the tests themselves.
-export MAMORI_TEST_CLAMD=1 MAMORI_TEST_CONTAINERD=1 MAMORI_TEST_POSTGRES=1 MAMORI_TEST_BROWSER=1
+export MAMORI_TEST_CLAMD=1 MAMORI_TEST_CONTAINERD=1 MAMORI_TEST_DOCKER=1 MAMORI_TEST_POSTGRES=1 MAMORI_TEST_BROWSER=1 MAMORI_TEST_SLOW=1
 
 log "go vet"
 go vet ./...
@@ -58,6 +66,9 @@ staticcheck ./...
 
 log "go test"
 go test -count=1 -timeout 15m ./...
+
+log "go test -tags yara (libyara engine)"
+go test -count=1 -tags yara -timeout 10m ./internal/malware/...
 
 log "go test -race (concurrent packages)"
 go test -count=1 -race -timeout 15m ./internal/analyzer/... ./internal/cache/... ./internal/scan/... ./internal/progress/...

@@ -83,9 +83,9 @@ type Config struct {
 	CacheDir string
 	// Console is mounted at "/" when non-nil (internal/console).
 	Console http.Handler
-	// ConsoleFactory, when set, builds the console from the server's
-	// Authenticator and Store (used instead of Console).
-	ConsoleFactory func(a *auth.Authenticator, st store.Store) (http.Handler, error)
+	// ConsoleFactory, when set, builds the console from what the server
+	// provides (used instead of Console).
+	ConsoleFactory func(ConsoleDeps) (http.Handler, error)
 	Logger         *slog.Logger
 	// Version is mamori's version (for /healthz and registry scans).
 	Version string
@@ -95,6 +95,18 @@ type Config struct {
 	Stderr io.Writer
 	// SchedulerTick overrides DefaultSchedulerTick (tests).
 	SchedulerTick time.Duration
+}
+
+// ConsoleDeps is what the server gives the console it mounts.
+type ConsoleDeps struct {
+	Auth  *auth.Authenticator
+	Store store.Store
+	// SealSecret encrypts a registry password with the server key (AES-256-GCM).
+	SealSecret func(plaintext []byte) ([]byte, error)
+	// StartSync queues a sync of a registry and returns at once.
+	StartSync func(ctx context.Context, registryID int64) error
+	Logger    *slog.Logger
+	Version   string
 }
 
 // Server is a configured mamori server. Make one with New; Run serves it.
@@ -187,15 +199,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
-	s.console = cfg.Console
-	if cfg.ConsoleFactory != nil {
-		if s.console, err = cfg.ConsoleFactory(s.auth, st); err != nil {
-			return nil, fmt.Errorf("server: console: %w", err)
-		}
-	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.vdb = newVulnState(cfg.VulnDBDir, cfg.Logger)
 	s.syncer = newSyncer(s)
+	s.console = cfg.Console
+	if cfg.ConsoleFactory != nil {
+		deps := ConsoleDeps{Auth: s.auth, Store: st, SealSecret: s.box.seal, Logger: cfg.Logger, Version: cfg.Version,
+			StartSync: func(_ context.Context, id int64) error { s.syncer.start(id); return nil }}
+		if s.console, err = cfg.ConsoleFactory(deps); err != nil {
+			s.bgCancel()
+			return nil, fmt.Errorf("server: console: %w", err)
+		}
+	}
 	s.handler = s.buildHandler()
 	ok = true
 	return s, nil

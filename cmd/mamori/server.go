@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"mamori/internal/console"
+	"mamori/internal/server"
+)
+
+// serverOptions are the flags of mamori server.
+type serverOptions struct {
+	listen       string
+	dataDir      string
+	db           string
+	tlsCert      string
+	tlsKey       string
+	insecureHTTP bool
+}
+
+func newServerCmd(g *globalOptions) *cobra.Command {
+	o := &serverOptions{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run mamori server: the JSON API, the web console, registry scans and re-matching",
+		Long: `Run mamori server: one process serving the JSON API under /api/v1 and the web
+console at /, storing scan results in embedded SQLite (default, in --data-dir)
+or PostgreSQL (--db postgres://...).
+
+On first start it creates an admin token and prints it once to stderr (or takes
+MAMORI_BOOTSTRAP_TOKEN), and generates a self-signed TLS certificate in the data
+dir unless --tls-cert/--tls-key are given. Registry passwords are encrypted with
+the server key (<data-dir>/server.key, or MAMORI_SERVER_KEY). The vulnerability
+database is read from --db-dir (see mamori db update); when it changes, every
+stored inventory is re-matched without pulling any image.`,
+		Example: `  mamori server
+  mamori server --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem
+  mamori server --insecure-http --listen 127.0.0.1:8080
+  mamori server --db postgres://mamori@127.0.0.1/mamori`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServer(cmd, g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", server.DefaultListen, "address to serve on (plain HTTP only with --insecure-http on a loopback address)")
+	f.StringVar(&o.dataDir, "data-dir", "", "data directory: SQLite database, server key, TLS certificate, layer cache (default: the user data dir, e.g. ~/.local/share/mamori)")
+	f.StringVar(&o.db, "db", "", "PostgreSQL DSN (postgres://...) instead of the embedded SQLite database")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed certificate generated in the data dir")
+	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
+	f.BoolVar(&o.insecureHTTP, "insecure-http", false, "serve plain HTTP (refused unless --listen is a loopback address)")
+	return cmd
+}
+
+func runServer(cmd *cobra.Command, g *globalOptions, o *serverOptions) error {
+	level := slog.LevelInfo
+	if g.debug {
+		level = slog.LevelDebug
+	}
+	if g.quiet {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	dataDir := o.dataDir
+	if dataDir == "" {
+		d, err := defaultDataDir()
+		if err != nil {
+			return err
+		}
+		dataDir = d
+	}
+	srv, err := server.New(cmd.Context(), server.Config{
+		Listen:       o.listen,
+		DataDir:      dataDir,
+		DB:           o.db,
+		TLSCert:      o.tlsCert,
+		TLSKey:       o.tlsKey,
+		InsecureHTTP: o.insecureHTTP,
+		VulnDBDir:    dbDir(g),
+		Logger:       log,
+		Version:      version,
+		Stderr:       cmd.ErrOrStderr(),
+		ConsoleFactory: func(d server.ConsoleDeps) (http.Handler, error) {
+			return console.New(d.Store, d.Auth,
+				console.WithLogger(d.Logger),
+				console.WithVersion(d.Version),
+				console.WithRegistrySecrets(d.SealSecret),
+				console.WithRegistrySync(d.StartSync))
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Run(cmd.Context())
+}
+
+// defaultDataDir is $XDG_DATA_HOME/mamori or ~/.local/share/mamori on Unix,
+// the user config dir elsewhere.
+func defaultDataDir() (string, error) {
+	if runtime.GOOS != "windows" && runtime.GOOS != "darwin" {
+		if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+			return filepath.Join(x, "mamori"), nil
+		}
+		if h, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(h, ".local", "share", "mamori"), nil
+		}
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("server: no data dir (give --data-dir): %w", err)
+	}
+	return filepath.Join(d, "mamori"), nil
+}

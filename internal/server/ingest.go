@@ -62,7 +62,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer zr.Close()
-		body = &capReader{r: zr, left: MaxScanBytes}
+		body = &capReader{r: zr, left: s.cfg.maxScanBytes}
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content encoding %q: want gzip or none", enc))
 		return
@@ -106,7 +106,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ingestDecodeError(w http.ResponseWriter, err error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) || errors.Is(err, errTooLarge) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("scan result over the %d MiB cap", MaxScanBytes>>20))
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("scan result over the %d-byte cap", s.cfg.maxScanBytes))
 		return
 	}
 	writeError(w, http.StatusBadRequest, fmt.Sprintf("%v: invalid JSON: %v", ErrInvalidScan, err))

@@ -36,7 +36,7 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Pattern: "/api/v1/vulnerabilities/{id}", Action: auth.ActionRead, handler: s.handleGetVulnerability},
 
 		{Method: "GET", Pattern: "/api/v1/scans", Action: auth.ActionRead, handler: s.handleListScans},
-		{Method: "POST", Pattern: "/api/v1/scans", Action: auth.ActionIngest, MaxBody: MaxScanBytes, handler: s.handleIngest},
+		{Method: "POST", Pattern: "/api/v1/scans", Action: auth.ActionIngest, MaxBody: s.cfg.maxScanBytes, handler: s.handleIngest},
 
 		{Method: "GET", Pattern: "/api/v1/registries", Action: auth.ActionRead, handler: s.handleListRegistries},
 		{Method: "POST", Pattern: "/api/v1/registries", Action: auth.ActionAdmin, handler: s.handleCreateRegistry},
@@ -95,6 +95,6 @@ func (s *Server) buildHandler() http.Handler {
 	}
 	var h http.Handler = top
 	h = recoverer(s.log, h)
-	h = limitBody(MaxScanBytes, h)
+	h = limitBody(s.cfg.maxScanBytes, h)
 	return securityHeaders(s.tls, h)
 }

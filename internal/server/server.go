@@ -95,6 +95,9 @@ type Config struct {
 	Stderr io.Writer
 	// SchedulerTick overrides DefaultSchedulerTick (tests).
 	SchedulerTick time.Duration
+
+	// maxScanBytes overrides MaxScanBytes (tests of the cap).
+	maxScanBytes int64
 }
 
 // ConsoleDeps is what the server gives the console it mounts.
@@ -151,6 +154,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.SchedulerTick <= 0 {
 		cfg.SchedulerTick = DefaultSchedulerTick
+	}
+	if cfg.maxScanBytes <= 0 {
+		cfg.maxScanBytes = MaxScanBytes
 	}
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(cfg.DataDir, "cache")

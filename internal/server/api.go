@@ -279,12 +279,12 @@ type createTokenRequest struct {
 
 // createTokenResponse is the stored token plus, this once, the secret.
 type createTokenResponse struct {
-	ID         int64      `json:"id"`
-	Name       string     `json:"name"`
-	Role       store.Role `json:"role"`
-	Prefix     string     `json:"prefix"`
-	CreatedAt  time.Time  `json:"createdAt"`
-	ExpiresAt  time.Time  `json:"expiresAt,omitzero"`
+	ID        int64      `json:"id"`
+	Name      string     `json:"name"`
+	Role      store.Role `json:"role"`
+	Prefix    string     `json:"prefix"`
+	CreatedAt time.Time  `json:"createdAt"`
+	ExpiresAt time.Time  `json:"expiresAt,omitzero"`
 	// Token is the secret, returned only here, once.
 	Token string `json:"token"`
 }

@@ -146,7 +146,6 @@ func TestIngestAndViews(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-
 func TestIngestRejectsBadPayloads(t *testing.T) {
 	engines(t, func(t *testing.T, dsn string) {
 		e := newEnv(t, dsn, func(c *Config) { c.maxScanBytes = 64 << 10 })

@@ -33,7 +33,7 @@ type registryRequest struct {
 	Username string `json:"username,omitempty"`
 	// Password is the password or token: absent (null) keeps the stored one
 	// on update, "" clears it. It is encrypted at rest and never returned.
-	Password     *string   `json:"password,omitempty"`
+	Password *string `json:"password,omitempty"`
 	// Repositories are globs (regfilter); none = every repository.
 	Repositories []string       `json:"repositories,omitempty"`
 	Tags         regfilter.Tags `json:"tags"`
@@ -45,11 +45,11 @@ type registryRequest struct {
 
 // RegistryView is a registry as the API shows it: never the password.
 type RegistryView struct {
-	ID           int64     `json:"id"`
-	Name         string    `json:"name"`
-	URL          string    `json:"url"`
-	Username     string    `json:"username,omitempty"`
-	PasswordSet  bool      `json:"passwordSet"`
+	ID           int64          `json:"id"`
+	Name         string         `json:"name"`
+	URL          string         `json:"url"`
+	Username     string         `json:"username,omitempty"`
+	PasswordSet  bool           `json:"passwordSet"`
 	Repositories []string       `json:"repositories"`
 	Tags         regfilter.Tags `json:"tags"`
 	// RepositoryFilter and TagFilter are the same filters in the text

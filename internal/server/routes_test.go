@@ -1,0 +1,290 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"mamori/internal/auth"
+	"mamori/internal/demo"
+	"mamori/internal/store"
+)
+
+// routeCase builds a fresh request for one route (fixtures created anew
+// for each call, so destructive routes can succeed for every allowed role).
+type routeCase func(t *testing.T, e *testEnv) (path string, body any)
+
+func routeCases() map[string]routeCase {
+	static := func(p string) routeCase { return func(*testing.T, *testEnv) (string, any) { return p, nil } }
+	image := func(suffix string) routeCase {
+		return func(t *testing.T, e *testEnv) (string, any) {
+			id := ingestFixture(t, e)
+			return fmt.Sprintf("/api/v1/images/%d%s", id, suffix), nil
+		}
+	}
+	registry := func(suffix string, body func() any) routeCase {
+		return func(t *testing.T, e *testEnv) (string, any) {
+			id := registryFixture(t, e)
+			var b any
+			if body != nil {
+				b = body()
+			}
+			return fmt.Sprintf("/api/v1/registries/%d%s", id, suffix), b
+		}
+	}
+	regBody := func() any {
+		return map[string]any{"name": fmt.Sprintf("reg-%d", time.Now().UnixNano()), "url": "https://127.0.0.1:1",
+			"username": "u", "password": "p", "repositories": []string{"team/*"}, "tags": map[string]any{"latest": 2}}
+	}
+	return map[string]routeCase{
+		"GET /healthz":                            static("/healthz"),
+		"GET /api/v1/whoami":                      static("/api/v1/whoami"),
+		"GET /api/v1/db":                          static("/api/v1/db"),
+		"GET /api/v1/images":                      static("/api/v1/images"),
+		"GET /api/v1/images/{id}":                 image(""),
+		"DELETE /api/v1/images/{id}":              image(""),
+		"GET /api/v1/images/{id}/vulnerabilities": image("/vulnerabilities"),
+		"GET /api/v1/images/{id}/findings":        image("/findings"),
+		"GET /api/v1/vulnerabilities":             static("/api/v1/vulnerabilities?severity=high&cvssMin=1"),
+		"GET /api/v1/vulnerabilities/{id}": func(t *testing.T, e *testEnv) (string, any) {
+			ingestFixture(t, e)
+			return "/api/v1/vulnerabilities/DEBIAN-CVE-2023-5678", nil
+		},
+		"GET /api/v1/scans": static("/api/v1/scans"),
+		"POST /api/v1/scans": func(t *testing.T, e *testEnv) (string, any) {
+			return "/api/v1/scans", testResult(fmt.Sprintf("rt-%d", time.Now().UnixNano()), digestN(int(time.Now().UnixNano()%1e9)), time.Now())
+		},
+		"GET /api/v1/registries":            static("/api/v1/registries"),
+		"POST /api/v1/registries":           func(*testing.T, *testEnv) (string, any) { return "/api/v1/registries", regBody() },
+		"GET /api/v1/registries/{id}":       registry("", nil),
+		"PUT /api/v1/registries/{id}":       registry("", regBody),
+		"DELETE /api/v1/registries/{id}":    registry("", nil),
+		"POST /api/v1/registries/{id}/sync": registry("/sync", nil),
+		"POST /api/v1/rematch":              static("/api/v1/rematch"),
+		"GET /api/v1/tokens":                static("/api/v1/tokens"),
+		"POST /api/v1/tokens": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/tokens", map[string]any{"name": fmt.Sprintf("t-%d", time.Now().UnixNano()), "role": "viewer"}
+		},
+		"DELETE /api/v1/tokens/{id}": func(t *testing.T, e *testEnv) (string, any) {
+			_, rec, err := auth.NewToken(fmt.Sprintf("victim-%d", time.Now().UnixNano()), store.RoleViewer, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := e.srv.Store().CreateToken(context.Background(), rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("/api/v1/tokens/%d", tok.ID), nil
+		},
+	}
+}
+
+var fixtureSeq int
+
+func ingestFixture(t *testing.T, e *testEnv) int64 {
+	t.Helper()
+	fixtureSeq++
+	out, err := e.srv.Store().IngestScan(context.Background(), testResult(fmt.Sprintf("fx-%d", fixtureSeq), digestN(100000+fixtureSeq), time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.ImageID
+}
+
+func registryFixture(t *testing.T, e *testEnv) int64 {
+	t.Helper()
+	fixtureSeq++
+	r, err := e.srv.Store().CreateRegistry(context.Background(), store.Registry{Name: fmt.Sprintf("fx-%d", fixtureSeq), URL: "https://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+// TestRoutesByRoles sends every route of the router × every kind of
+// caller and checks the answer: 401 for no, garbage, malformed or revoked
+// credentials, 403 for a role below the route's, 2xx otherwise. The route
+// list is the router's own, so a new route without a case fails here.
+func TestRoutesByRoles(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		dbDir := t.TempDir()
+		if _, err := demo.ImportDB(context.Background(), dbDir); err != nil {
+			t.Fatal(err)
+		}
+		e := newEnv(t, dsn, func(c *Config) { c.VulnDBDir = dbDir })
+		e.srv.checkVulnDB(context.Background())
+		viewer, _ := e.token(store.RoleViewer)
+		operator, _ := e.token(store.RoleOperator)
+		revoked, revokedID := e.token(store.RoleAdmin)
+		if code, body := e.do("DELETE", fmt.Sprintf("/api/v1/tokens/%d", revokedID), e.admin, nil); code != 204 {
+			t.Fatalf("revoke: %d %s", code, body)
+		}
+		garbage, _ := auth.GenerateToken()
+		callers := []struct {
+			name, token string
+			role        store.Role // "" = not authenticated
+			header      string     // a raw Authorization header instead of a token
+		}{
+			{name: "unauthenticated"},
+			{name: "garbage", token: garbage},
+			{name: "malformed", header: "Basic YWRtaW46YWRtaW4="},
+			{name: "revoked", token: revoked},
+			{name: "viewer", token: viewer, role: store.RoleViewer},
+			{name: "operator", token: operator, role: store.RoleOperator},
+			{name: "admin", token: e.admin, role: store.RoleAdmin},
+		}
+		cases := routeCases()
+		seen := map[string]bool{}
+		for _, rt := range e.srv.Routes() {
+			key := rt.Method + " " + rt.Pattern
+			seen[key] = true
+			build, ok := cases[key]
+			if !ok {
+				t.Errorf("route %s has no case in routeCases: add one", key)
+				continue
+			}
+			for _, c := range callers {
+				path, body := build(t, e)
+				var hdr http.Header
+				if c.header != "" {
+					hdr = http.Header{"Authorization": {c.header}}
+				}
+				resp := e.request(rt.Method, path, c.token, body, hdr)
+				resp.Body.Close()
+				var want string
+				switch {
+				case rt.Action == auth.ActionPublic:
+					want = "2xx"
+				case c.role == "":
+					want = "401"
+				case !auth.Allowed(c.role, rt.Action):
+					want = "403"
+				default:
+					want = "2xx"
+				}
+				got := fmt.Sprint(resp.StatusCode)
+				if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+					got = "2xx"
+				}
+				if got != want {
+					t.Errorf("%s as %s: %d, want %s", key, c.name, resp.StatusCode, want)
+				}
+				if want == "401" && resp.Header.Get("WWW-Authenticate") == "" {
+					t.Errorf("%s as %s: 401 without WWW-Authenticate", key, c.name)
+				}
+			}
+		}
+		for key := range cases {
+			if !seen[key] {
+				t.Errorf("routeCases has %s, which the router does not serve", key)
+			}
+		}
+		// Unknown API paths are JSON 404s, whoever asks.
+		if code, body := e.do("GET", "/api/v1/nothing", e.admin, nil); code != 404 || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("unknown route: %d %s", code, body)
+		}
+	})
+}
+
+// TestOpenAPIMatchesRoutes checks docs/openapi.yaml documents exactly the
+// router's routes (path and method), and that it parses as OpenAPI 3.1.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		OpenAPI string                    `yaml:"openapi"`
+		Paths   map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.1") {
+		t.Errorf("openapi version %q, want 3.1.x", doc.OpenAPI)
+	}
+	documented := map[string]bool{}
+	docRole := map[string]string{}
+	methods := map[string]bool{"get": true, "put": true, "post": true, "delete": true, "patch": true, "head": true, "options": true}
+	for p, ops := range doc.Paths {
+		for m, op := range ops {
+			if !methods[m] {
+				continue
+			}
+			documented[strings.ToUpper(m)+" "+p] = true
+			o, ok := op.(map[string]any)
+			if !ok || o["responses"] == nil {
+				t.Errorf("%s %s: no responses", m, p)
+				continue
+			}
+			docRole[strings.ToUpper(m)+" "+p] = fmt.Sprint(o["x-mamori-role"])
+		}
+	}
+	e := newEnv(t, "")
+	served := map[string]bool{}
+	for _, rt := range e.srv.Routes() {
+		key := rt.Method + " " + rt.Pattern
+		served[key] = true
+		want := string(auth.MinRole(rt.Action))
+		if rt.Action == auth.ActionPublic {
+			want = "public"
+		}
+		// The document is the independent statement of who may call what:
+		// a route whose action changes without the document fails here.
+		if got, ok := docRole[key]; ok && got != want {
+			t.Errorf("%s: router requires %q, openapi.yaml says x-mamori-role %q", key, want, got)
+		}
+	}
+	var missing, extra []string
+	for k := range served {
+		if !documented[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range documented {
+		if !served[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 {
+		t.Errorf("routes not in docs/openapi.yaml: %v", missing)
+	}
+	if len(extra) > 0 {
+		t.Errorf("docs/openapi.yaml documents routes the server does not serve: %v", extra)
+	}
+	// Every documented non-public route names its security.
+	re := regexp.MustCompile(`x-mamori-role: (\w+)`)
+	if n := len(re.FindAll(raw, -1)); n != len(served) {
+		t.Errorf("x-mamori-role given %d times, want once per route (%d)", n, len(served))
+	}
+}
+
+// TestSecurityHeaders checks the headers on API, error and console-less responses.
+func TestSecurityHeaders(t *testing.T) {
+	e := newEnv(t, "")
+	for _, p := range []string{"/healthz", "/api/v1/images", "/api/v1/nothing", "/"} {
+		resp := e.request("GET", p, "", nil, nil)
+		resp.Body.Close()
+		h := resp.Header
+		if !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'self'") || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+			t.Errorf("%s: CSP %q", p, h.Get("Content-Security-Policy"))
+		}
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") == "" {
+			t.Errorf("%s: headers %v", p, h)
+		}
+		if h.Get("Strict-Transport-Security") != "" {
+			t.Errorf("%s: HSTS over plain HTTP", p)
+		}
+	}
+}

@@ -33,6 +33,9 @@ const (
 
 // limits tracks one import's progress against its caps.
 type limits struct {
+	// maxRecord is MaxRecordBytes except in fuzzing, where smaller caps
+	// keep each run fast.
+	maxRecord  int64
 	maxEntries int
 	maxTotal   int64
 	entries    int
@@ -73,7 +76,9 @@ func readPath(ctx context.Context, p string, lim *limits, fn func(rawRecord) err
 		return fmt.Errorf("vulndb: read %s: %w", p, err)
 	}
 	if !fi.IsDir() {
-		if strings.EqualFold(filepath.Ext(p), ".zip") {
+		// A single file is a zip by its magic, whatever its name (downloads
+		// are read from temp files).
+		if isZip(p) {
 			return readZipFile(ctx, p, lim, fn)
 		}
 		return readJSONFile(p, filepath.Dir(p), lim, fn)
@@ -98,6 +103,21 @@ func readPath(ctx context.Context, p string, lim *limits, fn func(rawRecord) err
 	})
 }
 
+// isZip reports whether the file starts with a zip signature: a local file
+// header, or the end-of-central-directory record of an empty zip.
+func isZip(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	if _, err := io.ReadFull(f, magic[:]); err != nil {
+		return false
+	}
+	return string(magic[:]) == "PK\x03\x04" || string(magic[:]) == "PK\x05\x06"
+}
+
 func readJSONFile(fp, root string, lim *limits, fn func(rawRecord) error) error {
 	if err := lim.entry(); err != nil {
 		return err
@@ -107,7 +127,7 @@ func readJSONFile(fp, root string, lim *limits, fn func(rawRecord) error) error 
 		return fmt.Errorf("vulndb: open %s: %w", fp, err)
 	}
 	defer f.Close()
-	data, err := readCapped(f)
+	data, err := readCapped(f, lim.recordCap())
 	if errors.Is(err, ErrInvalidRecord) {
 		// An oversized record is skipped like a garbage one, not fatal.
 		return fn(rawRecord{Source: root, Name: fp, Data: nil})
@@ -156,14 +176,14 @@ func readZip(ctx context.Context, r io.ReaderAt, size int64, name string, lim *l
 		if err := lim.entry(); err != nil {
 			return err
 		}
-		if zf.UncompressedSize64 > MaxRecordBytes ||
+		if zf.UncompressedSize64 > uint64(lim.recordCap()) ||
 			(zf.CompressedSize64 > 0 && zf.UncompressedSize64/zf.CompressedSize64 > maxCompressionRatio) {
 			if err := fn(rawRecord{Source: name, Name: zf.Name}); err != nil {
 				return err
 			}
 			continue
 		}
-		data, err := readZipEntry(zf)
+		data, err := readZipEntry(zf, lim.recordCap())
 		if err != nil {
 			// A corrupt entry (bad checksum, truncated stream, lying header)
 			// costs that record only.
@@ -182,23 +202,30 @@ func readZip(ctx context.Context, r io.ReaderAt, size int64, name string, lim *l
 	return nil
 }
 
-func readZipEntry(zf *zip.File) ([]byte, error) {
+func readZipEntry(zf *zip.File, max int64) ([]byte, error) {
 	rc, err := zf.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return readCapped(rc)
+	return readCapped(rc, max)
 }
 
-// readCapped reads at most MaxRecordBytes; more is ErrInvalidRecord.
-func readCapped(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxRecordBytes+1))
+func (l *limits) recordCap() int64 {
+	if l.maxRecord > 0 {
+		return l.maxRecord
+	}
+	return MaxRecordBytes
+}
+
+// readCapped reads at most max bytes; more is ErrInvalidRecord.
+func readCapped(r io.Reader, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > MaxRecordBytes {
-		return nil, fmt.Errorf("%w: over %d bytes", ErrInvalidRecord, MaxRecordBytes)
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%w: over %d bytes", ErrInvalidRecord, max)
 	}
 	return data, nil
 }

@@ -30,6 +30,7 @@ import (
 var pgServer *pgtest.Server
 
 func TestMain(m *testing.M) {
+	runChildIfAsked()
 	if pgtest.Enabled() {
 		s, err := pgtest.Launch()
 		if err != nil {

@@ -135,7 +135,6 @@ func BenchmarkRematch10k(b *testing.B) {
 	b.ReportMetric(float64(len(invs)*300*b.N)/b.Elapsed().Seconds(), "pkgs/s")
 }
 
-
 // BenchmarkMatchOne matches one inventory with a fresh Matcher (a
 // one-off CLI scan: nothing cached).
 func BenchmarkMatchOne(b *testing.B) {

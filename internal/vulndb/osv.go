@@ -17,9 +17,9 @@ type Record struct {
 	ID            string `json:"id"`
 	// Modified, Published and Withdrawn are RFC 3339 strings as published;
 	// kept as text so that one odd timestamp does not cost the record.
-	Modified  string `json:"modified"`
-	Published string `json:"published,omitempty"`
-	Withdrawn string `json:"withdrawn,omitempty"`
+	Modified  string   `json:"modified"`
+	Published string   `json:"published,omitempty"`
+	Withdrawn string   `json:"withdrawn,omitempty"`
 	Aliases   []string `json:"aliases,omitempty"`
 	// Upstream and Related name other IDs too (Debian and AlmaLinux use them
 	// for the CVE an advisory is about).

@@ -180,4 +180,3 @@ func download(ctx context.Context, o *options, eco, cached string, last *Source)
 		FetchedAt:    now,
 	}, tmp, nil
 }
-

@@ -61,6 +61,8 @@ func parsePages(fsys fs.FS) (map[string]*pageTemplate, error) {
 
 // page is what every template gets.
 type page struct {
+	// Name is the page's template name (body data-page, for tests and CSS).
+	Name    string
 	Title   string
 	Nav     string
 	Crumbs  []crumb
@@ -112,6 +114,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	p.Name = name
 	var buf bytes.Buffer
 	if err := pt.t.ExecuteTemplate(&buf, pt.entry, p); err != nil {
 		c.opt.logger.Error("console: render page", "page", name, "path", r.URL.Path, "err", err)
@@ -166,6 +169,8 @@ var funcs = template.FuncMap{
 	"bytes":     humanBytes,
 	"cvss":      fmtCVSS,
 	"disp":      disp,
+	"brk":       breakable,
+	"osPkg":     func(typ string) bool { return typ == "deb" || typ == "apk" || typ == "rpm" },
 	"prose":     prose,
 	"initial":   initial,
 	"sevbar":    sevbar,
@@ -298,6 +303,22 @@ func fmtDuration(d time.Duration) string {
 // overrides ...) as visible \xNN / \u escapes instead of letting them move
 // the cursor, break lines or reorder text, and replaces invalid UTF-8.
 func disp(s string) string { return sanitize(s, false) }
+
+// breakable is disp for long identifiers (image references, paths, purls):
+// it escapes the text itself and adds <wbr> line-break opportunities after
+// "/", ":" and "@" so that a narrow column wraps at a separator rather than
+// in the middle of a word.
+func breakable(s string) template.HTML {
+	s = disp(s)
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteString(template.HTMLEscapeString(string(r)))
+		if r == '/' || r == ':' || r == '@' {
+			b.WriteString("<wbr>")
+		}
+	}
+	return template.HTML(b.String()) // every piece escaped above
+}
 
 // prose is disp for multi-line text: it keeps newlines and tabs.
 func prose(s string) string { return sanitize(s, true) }

@@ -221,4 +221,3 @@ func TestHardlinkedPackageDatabase(t *testing.T) {
 		t.Errorf("var/lib/dpkg/status is a hard link to an earlier entry of the layer; its package linked-pkg is missing (warnings: %v)", o.res.Warnings)
 	}
 }
-

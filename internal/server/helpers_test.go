@@ -79,7 +79,7 @@ func (s *syncBuffer) String() string {
 
 // testEnv is a server under test behind an httptest.Server.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	ts     *httptest.Server
 	admin  string // the bootstrap admin token
@@ -90,7 +90,7 @@ type testEnv struct {
 
 type envOption func(*Config)
 
-func newEnv(t *testing.T, dsn string, opts ...envOption) *testEnv {
+func newEnv(t testing.TB, dsn string, opts ...envOption) *testEnv {
 	t.Helper()
 	admin, err := auth.GenerateToken()
 	if err != nil {

@@ -202,8 +202,9 @@ func checkGlobs(what string, globs []string) error {
 }
 
 // VersionLess orders tags as versions: runs of digits compare as numbers,
-// other runs as strings, a number after text ("v" < "1"); a tag that is a
-// prefix of another is less.
+// other runs as strings, a number after text ("v" < "1", so version tags
+// rank above "latest" or "dev"); of a tag and its extension, a "-suffix"
+// (pre-release) is less, any other extension more.
 func VersionLess(a, b string) bool {
 	for a != "" && b != "" {
 		ca, ra := chunk(a)
@@ -229,6 +230,14 @@ func VersionLess(a, b string) bool {
 			}
 		}
 		a, b = ra, rb
+	}
+	// One is a prefix of the other: "v2.0.0-rc1" is a pre-release of
+	// "v2.0.0" (less); "v1.0" extends "v1" (more).
+	if strings.HasPrefix(a, "-") {
+		return true
+	}
+	if strings.HasPrefix(b, "-") {
+		return false
 	}
 	return len(a) < len(b)
 }

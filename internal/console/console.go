@@ -146,6 +146,7 @@ type Console struct {
 	pages map[string]*pageTemplate
 	mux   *http.ServeMux
 	h     http.Handler
+	ov    overviewCache
 }
 
 var _ http.Handler = (*Console)(nil)

@@ -333,9 +333,11 @@ func fieldValue(body, name string) string {
 	return ""
 }
 
-func newTestServer(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
+func newTestServer(t *testing.T, h http.Handler) *httptest.Server { return newTestServerTB(t, h) }
+
+func newTestServerTB(tb testing.TB, h http.Handler) *httptest.Server {
+	tb.Helper()
 	s := httptest.NewServer(h)
-	t.Cleanup(s.Close)
+	tb.Cleanup(s.Close)
 	return s
 }

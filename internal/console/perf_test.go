@@ -1,0 +1,245 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"mamori/internal/auth"
+	"mamori/internal/finding"
+	"mamori/internal/inventory"
+	"mamori/internal/match"
+	"mamori/internal/scan"
+	"mamori/internal/store"
+)
+
+// Scale of the latency test: 100,000 vulnerability rows (vulnerability ×
+// package × image), as in issue 5's acceptance numbers.
+const (
+	perfImages      = 50
+	perfRowsPerImg  = 2000
+	perfDistinctIDs = 20000
+	perfPackages    = 400
+	// perfBudget is the p95 the issue asks for.
+	perfBudget = 200 * time.Millisecond
+	// perfRuns per URL: enough for a p95 that is not the maximum of a handful.
+	perfRuns = 40
+)
+
+var perfSeverities = []struct {
+	sev  finding.Severity
+	upTo int // cumulative percent
+}{
+	{finding.SeverityCritical, 5}, {finding.SeverityHigh, 25}, {finding.SeverityMedium, 65},
+	{finding.SeverityLow, 88}, {finding.SeverityNegligible, 95}, {finding.SeverityUnknown, 100},
+}
+
+// fillPerfStore ingests perfImages images whose vulnerability rows add up to
+// perfImages × perfRowsPerImg, drawn from perfDistinctIDs advisories over
+// perfPackages Debian packages (deterministic).
+func fillPerfStore(tb testing.TB, st store.Store) {
+	tb.Helper()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 100000))
+	pkgs := make([]inventory.Package, perfPackages)
+	for i := range pkgs {
+		pkgs[i] = debPkg(fmt.Sprintf("lib%s%d", []string{"ssl", "xml", "curl", "z", "png", "gnutls", "krb5-", "sqlite"}[i%8], i), fmt.Sprintf("1.%d.%d-1+deb12u1", i%17, i%5), "")
+	}
+	advisory := func(n int) (string, finding.Severity, float64, string) {
+		r := rand.New(rand.NewPCG(uint64(n), 7))
+		p := r.IntN(100)
+		sev := finding.SeverityUnknown
+		for _, s := range perfSeverities {
+			if p < s.upTo {
+				sev = s.sev
+				break
+			}
+		}
+		score := float64(int(sev)*2) - r.Float64()*1.5
+		fixed := ""
+		if r.IntN(10) < 6 {
+			fixed = "9.9.9-1+deb12u9"
+		}
+		return fmt.Sprintf("DEBIAN-CVE-%d-%05d", 2015+n%10, n), sev, score, fixed
+	}
+	start := time.Now()
+	for img := 0; img < perfImages; img++ {
+		seen := map[[2]int]bool{}
+		vulns := make([]match.Vulnerability, 0, perfRowsPerImg)
+		for len(vulns) < perfRowsPerImg {
+			n, pi := rng.IntN(perfDistinctIDs), rng.IntN(perfPackages)
+			if seen[[2]int{n, pi}] {
+				continue
+			}
+			seen[[2]int{n, pi}] = true
+			id, sev, score, fixed := advisory(n)
+			vector := ""
+			if sev == finding.SeverityUnknown {
+				score = 0
+			} else {
+				vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
+			}
+			v := debVuln(id, pkgs[pi], sev, score, vector, fixed, "Synthetic advisory "+id+" for the console latency test", strings.TrimPrefix(id, "DEBIAN-"))
+			vulns = append(vulns, v)
+		}
+		res := &scan.Result{
+			SchemaVersion: scan.SchemaVersion, Tool: scan.Tool{Name: "mamori", Version: "perf"},
+			ScanID: fmt.Sprintf("perf-%d", img), CreatedAt: time.Now().Add(-time.Duration(img) * time.Minute),
+			Target: scan.Target{Name: fmt.Sprintf("registry.local/team-%d/service-%d:1.0.%d", img%7, img, img), Type: scan.TargetImage,
+				Digest: fmt.Sprintf("sha256:%064x", img+1)},
+			Inventory:       inventory.Inventory{OS: &inventory.OS{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"}, Packages: pkgs},
+			Vulnerabilities: vulns,
+		}
+		if _, err := st.IngestScan(ctx, res); err != nil {
+			tb.Fatalf("ingest perf image %d: %v", img, err)
+		}
+	}
+	tb.Logf("ingested %d images × %d rows = %d vulnerability rows in %v", perfImages, perfRowsPerImg, perfImages*perfRowsPerImg, time.Since(start).Round(time.Millisecond))
+}
+
+// perfURLs are the pages measured: the vulnerabilities list with each kind
+// of filter and a deep page, a detail page, and the images dashboard.
+var perfURLs = []string{
+	"/vulnerabilities",
+	"/vulnerabilities?severity=critical&severity=high",
+	"/vulnerabilities?q=CVE-2019-01",
+	"/vulnerabilities?q=libxml",
+	"/vulnerabilities?cvss_min=7&cvss_max=9.5&fixable=1",
+	"/vulnerabilities?sort=images",
+	"/vulnerabilities?sort=cvss&dir=reverse",
+	"/vulnerabilities?page=200",
+	"/vulnerabilities/DEBIAN-CVE-2015-00010",
+	"/images",
+}
+
+// TestVulnerabilitiesPageLatency100k measures the console pages over a
+// SQLite store holding 100,000 vulnerability rows, through HTTP with a
+// logged-in session, and fails when a page's p95 is over 200 ms. Filling
+// the store takes minutes (100,000 rows through IngestScan), so it runs only
+// with MAMORI_TEST_PERF=1.
+func TestVulnerabilitiesPageLatency100k(t *testing.T) {
+	if os.Getenv("MAMORI_TEST_PERF") != "1" {
+		t.Skip("set MAMORI_TEST_PERF=1 to run the 100,000-row latency test (it ingests for a few minutes)")
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "mamori.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fillPerfStore(t, st)
+	e := perfEnv(t, st)
+	c := e.login(store.RoleViewer)
+
+	for _, u := range perfURLs {
+		// Warm up once (first query plans, page cache).
+		if code, body, _ := c.get(u); code != http.StatusOK {
+			t.Fatalf("GET %s: %d", u, code)
+		} else if strings.HasPrefix(u, "/vulnerabilities?") && !strings.Contains(body, "Showing") {
+			t.Fatalf("GET %s: no rows", u)
+		}
+		lat := make([]time.Duration, 0, perfRuns)
+		for i := 0; i < perfRuns; i++ {
+			t0 := time.Now()
+			code, _, _ := c.get(u)
+			lat = append(lat, time.Since(t0))
+			if code != http.StatusOK {
+				t.Fatalf("GET %s: %d", u, code)
+			}
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		p50, p95 := lat[len(lat)/2], lat[(len(lat)*95+99)/100-1]
+		t.Logf("%-55s p50 %7.1f ms  p95 %7.1f ms  max %7.1f ms", u, ms(p50), ms(p95), ms(lat[len(lat)-1]))
+		if p95 > perfBudget {
+			t.Errorf("GET %s: p95 %v over the %v budget", u, p95, perfBudget)
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// perfEnv serves a console over st with one token per role.
+func perfEnv(tb testing.TB, st store.Store) *env {
+	tb.Helper()
+	t, _ := tb.(*testing.T)
+	a, err := auth.New(st)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &env{t: t, st: st, authn: a, tokens: map[store.Role]string{}}
+	for _, role := range []store.Role{store.RoleViewer} {
+		tok, rec, err := auth.NewToken("perf-"+string(role), role, time.Time{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := st.CreateToken(context.Background(), rec); err != nil {
+			tb.Fatal(err)
+		}
+		e.tokens[role] = tok
+	}
+	c, err := New(st, a)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.srv = newTestServerTB(tb, c)
+	return e
+}
+
+// BenchmarkVulnerabilitiesPage100k renders the default vulnerabilities page
+// (the handler alone, no network) over 100,000 rows.
+func BenchmarkVulnerabilitiesPage100k(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "mamori.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	fillPerfStore(b, st)
+	a, err := auth.New(st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := New(st, a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, rec, _ := auth.NewToken("bench", store.RoleViewer, time.Time{})
+	if _, err := st.CreateToken(ctx, rec); err != nil {
+		b.Fatal(err)
+	}
+	for _, u := range []string{"/vulnerabilities", "/vulnerabilities?severity=critical&q=libssl", "/images"} {
+		b.Run(url.PathEscape(u), func(b *testing.B) {
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodGet, u, nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				rw := &discardWriter{h: http.Header{}}
+				c.ServeHTTP(rw, req)
+				if rw.code != http.StatusOK {
+					b.Fatalf("GET %s: %d", u, rw.code)
+				}
+			}
+		})
+	}
+}
+
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return len(p), nil
+}
+func (w *discardWriter) WriteHeader(code int) { w.code = code }

@@ -95,6 +95,7 @@ and manifests, and gates pipelines by policy.`,
 		newConfigCmd(g),
 		newDBCmd(g),
 		newDemoCmd(g),
+		newServerCmd(g),
 	)
 	return root
 }

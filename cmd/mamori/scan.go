@@ -15,6 +15,7 @@ import (
 	"mamori/internal/policy"
 	"mamori/internal/report"
 	"mamori/internal/scan"
+	"mamori/internal/server/client"
 )
 
 // scanOptions are the flags of image, rootfs, fs and sbom.
@@ -39,6 +40,9 @@ type scanOptions struct {
 	hashLists     []string
 	insecure      bool
 	sbom          bool
+	serverURL     string
+	token         string
+	serverCA      string
 }
 
 func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
@@ -59,6 +63,9 @@ func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
 	f.StringVar(&o.clamd, "clamd", "", "clamd address for malware scanning: unix:///run/clamav/clamd.ctl or tcp://127.0.0.1:3310 (default: the Debian socket when present)")
 	f.StringSliceVar(&o.yaraRules, "yara-rules", nil, "YARA rule files or directories for malware scanning")
 	f.StringSliceVar(&o.hashLists, "malware-hashes", nil, "files of known-bad SHA-256 hashes (\"<sha256>  <name>\" per line)")
+	f.StringVar(&o.serverURL, "server", "", "upload the result to this mamori server (https://host:8443)")
+	f.StringVar(&o.token, "token", "", "API token for --server (operator role; default $MAMORI_TOKEN, which keeps it out of shell history)")
+	f.StringVar(&o.serverCA, "server-ca", "", "PEM CA certificate to verify --server with (a self-signed server's cert.pem)")
 }
 
 func (o *scanOptions) addImageFlags(cmd *cobra.Command) {
@@ -264,6 +271,27 @@ func isRoot(dir string) bool {
 func finish(g *globalOptions, o *scanOptions, format report.Format, res *scan.Result, stdout io.Writer) error {
 	if res.Target.Type != scan.TargetConfig {
 		recordEcosystems(dbDir(g), res)
+	}
+	// The server gets the whole result: its views filter for themselves.
+	if o.serverURL != "" {
+		token := o.token
+		if token == "" {
+			token = os.Getenv("MAMORI_TOKEN")
+		}
+		if token == "" {
+			return fmt.Errorf("--server needs a token: --token or MAMORI_TOKEN")
+		}
+		var copts []client.Option
+		if o.serverCA != "" {
+			copts = append(copts, client.WithCAFile(o.serverCA))
+		}
+		rc, err := client.Upload(context.Background(), o.serverURL, token, res, copts...)
+		if err != nil {
+			return fmt.Errorf("upload to %s: %w", o.serverURL, err)
+		}
+		if !g.quiet {
+			fmt.Fprintf(os.Stderr, "uploaded to %s: %s (image %d, scan %d)\n", o.serverURL, rc.Status, rc.ImageID, rc.ScanID)
+		}
 	}
 	for _, w := range res.Warnings {
 		g.logger.Warn(w)

@@ -134,6 +134,14 @@ func (s *Scanner) ScanImage(ctx context.Context, img v1.Image, it ImageTarget) (
 		return nil, fmt.Errorf("scan %s: list layers: %w", it.Name, err)
 	}
 	t := Target{Name: it.Name, Type: TargetImage, Digest: it.Digest, RepoTags: it.RepoTags, Platform: it.Platform}
+	if t.Digest == "" {
+		// Archives from `docker save` carry no registry manifest: the digest
+		// of the manifest the image would be pushed with identifies it as
+		// stably (same layers and config, same digest).
+		if d, err := img.Digest(); err == nil {
+			t.Digest = d.String()
+		}
+	}
 	if id, err := img.ConfigName(); err == nil {
 		t.ImageID = id.String()
 	}

@@ -783,3 +783,51 @@ func goodEntries() []entry {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// recorder is a testing.TB that records Errorf calls, for testing the
+// harness's own checks.
+type recorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// The harness must catch what it is there to catch: a file left in TMPDIR,
+// a write into the sentinel tree, a created canary, a written HOME.
+func TestHarnessDetectsWrites(t *testing.T) {
+	e := newEnv(t)
+	c := e.canary(t)
+	clean := &recorder{TB: t}
+	e.check(clean)
+	if len(clean.errs) != 0 {
+		t.Fatalf("a fresh environment fails its check: %v", clean.errs)
+	}
+	writes := map[string]string{
+		filepath.Join(e.tmp, "mamori-spill-1"):                   "TMPDIR",
+		filepath.Join(e.sentinel, "etc", "shadow"):               "sentinel",
+		filepath.Join(e.sentinel, "a", "b", "escaped"):           "sentinel",
+		filepath.Join(e.home, ".cache", "mamori", "layers", "x"): "HOME",
+		c: "canary",
+	}
+	for p := range writes {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer os.Remove(c)
+	rec := &recorder{TB: t}
+	e.check(rec)
+	all := strings.Join(rec.errs, "\n")
+	for _, want := range []string{"TMPDIR not empty", "sentinel tree changed", "HOME written", "canary " + c} {
+		if !strings.Contains(all, want) {
+			t.Errorf("check missed %q; it reported:\n%s", want, all)
+		}
+	}
+}

@@ -313,6 +313,43 @@ func placeholders(n int) string {
 	return strings.Repeat("?, ", n-1) + "?"
 }
 
+// insertRows runs one multi-row INSERT of rows into table with tail
+// appended (ON CONFLICT ..., RETURNING ...); each returned row is passed to
+// scan when it is not nil. The caller keeps rows*cols under the engines'
+// parameter limits.
+func (t *tx) insertRows(ctx context.Context, table string, cols []string, rows [][]any, tail string, scan func(*sql.Rows) error) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES ")
+	tuple := "(" + placeholders(len(cols)) + ")"
+	args := make([]any, 0, len(rows)*len(cols))
+	for i, r := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(tuple)
+		args = append(args, r...)
+	}
+	b.WriteString(tail)
+	if scan == nil {
+		_, err := t.exec(ctx, b.String(), args...)
+		return err
+	}
+	rs, err := t.query(ctx, b.String(), args...)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		if err := scan(rs); err != nil {
+			return err
+		}
+	}
+	return rs.Err()
+}
+
 // insertBatch inserts rows into table in multi-row INSERTs of at most
 // batchParams parameters (SQLite's default limit is 32766, PostgreSQL's 65535).
 func (t *tx) insertBatch(ctx context.Context, table string, cols []string, rows [][]any) error {

@@ -295,71 +295,41 @@ func (s *sqlStore) replaceVulns(ctx context.Context, t *tx, imageID int64, vulns
 		}
 	}
 	slices.Sort(ids)
+	deltas := make([]advisoryDelta, 0, len(ids))
 	for _, id := range ids {
 		o, hadOld := oldV[id]
 		n, hasNew := newV[id]
-		dImages := b2i(hasNew) - b2i(hadOld)
-		dRows := n.rows - o.rows
-		dFix := n.fixable - o.fixable
-		if hasNew {
-			if err := s.upsertAdvisory(ctx, t, adv[id], dImages, dRows, dFix); err != nil {
-				return counts, err
-			}
-			continue
-		}
-		if _, err := t.exec(ctx, `UPDATE vulnerabilities SET affected_images = affected_images + ?,
-			affected_rows = affected_rows + ?, fixable_rows = fixable_rows + ? WHERE id = ?`, dImages, dRows, dFix, id); err != nil {
-			return counts, fmt.Errorf("update vulnerability %s counts: %w", id, err)
-		}
+		deltas = append(deltas, advisoryDelta{id: id, adv: adv[id], images: b2i(hasNew) - b2i(hadOld),
+			rows: n.rows - o.rows, fixable: n.fixable - o.fixable})
+	}
+	if err := s.upsertAdvisories(ctx, t, deltas); err != nil {
+		return counts, err
 	}
 
-	// Distinct (vulnerability, package name) pairs.
-	pairs := make([]pairKey, 0, len(oldP)+len(newP))
-	for k := range oldP {
-		pairs = append(pairs, k)
-	}
-	for k := range newP {
-		if _, ok := oldP[k]; !ok {
-			pairs = append(pairs, k)
+	// Distinct (vulnerability, package name) pairs, in (ID, name) order.
+	pairs := make([]pairDelta, 0, len(oldP)+len(newP))
+	for k, o := range oldP {
+		if d := newP[k] - o; d != 0 {
+			pairs = append(pairs, pairDelta{k, d})
 		}
 	}
-	slices.SortFunc(pairs, func(a, b pairKey) int {
+	for k, n := range newP {
+		if _, ok := oldP[k]; !ok {
+			pairs = append(pairs, pairDelta{k, n})
+		}
+	}
+	slices.SortFunc(pairs, func(a, b pairDelta) int {
 		if c := strings.Compare(a.vuln, b.vuln); c != 0 {
 			return c
 		}
 		return strings.Compare(a.pkg, b.pkg)
 	})
-	changed := map[string]bool{} // vulnerabilities whose package set changed
-	for _, k := range pairs {
-		d := newP[k] - oldP[k]
-		if d == 0 {
-			continue
-		}
-		var total int64
-		if err := t.queryRow(ctx, `INSERT INTO vuln_packages (vuln_id, pkg_name, n_rows) VALUES (?, ?, ?)
-			ON CONFLICT (vuln_id, pkg_name) DO UPDATE SET n_rows = vuln_packages.n_rows + excluded.n_rows
-			RETURNING n_rows`, k.vuln, k.pkg, d).Scan(&total); err != nil {
-			return counts, fmt.Errorf("update vulnerability %s package %s: %w", k.vuln, k.pkg, err)
-		}
-		switch {
-		case total <= 0:
-			if _, err := t.exec(ctx, `DELETE FROM vuln_packages WHERE vuln_id = ? AND pkg_name = ?`, k.vuln, k.pkg); err != nil {
-				return counts, fmt.Errorf("delete vulnerability %s package %s: %w", k.vuln, k.pkg, err)
-			}
-			changed[k.vuln] = true
-		case total == d: // the pair did not exist before
-			changed[k.vuln] = true
-		}
+	changed, err := s.applyPairDeltas(ctx, t, pairs)
+	if err != nil {
+		return counts, err
 	}
-	changedIDs := make([]string, 0, len(changed))
-	for id := range changed {
-		changedIDs = append(changedIDs, id)
-	}
-	slices.Sort(changedIDs)
-	for _, id := range changedIDs {
-		if err := s.refreshPackageSummary(ctx, t, id); err != nil {
-			return counts, err
-		}
+	if err := s.refreshPackageSummaries(ctx, t, changed); err != nil {
+		return counts, err
 	}
 
 	// The rows themselves.
@@ -403,61 +373,173 @@ func mergeAdvisory(a *advisory, v *match.Vulnerability) *advisory {
 	return a
 }
 
-func (s *sqlStore) upsertAdvisory(ctx context.Context, t *tx, a *advisory, dImages, dRows, dFix int64) error {
-	v := a.v
-	cvss, err := jsonText(v.CVSS)
-	if err != nil {
-		return err
+// advisoryDelta is one vulnerability's change from one image: its advisory
+// text when the image (still) has it (nil when only its rows went away),
+// and the changes of the counters.
+type advisoryDelta struct {
+	id                    string
+	adv                   *advisory
+	images, rows, fixable int64
+}
+
+type pairDelta struct {
+	pairKey
+	d int64
+}
+
+// upsertBatch bounds the rows of one multi-row upsert (15 parameters each).
+const upsertBatch = 400
+
+// upsertAdvisories applies deltas (sorted by ID) in multi-row upserts: new
+// IDs are inserted, known ones get the new advisory text (unless adv is nil)
+// and their counters moved. One statement per batch, rows in ID order, so
+// PostgreSQL locks them in one global order.
+func (s *sqlStore) upsertAdvisories(ctx context.Context, t *tx, deltas []advisoryDelta) error {
+	cols := []string{"id", "aliases", "search", "severity", "cvss_score", "cvss", "summary", "details", "refs",
+		"data_sources", "published", "modified", "affected_images", "affected_rows", "fixable_rows"}
+	// search = '' marks a counters-only row: it keeps the stored advisory text
+	// (a real search column is never empty: it holds "\n<id>\n").
+	keep := func(col string) string {
+		return col + " = CASE WHEN excluded.search = '' THEN vulnerabilities." + col + " ELSE excluded." + col + " END"
 	}
-	slices.Sort(a.dataSources)
-	// Newline-delimited on both sides so that tokenPattern can match one whole ID or alias.
-	search := "\n" + strings.ToLower(strings.Join(append([]string{v.ID}, v.Aliases...), "\n")) + "\n"
-	_, err = t.exec(ctx, `INSERT INTO vulnerabilities (id, aliases, search, severity, cvss_score, cvss, summary, details, refs,
-		data_sources, published, modified, affected_images, affected_rows, fixable_rows)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET aliases = excluded.aliases, search = excluded.search, severity = excluded.severity,
-		cvss_score = excluded.cvss_score, cvss = excluded.cvss, summary = excluded.summary, details = excluded.details,
-		refs = excluded.refs, data_sources = excluded.data_sources, published = excluded.published, modified = excluded.modified,
-		affected_images = vulnerabilities.affected_images + excluded.affected_images,
-		affected_rows = vulnerabilities.affected_rows + excluded.affected_rows,
-		fixable_rows = vulnerabilities.fixable_rows + excluded.fixable_rows`,
-		v.ID, jsonStrings(v.Aliases), search, int64(a.severity), a.cvss, cvss, v.Summary, v.Details, jsonStrings(v.References),
-		jsonStrings(a.dataSources), ts(v.Published), ts(v.Modified), dImages, dRows, dFix)
-	if err != nil {
-		return fmt.Errorf("upsert vulnerability %s: %w", v.ID, err)
+	var set []string
+	for _, c := range cols[1:12] {
+		set = append(set, keep(c))
+	}
+	for _, c := range cols[12:] {
+		set = append(set, c+" = vulnerabilities."+c+" + excluded."+c)
+	}
+	tail := " ON CONFLICT (id) DO UPDATE SET " + strings.Join(set, ", ")
+	for start := 0; start < len(deltas); start += upsertBatch {
+		chunk := deltas[start:min(start+upsertBatch, len(deltas))]
+		rows := make([][]any, 0, len(chunk))
+		for _, d := range chunk {
+			if d.adv == nil {
+				rows = append(rows, []any{d.id, "[]", "", int64(0), float64(-1), "[]", "", "", "[]", "[]", int64(0), int64(0),
+					d.images, d.rows, d.fixable})
+				continue
+			}
+			v := d.adv.v
+			cvss, err := jsonText(v.CVSS)
+			if err != nil {
+				return err
+			}
+			slices.Sort(d.adv.dataSources)
+			// Newline-delimited on both sides so that tokenPattern can match one whole ID or alias.
+			search := "\n" + strings.ToLower(strings.Join(append([]string{v.ID}, v.Aliases...), "\n")) + "\n"
+			rows = append(rows, []any{v.ID, jsonStrings(v.Aliases), search, int64(d.adv.severity), d.adv.cvss, cvss, v.Summary,
+				v.Details, jsonStrings(v.References), jsonStrings(d.adv.dataSources), ts(v.Published), ts(v.Modified),
+				d.images, d.rows, d.fixable})
+		}
+		if err := t.insertRows(ctx, "vulnerabilities", cols, rows, tail, nil); err != nil {
+			return fmt.Errorf("upsert vulnerabilities: %w", err)
+		}
 	}
 	return nil
 }
 
-// refreshPackageSummary recomputes the package_* columns of one vulnerability from vuln_packages.
-func (s *sqlStore) refreshPackageSummary(ctx context.Context, t *tx, id string) error {
-	rows, err := t.query(ctx, `SELECT pkg_name FROM vuln_packages WHERE vuln_id = ? ORDER BY pkg_name`, id)
-	if err != nil {
-		return fmt.Errorf("read packages of %s: %w", id, err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return fmt.Errorf("read packages of %s: %w", id, err)
+// applyPairDeltas moves the row counts of (vulnerability, package) pairs and
+// returns the IDs (sorted) whose package set changed: a pair appeared or went.
+func (s *sqlStore) applyPairDeltas(ctx context.Context, t *tx, pairs []pairDelta) ([]string, error) {
+	changed := map[string]bool{}
+	cols := []string{"vuln_id", "pkg_name", "n_rows"}
+	const tail = " ON CONFLICT (vuln_id, pkg_name) DO UPDATE SET n_rows = vuln_packages.n_rows + excluded.n_rows" +
+		" RETURNING vuln_id, n_rows"
+	for start := 0; start < len(pairs); start += upsertBatch {
+		chunk := pairs[start:min(start+upsertBatch, len(pairs))]
+		rows := make([][]any, 0, len(chunk))
+		deltaOf := map[string][]int64{}
+		for _, p := range chunk {
+			rows = append(rows, []any{p.vuln, p.pkg, p.d})
+			deltaOf[p.vuln] = append(deltaOf[p.vuln], p.d)
 		}
-		names = append(names, n)
+		err := t.insertRows(ctx, "vuln_packages", cols, rows, tail, func(r *sql.Rows) error {
+			var id string
+			var total int64
+			if err := r.Scan(&id, &total); err != nil {
+				return err
+			}
+			// total <= 0: the pair is gone; total equal to a delta of this
+			// vulnerability: the pair may be new. Either way, refresh (a
+			// spurious refresh is only a little work).
+			if total <= 0 || slices.Contains(deltaOf[id], total) {
+				changed[id] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("update vulnerability packages: %w", err)
+		}
 	}
-	if err := rows.Err(); err != nil {
+	ids := make([]string, 0, len(changed))
+	for id := range changed {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for start := 0; start < len(ids); start += upsertBatch {
+		chunk := ids[start:min(start+upsertBatch, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		if _, err := t.exec(ctx, `DELETE FROM vuln_packages WHERE n_rows <= 0 AND vuln_id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+			return nil, fmt.Errorf("delete vulnerability packages: %w", err)
+		}
+	}
+	return ids, nil
+}
+
+// refreshPackageSummaries recomputes the package_* columns of the given
+// vulnerabilities (sorted) from vuln_packages.
+func (s *sqlStore) refreshPackageSummaries(ctx context.Context, t *tx, ids []string) error {
+	for start := 0; start < len(ids); start += upsertBatch {
+		chunk := ids[start:min(start+upsertBatch, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		names := map[string][]string{}
+		rows, err := t.query(ctx, `SELECT vuln_id, pkg_name FROM vuln_packages WHERE vuln_id IN (`+placeholders(len(chunk))+`)
+			ORDER BY vuln_id, pkg_name`, args...)
+		if err != nil {
+			return fmt.Errorf("read vulnerability packages: %w", err)
+		}
+		for rows.Next() {
+			var id, n string
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return fmt.Errorf("read vulnerability packages: %w", err)
+			}
+			names[id] = append(names[id], n)
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return fmt.Errorf("read vulnerability packages: %w", err)
+		}
 		rows.Close()
-		return fmt.Errorf("read packages of %s: %w", id, err)
-	}
-	rows.Close()
-	first := ""
-	if len(names) > 0 {
-		first = names[0]
-	}
-	shown := names[:min(len(names), MaxSummaryPackages)]
-	_, err = t.exec(ctx, `UPDATE vulnerabilities SET package_names = ?, package_count = ?, first_package = ?, package_search = ?
-		WHERE id = ?`, jsonStrings(shown), int64(len(names)), first, strings.ToLower(strings.Join(names, "\n")), id)
-	if err != nil {
-		return fmt.Errorf("update packages of %s: %w", id, err)
+		// One UPDATE ... FROM (VALUES ...) per batch (SQLite >= 3.33 and
+		// PostgreSQL; VALUES columns are column1..columnN in both).
+		var b strings.Builder
+		b.WriteString(`UPDATE vulnerabilities SET package_names = d.column2, package_count = d.column3,
+			first_package = d.column4, package_search = d.column5 FROM (VALUES `)
+		vals := make([]any, 0, len(chunk)*5)
+		for i, id := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, CAST(? AS BIGINT), ?, ?)")
+			ns := names[id]
+			first := ""
+			if len(ns) > 0 {
+				first = ns[0]
+			}
+			vals = append(vals, id, jsonStrings(ns[:min(len(ns), MaxSummaryPackages)]), int64(len(ns)), first,
+				strings.ToLower(strings.Join(ns, "\n")))
+		}
+		b.WriteString(`) AS d WHERE vulnerabilities.id = d.column1`)
+		if _, err := t.exec(ctx, b.String(), vals...); err != nil {
+			return fmt.Errorf("update vulnerability packages summary: %w", err)
+		}
 	}
 	return nil
 }

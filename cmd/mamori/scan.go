@@ -65,7 +65,7 @@ func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
 	f.StringSliceVar(&o.hashLists, "malware-hashes", nil, "files of known-bad SHA-256 hashes (\"<sha256>  <name>\" per line)")
 	f.StringVar(&o.serverURL, "server", "", "upload the result to this mamori server (https://host:8443)")
 	f.StringVar(&o.token, "token", "", "API token for --server (operator role; default $MAMORI_TOKEN, which keeps it out of shell history)")
-	f.StringVar(&o.serverCA, "server-ca", "", "PEM CA certificate to verify --server with (a self-signed server's cert.pem)")
+	f.StringVar(&o.serverCA, "server-ca", "", "PEM CA certificate to verify --server with (a self-signed server's <data-dir>/tls-cert.pem)")
 }
 
 func (o *scanOptions) addImageFlags(cmd *cobra.Command) {

@@ -504,3 +504,17 @@ func TestEmptyStore(t *testing.T) {
 		}
 	}
 }
+
+func TestScannerServerURL(t *testing.T) {
+	e := newEnv(t, WithServerURL("https://mamori.example.com:8443/"))
+	c := e.login(store.RoleOperator)
+	_, body, _ := c.get("/scanner")
+	for _, w := range []string{"mamori image --input image.tar --server https://mamori.example.com:8443 --token", "--server-ca tls-cert.pem"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("scanner page lacks %q", w)
+		}
+	}
+	if _, err := New(e.st, e.authn, WithServerURL("ftp://x")); err == nil {
+		t.Error("WithServerURL accepted a non-HTTP URL")
+	}
+}

@@ -635,7 +635,7 @@ func mamoriBin(t testing.TB) string {
 type procRun struct {
 	stdout, stderr []byte
 	code           int
-	maxRSS         int64 // bytes, from wait4's rusage
+	maxRSS         int64 // bytes, from GNU time (%M)
 	wall           time.Duration
 }
 
@@ -648,7 +648,19 @@ func runMamori(t *testing.T, e *env, deadline time.Duration, args ...string) pro
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	full := append([]string{"--cache-dir", e.cache, "--db-dir", e.db}, args...)
-	cmd := exec.CommandContext(ctx, binPath, full...)
+	// Peak RSS comes from GNU time, which forks mamori itself: rusage from
+	// our own wait4 would be wrong, since Linux carries the parent's RSS
+	// high-water mark into a vfork+exec'd child (the test process, after
+	// in-process scans, is bigger than mamori).
+	rssFile := filepath.Join(e.root, fmt.Sprintf("rss-%d", time.Now().UnixNano()))
+	name, cargs := binPath, full
+	timeTool, terr := exec.LookPath("/usr/bin/time")
+	if terr == nil {
+		name, cargs = timeTool, append([]string{"-f", "%M", "-o", rssFile, binPath}, full...)
+	}
+	cmd := exec.CommandContext(ctx, name, cargs...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Dir = e.cwd
 	cmd.Env = []string{
 		"PATH=/usr/bin:/bin",
@@ -673,8 +685,23 @@ func runMamori(t *testing.T, e *env, deadline time.Duration, args ...string) pro
 	default:
 		t.Fatalf("run mamori: %v", err)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.maxRSS = ru.Maxrss << 10 // Linux reports KiB
+	if terr == nil {
+		b, err := os.ReadFile(rssFile)
+		if err != nil {
+			t.Fatalf("read GNU time output: %v", err)
+		}
+		os.Remove(rssFile)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if strings.Contains(string(b), "terminated by signal") {
+			t.Fatalf("mamori %s: %s\nstderr: %s", strings.Join(args, " "), b, tail(se.Bytes()))
+		}
+		var kib int64
+		if _, err := fmt.Sscan(lines[len(lines)-1], &kib); err != nil {
+			t.Fatalf("parse GNU time output %q: %v", b, err)
+		}
+		r.maxRSS = kib << 10
+	} else if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSS = ru.Maxrss << 10 // an upper bound (see above)
 	}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		t.Fatalf("mamori died of signal %v\nstderr: %s", ws.Signal(), tail(se.Bytes()))

@@ -36,7 +36,7 @@ var (
 	// ErrNotFound: the image, vulnerability, registry, token, session or meta
 	// key does not exist (or, for a token, was revoked; for a session, expired).
 	ErrNotFound = errors.New("store: not found")
-	// ErrConflict: a unique name is already taken (registry or token name).
+	// ErrConflict: a unique key is already taken (registry name, token hash, session ID hash).
 	ErrConflict = errors.New("store: already exists")
 	// ErrInvalid: the input is not acceptable (no target name, unknown
 	// severity or finding kind, bad role, empty hash ...). Nothing was stored.
@@ -484,8 +484,9 @@ func (r Role) Valid() bool {
 // TokenStore keeps API tokens. The store never sees a token: the server
 // hashes it and stores the hash and a short display prefix.
 type TokenStore interface {
-	// CreateToken stores t (ID and CreatedAt set by the store when zero);
-	// ErrConflict when the hash or name is taken, ErrInvalid for a bad role or empty hash.
+	// CreateToken stores t (ID set by the store, CreatedAt when zero) and
+	// returns it as stored; ErrConflict when the hash is taken (names need
+	// not be unique), ErrInvalid for an empty name, a bad role or an empty hash.
 	CreateToken(ctx context.Context, t Token) (Token, error)
 	// GetTokenByHash finds a token by hash; ErrNotFound when unknown or
 	// revoked. The caller checks expiry (Token.Active).

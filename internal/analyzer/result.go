@@ -21,6 +21,9 @@ type LayerResult struct {
 	OpaqueDirs []string `json:"opaqueDirs,omitempty"`
 	// Warnings are per-file problems that did not stop the walk.
 	Warnings []string `json:"warnings,omitempty"`
+	// HardLinks maps a hard link's target to the wanted link paths, for
+	// Set.WalkHardLinks; never stored.
+	HardLinks map[string][]string `json:"-"`
 	// Entries counts the entries read; Bytes the uncompressed bytes read.
 	Entries int   `json:"entries"`
 	Bytes   int64 `json:"bytes"`

@@ -279,10 +279,13 @@ func (s *Set) walkTar(d *dispatcher, tr *tar.Reader, lr *LayerResult, progress P
 			}
 			continue
 		}
+		if hdr.Typeflag == tar.TypeLink {
+			s.noteHardLink(lr, p, hdr)
+			continue
+		}
 		// archive/tar turns old TypeRegA entries into TypeReg.
 		if hdr.Typeflag != tar.TypeReg {
-			// Directories, links, devices and fifos carry no content of their
-			// own: a hard link's bytes were analysed at its first name.
+			// Directories, symbolic links, devices and fifos carry no content.
 			continue
 		}
 		if hdr.Size < 0 {

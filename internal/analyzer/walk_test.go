@@ -266,3 +266,35 @@ func BenchmarkWalkLayer(b *testing.B) {
 		}
 	}
 }
+
+func TestWalkHardLinks(t *testing.T) {
+	data := mkTar(t, []entry{
+		{name: "store/blob", body: "5.5\n"},
+		{name: "pkgs/a.txt", typ: tar.TypeLink, linkname: "store/blob"},
+		{name: "pkgs/b.txt", typ: tar.TypeLink, linkname: "store/blob"},
+		{name: "pkgs/out.txt", typ: tar.TypeLink, linkname: "../../etc/passwd"},
+		{name: "pkgs/missing.txt", typ: tar.TypeLink, linkname: "nowhere"},
+		{name: "bin/ignored", typ: tar.TypeLink, linkname: "store/blob"},
+	})
+	s := newTestSet(t)
+	lr, err := s.WalkLayer(context.Background(), "sha256:hl", bytes.NewReader(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lr.HardLinks) != 2 {
+		t.Fatalf("pending links = %v", lr.HardLinks)
+	}
+	if err := s.WalkHardLinks(context.Background(), lr, bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(names(lr), ","); got != "pkgs/a.txt,pkgs/b.txt" {
+		t.Errorf("files = %q", got)
+	}
+	if v := lr.Files["pkgs/b.txt"].Packages[0].Version; v != "5.5" {
+		t.Errorf("version through link = %q", v)
+	}
+	warn := strings.Join(lr.Warnings, "\n")
+	if !strings.Contains(warn, "../../etc/passwd") || !strings.Contains(warn, "nowhere") {
+		t.Errorf("warnings = %q", warn)
+	}
+}

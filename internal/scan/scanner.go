@@ -226,6 +226,22 @@ func (s *Scanner) layer(ctx context.Context, l v1.Layer, diffID string, bar *pro
 	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return nil, false, fmt.Errorf("layer %s: %w", diffID, err)
 	}
+	if len(lr.HardLinks) > 0 {
+		// A wanted file stored as a hard link to an earlier entry: read the
+		// layer a second time for those bytes (rare: never for most layers).
+		rc2, err := l.Uncompressed()
+		if err != nil {
+			return nil, false, fmt.Errorf("open layer %s: %w", diffID, err)
+		}
+		err = s.set.WalkHardLinks(ctx, lr, rc2, nil)
+		if err == nil {
+			_, err = io.Copy(io.Discard, rc2)
+		}
+		rc2.Close()
+		if err != nil {
+			return nil, false, fmt.Errorf("layer %s: %w", diffID, err)
+		}
+	}
 	if err := s.cache.Put(key, lr); err != nil {
 		s.log.Warn("layer cache", "err", err)
 	}

@@ -504,15 +504,11 @@ type scanOutcome struct {
 	wall     time.Duration
 }
 
-// scanImage opens archive with image.OpenFile and scans it with a Scanner
-// from scan.Build with the given scanners, with TMPDIR and the cache in e.
-// A scan still running after deadline fails the test with every goroutine's
-// stack. e.check runs afterwards.
-func scanImage(t *testing.T, e *env, archive string, deadline time.Duration, scanners ...string) scanOutcome {
+// watchdog runs scan under a context with deadline. A scan still running
+// 15 s after its deadline fails the test with every goroutine's stack; a
+// panic fails it too.
+func watchdog(t *testing.T, what string, deadline time.Duration, scan func(ctx context.Context) scanOutcome) scanOutcome {
 	t.Helper()
-	t.Setenv("TMPDIR", e.tmp)
-	t.Setenv("HOME", e.home)
-	t.Setenv("XDG_CACHE_HOME", filepath.Join(e.home, ".cache"))
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	done := make(chan scanOutcome, 1)
@@ -526,28 +522,7 @@ func scanImage(t *testing.T, e *env, archive string, deadline time.Duration, sca
 			o.wall = time.Since(start)
 			done <- o
 		}()
-		c, err := cache.Open(e.cache)
-		if err != nil {
-			o.err = err
-			return
-		}
-		s, cleanup, warns, err := scan.Build(ctx, scan.BuildOptions{
-			Kind: scan.TargetImage, Scanners: scanners, Cache: c, DBDir: e.db,
-			TempDir: e.tmp, Quiet: true, Version: "hostile-test", DBMaxAge: -1,
-		})
-		if err != nil {
-			o.err = fmt.Errorf("build: %w", err)
-			return
-		}
-		defer cleanup()
-		o.warnings = warns
-		img, err := image.OpenFile(ctx, archive, image.WithWorkDir(e.tmp))
-		if err != nil {
-			o.err = err
-			return
-		}
-		defer img.Close()
-		o.res, o.err = s.ScanImage(ctx, img.Image(), scan.ImageTarget{Name: img.Name(), Digest: img.Digest(), RepoTags: img.RepoTags(), Platform: img.Platform()})
+		o = scan(ctx)
 	}()
 	var o scanOutcome
 	select {
@@ -555,38 +530,71 @@ func scanImage(t *testing.T, e *env, archive string, deadline time.Duration, sca
 	case <-time.After(deadline + 15*time.Second):
 		buf := make([]byte, 1<<20)
 		n := runtime.Stack(buf, true)
-		t.Fatalf("HANG: scan of %s still running %s after its deadline\n%s", archive, deadline, buf[:n])
+		t.Fatalf("HANG: scan of %s still running %s after its deadline\n%s", what, deadline, buf[:n])
 	}
 	if o.err != nil && strings.HasPrefix(o.err.Error(), "PANIC") {
-		t.Fatalf("scan of %s: %v", archive, o.err)
+		t.Fatalf("scan of %s: %v", what, o.err)
 	}
 	if errors.Is(o.err, context.DeadlineExceeded) || (o.err == nil && ctx.Err() != nil) {
-		t.Fatalf("scan of %s hit its %s deadline (a hang, or unbounded work): %v", archive, deadline, o.err)
+		t.Fatalf("scan of %s hit its %s deadline (a hang, or unbounded work): %v", what, deadline, o.err)
 	}
+	return o
+}
+
+// scanImage opens archive with image.OpenFile and scans it with a Scanner
+// from scan.Build with the given scanners, with TMPDIR and the cache in e,
+// under watchdog. e.check runs afterwards.
+func scanImage(t *testing.T, e *env, archive string, deadline time.Duration, scanners ...string) scanOutcome {
+	t.Helper()
+	t.Setenv("TMPDIR", e.tmp)
+	t.Setenv("HOME", e.home)
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(e.home, ".cache"))
+	o := watchdog(t, archive, deadline, func(ctx context.Context) (o scanOutcome) {
+		c, err := cache.Open(e.cache)
+		if err != nil {
+			o.err = err
+			return o
+		}
+		s, cleanup, warns, err := scan.Build(ctx, scan.BuildOptions{
+			Kind: scan.TargetImage, Scanners: scanners, Cache: c, DBDir: e.db,
+			TempDir: e.tmp, Quiet: true, Version: "hostile-test", DBMaxAge: -1,
+		})
+		if err != nil {
+			o.err = fmt.Errorf("build: %w", err)
+			return o
+		}
+		defer cleanup()
+		o.warnings = warns
+		img, err := image.OpenFile(ctx, archive, image.WithWorkDir(e.tmp))
+		if err != nil {
+			o.err = err
+			return o
+		}
+		defer img.Close()
+		o.res, o.err = s.ScanImage(ctx, img.Image(), scan.ImageTarget{Name: img.Name(), Digest: img.Digest(), RepoTags: img.RepoTags(), Platform: img.Platform()})
+		return o
+	})
 	e.check(t)
 	return o
 }
 
-// scanDir scans a directory tree in process (kind rootfs or fs).
+// scanDir scans a directory tree in process (kind rootfs or fs) under
+// watchdog; e.check runs afterwards.
 func scanDir(t *testing.T, e *env, dir, kind string, scanners ...string) scanOutcome {
 	t.Helper()
 	t.Setenv("TMPDIR", e.tmp)
 	t.Setenv("HOME", e.home)
-	ctx, cancel := context.WithTimeout(context.Background(), fastDeadline)
-	defer cancel()
-	var o scanOutcome
-	start := time.Now()
-	s, cleanup, warns, err := scan.Build(ctx, scan.BuildOptions{Kind: kind, Scanners: scanners, DBDir: e.db, TempDir: e.tmp, Quiet: true, DBMaxAge: -1})
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	defer cleanup()
-	o.warnings = warns
-	o.res, o.err = s.ScanDir(ctx, dir, kind)
-	o.wall = time.Since(start)
-	if ctx.Err() != nil {
-		t.Fatalf("scan of %s hit its deadline: %v", dir, o.err)
-	}
+	o := watchdog(t, dir, fastDeadline, func(ctx context.Context) (o scanOutcome) {
+		s, cleanup, warns, err := scan.Build(ctx, scan.BuildOptions{Kind: kind, Scanners: scanners, DBDir: e.db, TempDir: e.tmp, Quiet: true, DBMaxAge: -1})
+		if err != nil {
+			o.err = fmt.Errorf("build: %w", err)
+			return o
+		}
+		defer cleanup()
+		o.warnings = warns
+		o.res, o.err = s.ScanDir(ctx, dir, kind)
+		return o
+	})
 	e.check(t)
 	return o
 }

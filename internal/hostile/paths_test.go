@@ -1,11 +1,16 @@
 package hostile
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"mamori/internal/scan"
 )
@@ -93,6 +98,15 @@ func TestTraversalEntryNames(t *testing.T) {
 	res := decodeResult(t, r.stdout)
 	mustPackage(t, res, "abs-pkg", "hostile-good")
 	assertInTree(t, res)
+
+	// The SBOM shortcut over the same archive.
+	r = runMamori(t, e, fastDeadline, "sbom", "--input", archive, "--format", "cyclonedx")
+	if r.code != 0 || !json.Valid(r.stdout) {
+		t.Fatalf("sbom: exit %d, valid JSON %v: %s", r.code, json.Valid(r.stdout), tail(r.stderr))
+	}
+	if !bytes.Contains(r.stdout, []byte("abs-pkg")) {
+		t.Error("the SBOM lacks abs-pkg")
+	}
 }
 
 // Case 2: a symlink to /etc (and ../../..) in layer 1, files written through
@@ -220,4 +234,33 @@ func TestHardlinkedPackageDatabase(t *testing.T) {
 	if !hasPackage(o.res, "linked-pkg") {
 		t.Errorf("var/lib/dpkg/status is a hard link to an earlier entry of the layer; its package linked-pkg is missing (warnings: %v)", o.res.Warnings)
 	}
+}
+
+// Case 3, amplification: one 16 MiB file and 10,000 hard links to it at
+// paths every analyzer wants. The second pass for hard links must stay
+// bounded: analysing the same bytes 10,000 times (160 GiB of work) is a
+// denial of service, not a scan.
+func TestHardlinkAmplification(t *testing.T) {
+	const (
+		size  = 16 << 20
+		links = 10_000
+	)
+	e := newEnv(t)
+	head := `{"name":"amplified","version":"1.0.0","description":"`
+	tailStr := `"}`
+	body := io.MultiReader(strings.NewReader(head), repeat("A", size-int64(len(head)+len(tailStr))), strings.NewReader(tailStr))
+	entries := append(goodEntries(), regStream("usr/lib/node_modules/amplified/package.json", size, body))
+	for i := range links {
+		entries = append(entries, hardlink(fmt.Sprintf("usr/lib/node_modules/l%05d/package.json", i), "usr/lib/node_modules/amplified/package.json"))
+	}
+	l := writeLayer(t, t.TempDir(), gzipped, entries...)
+	archive := filepath.Join(t.TempDir(), "amplify.tar")
+	writeArchive(t, archive, archiveSpec{layers: []layer{l}})
+
+	o := scanImage(t, e, archive, fastDeadline, allScanners...)
+	if o.err != nil {
+		t.Fatalf("scan: %v", o.err)
+	}
+	t.Logf("10,000 hard links to a 16 MiB file: scanned in %s, %d packages, %d warnings", o.wall.Round(time.Millisecond), len(o.res.Inventory.Packages), len(o.res.Warnings))
+	mustPackage(t, o.res, "hostile-good", "amplified")
 }

@@ -114,11 +114,6 @@ const (
 	gzipped
 )
 
-// countWriter counts bytes.
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
-
 // writeLayerFunc writes a layer to a new file in dir by calling gen with a
 // tar writer: the tar is hashed (the diff ID) and compressed as it streams,
 // so a layer of any size costs no memory.
@@ -617,9 +612,11 @@ func mamoriBin(t testing.TB) string {
 		return p
 	}
 	bin.once.Do(func() {
+		// go test puts $GOROOT/bin first on the PATH of the test binary.
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			bin.err = err
+			return
 		}
 		bin.dir, bin.err = os.MkdirTemp(origTmp, "mamori-hostile-bin-")
 		if bin.err != nil {

@@ -84,6 +84,7 @@ func TestMalformedArchives(t *testing.T) {
 			if o.err == nil {
 				t.Fatalf("scan of a broken archive succeeded (%d packages)", len(o.res.Inventory.Packages))
 			}
+			t.Logf("error: %v", o.err)
 			if tc.sentinel != nil && !errors.Is(o.err, tc.sentinel) {
 				t.Errorf("error %q does not wrap %v", o.err, tc.sentinel)
 			}

@@ -15,9 +15,18 @@ import (
 const maxHardLinks = 10_000
 
 // assumedLinkSize stands in for a hard link's size when asking analyzers
-// whether they want it: a link entry records no size of its own, and most
-// analyzers decide by path.
-const assumedLinkSize = 64 << 10
+// whether they want it. Zero: a link entry records no size, and the
+// content scanners (secrets, malware, binaries), which skip empty files,
+// already saw the bytes under the target's own name; only the analyzers
+// that decide by path (package databases) need the link's name.
+const assumedLinkSize = 0
+
+// maxLinksPerTarget and maxHardLinkBytes bound the second pass: 10,000
+// links to one 16 MiB file must not mean 160 GB of analysis.
+const (
+	maxLinksPerTarget = 16
+	maxHardLinkBytes  = 256 << 20
+)
 
 // maxSharedLink bounds a file read into memory once for several hard
 // links to it.
@@ -74,6 +83,7 @@ func (s *Set) WalkHardLinks(ctx context.Context, lr *LayerResult, r io.Reader, p
 	d := s.newDispatcher(ctx, lr)
 	tr := tar.NewReader(r)
 	var walkErr error
+	budget := int64(maxHardLinkBytes)
 	for len(links) > 0 {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -94,6 +104,14 @@ func (s *Set) WalkHardLinks(ctx context.Context, lr *LayerResult, r io.Reader, p
 		delete(links, p)
 		if hdr.Size > s.opts.maxFileSize {
 			lr.warn(fmt.Sprintf("%s: %d bytes is over the %d byte analysis cap; content not analysed", p, hdr.Size, s.opts.maxFileSize))
+			continue
+		}
+		if len(paths) > maxLinksPerTarget {
+			lr.warn(fmt.Sprintf("%s: %d hard links; only the first %d analysed", p, len(paths), maxLinksPerTarget))
+			paths = paths[:maxLinksPerTarget]
+		}
+		if budget -= hdr.Size * int64(len(paths)); budget < 0 {
+			lr.warn(fmt.Sprintf("%s: hard-link analysis budget (%d bytes) spent; links not analysed", p, maxHardLinkBytes))
 			continue
 		}
 		info := hdr.FileInfo()

@@ -87,7 +87,7 @@ func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]inventory.
 		}
 	}
 	flush()
-	if records == 0 && bad > 0 {
+	if len(pkgs) == 0 && bad > 0 {
 		return nil, fmt.Errorf("%w: no package record, %d lines that are not X:value", ErrMalformed, bad)
 	}
 	if bad > 0 || skipped > 0 {

@@ -82,7 +82,7 @@ func ParseStatus(ctx context.Context, r io.Reader, path string, statusD bool) ([
 		}
 	}
 	flush()
-	if len(pkgs) == 0 && nParas == 0 && bad > 0 {
+	if len(pkgs) == 0 && bad > 0 {
 		return nil, fmt.Errorf("%w: no package paragraph, %d lines that are not fields", ErrMalformed, bad)
 	}
 	if bad > 0 || skipped > 0 {

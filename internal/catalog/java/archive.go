@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"strings"
 
@@ -159,11 +160,66 @@ func (w *walker) nested(parent io.ReaderAt, parentSize int64, f *zip.File, loc s
 	if f.UncompressedSize64 > uint64(w.lim.entryBytes) {
 		return fmt.Errorf("%w: %d bytes (cap %d); not opened", ErrEntryTooLarge, f.UncompressedSize64, w.lim.entryBytes)
 	}
+	if f.UncompressedSize64 > spillThreshold {
+		// Big nested archives go to a temp file, not the heap: several
+		// 60 MiB members of a hostile jar would otherwise cost hundreds of
+		// MiB while the walk recurses.
+		tmp, n, err := w.readToFile(f, w.lim.entryBytes)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			_ = tmp.Close() // read-only use; the remove below is what matters
+			_ = os.Remove(tmp.Name())
+		}()
+		return w.archive(tmp, n, loc, depth)
+	}
 	b, err := w.read(f, w.lim.entryBytes)
 	if err != nil {
 		return err
 	}
 	return w.archive(bytes.NewReader(b), int64(len(b)), loc, depth)
+}
+
+// spillThreshold: nested members declaring more than this are decompressed
+// to a temp file rather than memory.
+const spillThreshold = 4 << 20
+
+// readToFile is read for big members: the same limits, into a temp file.
+func (w *walker) readToFile(f *zip.File, limit int64) (*os.File, int64, error) {
+	left := w.lim.totalBytes - w.inflated
+	if left <= 0 {
+		return nil, 0, fmt.Errorf("%w: %d bytes decompressed (cap %d)", ErrBudget, w.inflated, w.lim.totalBytes)
+	}
+	capErr := ErrEntryTooLarge
+	if left < limit {
+		limit, capErr = left, ErrBudget
+	}
+	if f.UncompressedSize64 > uint64(limit) {
+		return nil, 0, fmt.Errorf("%w: member declares %d bytes (limit %d)", capErr, f.UncompressedSize64, limit)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return nil, 0, fmt.Errorf("open member: %w", err)
+	}
+	defer rc.Close() // read-only; a close error carries nothing
+	tmp, err := os.CreateTemp("", "mamori-jar-*")
+	if err != nil {
+		return nil, 0, fmt.Errorf("spill member: %w", err)
+	}
+	n, err := io.Copy(tmp, &ctxReader{ctx: w.ctx, r: io.LimitReader(rc, limit+1)})
+	w.inflated += n
+	if err == nil && n > limit {
+		err = fmt.Errorf("%w: member inflates past %d bytes", capErr, limit)
+	} else if err != nil {
+		err = fmt.Errorf("read member: %w", err)
+	}
+	if err != nil {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+		return nil, 0, err
+	}
+	return tmp, n, nil
 }
 
 // readMeta reads a small metadata member (manifest, pom.properties).

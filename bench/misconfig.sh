@@ -18,7 +18,7 @@ TD="$REPO_ROOT/bench/testdata"
 MAMORI=$(build_mamori)
 TRIVY=$(peer_trivy)
 DOCKLE=$(peer_dockle)
-TRIVY_COMMON=(--quiet --skip-check-update --skip-version-check --disable-telemetry --cache-dir "$BENCH_DIR/trivy-cache")
+TRIVY_COMMON=(--quiet --skip-check-update --skip-version-check --disable-telemetry --cache-dir "$BENCH_DIR/trivy-cache" --cache-backend memory)
 TRIVY_OPTS=("${TRIVY_COMMON[@]}" --skip-db-update --offline-scan)
 
 # A second, small image whose configuration and files carry the usual image

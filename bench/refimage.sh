@@ -56,11 +56,11 @@ GO
 
 log "planted secrets and EICAR"
 # Every value is built from pieces, so this script is not itself a finding.
-A=AKIA; S=wJalrXUtnFEMI
+A=AKIA; S=wJalrXUtnFEMI; GK=AIza
 cat >"$APP/root/.aws/credentials" <<EOT
 [default]
-aws_access_key_id = ${A}IOSFODNN7REFIMG1
-aws_secret_access_key = ${S}/K7MDENG/bPxRfiCYREFIMAGEKEY1
+aws_access_key_id = ${A}IOSFODNN7REFIMGQ
+aws_secret_access_key = ${S}/K7MDENG/bPxRfiCYREFIMAGEK1
 EOT
 openssl genrsa -traditional 2048 2>/dev/null >"$APP/root/.ssh/id_rsa"
 openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null >"$APP/srv/app/ec.key"
@@ -76,7 +76,7 @@ GITHUB_TOKEN=${G}R3fImAg3T0k3nAbCdEfGhIjKlMnOpQrStUv1
 SLACK_BOT_TOKEN=${SL}-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx
 STRIPE_SECRET_KEY=${ST}51HrefImageAbCdEfGhIjKlMn0pQrStUvWxYz
 SENDGRID_API_KEY=${SG}ngeVfQFYQlKU0ufo8x5d1A.TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr
-GCP_API_KEY=AIza${A}SyD-REFimage0123456789abcdefg
+GCP_API_KEY=${GK}SyD-REFimage0123456789abcdefghijklm
 DB_PASSWORD=Zx9!qR7#tL2@vK5m
 EOT
 echo "//registry.npmjs.org/:_authToken=${NP}R3fImAg3NpmT0k3nAbCdEfGhIjKlMnOpQrSt" >"$APP/root/.npmrc"

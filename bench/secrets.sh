@@ -42,7 +42,7 @@ mi=$(best mamori-secret-image "$MAMORI" image --quiet --no-cache --input "$IMG" 
 mr=$(best mamori-secret-rootfs "$MAMORI" rootfs --quiet --no-cache "$FS" --scanners secret --format json)
 t=""
 if [ -n "$TRIVY" ]; then
-	t=$(best trivy-secret "$TRIVY" image --input "$IMG" --scanners secret --format json --quiet --skip-db-update --skip-check-update --offline-scan --skip-version-check --disable-telemetry --cache-dir "$BENCH_DIR/trivy-cache")
+	t=$(best trivy-secret "$TRIVY" image --input "$IMG" --scanners secret --format json --quiet --skip-db-update --skip-check-update --offline-scan --skip-version-check --disable-telemetry --cache-dir "$BENCH_DIR/trivy-cache" --cache-backend memory)
 fi
 
 python3 - "$BENCH_DIR" "$FS" "$g" "$mi" "$mr" "$t" <<'PY'
@@ -61,25 +61,26 @@ if "gitleaks" in res:
         print(f"trivy-secret/gitleaks wall ratio: {res['trivy-secret'][0] / res['gitleaks'][0]:.3f}")
 
 # The 16 planted kinds of bench/refimage.sh: (kind, path, line).
-PLANTED = [
-    ("AWS access key ID", "root/.aws/credentials", 2),
-    ("AWS secret access key", "root/.aws/credentials", 3),
-    ("RSA private key (PEM, traditional)", "root/.ssh/id_rsa", 1),
-    ("EC private key (SEC1 PEM)", "srv/app/ec.key", 1),
-    ("Ed25519 private key (PKCS#8 PEM)", "srv/app/pkcs8.pem", 1),
-    ("GCP service-account JSON key", "srv/app/gcp-sa.json", 2),
-    ("GitHub personal access token", "srv/app/.env", 1),
-    ("Slack bot token", "srv/app/.env", 2),
-    ("Stripe live secret key", "srv/app/.env", 3),
-    ("SendGrid API key", "srv/app/.env", 4),
-    ("Google API key", "srv/app/.env", 5),
-    ("password assignment (DB_PASSWORD)", "srv/app/.env", 6),
-    ("npm access token (.npmrc)", "root/.npmrc", 1),
-    ("PyPI upload token (.pypirc)", "root/.pypirc", 3),
-    ("Docker config auth (config.json)", "root/.docker/config.json", 1),
-    ("JWT", "home/app/session.txt", 1),
+PLANTED = [  # (kind, path, first line, last line): multi-line keys may be reported on any of their lines
+    ("AWS access key ID", "root/.aws/credentials", 2, 2),
+    ("AWS secret access key", "root/.aws/credentials", 3, 3),
+    ("RSA private key (PEM, traditional)", "root/.ssh/id_rsa", 1, 999),
+    ("EC private key (SEC1 PEM)", "srv/app/ec.key", 1, 99),
+    ("Ed25519 private key (PKCS#8 PEM)", "srv/app/pkcs8.pem", 1, 99),
+    ("GCP service-account JSON key", "srv/app/gcp-sa.json", 1, 3),
+    ("GitHub personal access token", "srv/app/.env", 1, 1),
+    ("Slack bot token", "srv/app/.env", 2, 2),
+    ("Stripe live secret key", "srv/app/.env", 3, 3),
+    ("SendGrid API key", "srv/app/.env", 4, 4),
+    ("Google API key", "srv/app/.env", 5, 5),
+    ("password assignment (DB_PASSWORD)", "srv/app/.env", 6, 6),
+    ("npm access token (.npmrc)", "root/.npmrc", 1, 1),
+    ("PyPI upload token (.pypirc)", "root/.pypirc", 3, 3),
+    ("Docker config auth (config.json)", "root/.docker/config.json", 1, 1),
+    ("JWT", "home/app/session.txt", 1, 1),
 ]
-planted_at = {(p, l): k for k, p, l in PLANTED}
+def planted(p, l):
+    return any(p == pp and a <= l <= b for _, pp, a, b in PLANTED)
 
 def load_gitleaks():
     out = []
@@ -114,10 +115,10 @@ print(f"\nplanted secrets ({len(PLANTED)} kinds): rule that found it, '-' = miss
 names = list(tools)
 print(f"{'kind':<36}" + "".join(f"{n:<24}" for n in names))
 found_n = collections.Counter()
-for kind, p, l in PLANTED:
+for kind, p, a, b in PLANTED:
     cells = []
     for n in names:
-        hit = sorted({rid for rid, fp, fl in tools[n] if fp == p and fl == l})
+        hit = sorted({rid for rid, fp, fl in tools[n] if fp == p and a <= fl <= b})
         if hit:
             found_n[n] += 1
         cells.append(",".join(hit) or "-")
@@ -126,7 +127,7 @@ print(f"{'found':<36}" + "".join(f"{str(found_n[n]) + '/' + str(len(PLANTED)):<2
 
 print("\nnot planted (false positives, or real secrets shipped by upstream packages):")
 for n in names:
-    extra = [(rid, p, l) for rid, p, l in tools[n] if (p, l) not in planted_at]
+    extra = [(rid, p, l) for rid, p, l in tools[n] if not planted(p, l)]
     by = collections.defaultdict(list)
     for rid, p, l in extra:
         by[(rid, p)].append(l)

@@ -108,7 +108,6 @@ func consoleApp(a *Authenticator) http.Handler {
 type flow struct {
 	t    *testing.T
 	ts   *httptest.Server
-	jar  http.CookieJar
 	c    *http.Client
 	seen bytes.Buffer // every response header and body
 	mu   sync.Mutex

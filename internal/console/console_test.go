@@ -36,7 +36,6 @@ func TestLoginLogout(t *testing.T) {
 	if code != http.StatusUnauthorized || !strings.Contains(body, "not valid") {
 		t.Errorf("bad token: %d", code)
 	}
-	lc = fieldValue(body, "login_csrf")
 	code, _, _ = c.post("/login", url.Values{"token": {e.tokens[store.RoleViewer]}})
 	if code != http.StatusForbidden {
 		t.Errorf("login without login_csrf: %d, want 403", code)

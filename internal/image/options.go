@@ -272,13 +272,6 @@ func WithMaxExportSize(n int64) Option {
 	}
 }
 
-// withEnv replaces os.Getenv for the credential variables (tests).
-func withEnv(getenv func(string) string) Option {
-	return func(o *options) error {
-		o.env = getenv
-		return nil
-	}
-}
 
 // envKeychain serves MAMORI_USERNAME/MAMORI_PASSWORD to whichever registry is
 // being opened.

@@ -257,7 +257,7 @@ func (s *Scanner) scan(path string, content []byte) []candidate {
 					continue
 				}
 				end := lineEnd(content, off)
-				if r.Assignment && bytes.IndexAny(content[off:min(end, off+assignmentReach)], "=:") < 0 {
+				if r.Assignment && !bytes.ContainsAny(content[off:min(end, off+assignmentReach)], "=:") {
 					continue
 				}
 				if !ok(ri) {
@@ -273,7 +273,7 @@ func (s *Scanner) scan(path string, content []byte) []candidate {
 				if n := len(ws); n > 0 && off < ws[n-1].end {
 					continue // already inside this rule's last window
 				}
-				if r.Assignment && bytes.IndexAny(content[off:lineEnd(content, off)], "=:") < 0 {
+				if r.Assignment && !bytes.ContainsAny(content[off:lineEnd(content, off)], "=:") {
 					continue
 				}
 				if !ok(ri) {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -252,4 +251,3 @@ func mustJSON(t testing.TB, v any) []byte {
 	return b
 }
 
-func tempPath(t testing.TB, name string) string { return filepath.Join(t.TempDir(), name) }

@@ -80,12 +80,6 @@ func (s *sqlStore) step(name string) error {
 	return nil
 }
 
-// querier is what both *sql.DB and *sql.Tx offer.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
 
 // tx wraps a transaction with the engine's placeholder rewriting.
 type tx struct {

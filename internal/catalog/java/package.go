@@ -47,7 +47,7 @@ type identity struct {
 func (id *identity) coordinates() []coordinates {
 	var out []coordinates
 	for _, p := range id.poms {
-		out = append(out, coordinates{group: p.group, artifact: p.artifact, version: p.version})
+		out = append(out, coordinates(p))
 	}
 	fileArtifact, fileVersion := splitFileName(id.fileName)
 	if len(id.poms) == 1 {

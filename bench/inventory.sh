@@ -11,7 +11,7 @@ SYFT=$(peer_syft)
 TRIVY=$(peer_trivy)
 CACHE="$BENCH_DIR/cache-inventory"
 
-rm -rf "$CACHE"
+rm -rf "$CACHE" "$BENCH_DIR/trivy-cache"  # cold runs for both: trivy caches layers too
 m_cold=$(measure mamori-cold "$MAMORI" sbom --quiet --cache-dir "$CACHE" --input "$IMG" --format json)
 m_warm=$(measure mamori-warm "$MAMORI" sbom --quiet --cache-dir "$CACHE" --input "$IMG" --format json)
 s=$(measure syft "$SYFT" "docker-archive:$IMG" -o json -q)

@@ -213,8 +213,9 @@ var langEcosystems = map[string]string{
 // name binary packages (checked in AlmaLinux/osv-database: "openssl-libs"
 // has its own affected entries), so an rpm is looked up by its own name.
 //
-// The Go standard library ("stdlib") also matches the "toolchain" records
-// (vulnerabilities of the go command).
+// A binary's Go version is matched against the "stdlib" records only: the
+// "toolchain" records are vulnerabilities of the go command and compiler,
+// which a compiled binary does not contain (osv-scanner does the same).
 func queriesFor(p *inventory.Package, osEco string) []query {
 	switch p.Type {
 	case inventory.TypeDeb, inventory.TypeAPK:
@@ -249,9 +250,6 @@ func queriesFor(p *inventory.Package, osEco string) []query {
 	eco = vulndb.CanonicalEcosystem(eco)
 	if eco == inventory.EcosystemGo {
 		v := goVersion(p.Version, p.Name == "stdlib" || p.Name == "toolchain")
-		if p.Name == "stdlib" {
-			return []query{{eco, "stdlib", v}, {eco, "toolchain", v}}
-		}
 		return []query{{eco, p.Name, v}}
 	}
 	return []query{{ecosystem: eco, name: vulndb.NormalizeName(eco, p.Name), version: p.Version}}
@@ -373,9 +371,29 @@ func prepare(r *vulndb.Record, ecosystem, name string) *advisory {
 	return a
 }
 
+// isDistroAdvisory reports whether id is a distribution's advisory ID,
+// which bundles the CVEs it fixes.
+func isDistroAdvisory(id string) bool {
+	for _, p := range []string{"ALSA-", "ALBA-", "ALEA-", "RLSA-", "RXSA-", "RHSA-", "RHBA-", "DSA-", "DLA-", "DTSA-", "USN-", "SUSE-", "openSUSE-"} {
+		if strings.HasPrefix(id, p) {
+			return true
+		}
+	}
+	return false
+}
+
 func aliasesOf(r *vulndb.Record) []string {
 	var out []string
-	for _, list := range [][]string{r.Aliases, r.Upstream, r.Related} {
+	// Related IDs are, by OSV's definition, different vulnerabilities (a
+	// Pillow advisory "related" to the libwebp CVE): an ignore or VEX entry
+	// for one must not silence the other. Distribution advisories are the
+	// exception: an ALSA/RLSA/RHSA/DSA/DLA/USN/SUSE record bundles the CVEs
+	// it fixes under related, and those CVEs are what users suppress by.
+	lists := [][]string{r.Aliases, r.Upstream}
+	if isDistroAdvisory(r.ID) {
+		lists = append(lists, r.Related)
+	}
+	for _, list := range lists {
 		for _, id := range list {
 			if id != "" && id != r.ID {
 				out = append(out, id)

@@ -116,12 +116,12 @@ func TestMatchTable(t *testing.T) {
 
 		// Go: stdlib and toolchain, go-prefixed versions, several introduced.
 		{"stdlib 1.25 branch", nil, stdlib("go1.25.12"),
-			[]want{{"GO-2026-6179", "1.25.13"}, {"GO-2026-6180", "1.25.13"}, {"GO-2026-6218", "1.25.13"}}},
+			[]want{{"GO-2026-6218", "1.25.13"}}},
 		{"stdlib 1.26 branch", nil, stdlib("1.26.5"),
-			[]want{{"GO-2026-5942", "1.26.6"}, {"GO-2026-6179", "1.26.6"}, {"GO-2026-6180", "1.26.6"}, {"GO-2026-6218", "1.26.6"}}},
+			[]want{{"GO-2026-5942", "1.26.6"}, {"GO-2026-6218", "1.26.6"}}},
 		{"stdlib fixed", nil, stdlib("go1.26.6"), nil},
 		{"stdlib rc", nil, stdlib("go1.27rc2"),
-			[]want{{"GO-2026-5942", "1.27.0-rc.3"}, {"GO-2026-6179", "1.27.0-rc.3"}, {"GO-2026-6180", "1.27.0-rc.3"}, {"GO-2026-6218", "1.27.0-rc.3"}}},
+			[]want{{"GO-2026-5942", "1.27.0-rc.3"}, {"GO-2026-6218", "1.27.0-rc.3"}}},
 		{"module with v prefix", nil, pkg(inventory.TypeGolang, "golang.org/x/net", "v0.55.0"),
 			[]want{{"GO-2026-5942", "0.56.0"}}},
 		{"withdrawn advisory", nil, pkg(inventory.TypeGolang, "k8s.io/kubernetes", "v1.20.0"), nil},
@@ -324,5 +324,16 @@ func TestGoVersion(t *testing.T) {
 	}
 	if got := goVersion("v0.55.0", false); got != "0.55.0" {
 		t.Errorf("module version %q", got)
+	}
+}
+
+func TestAliasesKeepRelatedOnlyForDistroAdvisories(t *testing.T) {
+	pysec := &vulndb.Record{ID: "PYSEC-2023-175", Aliases: []string{"CVE-2023-44271"}, Related: []string{"CVE-2023-4863"}}
+	if got := aliasesOf(pysec); slices.Contains(got, "CVE-2023-4863") || !slices.Contains(got, "CVE-2023-44271") {
+		t.Errorf("PYSEC aliases = %v", got)
+	}
+	alsa := &vulndb.Record{ID: "ALSA-2022:6224", Related: []string{"CVE-2022-1292"}}
+	if got := aliasesOf(alsa); !slices.Contains(got, "CVE-2022-1292") {
+		t.Errorf("ALSA aliases = %v", got)
 	}
 }

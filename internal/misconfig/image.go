@@ -115,6 +115,21 @@ func checkImageConfig(cfg *v1.ConfigFile) []finding.Finding {
 			}
 			byField[f.Location.Config] = append(byField[f.Location.Config], f.ID+" "+f.Evidence)
 		}
+		// Environment variables whose name says secret and whose value is a
+		// literal (CIS Docker 4.10; dockle CIS-DI-0010): the value may be
+		// too plain for a rule ("hunter2"), the name is evidence enough.
+		for i, e := range cfg.Config.Env {
+			fld := "Env[" + strconv.Itoa(i) + "]"
+			if _, done := byField[fld]; done {
+				continue
+			}
+			name, val, ok := strings.Cut(e, "=")
+			if !ok || val == "" || strings.HasPrefix(val, "$") || !sensitiveName.MatchString(name) || nonSecretSuffix.MatchString(name) {
+				continue
+			}
+			fields = append(fields, fld)
+			byField[fld] = append(byField[fld], name+"="+secret.Redact(val))
+		}
 		for _, fld := range fields {
 			out = append(out, newFinding(ImgSecrets, finding.Location{Config: fld}, strings.Join(byField[fld], ", ")))
 		}

@@ -14,15 +14,11 @@
 package npm
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"io"
-	"io/fs"
 	"strings"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/catalog/filecat"
 )
 
 // Cataloger names, also used as Package.Cataloger and analyzer names.
@@ -52,25 +48,12 @@ var ErrTooLarge = errors.New("npm: file too large")
 const analyzerVersion = 1
 
 // parseFunc parses the bytes of one file found at path.
-type parseFunc func(path string, data []byte) ([]inventory.Package, error)
-
-// fileAnalyzer adapts a parse function and a path test to analyzer.Analyzer.
-// It holds no mutable state and is safe for concurrent use.
-type fileAnalyzer struct {
-	name    string
-	match   func(path string) bool
-	parse   parseFunc
-	maxSize int64
-}
-
-var _ analyzer.Analyzer = (*fileAnalyzer)(nil)
-
 // NewInstalled returns the analyzers for npm packages installed on disk: one
 // reading node_modules/<name>/package.json and
 // node_modules/@scope/<name>/package.json at any depth.
 func NewInstalled() []analyzer.Analyzer {
 	return []analyzer.Analyzer{
-		&fileAnalyzer{name: CatalogerInstalled, match: isInstalledPackageJSON, parse: parsePackageJSON, maxSize: maxPackageJSONSize},
+		filecat.New(CatalogerInstalled, analyzerVersion, isInstalledPackageJSON, parsePackageJSON, maxPackageJSONSize, ErrTooLarge),
 	}
 }
 
@@ -80,76 +63,10 @@ func NewInstalled() []analyzer.Analyzer {
 // node_modules (shipped by dependencies) are ignored.
 func NewLock() []analyzer.Analyzer {
 	return []analyzer.Analyzer{
-		&fileAnalyzer{name: CatalogerNPMLock, match: baseIs("package-lock.json", "npm-shrinkwrap.json"), parse: parsePackageLock, maxSize: maxLockSize},
-		&fileAnalyzer{name: CatalogerYarnLock, match: baseIs("yarn.lock"), parse: parseYarnLock, maxSize: maxLockSize},
-		&fileAnalyzer{name: CatalogerPNPMLock, match: baseIs("pnpm-lock.yaml"), parse: parsePNPMLock, maxSize: maxLockSize},
+		filecat.New(CatalogerNPMLock, analyzerVersion, baseIs("package-lock.json", "npm-shrinkwrap.json"), parsePackageLock, maxLockSize, ErrTooLarge),
+		filecat.New(CatalogerYarnLock, analyzerVersion, baseIs("yarn.lock"), parseYarnLock, maxLockSize, ErrTooLarge),
+		filecat.New(CatalogerPNPMLock, analyzerVersion, baseIs("pnpm-lock.yaml"), parsePNPMLock, maxLockSize, ErrTooLarge),
 	}
-}
-
-// Name implements analyzer.Analyzer.
-func (a *fileAnalyzer) Name() string { return a.name }
-
-// Version implements analyzer.Analyzer.
-func (a *fileAnalyzer) Version() int { return analyzerVersion }
-
-// Required implements analyzer.Analyzer. A matching file above the size cap
-// is asked for as Metadata only, so that the walk does not materialise it and
-// Analyze can report it as too large.
-func (a *fileAnalyzer) Required(path string, info fs.FileInfo) analyzer.Need {
-	if !a.match(path) {
-		return analyzer.Skip
-	}
-	if info != nil && info.Size() > a.maxSize {
-		return analyzer.Metadata
-	}
-	return analyzer.Content
-}
-
-// Analyze implements analyzer.Analyzer.
-func (a *fileAnalyzer) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	data, err := readCapped(in, a.maxSize)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", a.name, in.Path, err)
-	}
-	pkgs, err := a.parse(in.Path, data)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", a.name, in.Path, err)
-	}
-	for i := range pkgs {
-		pkgs[i].Cataloger = a.name
-	}
-	if len(pkgs) == 0 {
-		return nil, nil
-	}
-	return &analyzer.Result{Packages: pkgs}, nil
-}
-
-// readCapped reads the whole input, refusing more than limit bytes.
-func readCapped(in analyzer.Input, limit int64) ([]byte, error) {
-	if in.Content == nil {
-		size := int64(-1)
-		if in.Info != nil {
-			size = in.Info.Size()
-		}
-		if size > limit {
-			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, size, limit)
-		}
-		return nil, errors.New("npm: no content given")
-	}
-	if in.Content.Size() > limit {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, in.Content.Size(), limit)
-	}
-	data, err := io.ReadAll(io.LimitReader(io.NewSectionReader(in.Content, 0, in.Content.Size()), limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
-	}
-	return data, nil
 }
 
 // baseIs matches a file by base name, outside node_modules: a lock file
@@ -196,3 +113,6 @@ func isInstalledPackageJSON(path string) bool {
 	}
 	return !strings.Contains(rest, "/")
 }
+
+// parseFunc is the shape of every parser of this package.
+type parseFunc = filecat.ParseFunc

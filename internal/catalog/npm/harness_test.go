@@ -1,89 +1,21 @@
 package npm
 
 import (
-	"bytes"
-	"context"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 
 	"mamori/internal/analyzer"
+	"mamori/internal/catalog/filecat/filecattest"
 	"mamori/internal/inventory"
 )
 
-// catalogTree runs analyzers over the files below root the way the layer
-// walk does: Required on every regular file, Analyze on those wanted, with
-// paths relative to root. It fails the test on any analyzer error.
 func catalogTree(t testing.TB, root string, as []analyzer.Analyzer) []inventory.Package {
 	t.Helper()
-	var out []inventory.Package
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		for _, a := range as {
-			need := a.Required(rel, info)
-			if need == analyzer.Skip {
-				continue
-			}
-			in := analyzer.Input{Path: rel, Info: info}
-			if need == analyzer.Content {
-				data, err := os.ReadFile(p)
-				if err != nil {
-					return err
-				}
-				in.Content = io.NewSectionReader(bytes.NewReader(data), 0, int64(len(data)))
-			}
-			res, err := a.Analyze(context.Background(), in)
-			if err != nil {
-				t.Errorf("%s: %v", a.Name(), err)
-				continue
-			}
-			if res != nil {
-				out = append(out, res.Packages...)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inventory.Sort(out)
-	return out
+	return filecattest.CatalogTree(t, root, as)
 }
 
-// summary renders packages as "name@version [dev] path cataloger" lines.
-func summary(pkgs []inventory.Package) []string {
-	var out []string
-	for _, p := range pkgs {
-		s := p.Name + "@" + p.Version
-		if p.Dev {
-			s += " dev"
-		}
-		s += " " + p.Locations[0].Path + " " + p.Cataloger
-		out = append(out, s)
-	}
-	slices.Sort(out)
-	return out
-}
+func summary(pkgs []inventory.Package) []string { return filecattest.Summary(pkgs) }
 
 func diffLines(t *testing.T, got, want []string) {
 	t.Helper()
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("packages differ\ngot:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
-	}
+	filecattest.DiffLines(t, got, want)
 }

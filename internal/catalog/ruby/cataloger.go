@@ -15,15 +15,11 @@
 package ruby
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"io"
-	"io/fs"
 	"strings"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/catalog/filecat"
 )
 
 // Cataloger names, also used as Package.Cataloger and analyzer names.
@@ -48,23 +44,10 @@ var ErrTooLarge = errors.New("ruby: file too large")
 // analyzerVersion is bumped when the output of any Ruby analyzer may change.
 const analyzerVersion = 1
 
-type parseFunc func(path string, data []byte) ([]inventory.Package, error)
-
-// fileAnalyzer adapts a parse function and a path test to analyzer.Analyzer.
-// It holds no mutable state and is safe for concurrent use.
-type fileAnalyzer struct {
-	name    string
-	match   func(path string) bool
-	parse   parseFunc
-	maxSize int64
-}
-
-var _ analyzer.Analyzer = (*fileAnalyzer)(nil)
-
 // NewInstalled returns the analyzer for installed gems.
 func NewInstalled() []analyzer.Analyzer {
 	return []analyzer.Analyzer{
-		&fileAnalyzer{name: CatalogerInstalled, match: isInstalledGemspec, parse: parseGemspec, maxSize: maxGemspecSize},
+		filecat.New(CatalogerInstalled, analyzerVersion, isInstalledGemspec, parseGemspec, maxGemspecSize, ErrTooLarge),
 	}
 }
 
@@ -72,70 +55,8 @@ func NewInstalled() []analyzer.Analyzer {
 // gems (gems/<name>/Gemfile.lock, shipped by some gems) are ignored.
 func NewLock() []analyzer.Analyzer {
 	return []analyzer.Analyzer{
-		&fileAnalyzer{name: CatalogerGemfileLock, match: isProjectGemfileLock, parse: parseGemfileLock, maxSize: maxLockSize},
+		filecat.New(CatalogerGemfileLock, analyzerVersion, isProjectGemfileLock, parseGemfileLock, maxLockSize, ErrTooLarge),
 	}
-}
-
-// Name implements analyzer.Analyzer.
-func (a *fileAnalyzer) Name() string { return a.name }
-
-// Version implements analyzer.Analyzer.
-func (a *fileAnalyzer) Version() int { return analyzerVersion }
-
-// Required implements analyzer.Analyzer. A matching file above the size cap
-// is asked for as Metadata only, so that the walk does not materialise it and
-// Analyze can report it as too large.
-func (a *fileAnalyzer) Required(path string, info fs.FileInfo) analyzer.Need {
-	if !a.match(path) {
-		return analyzer.Skip
-	}
-	if info != nil && info.Size() > a.maxSize {
-		return analyzer.Metadata
-	}
-	return analyzer.Content
-}
-
-// Analyze implements analyzer.Analyzer.
-func (a *fileAnalyzer) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	data, err := readCapped(in, a.maxSize)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", a.name, in.Path, err)
-	}
-	pkgs, err := a.parse(in.Path, data)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", a.name, in.Path, err)
-	}
-	for i := range pkgs {
-		pkgs[i].Cataloger = a.name
-	}
-	if len(pkgs) == 0 {
-		return nil, nil
-	}
-	return &analyzer.Result{Packages: pkgs}, nil
-}
-
-// readCapped reads the whole input, refusing more than limit bytes.
-func readCapped(in analyzer.Input, limit int64) ([]byte, error) {
-	if in.Content == nil {
-		if in.Info != nil && in.Info.Size() > limit {
-			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, in.Info.Size(), limit)
-		}
-		return nil, errors.New("ruby: no content given")
-	}
-	if in.Content.Size() > limit {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, in.Content.Size(), limit)
-	}
-	data, err := io.ReadAll(io.LimitReader(io.NewSectionReader(in.Content, 0, in.Content.Size()), limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
-	}
-	return data, nil
 }
 
 // isInstalledGemspec reports whether path is a gemspec RubyGems wrote at
@@ -159,3 +80,6 @@ func isProjectGemfileLock(path string) bool {
 	return !strings.Contains(path, "/gems/") && !strings.HasPrefix(path, "gems/") &&
 		!strings.Contains(path, "/bundler/gems/")
 }
+
+// parseFunc is the shape of every parser of this package.
+type parseFunc = filecat.ParseFunc

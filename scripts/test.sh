@@ -57,6 +57,8 @@ install_staticcheck
 
 # Real components, really started, by the tests themselves.
 export MAMORI_TEST_CLAMD=1 MAMORI_TEST_CONTAINERD=1 MAMORI_TEST_DOCKER=1 MAMORI_TEST_POSTGRES=1 MAMORI_TEST_BROWSER=1 MAMORI_TEST_SLOW=1
+# The must-show latency tests at 100,000 vulnerability rows (store on both engines, console page).
+export MAMORI_TEST_LOAD=1 MAMORI_TEST_PERF=1
 
 log "go vet"
 go vet ./...

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -43,6 +44,7 @@ type scanOptions struct {
 	serverURL     string
 	token         string
 	serverCA      string
+	dbMaxAge      time.Duration
 }
 
 func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
@@ -63,6 +65,7 @@ func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
 	f.StringVar(&o.clamd, "clamd", "", "clamd address for malware scanning: unix:///run/clamav/clamd.ctl or tcp://127.0.0.1:3310 (default: the Debian socket when present)")
 	f.StringSliceVar(&o.yaraRules, "yara-rules", nil, "YARA rule files or directories for malware scanning")
 	f.StringSliceVar(&o.hashLists, "malware-hashes", nil, "files of known-bad SHA-256 hashes (\"<sha256>  <name>\" per line)")
+	f.DurationVar(&o.dbMaxAge, "db-max-age", scan.DefaultDBMaxAge, "warn when the vulnerability database is older than this (0: never)")
 	f.StringVar(&o.serverURL, "server", "", "upload the result to this mamori server (https://host:8443)")
 	f.StringVar(&o.token, "token", "", "API token for --server (operator role; default $MAMORI_TOKEN, which keeps it out of shell history)")
 	f.StringVar(&o.serverCA, "server-ca", "", "PEM CA certificate to verify --server with (a self-signed server's <data-dir>/tls-cert.pem)")
@@ -184,6 +187,7 @@ func setup(ctx context.Context, g *globalOptions, o *scanOptions, kind string) (
 		Logger:       g.logger,
 		Version:      version,
 		Quiet:        g.quiet,
+		DBMaxAge:     dbMaxAge(o.dbMaxAge),
 	})
 	if err != nil {
 		return nil, nil, "", err
@@ -192,6 +196,14 @@ func setup(ctx context.Context, g *globalOptions, o *scanOptions, kind string) (
 		g.logger.Warn(w)
 	}
 	return s, cleanup, format, nil
+}
+
+// dbMaxAge maps the flag's 0 ("never warn") to Build's negative.
+func dbMaxAge(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func dbDir(g *globalOptions) string {

@@ -85,6 +85,18 @@ func checkImageConfig(cfg *v1.ConfigFile) []finding.Finding {
 		if cmd.kind == "RUN" && updateWithoutInstall(cmd.text) {
 			out = append(out, newFinding(ImgUpdateAlone, finding.Location{Config: field}, h.CreatedBy))
 		}
+		if cmd.kind == "RUN" {
+			// The Dockerfile RUN checks (sudo, curl | sh, apt without
+			// --no-install-recommends, chmod 777) on the build's own record
+			// of each RUN, so images built from an unseen Dockerfile get them
+			// too (dockle DKL-DI-0001, trivy DS-0010/DS-0029 on images).
+			in := dfInstr{cmd: "run", args: []string{cmd.text}, original: h.CreatedBy}
+			checkRun(in, func(id string, _ dfInstr, ev string) {
+				if id != DFUpdateAlone { // reported above as MSC-IMG-003
+					out = append(out, newFinding(id, finding.Location{Config: field}, ev))
+				}
+			})
+		}
 		if cmd.kind == "ADD" && addFromURL(cmd.text) {
 			out = append(out, newFinding(ImgAddRemote, finding.Location{Config: field}, h.CreatedBy))
 		}

@@ -19,3 +19,23 @@ func TestImageSecretEnvByName(t *testing.T) {
 		t.Errorf("findings = %q", got)
 	}
 }
+
+func TestImageHistoryRunChecks(t *testing.T) {
+	cfg := &v1.ConfigFile{Config: v1.Config{User: "app"}, History: []v1.History{
+		{CreatedBy: "/bin/sh -c apt-get update && apt-get install -y curl && curl -fsSL https://get.example.com | sh"},
+		{CreatedBy: "RUN |1 TOKEN=x /bin/sh -c sudo make install # buildkit"},
+		{CreatedBy: "/bin/sh -c #(nop)  CMD [\"sh\"]"},
+	}}
+	got := map[string]string{}
+	for _, f := range CheckImage(cfg, ImageFacts{}) {
+		got[f.ID] = f.Location.Config
+	}
+	for _, id := range []string{DFPipeToShell, DFNoInstallRecs, DFSudo} {
+		if _, ok := got[id]; !ok {
+			t.Errorf("%s not reported from history: %v", id, got)
+		}
+	}
+	if got[DFSudo] != "History[1]" {
+		t.Errorf("sudo location = %q", got[DFSudo])
+	}
+}

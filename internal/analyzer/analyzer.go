@@ -70,11 +70,18 @@ type Result struct {
 	// OS is set by OS-detection analyzers.
 	OS       *inventory.OS     `json:"os,omitempty"`
 	Findings []finding.Finding `json:"findings,omitempty"`
+	// Present keeps a result that holds nothing else, so that this version
+	// of the file still replaces lower layers' results for its path in
+	// Merge. An analyzer whose findings a later, fixed version of a file
+	// must clear (an /etc/shadow whose empty password was locked by a later
+	// RUN) sets it on every version of the file it looks at; without it a
+	// clean rewrite leaves no result and the stale findings below survive.
+	Present bool `json:"present,omitempty"`
 }
 
-// Empty reports whether r holds nothing.
+// Empty reports whether r holds nothing (and is not marked Present).
 func (r *Result) Empty() bool {
-	return r == nil || (len(r.Packages) == 0 && r.OS == nil && len(r.Findings) == 0)
+	return r == nil || (len(r.Packages) == 0 && r.OS == nil && len(r.Findings) == 0 && !r.Present)
 }
 
 // ConfigAnalyzer looks at an image's configuration (Env, User, history ...)

@@ -78,7 +78,7 @@ func deleteUnder(files map[string]*Result, whiteouts, opaque []string) {
 }
 
 func cloneResult(r *Result) *Result {
-	c := &Result{OS: r.OS}
+	c := &Result{OS: r.OS, Present: r.Present}
 	c.Packages = append(c.Packages, r.Packages...)
 	for i := range c.Packages {
 		c.Packages[i].Locations = append([]inventory.Location(nil), c.Packages[i].Locations...)

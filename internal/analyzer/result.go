@@ -74,4 +74,5 @@ func (lr *LayerResult) add(path string, r *Result) {
 	if r.OS != nil {
 		cur.OS = r.OS
 	}
+	cur.Present = cur.Present || r.Present
 }

@@ -15,6 +15,7 @@ log() { printf '\n== %s\n' "$*"; }
 APT_PACKAGES=(
 	clamav clamav-daemon            # real clamd for internal/malware
 	libyara-dev pkg-config yara     # libyara for the -tags yara build of internal/malware
+	libisal-dev                     # ISA-L gzip inflater of the -tags isal build (internal/inflate)
 	containerd runc docker.io       # real daemons for internal/image
 	postgresql                      # the store's second engine
 	chromium                        # the console's browser tests
@@ -65,7 +66,8 @@ go vet ./...
 
 log "staticcheck"
 # -tags yara: the libyara engine is the build CI ships tests for; its helpers are unused without the tag.
-staticcheck -tags yara ./...
+staticcheck -tags yara,isal ./...
+staticcheck -checks inherit,-U1000 ./internal/inflate/...  # the pure-Go build of the inflater
 staticcheck -checks inherit,-U1000 ./internal/malware/...  # the untagged build: yara-only helpers are unused there
 
 log "go test"
@@ -74,7 +76,10 @@ go test -count=1 -timeout 15m ./...
 log "go test -tags yara (libyara engine)"
 go test -count=1 -tags yara -timeout 10m ./internal/malware/...
 
+log "go test -tags isal (ISA-L gzip: the inflater and the layer readers on it)"
+MAMORI_TEST_ISAL=1 go test -count=1 -tags isal -timeout 10m ./internal/inflate/... ./internal/image/... ./internal/analyzer/... ./internal/hostile/...
+
 log "go test -race (concurrent packages)"
 # Latency budgets are for real builds, not the 5-10x slower race build.
-MAMORI_TEST_LOAD= MAMORI_TEST_PERF= go test -count=1 -race -timeout 15m ./internal/analyzer/... ./internal/cache/... ./internal/scan/... ./internal/progress/... \
+MAMORI_TEST_LOAD= MAMORI_TEST_PERF= go test -count=1 -race -timeout 15m ./internal/analyzer/... ./internal/cache/... ./internal/scan/... ./internal/progress/... ./internal/image/... \
 	./internal/store/... ./internal/server/... ./internal/auth/... ./internal/match/... ./internal/malware/...

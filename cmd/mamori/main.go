@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"mamori/internal/inflate"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -77,7 +79,7 @@ vulnerabilities, malware, secrets and misconfigurations in images, file systems
 and manifests, and gates pipelines by policy.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       version + " (gzip: " + inflate.Backend() + ")",
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelWarn
 			if g.debug {

@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/klauspost/compress/gzip"
 	"io"
 
 	"github.com/klauspost/compress/zstd"
+
+	"mamori/internal/inflate"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -44,7 +45,7 @@ func decompressor(r io.Reader) (io.ReadCloser, error) {
 	}
 	switch sniffCompression(magic) {
 	case compGzip:
-		zr, err := gzip.NewReader(br)
+		zr, err := inflate.NewGzipReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}

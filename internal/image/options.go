@@ -272,7 +272,6 @@ func WithMaxExportSize(n int64) Option {
 	}
 }
 
-
 // envKeychain serves MAMORI_USERNAME/MAMORI_PASSWORD to whichever registry is
 // being opened.
 type envKeychain struct {

@@ -1,6 +1,7 @@
 // Package filecattest runs catalogers over a directory tree the way the
 // layer walk does, for the ecosystem folders' tests.
 package filecattest
+
 import (
 	"bytes"
 	"context"

@@ -45,7 +45,11 @@ type CheckInfo struct {
 	// Controls lists NIST SP 800-190 controls ("4.1.2") and CIS items
 	// ("CIS-Docker-4.1", "CIS-K8s-5.2.2"); PSS levels appear as
 	// "PSS-baseline" / "PSS-restricted".
-	Controls   []string
+	Controls []string
+	// Peers lists the IDs of the equivalent checks of other scanners
+	// (dockle "DKL-LI-0001", "CIS-DI-0009"; trivy "DS-0025", "KSV-0041"), for
+	// users moving from them; empty when neither has one.
+	Peers      []string
 	References []string
 }
 
@@ -82,6 +86,12 @@ const (
 	ImgSetuid           = "MSC-IMG-008"
 	ImgRemoteAdminPort  = "MSC-IMG-009"
 	ImgWorldWritable    = "MSC-IMG-010"
+	ImgEmptyPassword    = "MSC-IMG-011"
+	ImgDuplicateAccount = "MSC-IMG-012"
+	ImgLeftoverFile     = "MSC-IMG-013"
+	ImgSensitiveVolume  = "MSC-IMG-014"
+	ImgLatestBase       = "MSC-IMG-015"
+	ImgAddLocal         = "MSC-IMG-016"
 	DFRootUser          = "MSC-DF-001"
 	DFNoHealthcheck     = "MSC-DF-002"
 	DFAddURL            = "MSC-DF-003"
@@ -95,6 +105,18 @@ const (
 	DFNoInstallRecs     = "MSC-DF-011"
 	DFExposeSSH         = "MSC-DF-012"
 	DFChmodWorld        = "MSC-DF-013"
+	DFPkgCache          = "MSC-DF-014"
+	DFDistUpgrade       = "MSC-DF-015"
+	DFAptNoYes          = "MSC-DF-016"
+	DFRepeated          = "MSC-DF-017"
+	DFStageAlias        = "MSC-DF-018"
+	DFPortRange         = "MSC-DF-019"
+	DFWorkdirRelative   = "MSC-DF-020"
+	DFWorkdirSystem     = "MSC-DF-021"
+	DFCopyDestSlash     = "MSC-DF-022"
+	DFRunCd             = "MSC-DF-023"
+	DFCurlAndWget       = "MSC-DF-024"
+	DFMaintainer        = "MSC-DF-025"
 	K8sPrivileged       = "MSC-K8S-001"
 	K8sHostPID          = "MSC-K8S-002"
 	K8sHostIPC          = "MSC-K8S-003"
@@ -140,7 +162,7 @@ func Checks() []CheckInfo {
 		return CheckInfo{ID: id, Title: title, Severity: sev, Target: TargetKubernetes, Description: desc, Remediation: fix,
 			Controls: controls, References: []string{refPSS, refNIST}}
 	}
-	return []CheckInfo{
+	checks := []CheckInfo{
 		img(ImgRootUser, "Image runs as root", high,
 			"The image configuration sets no user, or root (User empty, \"root\", \"0\", \"0:0\"): its processes run as root unless the runtime overrides it.",
 			"Create an unprivileged user and end the Dockerfile with USER <name or uid>.", nistImageConfig, "CIS-Docker-4.1"),
@@ -171,6 +193,24 @@ func Checks() []CheckInfo {
 		img(ImgWorldWritable, "World-writable file", med,
 			"A regular file is writable by every user: any process in the container can change it.",
 			"Remove the other-write bit (chmod o-w).", nistImageConfig, nistHostFS),
+		img(ImgEmptyPassword, "Account with an empty password", high,
+			"An account's password field is empty in /etc/shadow (or BSD /etc/master.passwd), or in /etc/passwd itself: su and login accept it with no password (pam_unix nullok, Debian's default). Locked fields (!, !!, *) are not empty. Alpine images before 3.9.2 shipped root this way (CVE-2019-5021).",
+			"Lock the account (passwd -l NAME, or usermod -p '!' NAME), or remove it; set a password only if someone must log in.", nistImageConfig, "CIS-Docker-4.1"),
+		img(ImgDuplicateAccount, "Duplicate user or group ID", med,
+			"/etc/passwd gives one UID to several user names, or /etc/group one GID to several group names, or a name is defined twice: file ownership and audit trails cannot tell the accounts apart, and a second UID 0 name is a hidden root account.",
+			"Give every account and group its own ID and remove the duplicates (userdel, groupdel or edit the files in the Dockerfile).", nistImageConfig),
+		img(ImgLeftoverFile, "Unnecessary file in the image", low,
+			"The image ships a file that only the build needed or that leaked in from a developer's machine: version-control metadata (.git, .svn, .hg: the source and its history), Dockerfiles and Compose files, cloud CLI profile directories (.aws, .azure, .gcp), IDE settings, caches, an SSH authorized_keys. This check reports that the file is there; credentials inside such files are reported by the secret scanner.",
+			"Exclude it from the build context (.dockerignore) or delete it in the same RUN that created it; use multi-stage builds so that only the artefacts reach the final stage.", nistImageConfig, nistImageSecrets),
+		img(ImgSensitiveVolume, "VOLUME on a system directory", med,
+			"The image declares a VOLUME on a system directory (/, /etc, /root, /boot, /usr, /lib, /bin, /sbin, /var/run, /run, or /proc, /sys, /dev and below): the directory becomes a separate, persistent mount that outlives the container and image updates (a tampered /etc/passwd survives an upgrade), other containers can attach it with --volumes-from, and over /proc, /sys or /dev it hides the kernel interfaces the runtime sets up.",
+			"Remove the VOLUME instruction; declare volumes only for application data directories.", nistImageConfig, nistRuntimeConfig),
+		img(ImgLatestBase, "Base image tag latest or missing", med,
+			"The image's org.opencontainers.image.base.name label names its base image by the tag latest or by no tag, with no base digest label: which base was used cannot be told, and rebuilds pick up whatever the tag points to.",
+			"Build FROM a version tag and a digest, and record them in the base.name and base.digest labels.", nistUntrustedImages, nistStaleImages),
+		img(ImgAddLocal, "ADD of a local file in the history", low,
+			"A history entry (other than the base image's root file system) added local files with ADD rather than COPY (CIS Docker 4.9): ADD's implicit archive extraction and URL fetching are surprises waiting to happen. BuildKit history names the sources, and archives (a legitimate use of ADD) are not reported; the classic builder records only \"ADD file:<hash> in <dest>\", so those are all reported.",
+			"Use COPY for local files and directories.", nistImageConfig, "CIS-Docker-4.9"),
 
 		df(DFRootUser, "Final stage runs as root", high,
 			"The last stage has no USER instruction, or its last USER is root (0).",
@@ -211,6 +251,42 @@ func Checks() []CheckInfo {
 		df(DFChmodWorld, "chmod makes files world-writable", med,
 			"A RUN gives write permission to all users (chmod 777, 666, o+w, a+w).",
 			"Grant write access to the owning user or group only.", nistImageConfig),
+		df(DFPkgCache, "Package manager cache left in the layer", low,
+			"A RUN leaves the package manager's index or cache in its layer: apt-get update without removing /var/lib/apt/lists, apk add without --no-cache, yum/dnf/microdnf install without a later clean all, zypper install without zypper clean. Later layers cannot shrink it, and the stale index is shipped. Cache mounts (RUN --mount=type=cache) are not reported.",
+			"Clean in the same RUN: rm -rf /var/lib/apt/lists/*, apk add --no-cache, yum clean all, dnf clean all, microdnf clean all, zypper clean -a; or use a BuildKit cache mount.", nistImageConfig),
+		df(DFDistUpgrade, "apt-get dist-upgrade in the build", low,
+			"apt-get dist-upgrade (or full-upgrade) may install and remove packages to follow dependency changes, so the image drifts from its base release and builds stop being reproducible.",
+			"Use a newer base image, or apt-get upgrade of the packages you need.", nistImageConfig, nistStaleImages),
+		df(DFAptNoYes, "apt-get install without -y", low,
+			"apt-get install without -y (--yes, --assume-yes or -qq) asks for confirmation whenever it would install more than named, and a build has no one to answer: the build aborts.",
+			"Add -y.", nistImageConfig),
+		df(DFRepeated, "CMD, ENTRYPOINT or HEALTHCHECK repeated in a stage", low,
+			"A stage has more than one CMD, ENTRYPOINT or HEALTHCHECK: only the last takes effect, so the image runs or probes something other than what the first one reads.",
+			"Keep one of each per stage.", nistImageConfig),
+		df(DFStageAlias, "Stage name reused or copied from itself", low,
+			"Two FROM instructions name the same stage (AS name), or COPY --from names the stage it is in: the build fails, or copies from a stage other than the one intended.",
+			"Give every stage its own name, and copy only from earlier stages.", nistImageConfig),
+		df(DFPortRange, "EXPOSE of a port out of range", low,
+			"EXPOSE names a port above 65535.",
+			"Expose a port between 1 and 65535.", nistImageConfig),
+		df(DFWorkdirRelative, "WORKDIR path not absolute", low,
+			"A relative WORKDIR resolves against the previous one (or the base image's), so where files land depends on instructions elsewhere.",
+			"Use an absolute path (or a variable holding one).", nistImageConfig),
+		df(DFWorkdirSystem, "WORKDIR in a system directory", med,
+			"WORKDIR is /proc, /sys, /dev, /boot, /initrd, /lost+found or below: at run time these hold the kernel's interfaces and boot files, so the process starts inside them and relative writes land there.",
+			"Use an application directory such as /app or /srv/app.", nistImageConfig, nistRuntimeConfig),
+		df(DFCopyDestSlash, "COPY or ADD of several sources to a destination without a trailing slash", low,
+			"With more than one source, COPY and ADD need a directory destination ending in /; without it the build fails.",
+			"End the destination with /.", nistImageConfig),
+		df(DFRunCd, "RUN cd instead of WORKDIR", low,
+			"A RUN changes directory with cd: the change lasts for that RUN only, which hides where later instructions run and makes the Dockerfile hard to follow.",
+			"Use WORKDIR to change directory.", nistImageConfig),
+		df(DFCurlAndWget, "Both curl and wget used", low,
+			"RUN instructions call both curl and wget: two download tools where one does, more in the image and in its attack surface.",
+			"Pick one of curl or wget.", nistImageConfig),
+		df(DFMaintainer, "Deprecated MAINTAINER instruction", low,
+			"MAINTAINER is deprecated since Docker 1.13.",
+			"Use LABEL org.opencontainers.image.authors=\"...\" instead.", nistImageConfig),
 
 		k8s(K8sPrivileged, "Privileged container", crit,
 			"securityContext.privileged is true: the container has all capabilities and device access — root on the node.",
@@ -294,6 +370,39 @@ func Checks() []CheckInfo {
 			"The image is referenced by tag, not digest, and imagePullPolicy is not Always: nodes may run a stale cached image.",
 			"Reference the image by digest, or set imagePullPolicy: Always.", nistStaleImages),
 	}
+	for i := range checks {
+		checks[i].Peers = append([]string(nil), peerIDs[checks[i].ID]...)
+	}
+	return checks
+}
+
+// peerIDs maps mamori checks to the equivalent dockle (v0.4.15) and trivy
+// (trivy-checks bundled with v0.74.0) checks; see bench/README.md.
+var peerIDs = map[string][]string{
+	ImgRootUser: {"CIS-DI-0001", "DS-0002"}, ImgNoHealthcheck: {"CIS-DI-0006", "DS-0026"},
+	ImgUpdateAlone: {"CIS-DI-0007", "DS-0017"}, ImgAddRemote: {"CIS-DI-0009"}, ImgSecrets: {"CIS-DI-0010", "DS-0031"},
+	ImgSetuid: {"CIS-DI-0008"}, ImgRemoteAdminPort: {"DS-0004"}, ImgEmptyPassword: {"DKL-LI-0001"},
+	ImgDuplicateAccount: {"DKL-LI-0002"}, ImgLeftoverFile: {"DKL-LI-0003"}, ImgSensitiveVolume: {"DKL-DI-0002"},
+	ImgLatestBase: {"DKL-DI-0006"}, ImgAddLocal: {"CIS-DI-0009", "DS-0005"},
+
+	DFRootUser: {"DS-0002"}, DFNoHealthcheck: {"DS-0026"}, DFAddLocal: {"DS-0005"}, DFUpdateAlone: {"DS-0017"},
+	DFUnpinnedBase: {"DS-0001"}, DFSudo: {"DS-0010", "DKL-DI-0001"}, DFSecretValue: {"DS-0031"},
+	DFSensitiveArg: {"DS-0031"}, DFNoInstallRecs: {"DS-0029"}, DFExposeSSH: {"DS-0004"},
+	DFPkgCache:    {"DS-0015", "DS-0019", "DS-0020", "DS-0025", "DS-0027", "DKL-DI-0004", "DKL-DI-0005"},
+	DFDistUpgrade: {"DS-0024", "DKL-DI-0003"}, DFAptNoYes: {"DS-0021"}, DFRepeated: {"DS-0007", "DS-0016", "DS-0023"},
+	DFStageAlias: {"DS-0006", "DS-0012"}, DFPortRange: {"DS-0008"}, DFWorkdirRelative: {"DS-0009"},
+	DFWorkdirSystem: {"DS-0030"}, DFCopyDestSlash: {"DS-0011"}, DFRunCd: {"DS-0013"}, DFCurlAndWget: {"DS-0014"},
+	DFMaintainer: {"DS-0022"},
+
+	K8sPrivileged: {"KSV-0017"}, K8sHostPID: {"KSV-0010"}, K8sHostIPC: {"KSV-0008"}, K8sHostNetwork: {"KSV-0009"},
+	K8sHostProcess: {"KSV-0103"}, K8sCapsBaseline: {"KSV-0005", "KSV-0022", "KSV-0119", "KSV-0120"},
+	K8sHostPath: {"KSV-0023"}, K8sHostPathSens: {"KSV-0006", "KSV-0023", "KSV-0121"}, K8sHostPort: {"KSV-0024"},
+	K8sAppArmor: {"KSV-0002"}, K8sSELinux: {"KSV-0025"}, K8sProcMount: {"KSV-0027"}, K8sSeccompBaseline: {"KSV-0104"},
+	K8sSysctls: {"KSV-0026"}, K8sVolumeTypes: {"KSV-0028"}, K8sPrivEscalation: {"KSV-0001"}, K8sRunAsNonRoot: {"KSV-0012"},
+	K8sRunAsUserRoot: {"KSV-0105"}, K8sSeccompRestrict: {"KSV-0030", "KSV-0104"},
+	K8sCapsDropAll: {"KSV-0003", "KSV-0004", "KSV-0106"}, K8sCapsAddRestrict: {"KSV-0022", "KSV-0106"},
+	K8sReadOnlyRootFS: {"KSV-0014"}, K8sNoLimits: {"KSV-0011", "KSV-0018"}, K8sNoRequests: {"KSV-0015", "KSV-0016"},
+	K8sImageTag: {"KSV-0013"}, K8sAutomountSAToken: {"KSV-0036"},
 }
 
 // checkIndex returns Checks() by ID.

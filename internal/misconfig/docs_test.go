@@ -18,13 +18,15 @@ func renderChecksDoc() string {
 	b.WriteString("Regenerate with `MAMORI_UPDATE_DOCS=1 go test -run TestChecksDoc ./internal/misconfig/`.\n\n")
 	b.WriteString("NIST controls are NIST SP 800-190 §4 countermeasures (4.1.x image, 4.2.x registry, 4.3.x orchestrator,\n")
 	b.WriteString("4.4.x container, 4.5.x host). PSS-baseline / PSS-restricted mark the Kubernetes Pod Security Standards level.\n")
+	b.WriteString("The dockle / trivy column names the equivalent checks of dockle v0.4.15 (CIS-DI-*, DKL-*) and of the\n")
+	b.WriteString("trivy-checks bundled with trivy v0.74.0 (DS-*, KSV-*); bench/README.md compares them in detail.\n")
 	for _, target := range []struct{ id, title string }{
 		{TargetImage, "Image configuration and file system"},
 		{TargetDockerfile, "Dockerfile"},
 		{TargetKubernetes, "Kubernetes workloads"},
 	} {
 		fmt.Fprintf(&b, "\n## %s\n\n", target.title)
-		b.WriteString("| ID | Title | Severity | NIST SP 800-190 | CIS / PSS |\n|---|---|---|---|---|\n")
+		b.WriteString("| ID | Title | Severity | NIST SP 800-190 | CIS / PSS | dockle / trivy |\n|---|---|---|---|---|---|\n")
 		for _, c := range Checks() {
 			if c.Target != target.id {
 				continue
@@ -37,7 +39,7 @@ func renderChecksDoc() string {
 					other = append(other, ctl)
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.ID, c.Title, c.Severity, strings.Join(nist, ", "), strings.Join(other, ", "))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", c.ID, c.Title, c.Severity, strings.Join(nist, ", "), strings.Join(other, ", "), strings.Join(c.Peers, ", "))
 		}
 	}
 	return b.String()

@@ -1,6 +1,9 @@
 package misconfig
 
 import (
+	"archive/tar"
+	"bytes"
+	"sort"
 	"testing"
 
 	"mamori/internal/finding"
@@ -33,4 +36,28 @@ func expect(t *testing.T, name string, fs []finding.Finding, want, not []string)
 			t.Errorf("%s: incomplete finding %+v", name, f)
 		}
 	}
+}
+
+// tarOf builds an uncompressed layer tar of regular files (path: content).
+func tarOf(t testing.TB, files map[string]string) []byte {
+	t.Helper()
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(files[n])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -1,6 +1,8 @@
 package misconfig
 
 import (
+	"encoding/json"
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
@@ -79,6 +81,7 @@ func checkImageConfig(cfg *v1.ConfigFile) []finding.Finding {
 	if hc := cfg.Config.Healthcheck; hc == nil || len(hc.Test) == 0 || strings.EqualFold(hc.Test[0], "NONE") {
 		out = append(out, newFinding(ImgNoHealthcheck, finding.Location{Config: "Healthcheck"}, ""))
 	}
+	seenAdd := false
 	for i, h := range cfg.History {
 		field := "History[" + strconv.Itoa(i) + "]"
 		cmd := historyCommand(h.CreatedBy)
@@ -97,9 +100,30 @@ func checkImageConfig(cfg *v1.ConfigFile) []finding.Finding {
 				}
 			})
 		}
-		if cmd.kind == "ADD" && addFromURL(cmd.text) {
-			out = append(out, newFinding(ImgAddRemote, finding.Location{Config: field}, h.CreatedBy))
+		if cmd.kind == "ADD" {
+			switch {
+			case addFromURL(cmd.text):
+				out = append(out, newFinding(ImgAddRemote, finding.Location{Config: field}, h.CreatedBy))
+			case !seenAdd && addHistoryDest(cmd.text) == "/":
+				// The base image's root file system (FROM's first layer).
+			case addHistoryLocal(cmd.text):
+				out = append(out, newFinding(ImgAddLocal, finding.Location{Config: field}, h.CreatedBy))
+			}
+			seenAdd = true
 		}
+	}
+	vols := make([]string, 0, len(cfg.Config.Volumes))
+	for v := range cfg.Config.Volumes {
+		vols = append(vols, v)
+	}
+	sort.Strings(vols)
+	for _, v := range vols {
+		if sensitiveVolume(v) {
+			out = append(out, newFinding(ImgSensitiveVolume, finding.Location{Config: "Volumes"}, "VOLUME "+v))
+		}
+	}
+	if ref := cfg.Config.Labels[labelBaseName]; ref != "" && cfg.Config.Labels[labelBaseDigest] == "" && unpinnedBase(ref, nil) {
+		out = append(out, newFinding(ImgLatestBase, finding.Location{Config: "Labels"}, labelBaseName+"="+ref))
 	}
 	ports := make([]string, 0, len(cfg.Config.ExposedPorts))
 	for p := range cfg.Config.ExposedPorts {
@@ -147,6 +171,94 @@ func checkImageConfig(cfg *v1.ConfigFile) []finding.Finding {
 		}
 	}
 	return out
+}
+
+// OCI pre-defined annotations (image-spec annotations.md), also set as
+// labels: the base image's reference and digest.
+const (
+	labelBaseName   = "org.opencontainers.image.base.name"
+	labelBaseDigest = "org.opencontainers.image.base.digest"
+)
+
+// Directories whose VOLUME is reported: exact paths, and trees (the path or
+// anything below it: kernel interfaces and boot files).
+var (
+	sensitiveVolumeExact = map[string]bool{"/": true, "/etc": true, "/root": true, "/usr": true, "/lib": true,
+		"/lib64": true, "/bin": true, "/sbin": true, "/var/run": true, "/run": true}
+	sensitiveVolumeTrees = []string{"/proc", "/sys", "/dev", "/boot"}
+)
+
+// sensitiveVolume reports whether a VOLUME path is a system directory.
+func sensitiveVolume(v string) bool {
+	v = strings.Trim(strings.TrimSpace(v), `"'`)
+	if v == "" || !strings.HasPrefix(v, "/") {
+		return false // Windows (C:\...) or junk
+	}
+	v = path.Clean(v)
+	if sensitiveVolumeExact[v] {
+		return true
+	}
+	for _, t := range sensitiveVolumeTrees {
+		if v == t || strings.HasPrefix(v, t+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// addHistoryArgs splits the arguments of an ADD history entry into sources
+// and destination. The classic builder records "file:<hash> in <dest>"
+// (dir:, multi: for directories and several sources); BuildKit records the
+// instruction as written: "[--flags] src... dest" or its JSON form.
+func addHistoryArgs(text string) (srcs []string, dest string, classic bool) {
+	var args []string
+	if strings.HasPrefix(text, "[") {
+		if err := json.Unmarshal([]byte(text), &args); err != nil {
+			args = nil
+		}
+	}
+	if args == nil {
+		args = strings.Fields(text)
+	}
+	for len(args) > 0 && strings.HasPrefix(args[0], "--") {
+		args = args[1:]
+	}
+	if len(args) < 2 {
+		return nil, "", false
+	}
+	if len(args) == 3 && args[1] == "in" {
+		for _, p := range []string{"file:", "dir:", "multi:"} {
+			if strings.HasPrefix(args[0], p) {
+				return args[:1], args[2], true
+			}
+		}
+	}
+	return args[:len(args)-1], args[len(args)-1], false
+}
+
+// addHistoryDest is the destination of an ADD history entry, cleaned.
+func addHistoryDest(text string) string {
+	_, d, _ := addHistoryArgs(text)
+	if d == "" {
+		return ""
+	}
+	return path.Clean("/" + d)
+}
+
+// addHistoryLocal reports whether an ADD history entry added local files
+// that are not archives (for the classic builder's "file:<hash>" form,
+// which hides the source name, every entry).
+func addHistoryLocal(text string) bool {
+	srcs, _, classic := addHistoryArgs(text)
+	if classic {
+		return true
+	}
+	for _, s := range srcs {
+		if !strings.HasPrefix(s, "<<") && !isArchiveName(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // isRootUser reports whether a USER value ("name", "uid", "name:group",

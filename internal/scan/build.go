@@ -144,7 +144,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 	if has(cfg.Scanners, ScannerMisconfig) {
 		as = append(as, misconfig.NewConfigFileAnalyzer())
 		if opts.Kind != TargetFS {
-			as = append(as, misconfig.NewFileModeAnalyzer())
+			as = append(as, misconfig.NewFileModeAnalyzer(), misconfig.NewAccountsAnalyzer(), misconfig.NewLeftoversAnalyzer())
 		}
 		cfg.Checker = imageChecker{}
 	}

@@ -1,0 +1,155 @@
+package misconfig
+
+import (
+	"context"
+	"io/fs"
+	"strings"
+
+	"mamori/internal/analyzer"
+	"mamori/internal/finding"
+)
+
+// leftoversVersion is bumped when LeftoversAnalyzer's output can change.
+const leftoversVersion = 1
+
+// leftoverDirs are directories that should not be shipped, reported for
+// every file directly inside them (dockle DKL-LI-0003 looks at the same
+// level): cloud CLI profiles, editor and IDE settings, tool caches.
+var leftoverDirs = map[string]string{
+	".aws":    "AWS CLI profile directory",
+	".azure":  "Azure CLI profile directory",
+	".gcp":    "Google Cloud credentials directory",
+	".vscode": "VS Code workspace settings",
+	".idea":   "JetBrains IDE project settings",
+	".npm":    "npm cache directory",
+	".cache":  "user cache directory",
+}
+
+// leftoverFiles are files that should not be shipped, by base name.
+var leftoverFiles = map[string]string{
+	"docker-compose.yml":  "Compose file",
+	"docker-compose.yaml": "Compose file",
+	"compose.yml":         "Compose file",
+	"compose.yaml":        "Compose file",
+	".dockerignore":       "Docker build context file",
+	".DS_Store":           "macOS Finder metadata",
+	".vimrc":              "editor configuration",
+	// A key in authorized_keys is a standing login for whoever holds the
+	// private half; the file holds no secret, so the secret scanner is silent.
+	"authorized_keys":  "SSH authorized_keys (a standing login)",
+	"authorized_keys2": "SSH authorized_keys (a standing login)",
+}
+
+// vcsMarkers name, per version-control metadata directory, one file every
+// repository has exactly once, so that a repository is reported once (not
+// once per object file).
+var vcsMarkers = map[string]string{
+	".git": "HEAD",          // git: the current branch
+	".svn": "entries",       // Subversion: every format (a stub since 1.7)
+	".hg":  "00changelog.i", // Mercurial: always written for old clients
+}
+
+// thirdPartyDirs hold other people's packages: what they ship is not the
+// image author's leftover (dockle skips node_modules/ and vendor/ too).
+var thirdPartyDirs = []string{"/node_modules/", "/vendor/", "/site-packages/", "/dist-packages/",
+	"/pkg/mod/", "/usr/share/doc/", "/gems/", "/.cargo/registry/", "/.cargo/git/"}
+
+// notDockerfileExts are extensions of files named like Dockerfiles that are
+// something else (editor syntax files: usr/share/vim/.../dockerfile.vim).
+var notDockerfileExts = []string{".vim", ".el", ".elc", ".lua", ".py", ".js", ".ts", ".go", ".json", ".xml",
+	".md", ".rst", ".txt", ".html", ".snippets", ".sublime-syntax", ".tmlanguage"}
+
+// isDockerfileName is classify's Dockerfile test without the look-alikes.
+func isDockerfileName(base string) bool {
+	if classify(base) != kindDockerfile {
+		return false
+	}
+	l := strings.ToLower(base)
+	for _, e := range notDockerfileExts {
+		if strings.HasSuffix(l, e) {
+			return false
+		}
+	}
+	return true
+}
+
+// leftover says whether the file at p (clean, root-relative) is an
+// unnecessary file, and returns the path to report (the repository
+// directory for version-control metadata, the file otherwise) and what it is.
+func leftover(p string) (loc, what string, ok bool) {
+	sp := "/" + p
+	for _, d := range thirdPartyDirs {
+		if strings.Contains(sp, d) {
+			return "", "", false
+		}
+	}
+	dir, base := "", p
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		dir, base = p[:i], p[i+1:]
+	}
+	dirBase := dir[strings.LastIndexByte(dir, '/')+1:]
+	if m, ok := vcsMarkers[dirBase]; ok {
+		if base == m {
+			return dir, "version control metadata (" + dirBase + "/)", true
+		}
+		return "", "", false
+	}
+	if base == ".git" {
+		// A file named .git: a submodule's or worktree's link to its repository.
+		return p, "git link file", true
+	}
+	if w, ok := leftoverDirs[dirBase]; ok {
+		return p, w + " (" + dirBase + "/)", true
+	}
+	if w, ok := leftoverFiles[base]; ok {
+		if strings.HasPrefix(base, "authorized_keys") && dirBase != ".ssh" {
+			return "", "", false
+		}
+		return p, w, true
+	}
+	if isDockerfileName(base) {
+		return p, "Dockerfile", true
+	}
+	return "", "", false
+}
+
+// LeftoversAnalyzer is a Metadata-only analyzer reporting files that have no
+// business in an image (MSC-IMG-013, dockle DKL-LI-0003): version-control
+// metadata, build files, cloud CLI profile and IDE directories, caches,
+// SSH authorized_keys. It reports that the file is there, never its
+// content: credentials inside such files are the secret scanner's findings.
+// Whiteouts of a later layer (rm -rf .git) drop its findings in the merge.
+type LeftoversAnalyzer struct{}
+
+var _ analyzer.Analyzer = LeftoversAnalyzer{}
+
+// NewLeftoversAnalyzer returns the analyzer.
+func NewLeftoversAnalyzer() LeftoversAnalyzer { return LeftoversAnalyzer{} }
+
+// Name implements analyzer.Analyzer.
+func (LeftoversAnalyzer) Name() string { return "misconfig-leftovers" }
+
+// Version implements analyzer.Analyzer.
+func (LeftoversAnalyzer) Version() int { return leftoversVersion }
+
+// Required implements analyzer.Analyzer: Metadata for unnecessary files.
+func (LeftoversAnalyzer) Required(p string, info fs.FileInfo) analyzer.Need {
+	if info == nil || !info.Mode().IsRegular() {
+		return analyzer.Skip
+	}
+	if _, _, ok := leftover(p); ok {
+		return analyzer.Metadata
+	}
+	return analyzer.Skip
+}
+
+// Analyze implements analyzer.Analyzer.
+func (LeftoversAnalyzer) Analyze(_ context.Context, in analyzer.Input) (*analyzer.Result, error) {
+	loc, what, ok := leftover(in.Path)
+	if !ok {
+		return nil, nil
+	}
+	ev := loc + ": " + what
+	f := newFinding(ImgLeftoverFile, finding.Location{Path: loc, LayerDiffID: in.Layer}, ev)
+	return &analyzer.Result{Findings: []finding.Finding{f}}, nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -81,16 +82,33 @@ func CheckDockerfile(path string, content []byte) ([]finding.Finding, error) {
 	add := func(id string, in dfInstr, ev string) { out = append(out, newFinding(id, loc(in), ev)) }
 
 	stages := map[string]bool{}
+	stageLines := map[string]int{}
 	var (
 		finalFrom   *dfInstr
 		lastUser    *dfInstr
 		healthcheck bool
+		stage       *stageState
+		curlAt      *dfInstr // first RUN using curl / wget
+		wgetAt      *dfInstr
 	)
 	for i := range instrs {
 		in := instrs[i]
 		switch in.cmd {
 		case "from":
 			finalFrom, lastUser, healthcheck = &instrs[i], nil, false
+			idx := 0
+			if stage != nil {
+				stage.flushRepeats(add)
+				idx = stage.index + 1
+			}
+			stage = &stageState{index: idx, name: fromAlias(in.args), repeats: map[string][]dfInstr{}}
+			if stage.name != "" {
+				if l, dup := stageLines[stage.name]; dup {
+					add(DFStageAlias, in, "stage name "+stage.name+" already defined at line "+strconv.Itoa(l))
+				} else {
+					stageLines[stage.name] = in.start
+				}
+			}
 			if len(in.args) == 0 {
 				continue
 			}
@@ -104,12 +122,34 @@ func CheckDockerfile(path string, content []byte) ([]finding.Finding, error) {
 			healthcheck = len(in.args) > 0 && !strings.EqualFold(in.args[0], "NONE")
 		case "add":
 			checkAdd(in, add)
+			checkCopyDest(in, add)
+		case "copy":
+			checkCopyDest(in, add)
+			if from, ok := copyFrom(in.flags); ok && stage != nil {
+				if strings.EqualFold(from, stage.name) || from == strconv.Itoa(stage.index) {
+					add(DFStageAlias, in, "COPY --from="+from+" inside that stage")
+				}
+			}
 		case "run":
 			checkRun(in, add)
+			checkRunDockerfile(in, add)
+			if curlAt == nil && usesTool(curlRE, in) {
+				curlAt = &instrs[i]
+			}
+			if wgetAt == nil && usesTool(wgetRE, in) {
+				wgetAt = &instrs[i]
+			}
+		case "workdir":
+			workdirChecks(in, add)
+		case "maintainer":
+			add(DFMaintainer, in, in.original)
 		case "expose":
 			for _, p := range in.args {
 				if n, ok := portNumber(p); ok && (n == 22 || n == 23) {
 					add(DFExposeSSH, in, "EXPOSE "+p)
+				}
+				if exposeOutOfRange(p) {
+					add(DFPortRange, in, "EXPOSE "+p)
 				}
 			}
 		case "env":
@@ -123,10 +163,23 @@ func CheckDockerfile(path string, content []byte) ([]finding.Finding, error) {
 				checkAssignment(sc, in, name, val, hasVal, add)
 			}
 		}
+		if stage != nil && (in.cmd == "cmd" || in.cmd == "entrypoint" || in.cmd == "healthcheck") {
+			stage.repeats[in.cmd] = append(stage.repeats[in.cmd], in)
+		}
 		// A stage name is known to the FROMs after its own.
 		if in.cmd == "from" && len(in.args) >= 3 && strings.EqualFold(in.args[1], "as") {
 			stages[strings.ToLower(in.args[2])] = true
 		}
+	}
+	if stage != nil {
+		stage.flushRepeats(add)
+	}
+	if curlAt != nil && wgetAt != nil {
+		second := curlAt
+		if wgetAt.start > curlAt.start {
+			second = wgetAt
+		}
+		add(DFCurlAndWget, *second, fmt.Sprintf("curl at line %d, wget at line %d", curlAt.start, wgetAt.start))
 	}
 	if finalFrom != nil {
 		if lastUser == nil {
@@ -188,17 +241,22 @@ func checkAdd(in dfInstr, add func(string, dfInstr, string)) {
 			}
 			continue
 		}
-		ls := strings.ToLower(s)
-		archive := false
-		for _, suf := range archiveSuffixes {
-			if strings.HasSuffix(ls, suf) {
-				archive = true
-			}
-		}
-		if !archive {
+		if !isArchiveName(s) {
 			add(DFAddLocal, in, "ADD "+s)
 		}
 	}
+}
+
+// isArchiveName reports whether a file name ends like a tar archive that
+// ADD extracts.
+func isArchiveName(s string) bool {
+	ls := strings.ToLower(s)
+	for _, suf := range archiveSuffixes {
+		if strings.HasSuffix(ls, suf) {
+			return true
+		}
+	}
+	return false
 }
 
 func checkRun(in dfInstr, add func(string, dfInstr, string)) {
@@ -223,6 +281,12 @@ func checkRun(in dfInstr, add func(string, dfInstr, string)) {
 	}
 	if chmodWorldRE.MatchString(cmd) {
 		add(DFChmodWorld, in, chmodWorldRE.FindString(cmd))
+	}
+	if left := pkgCacheLeft(cmd, cacheMountTargets(in.flags, in.original)); left != "" {
+		add(DFPkgCache, in, left)
+	}
+	if i := lastIndex(distUpgradeRE, cmd); i >= 0 {
+		add(DFDistUpgrade, in, distUpgradeRE.FindString(cmd[i:]))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mamori/internal/auth"
 	"mamori/internal/console"
 	"mamori/internal/server"
 )
@@ -22,6 +23,8 @@ type serverOptions struct {
 	tlsCert      string
 	tlsKey       string
 	insecureHTTP bool
+	failRate     float64
+	failBurst    int
 }
 
 func newServerCmd(g *globalOptions) *cobra.Command {
@@ -55,6 +58,8 @@ stored inventory is re-matched without pulling any image.`,
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed certificate generated in the data dir")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
 	f.BoolVar(&o.insecureHTTP, "insecure-http", false, "serve plain HTTP (refused unless --listen is a loopback address)")
+	f.Float64Var(&o.failRate, "auth-failures-per-minute", auth.DefaultFailuresPerMinute, "failed token authentications allowed per client address per minute once the burst is spent (0 turns throttling off)")
+	f.IntVar(&o.failBurst, "auth-failure-burst", auth.DefaultFailureBurst, "failed token authentications allowed in a row per client address before it gets 429 (0 turns throttling off)")
 	return cmd
 }
 
@@ -86,6 +91,8 @@ func runServer(cmd *cobra.Command, g *globalOptions, o *serverOptions) error {
 		Logger:       log,
 		Version:      version,
 		Stderr:       cmd.ErrOrStderr(),
+		AuthFailureLimit: auth.FailureLimit{PerMinute: o.failRate, Burst: o.failBurst,
+			Disabled: o.failRate == 0 || o.failBurst == 0},
 		ConsoleFactory: func(d server.ConsoleDeps) (http.Handler, error) {
 			return console.New(d.Store, d.Auth,
 				console.WithLogger(d.Logger),

@@ -168,6 +168,18 @@ func WithTrustedOrigins(origins ...string) Option {
 	}
 }
 
+// WithFailureLimiter throttles failed token authentication (bearer tokens
+// and Login) per client address with l; nil (the default) does not throttle.
+// Session cookies are neither counted nor refused: a cookie is a 256-bit
+// random ID, and a browser keeps sending an expired one with every page and
+// asset until the user logs in again.
+func WithFailureLimiter(l *FailureLimiter) Option {
+	return func(a *Authenticator) error {
+		a.lim = l
+		return nil
+	}
+}
+
 // Authenticator checks tokens and sessions against the store. It is safe
 // for concurrent use.
 type Authenticator struct {
@@ -177,6 +189,7 @@ type Authenticator struct {
 	secure bool
 	now    func() time.Time
 	cop    *http.CrossOriginProtection
+	lim    *FailureLimiter
 }
 
 // New returns an Authenticator over st.
@@ -270,32 +283,68 @@ func (a *Authenticator) sessionFromCookie(r *http.Request) (*Principal, error) {
 
 // authenticate finds r's principal: the bearer token when an Authorization
 // header is present (a bad one is not retried as a cookie), else the
-// session cookie. nil, nil means anonymous.
+// session cookie. nil, nil means anonymous. A token attempt from a
+// throttled address is refused with a *ThrottledError before the token is
+// looked at, and a failed one is counted.
 func (a *Authenticator) authenticate(r *http.Request) (*Principal, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		tok, ok := bearer(h)
-		if !ok {
-			return nil, ErrUnauthenticated
-		}
-		return a.AuthenticateToken(r.Context(), tok)
+		return a.tokenAttempt(r, "bearer", func() (*Principal, error) {
+			tok, ok := bearer(h)
+			if !ok {
+				return nil, ErrUnauthenticated
+			}
+			return a.AuthenticateToken(r.Context(), tok)
+		})
 	}
 	return a.sessionFromCookie(r)
+}
+
+// tokenAttempt runs check, one authentication by token of r (how says
+// which kind, for the log), under the failure limiter: refused at once
+// when r's address is throttled, counted when it fails.
+func (a *Authenticator) tokenAttempt(r *http.Request, how string, check func() (*Principal, error)) (*Principal, error) {
+	if a.lim == nil {
+		return check()
+	}
+	key := a.lim.Key(r)
+	if ref := a.lim.Check(key); ref != nil {
+		if ref.Log {
+			a.log.Warn("authentication refused: too many failures from this address", "client", key, "via", how,
+				"method", r.Method, "path", r.URL.Path, "refused", ref.Refused, "retryAfter", ref.RetryAfter.Round(time.Second))
+		}
+		return nil, &ThrottledError{RetryAfter: ref.RetryAfter}
+	}
+	p, err := check()
+	if errors.Is(err, ErrUnauthenticated) {
+		if refused, wait := a.lim.Fail(key); refused {
+			a.log.Warn("too many failed authentications: refusing the address", "client", key, "via", how,
+				"method", r.Method, "path", r.URL.Path, "retryAfter", wait.Round(time.Second))
+		}
+	}
+	return p, err
 }
 
 type authErrKey struct{}
 
 // Middleware authenticates every request: it attaches the principal (see
 // PrincipalFromRequest) and never refuses an anonymous request by itself —
-// RequireRole/RequireAction do — but it refuses, with 403, a state-changing
-// request (not GET, HEAD, OPTIONS) that is cross-origin (no bearer token and
-// a failing Sec-Fetch-Site/Origin check) or that is authenticated by a
-// session cookie without the session's CSRF token. A store failure answers 503.
+// RequireRole/RequireAction do — but it refuses, with 429 and Retry-After,
+// a bearer token from an address the failure limiter throttles, and, with
+// 403, a state-changing request (not GET, HEAD, OPTIONS) that is
+// cross-origin (no bearer token and a failing Sec-Fetch-Site/Origin check)
+// or that is authenticated by a session cookie without the session's CSRF
+// token. A store failure answers 503.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.authenticate(r)
 		ctx := r.Context()
+		var te *ThrottledError
 		switch {
 		case err == nil:
+		case errors.As(err, &te):
+			w.Header().Set("Retry-After", te.RetryAfterSeconds())
+			WriteError(w, http.StatusTooManyRequests, "too many failed authentication attempts from this address: retry after "+te.RetryAfterSeconds()+" s")
+			return
 		case errors.Is(err, ErrUnauthenticated):
 			ctx = context.WithValue(ctx, authErrKey{}, err)
 			p = nil
@@ -352,9 +401,10 @@ func validCSRF(r *http.Request, secret []byte) bool {
 // Login checks token and, when it is valid, starts a console session:
 // stores it (hashed ID, CSRF secret) and sets the session cookie on w. Any
 // previous session of the request is ended. Invalid tokens give
-// ErrUnauthenticated.
+// ErrUnauthenticated; an attempt from an address the failure limiter
+// throttles gives a *ThrottledError (ErrThrottled) without checking the token.
 func (a *Authenticator) Login(w http.ResponseWriter, r *http.Request, token string) (*Principal, error) {
-	p, err := a.AuthenticateToken(r.Context(), token)
+	p, err := a.tokenAttempt(r, "login", func() (*Principal, error) { return a.AuthenticateToken(r.Context(), token) })
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,15 @@
 // authenticated by a bearer token are not exposed to CSRF (a browser never
 // adds the header by itself) and skip the synchronizer check.
 //
+// # Throttling
+//
+// With WithFailureLimiter, failed token authentications (bearer headers and
+// console logins) are counted per client address in a FailureLimiter (a
+// token bucket: DefaultFailureBurst in a row, then
+// DefaultFailuresPerMinute). A throttled address gets 429 with Retry-After,
+// without its token being looked at, until the bucket refills; successful
+// authentications are never counted, and other addresses are unaffected.
+//
 // Secrets (tokens, session IDs, CSRF secrets) are never logged nor written
 // to a response other than the one creating them.
 package auth

@@ -76,6 +76,14 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := c.authn.Login(w, r, token); err != nil {
+		var te *auth.ThrottledError
+		if errors.As(err, &te) {
+			// auth has logged the throttled address.
+			w.Header().Set("Retry-After", te.RetryAfterSeconds())
+			c.renderLogin(w, r, http.StatusTooManyRequests, &flash{Kind: "error",
+				Text: "Too many failed logins from your address. Try again in " + te.RetryAfterSeconds() + " seconds."})
+			return
+		}
 		if errors.Is(err, auth.ErrUnauthenticated) {
 			c.opt.logger.Info("console: login refused")
 			c.renderLogin(w, r, http.StatusUnauthorized, &flash{Kind: "error", Text: "That token is not valid: it is unknown, revoked or expired."})

@@ -120,7 +120,14 @@ func TestRoutesByRoles(t *testing.T) {
 		if _, err := demo.ImportDB(context.Background(), dbDir); err != nil {
 			t.Fatal(err)
 		}
-		e := newEnv(t, dsn, func(c *Config) { c.VulnDBDir = dbDir })
+		// Throttling is not what this test is about (TestAuthFailureThrottling
+		// is): its 3 kinds of bad credentials × every route, all from
+		// 127.0.0.1, stay within a burst this large, so every answer is the
+		// authorization one while the limiter still counts each failure.
+		e := newEnv(t, dsn, func(c *Config) {
+			c.VulnDBDir = dbDir
+			c.AuthFailureLimit = auth.FailureLimit{Burst: 1000}
+		})
 		e.srv.checkVulnDB(context.Background())
 		viewer, _ := e.token(store.RoleViewer)
 		operator, _ := e.token(store.RoleOperator)
@@ -187,6 +194,9 @@ func TestRoutesByRoles(t *testing.T) {
 			if !seen[key] {
 				t.Errorf("routeCases has %s, which the router does not serve", key)
 			}
+		}
+		if s := e.srv.limiter.Stats(); s.Tracked != 1 {
+			t.Errorf("limiter tracks %d addresses, want 1 (127.0.0.1's failures)", s.Tracked)
 		}
 		// Unknown API paths are JSON 404s, whoever asks.
 		if code, body := e.do("GET", "/api/v1/nothing", e.admin, nil); code != 404 || !strings.Contains(string(body), `"error"`) {

@@ -95,9 +95,17 @@ type Config struct {
 	Stderr io.Writer
 	// SchedulerTick overrides DefaultSchedulerTick (tests).
 	SchedulerTick time.Duration
+	// AuthFailureLimit throttles failed token authentication (API bearer
+	// tokens and console logins) per client address; zero fields take
+	// auth's defaults (10 failures in a row, then 10 a minute), Disabled
+	// turns it off. The address is the connection's: X-Forwarded-For is
+	// not trusted (there is no trusted-proxy setting).
+	AuthFailureLimit auth.FailureLimit
 
 	// maxScanBytes overrides MaxScanBytes (tests of the cap).
 	maxScanBytes int64
+	// clock replaces time.Now for the failure limiter (tests).
+	clock func() time.Time
 }
 
 // ConsoleDeps is what the server gives the console it mounts.
@@ -124,6 +132,8 @@ type Server struct {
 	certFP  string
 	console http.Handler
 	handler http.Handler
+	// limiter throttles failed authentication (nil when disabled).
+	limiter *auth.FailureLimiter
 
 	vdb      *vulnState
 	syncer   *syncer
@@ -199,7 +209,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	if s.auth, err = auth.New(st, auth.WithLogger(cfg.Logger), auth.WithSecureCookies(s.tls)); err != nil {
+	authOpts := []auth.Option{auth.WithLogger(cfg.Logger), auth.WithSecureCookies(s.tls)}
+	if !cfg.AuthFailureLimit.Disabled {
+		if s.limiter, err = auth.NewFailureLimiter(cfg.AuthFailureLimit, cfg.clock); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		authOpts = append(authOpts, auth.WithFailureLimiter(s.limiter))
+	}
+	if s.auth, err = auth.New(st, authOpts...); err != nil {
 		return nil, err
 	}
 	if err := s.bootstrap(ctx); err != nil {
@@ -343,6 +360,9 @@ func (s *Server) backgroundLoop(ctx context.Context) {
 		s.checkVulnDB(ctx)
 		if _, err := s.auth.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("session clean-up", "err", err)
+		}
+		if s.limiter != nil {
+			s.limiter.Sweep()
 		}
 	}
 }

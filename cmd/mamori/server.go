@@ -23,6 +23,7 @@ type serverOptions struct {
 	tlsCert      string
 	tlsKey       string
 	insecureHTTP bool
+	clamd        string
 	failRate     float64
 	failBurst    int
 }
@@ -58,6 +59,7 @@ stored inventory is re-matched without pulling any image.`,
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed certificate generated in the data dir")
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
 	f.BoolVar(&o.insecureHTTP, "insecure-http", false, "serve plain HTTP (refused unless --listen is a loopback address)")
+	f.StringVar(&o.clamd, "clamd", "", "clamd address for the malware scanning of registry images: unix:///run/clamav/clamd.ctl or tcp://127.0.0.1:3310 (default: the Debian socket, used when it answers; the built-in hash list runs always)")
 	f.Float64Var(&o.failRate, "auth-failures-per-minute", auth.DefaultFailuresPerMinute, "failed token authentications allowed per client address per minute once the burst is spent (0 turns throttling off)")
 	f.IntVar(&o.failBurst, "auth-failure-burst", auth.DefaultFailureBurst, "failed token authentications allowed in a row per client address before it gets 429 (0 turns throttling off)")
 	return cmd
@@ -87,6 +89,7 @@ func runServer(cmd *cobra.Command, g *globalOptions, o *serverOptions) error {
 		TLSCert:      o.tlsCert,
 		TLSKey:       o.tlsKey,
 		InsecureHTTP: o.insecureHTTP,
+		Clamd:        o.clamd,
 		VulnDBDir:    dbDir(g),
 		Logger:       log,
 		Version:      version,

@@ -11,19 +11,23 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"mamori/internal/demo"
+	"mamori/internal/finding"
 	"mamori/internal/store"
 )
 
@@ -258,6 +262,87 @@ func TestRegistrySyncAndRematch(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(e.cfg.DataDir, "cache", "layers")); err != nil {
 			t.Errorf("layer cache not in the data dir: %v", err)
+		}
+	})
+}
+
+// eicar is the EICAR anti-malware test file, assembled at run time so that
+// this source file is not itself a detection.
+func eicar() []byte {
+	parts := []string{`X5O!P%@AP[4\PZX54(P^)7CC)7}$`, "EICAR-STANDARD-", "ANTIVIRUS-TEST-", "FILE!$H+H*"}
+	return []byte(strings.Join(parts, ""))
+}
+
+// TestRegistrySyncMalware: registry scans run the malware scanner with the
+// CLI's defaults: the built-in hash list finds EICAR in an image layer;
+// a clamd that does not answer leaves a warning on the scan, not a failure.
+func TestRegistrySyncMalware(t *testing.T) {
+	engines(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		reg := newTestRegistry(t)
+		// Small images of their own: the demo image has an EICAR file planted.
+		image := func(files map[string][]byte) v1.Image {
+			layer, err := crane.Layer(files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := mutate.AppendLayers(empty.Image, layer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return img
+		}
+		readme := []byte("nothing to see here\n")
+		reg.push(t, image(map[string][]byte{"opt/tools/README": readme, "opt/tools/test.com": eicar()}), "shop/infected:1")
+		reg.push(t, image(map[string][]byte{"opt/tools/README": readme}), "shop/clean:1")
+
+		noClamd := "unix://" + filepath.Join(t.TempDir(), "clamd.sock")
+		e := newEnv(t, dsn, func(c *Config) { c.Clamd = noClamd })
+		code, body := e.do("POST", "/api/v1/registries", e.admin, map[string]any{
+			"name": "local", "url": reg.host, "username": regUser, "password": regPassword, "repositories": []string{"shop/*"},
+		})
+		if code != 201 {
+			t.Fatalf("create registry: %d %s", code, body)
+		}
+		var rv RegistryView
+		if err := json.Unmarshal(body, &rv); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := e.srv.SyncRegistry(ctx, rv.ID)
+		if err != nil || rep.Ingested != 2 || rep.Failed != 0 {
+			t.Fatalf("sync: %+v %v", rep, err)
+		}
+		imgs, err := e.srv.Store().ListImages(ctx, store.ImageFilter{Sort: store.ImageSortName})
+		if err != nil || imgs.Total != 2 {
+			t.Fatalf("images: %+v %v", imgs, err)
+		}
+		for _, img := range imgs.Images {
+			d, err := e.srv.Store().GetImage(ctx, img.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(d.Scanners, "malware") {
+				t.Errorf("%s: scanners %v, want malware among them", img.Name, d.Scanners)
+			}
+			if !slices.ContainsFunc(d.Warnings, func(w string) bool { return strings.Contains(w, "clamd not reachable at "+noClamd) }) {
+				t.Errorf("%s: warnings %q, want clamd not reachable", img.Name, d.Warnings)
+			}
+			mal, err := e.srv.Store().ListFindings(ctx, img.ID, finding.KindMalware)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case strings.HasSuffix(img.Name, "shop/infected:1"):
+				if len(mal) != 1 || mal[0].ID != "EICAR-Test-File" || mal[0].Engine != "sha256" || mal[0].Location.Path != "opt/tools/test.com" ||
+					img.FindingCounts.Malware != 1 {
+					t.Errorf("%s: malware findings %+v (count %d), want EICAR-Test-File in opt/tools/test.com", img.Name, mal, img.FindingCounts.Malware)
+				}
+			case len(mal) != 0:
+				t.Errorf("%s: malware findings in the clean image: %+v", img.Name, mal)
+			}
+		}
+		if !strings.Contains(e.logs.String(), "clamd not reachable") {
+			t.Errorf("the missing clamd is not logged")
 		}
 	})
 }

@@ -101,6 +101,10 @@ type Config struct {
 	// turns it off. The address is the connection's: X-Forwarded-For is
 	// not trusted (there is no trusted-proxy setting).
 	AuthFailureLimit auth.FailureLimit
+	// Clamd is the clamd address registry scans use for malware ("" =
+	// malware.DefaultClamdAddress, used when reachable; the built-in hash
+	// list runs always).
+	Clamd string
 
 	// maxScanBytes overrides MaxScanBytes (tests of the cap).
 	maxScanBytes int64

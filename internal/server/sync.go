@@ -51,9 +51,9 @@ type syncer struct {
 	sem  chan struct{}
 	wg   sync.WaitGroup
 
-	scanOnce sync.Once
-	scanner  *scan.Scanner
-	scanErr  error
+	cacheOnce sync.Once
+	cache     *cache.Cache
+	cacheErr  error
 }
 
 func newSyncer(s *Server) *syncer {
@@ -117,35 +117,45 @@ func (y *syncer) runDue(ctx context.Context) {
 	}
 }
 
-// getScanner builds the registry scanner once: inventory and secrets, the
-// shared per-layer cache in the data dir; vulnerabilities are matched by the
-// server against its current DB (matchResult).
-func (y *syncer) getScanner(ctx context.Context) (*scan.Scanner, error) {
-	y.scanOnce.Do(func() {
-		c, err := cache.Open(y.s.cfg.CacheDir)
-		if err != nil {
-			y.scanErr = err
-			return
-		}
-		tmp := filepath.Join(y.s.cfg.DataDir, "tmp")
-		if err := os.MkdirAll(tmp, 0o700); err != nil {
-			y.scanErr = fmt.Errorf("server: create %s: %w", tmp, err)
-			return
-		}
-		sc, _, warnings, err := scan.Build(ctx, scan.BuildOptions{
-			Kind: scan.TargetImage, Scanners: []string{scan.ScannerSecret, scan.ScannerMisconfig}, Cache: c,
-			Logger: y.s.log, Version: y.s.cfg.Version, Quiet: true, TempDir: tmp,
-		})
-		if err != nil {
-			y.scanErr = fmt.Errorf("server: build scanner: %w", err)
-			return
-		}
-		for _, w := range warnings {
-			y.s.log.Warn(w)
-		}
-		y.scanner = sc
+// getCache opens the per-layer cache in the data dir once; every sync shares it.
+func (y *syncer) getCache() (*cache.Cache, error) {
+	y.cacheOnce.Do(func() {
+		y.cache, y.cacheErr = cache.Open(y.s.cfg.CacheDir)
 	})
-	return y.scanner, y.scanErr
+	return y.cache, y.cacheErr
+}
+
+// registryScanners are what a registry sync runs beside the inventory:
+// the CLI's image scanners but vuln, which the server matches itself
+// against its current DB (matchResult) and re-matches when the DB changes.
+var registryScanners = []string{scan.ScannerSecret, scan.ScannerMalware, scan.ScannerMisconfig}
+
+// buildScanner builds the scanner of one sync with scan.Build, the CLI's
+// assembly and defaults: malware runs the built-in hash list always and
+// clamd (Config.Clamd, default malware.DefaultClamdAddress) when it answers.
+// It is built for each sync, not once, because clamd is probed at build:
+// a clamd started after the server (its signature load takes a while at
+// boot) or updated since is used by the next sync, and its signature
+// version enters the layer cache key, so new signatures reach layers
+// already cached — as with the CLI. warnings (clamd not reachable …) go
+// into every result of the sync.
+func (y *syncer) buildScanner(ctx context.Context) (sc *scan.Scanner, cleanup func(), warnings []string, err error) {
+	c, err := y.getCache()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmp := filepath.Join(y.s.cfg.DataDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, nil, nil, fmt.Errorf("server: create %s: %w", tmp, err)
+	}
+	sc, cleanup, warnings, err = scan.Build(ctx, scan.BuildOptions{
+		Kind: scan.TargetImage, Scanners: registryScanners, Cache: c, Clamd: y.s.cfg.Clamd,
+		Logger: y.s.log, Version: y.s.cfg.Version, Quiet: true, TempDir: tmp,
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("server: build scanner: %w", err)
+	}
+	return sc, cleanup, warnings, nil
 }
 
 // SyncReport is the outcome of one registry sync.
@@ -252,9 +262,13 @@ func (s *Server) syncRegistry(ctx context.Context, id int64) (rep SyncReport, er
 		s.log.Warn("registry catalog truncated", "registry", reg.Name, "repositories", len(all), "cap", MaxRepositories)
 		all = all[:MaxRepositories]
 	}
-	sc, err := s.syncer.getScanner(ctx)
+	sc, cleanup, warnings, err := s.syncer.buildScanner(ctx)
 	if err != nil {
 		return rep, err
+	}
+	defer cleanup()
+	for _, w := range warnings {
+		s.log.Warn("registry scan", "registry", reg.Name, "warning", w)
 	}
 	for _, repo := range all {
 		if !regfilter.MatchAny(repos, repo) {
@@ -285,7 +299,7 @@ func (s *Server) syncRegistry(ctx context.Context, id int64) (rep SyncReport, er
 			}
 			rep.Images++
 			ref := host + "/" + repo + ":" + tag
-			if err := s.scanAndIngest(ctx, sc, ref, imgOpts); err != nil {
+			if err := s.scanAndIngest(ctx, sc, ref, imgOpts, warnings); err != nil {
 				rep.fail(err)
 				continue
 			}
@@ -303,8 +317,9 @@ func (r *SyncReport) fail(err error) {
 }
 
 // scanAndIngest opens one image by reference, scans it (layers from the
-// shared cache when seen before), matches it and stores the result.
-func (s *Server) scanAndIngest(ctx context.Context, sc *scan.Scanner, ref string, opts []image.Option) error {
+// shared cache when seen before), matches it and stores the result with
+// the scanner's warnings.
+func (s *Server) scanAndIngest(ctx context.Context, sc *scan.Scanner, ref string, opts []image.Option, warnings []string) error {
 	img, err := image.Open(ctx, string(image.SourceRegistry)+":"+ref, opts...)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", ref, err)
@@ -314,6 +329,7 @@ func (s *Server) scanAndIngest(ctx context.Context, sc *scan.Scanner, ref string
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", ref, err)
 	}
+	res.Warnings = append(res.Warnings, warnings...)
 	if err := s.matchResult(ctx, res); err != nil {
 		return err
 	}
@@ -325,6 +341,6 @@ func (s *Server) scanAndIngest(ctx context.Context, sc *scan.Scanner, ref string
 		return fmt.Errorf("store %s: %w", ref, err)
 	}
 	s.log.Info("registry image scanned", "ref", ref, "digest", res.Target.Digest, "imageID", out.ImageID,
-		"packages", out.Packages, "vulnerabilities", out.Vulnerabilities)
+		"packages", out.Packages, "vulnerabilities", out.Vulnerabilities, "findings", out.Findings)
 	return nil
 }

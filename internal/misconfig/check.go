@@ -1,7 +1,7 @@
 // Package misconfig checks container images, Dockerfiles and Kubernetes
 // manifests against the CIS Docker Benchmark §4, the Kubernetes Pod
-// Security Standards (baseline and restricted) and the NIST SP 800-190
-// countermeasures.
+// Security Standards (baseline and restricted), the Kubernetes RBAC good
+// practices and the NIST SP 800-190 countermeasures.
 //
 // Every check is a pure function of its input — an image configuration
 // plus facts from the image's inventory (CheckImage), a Dockerfile
@@ -59,7 +59,9 @@ const (
 	nistImageSecrets    = "4.1.4" // embedded clear text secrets
 	nistUntrustedImages = "4.1.5" // use of untrusted images
 	nistStaleImages     = "4.2.2" // stale images in registries
+	nistOrchAdmin       = "4.3.1" // unbounded administrative access (orchestrator)
 	nistOrchAccess      = "4.3.2" // unauthorized access (orchestrator)
+	nistOrchNetwork     = "4.3.3" // poorly separated inter-container network traffic
 	nistNetAccess       = "4.4.2" // unbounded network access from containers
 	nistRuntimeConfig   = "4.4.3" // insecure container runtime configurations
 	nistSharedKernel    = "4.5.2" // shared kernel
@@ -72,6 +74,7 @@ const (
 	refCISDocker  = "https://www.cisecurity.org/benchmark/docker"
 	refPSS        = "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
 	refNIST       = "https://doi.org/10.6028/NIST.SP.800-190"
+	refRBAC       = "https://kubernetes.io/docs/concepts/security/rbac-good-practices/"
 )
 
 // Check IDs.
@@ -144,6 +147,20 @@ const (
 	K8sImageTag         = "MSC-K8S-025"
 	K8sAutomountSAToken = "MSC-K8S-026"
 	K8sPullPolicy       = "MSC-K8S-027"
+	// RBAC (Role, ClusterRole, RoleBinding, ClusterRoleBinding).
+	K8sRBACWildcard         = "MSC-K8S-028"
+	K8sRBACAllResources     = "MSC-K8S-029"
+	K8sRBACWildcardVerb     = "MSC-K8S-030"
+	K8sRBACSecretsCluster   = "MSC-K8S-031"
+	K8sRBACSecretsNamespace = "MSC-K8S-032"
+	K8sRBACNodeProxy        = "MSC-K8S-033"
+	K8sRBACWorkloads        = "MSC-K8S-034"
+	K8sRBACConfigMaps       = "MSC-K8S-035"
+	K8sRBACEscalate         = "MSC-K8S-036"
+	K8sRBACExec             = "MSC-K8S-037"
+	K8sRBACNetworking       = "MSC-K8S-038"
+	K8sRBACAdminBinding     = "MSC-K8S-039"
+	K8sRBACBroadSubject     = "MSC-K8S-040"
 )
 
 // Checks returns every check, in ID order. The slice is freshly built.
@@ -152,6 +169,10 @@ func Checks() []CheckInfo {
 	img := func(id, title string, sev finding.Severity, desc, fix string, controls ...string) CheckInfo {
 		return CheckInfo{ID: id, Title: title, Severity: sev, Target: TargetImage, Description: desc, Remediation: fix,
 			Controls: controls, References: []string{refCISDocker, refNIST}}
+	}
+	rbac := func(id, title string, sev finding.Severity, desc, fix string, controls ...string) CheckInfo {
+		return CheckInfo{ID: id, Title: title, Severity: sev, Target: TargetKubernetes, Description: desc, Remediation: fix,
+			Controls: controls, References: []string{refRBAC, refNIST}}
 	}
 	df := func(id, title string, sev finding.Severity, desc, fix string, controls ...string) CheckInfo {
 		c := img(id, title, sev, desc, fix, controls...)
@@ -369,6 +390,46 @@ func Checks() []CheckInfo {
 		k8s(K8sPullPolicy, "imagePullPolicy is not Always for a mutable tag", low,
 			"The image is referenced by tag, not digest, and imagePullPolicy is not Always: nodes may run a stale cached image.",
 			"Reference the image by digest, or set imagePullPolicy: Always.", nistStaleImages),
+
+		rbac(K8sRBACWildcard, "Role grants every verb on every resource", crit,
+			"A Role or ClusterRole rule has verbs [*] on resources [*]: whoever is bound to it is (namespace or cluster) admin, including every secret and the RBAC objects themselves.",
+			"List the resources and verbs the subject needs; bind the default admin or edit roles explicitly if that is really meant.", nistOrchAdmin, "CIS-K8s-5.1.3"),
+		rbac(K8sRBACAllResources, "Role grants access to every resource", crit,
+			"A rule names resources [*] (with verbs other than *): read or write access to every resource type, secrets and custom resources included, present and future.",
+			"List the resources the subject needs instead of *.", nistOrchAdmin, "CIS-K8s-5.1.3"),
+		rbac(K8sRBACWildcardVerb, "Role grants every verb on sensitive resources", high,
+			"A rule grants verbs [*] on secrets, pods, workload controllers, service accounts, users, groups or the RBAC objects: every current and future verb, escalate, bind and impersonate included.",
+			"List the verbs the subject needs.", nistOrchAdmin, "CIS-K8s-5.1.3"),
+		rbac(K8sRBACSecretsCluster, "ClusterRole grants access to secrets", crit,
+			"A ClusterRole rule allows reading or changing secrets: bound cluster-wide, it reads every service account token, and some of those tokens are bound to cluster-admin.",
+			"Remove secrets from the ClusterRole; grant access to named secrets (resourceNames) in a namespaced Role if needed.", nistOrchAdmin, nistOrchAccess, "CIS-K8s-5.1.2"),
+		rbac(K8sRBACSecretsNamespace, "Role grants access to secrets in its namespace", med,
+			"A Role rule allows reading or changing the secrets of its namespace: the tokens of more privileged service accounts there are within reach.",
+			"Restrict the rule to the secrets needed (resourceNames) and the verbs needed.", nistOrchAccess, "CIS-K8s-5.1.2"),
+		rbac(K8sRBACNodeProxy, "Role grants nodes/proxy", high,
+			"A rule allows get or create on nodes/proxy: direct access to the kubelet API, which runs commands in any pod on the node and bypasses audit logging and admission.",
+			"Remove nodes/proxy; monitoring that needs kubelet metrics can use nodes/metrics or nodes/stats.", nistOrchAdmin, "CIS-K8s-5.1.10"),
+		rbac(K8sRBACWorkloads, "Role can create or change workloads", med,
+			"A rule allows creating, changing or deleting pods or workload controllers: depending on admission policy, a subject can run privileged pods that escape to the node, mount any secret of the namespace, or run under a more privileged service account.",
+			"Grant write access to workloads only to deployment tooling, and enforce Pod Security Admission in the namespace.", nistOrchAdmin, "CIS-K8s-5.1.4"),
+		rbac(K8sRBACConfigMaps, "Role can change ConfigMaps", med,
+			"A rule allows creating, changing or deleting ConfigMaps: workloads read configuration (and sometimes credentials) from them, so a change alters what they run or where they connect.",
+			"Remove write verbs on configmaps, or restrict them to named ConfigMaps (resourceNames).", nistOrchAccess),
+		rbac(K8sRBACEscalate, "Role can escalate, bind or impersonate", crit,
+			"A rule allows escalate or bind on roles and bindings, or impersonate on users, groups or service accounts: each lets the subject exceed its own permissions (RBAC's escalation prevention does not apply), up to cluster-admin.",
+			"Remove escalate, bind and impersonate; grant them only to the controllers that manage RBAC.", nistOrchAdmin, "CIS-K8s-5.1.8"),
+		rbac(K8sRBACExec, "Role can exec or attach into pods", high,
+			"A rule allows create (or get) on pods/exec or pods/attach: a shell in any pod of the scope, with its service account, its secrets and, for privileged pods, the node.",
+			"Remove pods/exec and pods/attach; use break-glass access for debugging.", nistOrchAdmin, nistRuntimeConfig),
+		rbac(K8sRBACNetworking, "Role can change Services or network policies", med,
+			"A rule allows changing Services, Endpoints, EndpointSlices, Ingresses or NetworkPolicies: traffic meant for other pods can be redirected to the subject's pods, and network segmentation lifted.",
+			"Grant write access to networking objects only to the controllers and tooling that own them.", nistOrchNetwork, nistOrchAdmin),
+		rbac(K8sRBACAdminBinding, "Binding to cluster-admin, admin or edit", med,
+			"A RoleBinding or ClusterRoleBinding grants the default cluster-admin, admin or edit ClusterRole: full control of the cluster, or of a namespace's workloads and secrets.",
+			"Bind a role with only the permissions the subject needs.", nistOrchAdmin, "CIS-K8s-5.1.1"),
+		rbac(K8sRBACBroadSubject, "Binding to anonymous users, all authenticated users or system:masters", crit,
+			"A binding names system:anonymous, system:unauthenticated or system:authenticated (every request, or every user and service account in the cluster), or system:masters (a group whose members bypass RBAC).",
+			"Bind named users, groups or service accounts instead.", nistOrchAccess, nistOrchAdmin),
 	}
 	for i := range checks {
 		checks[i].Peers = append([]string(nil), peerIDs[checks[i].ID]...)
@@ -403,6 +464,12 @@ var peerIDs = map[string][]string{
 	K8sCapsDropAll: {"KSV-0003", "KSV-0004", "KSV-0106"}, K8sCapsAddRestrict: {"KSV-0022", "KSV-0106"},
 	K8sReadOnlyRootFS: {"KSV-0014"}, K8sNoLimits: {"KSV-0011", "KSV-0018"}, K8sNoRequests: {"KSV-0015", "KSV-0016"},
 	K8sImageTag: {"KSV-0013"}, K8sAutomountSAToken: {"KSV-0036"},
+
+	K8sRBACWildcard: {"KSV-0044", "KSV-0046"}, K8sRBACAllResources: {"KSV-0046", "KSV-0112"}, K8sRBACWildcardVerb: {"KSV-0045"},
+	K8sRBACSecretsCluster: {"KSV-0041"}, K8sRBACSecretsNamespace: {"KSV-0113"}, K8sRBACNodeProxy: {"KSV-0047"},
+	K8sRBACWorkloads: {"KSV-0048"}, K8sRBACConfigMaps: {"KSV-0049"}, K8sRBACEscalate: {"KSV-0050", "KSV-0043"},
+	K8sRBACExec: {"KSV-0053", "KSV-0054"}, K8sRBACNetworking: {"KSV-0056"}, K8sRBACAdminBinding: {"KSV-0111"},
+	K8sRBACBroadSubject: {"KSV-0122", "KSV-0123", "KSV-01011"},
 }
 
 // checkIndex returns Checks() by ID.

@@ -23,7 +23,7 @@ func renderChecksDoc() string {
 	for _, target := range []struct{ id, title string }{
 		{TargetImage, "Image configuration and file system"},
 		{TargetDockerfile, "Dockerfile"},
-		{TargetKubernetes, "Kubernetes workloads"},
+		{TargetKubernetes, "Kubernetes workloads and RBAC"},
 	} {
 		fmt.Fprintf(&b, "\n## %s\n\n", target.title)
 		b.WriteString("| ID | Title | Severity | NIST SP 800-190 | CIS / PSS | dockle / trivy |\n|---|---|---|---|---|---|\n")

@@ -31,6 +31,8 @@ func FuzzDockerfile(f *testing.F) {
 func FuzzManifests(f *testing.F) {
 	f.Add([]byte(restrictedPod))
 	f.Add([]byte(multiDoc))
+	f.Add([]byte(rbacBad))
+	f.Add([]byte(rbacGood))
 	f.Add([]byte("apiVersion: v1\nkind: List\nitems:\n- &a {apiVersion: v1, kind: Pod, metadata: {name: x}, spec: {containers: [{name: c}]}}\n- *a\n"))
 	f.Add([]byte(`{"apiVersion":"batch/v1","kind":"CronJob","spec":{"jobTemplate":{"spec":{"template":{"spec":{"volumes":[{"name":"h","hostPath":{"path":"/"}}]}}}}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

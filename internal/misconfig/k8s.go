@@ -31,6 +31,7 @@ const (
 type objectMeta struct {
 	Name        string            `yaml:"name"`
 	Namespace   string            `yaml:"namespace"`
+	Labels      map[string]string `yaml:"labels"`
 	Annotations map[string]string `yaml:"annotations"`
 }
 
@@ -151,26 +152,32 @@ var podSpecPath = map[string][]string{
 
 // CheckManifests runs the Kubernetes checks on the YAML or JSON documents
 // in content (multi-document streams, List kinds and Helm output with
-// comments are all accepted), read from path. Objects that are not
-// workloads are ignored. A document that cannot be decoded is reported in
+// comments are all accepted), read from path. Workloads (pod templates)
+// and RBAC objects (Role, ClusterRole and their bindings) are checked;
+// other objects are ignored. A document that cannot be decoded is reported in
 // the returned error (wrapping ErrParse) and the others are still checked.
 func CheckManifests(path string, content []byte) ([]finding.Finding, error) {
 	if len(content) > MaxManifestSize {
 		return nil, fmt.Errorf("%w: manifest of %d bytes (limit %d)", ErrTooLarge, len(content), MaxManifestSize)
 	}
-	ws, err := parseManifests(path, content)
+	ws, roles, err := parseManifests(path, content)
 	var out []finding.Finding
 	for i := range ws {
 		out = append(out, checkWorkload(&ws[i])...)
+	}
+	for i := range roles {
+		out = append(out, checkRBAC(&roles[i])...)
 	}
 	return out, err
 }
 
 // parseManifests decodes every document into yaml.Node trees (which keep
-// line numbers and do not expand aliases) and collects the workloads.
-func parseManifests(path string, content []byte) ([]workload, error) {
+// line numbers and do not expand aliases) and collects the workloads and
+// the RBAC objects.
+func parseManifests(path string, content []byte) ([]workload, []rbacObject, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(content))
 	var out []workload
+	var roles []rbacObject
 	var errs []error
 	for doc := 0; ; doc++ {
 		if doc >= MaxManifestDocuments {
@@ -190,13 +197,13 @@ func parseManifests(path string, content []byte) ([]workload, error) {
 		if len(n.Content) == 0 {
 			continue // empty document (only comments)
 		}
-		ws, err := collectWorkloads(path, n.Content[0], 0)
+		ws, err := collectWorkloads(path, n.Content[0], 0, &roles)
 		out = append(out, ws...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w: %s: document %d: %w", ErrParse, path, doc+1, err))
 		}
 	}
-	return out, errors.Join(errs...)
+	return out, roles, errors.Join(errs...)
 }
 
 // decodeNode decodes n into v, turning yaml.v3's panics-by-design into
@@ -211,7 +218,9 @@ func decodeNode(n *yaml.Node, v any) (err error) {
 	return n.Decode(v)
 }
 
-func collectWorkloads(path string, root *yaml.Node, depth int) ([]workload, error) {
+// collectWorkloads returns the workloads in root (an object or a List of
+// them) and appends its RBAC objects to roles.
+func collectWorkloads(path string, root *yaml.Node, depth int, roles *[]rbacObject) ([]workload, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, nil
 	}
@@ -241,13 +250,21 @@ func collectWorkloads(path string, root *yaml.Node, depth int) ([]workload, erro
 		var out []workload
 		var errs []error
 		for _, it := range items.Content {
-			ws, err := collectWorkloads(path, it, depth+1)
+			ws, err := collectWorkloads(path, it, depth+1, roles)
 			out = append(out, ws...)
 			if err != nil {
 				errs = append(errs, err)
 			}
 		}
 		return out, errors.Join(errs...)
+	}
+	if rbacKinds[head.Kind] && strings.HasPrefix(head.APIVersion, "rbac.authorization.k8s.io/") {
+		r, err := decodeRBAC(path, root, head.Kind, head.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		*roles = append(*roles, r)
+		return nil, nil
 	}
 	keys, ok := podSpecPath[head.Kind]
 	if !ok {

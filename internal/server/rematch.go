@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"time"
 
+	"mamori/internal/finding"
 	"mamori/internal/inventory"
 	"mamori/internal/match"
 	"mamori/internal/scan"
@@ -43,9 +45,13 @@ type RematchStatus struct {
 	StartedAt  time.Time `json:"startedAt,omitzero"`
 	FinishedAt time.Time `json:"finishedAt,omitzero"`
 	// Images re-matched, Skipped (a newer scan arrived meanwhile, or deleted).
-	Images  int    `json:"images"`
-	Skipped int    `json:"skipped"`
-	Error   string `json:"error,omitempty"`
+	Images  int `json:"images"`
+	Skipped int `json:"skipped"`
+	// MalwareStale counts the re-matched images whose OSV malicious-package
+	// findings (MAL-*) the DB would change but that were left as ingested,
+	// because the store cannot replace them (see matchReplacer).
+	MalwareStale int    `json:"malwareStale,omitempty"`
+	Error        string `json:"error,omitempty"`
 	// DBBuiltAt is the built-at of the DB matched against.
 	DBBuiltAt time.Time `json:"dbBuiltAt,omitzero"`
 }
@@ -182,10 +188,29 @@ func (s *Server) startRematch() bool {
 	return true
 }
 
+// matchReplacer is the store method a re-match needs to refresh OSV
+// malicious-package findings: ReplaceVulnerabilities that, in the same
+// transaction and under the same ErrStale/ErrNotFound rules, also replaces
+// the image's findings of Kind malware and Engine osvEngine with malware
+// (leaving every other finding, clamd's and the hash lists' included) and
+// updates its malware count. store.Store does not have it yet; when the
+// store implements it, Rematch uses it.
+type matchReplacer interface {
+	ReplaceMatches(ctx context.Context, ref store.InventoryRef, vulns []match.Vulnerability, malware []finding.Finding) error
+}
+
+// osvEngine is the Engine of the malware findings the matcher makes from
+// OSV malicious-package records (match.Matcher.Match).
+const osvEngine = "osv"
+
 // Rematch matches every stored inventory against the current vulnerability
-// DB and replaces each image's vulnerabilities, without touching any image.
-// An image rescanned meanwhile is skipped (its new scan was matched by its
-// scanner). On success the DB's built-at is recorded in the store's meta.
+// DB and replaces each image's vulnerabilities and, when the store can
+// (matchReplacer), its OSV malicious-package findings: a MAL record new in
+// the DB adds a finding, a withdrawn or removed one drops it. Without that
+// store method the MAL findings stay as ingested and the images where the
+// DB would change them are counted (MalwareStale) and logged. No image is
+// touched. An image rescanned meanwhile is skipped (its new scan was matched
+// by its scanner). On success the DB's built-at is recorded in the store's meta.
 func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
 	s.vdb.rematchMu.Lock()
 	defer s.vdb.rematchMu.Unlock()
@@ -198,8 +223,9 @@ func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
 		s.setRematchStatus(st)
 		return st, ErrNoVulnDB
 	}
+	mr, canReplaceMalware := s.st.(matchReplacer)
 	err := s.st.ListInventories(ctx, func(ref store.InventoryRef, inv *inventory.Inventory) error {
-		vulns, _, err := m.Match(ctx, inv)
+		vulns, mal, err := m.Match(ctx, inv)
 		if err != nil {
 			return fmt.Errorf("image %d: %w", ref.ImageID, err)
 		}
@@ -207,7 +233,16 @@ func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
 		if vulns == nil {
 			vulns = []match.Vulnerability{}
 		}
-		err = s.st.ReplaceVulnerabilities(ctx, ref, vulns)
+		stale := false
+		if canReplaceMalware {
+			scan.SortFindings(mal)
+			err = mr.ReplaceMatches(ctx, ref, vulns, mal)
+		} else {
+			err = s.st.ReplaceVulnerabilities(ctx, ref, vulns)
+			if err == nil {
+				stale, err = s.osvMalwareDiffers(ctx, ref.ImageID, mal)
+			}
+		}
 		switch {
 		case errors.Is(err, store.ErrStale), errors.Is(err, store.ErrNotFound):
 			st.Skipped++
@@ -216,6 +251,9 @@ func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
 			return fmt.Errorf("image %d: %w", ref.ImageID, err)
 		}
 		st.Images++
+		if stale {
+			st.MalwareStale++
+		}
 		if st.Images%100 == 0 {
 			s.setRematchStatus(st)
 		}
@@ -232,7 +270,34 @@ func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
 	}
 	s.setRematchStatus(st)
 	s.log.Info("re-match done", "images", st.Images, "skipped", st.Skipped, "took", st.FinishedAt.Sub(st.StartedAt))
+	if st.MalwareStale > 0 {
+		s.log.Warn("re-match: malicious-package findings not refreshed: the store cannot replace findings; they stay as ingested until the images are scanned again",
+			"images", st.MalwareStale)
+	}
 	return st, nil
+}
+
+// osvMalwareDiffers reports whether image id's stored OSV malicious-package
+// findings differ from mal, the ones the current DB gives its inventory
+// (compared by advisory, path and package, which is what the matcher
+// derives them from).
+func (s *Server) osvMalwareDiffers(ctx context.Context, id int64, mal []finding.Finding) (bool, error) {
+	stored, err := s.st.ListFindings(ctx, id, finding.KindMalware)
+	if err != nil {
+		return false, err
+	}
+	key := func(f *finding.Finding) string { return f.ID + "\x00" + f.Location.Path + "\x00" + f.Evidence }
+	want := map[string]bool{}
+	for i := range mal {
+		want[key(&mal[i])] = true
+	}
+	have := map[string]bool{}
+	for i := range stored {
+		if stored[i].Engine == osvEngine {
+			have[key(&stored[i])] = true
+		}
+	}
+	return !maps.Equal(want, have), nil
 }
 
 func (s *Server) setRematchStatus(st RematchStatus) {

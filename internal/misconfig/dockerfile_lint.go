@@ -89,7 +89,8 @@ func mountedUnder(mounts []string, dirs ...string) bool {
 // command itself ("DEBIAN_FRONTEND=noninteractive apt-get", "sudo -E apk",
 // "then yum").
 var commandPrefixWords = map[string]bool{"sudo": true, "env": true, "exec": true, "xargs": true, "nice": true,
-	"time": true, "nohup": true, "then": true, "do": true, "else": true, "elif": true, "if": true, "!": true, "{": true}
+	"time": true, "nohup": true, "then": true, "do": true, "else": true, "elif": true, "if": true, "!": true, "{": true,
+	"sh": true, "bash": true, "/bin/sh": true, "/bin/bash": true}
 
 // atCommand reports whether s[i:] starts a command: only separators,
 // variable assignments, and wrappers such as sudo stand before it since the
@@ -98,7 +99,8 @@ var commandPrefixWords = map[string]bool{"sudo": true, "env": true, "exec": true
 func atCommand(s string, i int) bool {
 	start := strings.LastIndexAny(s[:i], ";&|(`\n") + 1
 	for _, w := range strings.Fields(s[start:i]) {
-		if commandPrefixWords[w] || strings.HasPrefix(w, "-") || (strings.Contains(w, "=") && !strings.ContainsAny(w[:1], `"'`)) {
+		w = strings.TrimLeft(w, `"'`)
+		if w == "" || commandPrefixWords[w] || strings.HasPrefix(w, "-") || (strings.Contains(w, "=") && !strings.ContainsAny(w[:1], `"'`)) {
 			continue
 		}
 		return false

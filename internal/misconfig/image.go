@@ -290,6 +290,7 @@ var (
 	// buildArgsPrefix is how the classic builder and BuildKit record the
 	// build arguments in scope of a RUN: "|2 A=1 B=2 ".
 	buildArgsPrefix = regexp.MustCompile(`^\|\d+(?:\s+\S+=\S*)*\s+`)
+	runFlagsPrefix  = regexp.MustCompile(`^(?:--[a-z]+(?:=\S*)?\s+)+`)
 	shellPrefix     = regexp.MustCompile(`^(?:/bin/(?:ba)?sh|sh|bash|cmd /S /C|powershell(?:\.exe)?)\s+(?:-\w+\s+)*-c\s+`)
 )
 
@@ -302,8 +303,16 @@ func historyCommand(createdBy string) historyCmd {
 	s = strings.TrimSuffix(s, "# buildkit")
 	s = strings.TrimSpace(s)
 	if rest, ok := strings.CutPrefix(s, "RUN "); ok {
+		// BuildKit keeps RUN's flags (--mount=type=cache,..., --network=none)
+		// before the shell; the build-argument prefix may come on either side.
 		s = strings.TrimSpace(rest)
-		s = buildArgsPrefix.ReplaceAllString(s, "")
+		for {
+			t := runFlagsPrefix.ReplaceAllString(buildArgsPrefix.ReplaceAllString(s, ""), "")
+			if t == s {
+				break
+			}
+			s = t
+		}
 		s = shellPrefix.ReplaceAllString(s, "")
 		return historyCmd{kind: "RUN", text: s}
 	}

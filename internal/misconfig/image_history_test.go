@@ -92,14 +92,17 @@ func TestImageHistoryPackageChecks(t *testing.T) {
 		{CreatedBy: "RUN --mount=type=cache,target=/var/lib/apt,sharing=locked /bin/sh -c apt-get update && apt-get install -y --no-install-recommends git # buildkit"},
 		{CreatedBy: "|1 V=1 /bin/sh -c yum install -y httpd && yum clean all"},
 		{CreatedBy: "/bin/sh -c microdnf install -y nginx"},
+		{CreatedBy: "RUN |1 V=2 --mount=type=secret,id=npm /bin/sh -c apk add git # buildkit"},
+		{CreatedBy: "RUN --network=none |1 V=2 /bin/sh -c apt-get -y dist-upgrade # buildkit"},
+		{CreatedBy: "/bin/sh -c bash -c \"apk add curl\""},
 		// apt-get without -y and cd are Dockerfile-only checks.
 		{CreatedBy: "/bin/sh -c cd /src && apt-get install --no-install-recommends make"},
 	}}
 	got := findingsAt(cfg)
-	if strings.Join(got[DFPkgCache], ",") != "History[0],History[3],History[8]" {
+	if strings.Join(got[DFPkgCache], ",") != "History[0],History[3],History[8],History[9],History[11]" {
 		t.Errorf("%s at %v", DFPkgCache, got[DFPkgCache])
 	}
-	if strings.Join(got[DFDistUpgrade], ",") != "History[2]" {
+	if strings.Join(got[DFDistUpgrade], ",") != "History[2],History[10]" {
 		t.Errorf("%s at %v", DFDistUpgrade, got[DFDistUpgrade])
 	}
 	if len(got[DFAptNoYes]) != 0 || len(got[DFRunCd]) != 0 {

@@ -74,6 +74,7 @@ func TestHistoryCommand(t *testing.T) {
 		"RUN |1 X=y /bin/sh -c echo hi # buildkit":     {kind: "RUN", text: "echo hi"},
 		"ADD https://x.org/a.tgz /a # buildkit":        {kind: "ADD", text: "https://x.org/a.tgz /a"},
 		"/bin/sh -c #(nop) ADD file:abc in / ":         {kind: "ADD", text: "file:abc in /"},
+		"RUN --mount=type=cache,target=/root/.cache/go-build |1 X=y /bin/sh -c go build # buildkit": {kind: "RUN", text: "go build"},
 	} {
 		if got := historyCommand(in); got != want {
 			t.Errorf("historyCommand(%q) = %+v, want %+v", in, got, want)

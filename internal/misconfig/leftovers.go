@@ -76,41 +76,42 @@ func isDockerfileName(base string) bool {
 // leftover says whether the file at p (clean, root-relative) is an
 // unnecessary file, and returns the path to report (the repository
 // directory for version-control metadata, the file otherwise) and what it is.
+// It runs for every file of an image: the name tests come first, and the
+// path is only searched for third-party trees once a name matched.
 func leftover(p string) (loc, what string, ok bool) {
+	dir, base := "", p
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		dir, base = p[:i], p[i+1:]
+	}
+	dirBase := dir[strings.LastIndexByte(dir, '/')+1:]
+	switch m, isVCS := vcsMarkers[dirBase]; {
+	case isVCS:
+		if base != m {
+			return "", "", false
+		}
+		loc, what = dir, "version control metadata ("+dirBase+"/)"
+	case base == ".git":
+		// A file named .git: a submodule's or worktree's link to its repository.
+		loc, what = p, "git link file"
+	case leftoverDirs[dirBase] != "":
+		loc, what = p, leftoverDirs[dirBase]+" ("+dirBase+"/)"
+	case leftoverFiles[base] != "":
+		if strings.HasPrefix(base, "authorized_keys") && dirBase != ".ssh" {
+			return "", "", false
+		}
+		loc, what = p, leftoverFiles[base]
+	case isDockerfileName(base):
+		loc, what = p, "Dockerfile"
+	default:
+		return "", "", false
+	}
 	sp := "/" + p
 	for _, d := range thirdPartyDirs {
 		if strings.Contains(sp, d) {
 			return "", "", false
 		}
 	}
-	dir, base := "", p
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		dir, base = p[:i], p[i+1:]
-	}
-	dirBase := dir[strings.LastIndexByte(dir, '/')+1:]
-	if m, ok := vcsMarkers[dirBase]; ok {
-		if base == m {
-			return dir, "version control metadata (" + dirBase + "/)", true
-		}
-		return "", "", false
-	}
-	if base == ".git" {
-		// A file named .git: a submodule's or worktree's link to its repository.
-		return p, "git link file", true
-	}
-	if w, ok := leftoverDirs[dirBase]; ok {
-		return p, w + " (" + dirBase + "/)", true
-	}
-	if w, ok := leftoverFiles[base]; ok {
-		if strings.HasPrefix(base, "authorized_keys") && dirBase != ".ssh" {
-			return "", "", false
-		}
-		return p, w, true
-	}
-	if isDockerfileName(base) {
-		return p, "Dockerfile", true
-	}
-	return "", "", false
+	return loc, what, true
 }
 
 // LeftoversAnalyzer is a Metadata-only analyzer reporting files that have no

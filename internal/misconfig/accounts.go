@@ -32,6 +32,11 @@ const (
 	maxAccountFindings = 100
 	// maxNameEvidence caps an account name quoted in evidence.
 	maxNameEvidence = 64
+	// maxAccountFileContent: above this size AccountsAnalyzer asks for
+	// metadata only, so that the walk does not read (or spill to disk) a
+	// hostile multi-gigabyte "account file" just for its first 4 MiB; the
+	// file is reported as not checked.
+	maxAccountFileContent = 64 << 20
 	// accountsVersion is bumped when AccountsAnalyzer's output can change.
 	accountsVersion = 1
 )
@@ -270,10 +275,14 @@ func (AccountsAnalyzer) Name() string { return "misconfig-accounts" }
 // Version implements analyzer.Analyzer.
 func (AccountsAnalyzer) Version() int { return accountsVersion }
 
-// Required implements analyzer.Analyzer: Content for the account files.
+// Required implements analyzer.Analyzer: Content for the account files
+// (Metadata only above maxAccountFileContent).
 func (AccountsAnalyzer) Required(p string, info fs.FileInfo) analyzer.Need {
 	if _, ok := accountFiles[p]; !ok || info == nil || !info.Mode().IsRegular() {
 		return analyzer.Skip
+	}
+	if info.Size() > maxAccountFileContent {
+		return analyzer.Metadata
 	}
 	return analyzer.Content
 }
@@ -283,6 +292,9 @@ func (AccountsAnalyzer) Required(p string, info fs.FileInfo) analyzer.Need {
 func (AccountsAnalyzer) Analyze(_ context.Context, in analyzer.Input) (*analyzer.Result, error) {
 	res := &analyzer.Result{Present: true}
 	if in.Content == nil {
+		if in.Info != nil && in.Info.Size() > maxAccountFileContent {
+			return res, fmt.Errorf("%w: %s is %d bytes; not checked", ErrTooLarge, in.Path, in.Info.Size())
+		}
 		return res, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(in.Content, MaxAccountFileSize+1))

@@ -172,7 +172,20 @@ func TestAccountsAnalyzer(t *testing.T) {
 	if a.Required("etc/shadow", fi{0o777 | iofs.ModeSymlink}) != analyzer.Skip {
 		t.Error("symlink wanted")
 	}
+	// A huge file: metadata only, reported as not checked, still Present.
+	huge := bigFile{fi{0o640}}
+	if a.Required("etc/shadow", huge) != analyzer.Metadata {
+		t.Error("huge shadow: content wanted")
+	}
+	res, err := a.Analyze(context.Background(), analyzer.Input{Path: "etc/shadow", Info: huge})
+	if !errors.Is(err, ErrTooLarge) || res == nil || !res.Present {
+		t.Errorf("huge shadow: %+v %v", res, err)
+	}
 }
+
+type bigFile struct{ fi }
+
+func (bigFile) Size() int64 { return 3 << 30 }
 
 // TestAccountsAcrossLayers: an empty password locked by a later layer is no
 // longer reported; one introduced by a later layer is.

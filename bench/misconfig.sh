@@ -116,18 +116,18 @@ for a, b in (("mamori-image", "dockle"), ("mamori-image", "trivy-image"), ("mamo
 MAP = {
     # dockle (image)
     "CIS-DI-0001": ["MSC-IMG-001"], "CIS-DI-0005": [], "CIS-DI-0006": ["MSC-IMG-002"],
-    "CIS-DI-0007": ["MSC-IMG-003"], "CIS-DI-0008": ["MSC-IMG-008"], "CIS-DI-0009": ["MSC-IMG-004"],
+    "CIS-DI-0007": ["MSC-IMG-003"], "CIS-DI-0008": ["MSC-IMG-008"], "CIS-DI-0009": ["MSC-IMG-004", "MSC-IMG-016"],
     # CIS-DI-0010's credential *files* part is mamori's secret scanner (kind secret)
-    "CIS-DI-0010": ["MSC-IMG-005"], "DKL-DI-0001": [], "DKL-DI-0002": [], "DKL-DI-0003": [],
-    "DKL-DI-0004": [], "DKL-DI-0005": [], "DKL-DI-0006": [], "DKL-LI-0001": [], "DKL-LI-0002": [],
-    "DKL-LI-0003": [],
+    "CIS-DI-0010": ["MSC-IMG-005"], "DKL-DI-0001": ["MSC-DF-007"], "DKL-DI-0002": ["MSC-IMG-014"], "DKL-DI-0003": ["MSC-DF-015"],
+    "DKL-DI-0004": ["MSC-DF-014"], "DKL-DI-0005": ["MSC-DF-014"], "DKL-DI-0006": ["MSC-IMG-015"], "DKL-LI-0001": ["MSC-IMG-011"], "DKL-LI-0002": ["MSC-IMG-012"],
+    "DKL-LI-0003": ["MSC-IMG-013"],
     # trivy Dockerfile (also its image-config scan, which renders the history as a Dockerfile)
     "DS-0001": ["MSC-DF-006"], "DS-0002": ["MSC-DF-001", "MSC-IMG-001"], "DS-0004": ["MSC-DF-012", "MSC-IMG-009"],
-    "DS-0005": ["MSC-DF-004"], "DS-0006": [], "DS-0007": [], "DS-0008": [], "DS-0009": [], "DS-0010": ["MSC-DF-007"],
-    "DS-0011": [], "DS-0012": [], "DS-0013": [], "DS-0014": [], "DS-0015": [], "DS-0016": [],
-    "DS-0017": ["MSC-DF-005", "MSC-IMG-003"], "DS-0019": [], "DS-0020": [], "DS-0021": [], "DS-0022": [],
-    "DS-0023": [], "DS-0024": [], "DS-0025": [], "DS-0026": ["MSC-DF-002", "MSC-IMG-002"], "DS-0027": [],
-    "DS-0029": ["MSC-DF-011"], "DS-0030": [], "DS-0031": ["MSC-DF-009", "MSC-DF-010", "MSC-IMG-005"],
+    "DS-0005": ["MSC-DF-004", "MSC-IMG-016"], "DS-0006": ["MSC-DF-018"], "DS-0007": ["MSC-DF-017"], "DS-0008": ["MSC-DF-019"], "DS-0009": ["MSC-DF-020"], "DS-0010": ["MSC-DF-007"],
+    "DS-0011": ["MSC-DF-022"], "DS-0012": ["MSC-DF-018"], "DS-0013": ["MSC-DF-023"], "DS-0014": ["MSC-DF-024"], "DS-0015": ["MSC-DF-014"], "DS-0016": ["MSC-DF-017"],
+    "DS-0017": ["MSC-DF-005", "MSC-IMG-003"], "DS-0019": ["MSC-DF-014"], "DS-0020": ["MSC-DF-014"], "DS-0021": ["MSC-DF-016"], "DS-0022": ["MSC-DF-025"],
+    "DS-0023": ["MSC-DF-017"], "DS-0024": ["MSC-DF-015"], "DS-0025": ["MSC-DF-014"], "DS-0026": ["MSC-DF-002", "MSC-IMG-002"], "DS-0027": ["MSC-DF-014"],
+    "DS-0029": ["MSC-DF-011"], "DS-0030": ["MSC-DF-021"], "DS-0031": ["MSC-DF-009", "MSC-DF-010", "MSC-IMG-005"],
     # trivy Kubernetes
     "KSV-0001": ["MSC-K8S-016"], "KSV-0002": ["MSC-K8S-010"], "KSV-0003": ["MSC-K8S-020"], "KSV-0004": ["MSC-K8S-020"],
     "KSV-0005": ["MSC-K8S-006"], "KSV-0006": ["MSC-K8S-008"], "KSV-0007": [], "KSV-0008": ["MSC-K8S-003"],
@@ -137,13 +137,13 @@ MAP = {
     "KSV-0022": ["MSC-K8S-006", "MSC-K8S-021"], "KSV-0023": ["MSC-K8S-007", "MSC-K8S-008"], "KSV-0024": ["MSC-K8S-009"],
     "KSV-0025": ["MSC-K8S-011"], "KSV-0026": ["MSC-K8S-014"], "KSV-0027": ["MSC-K8S-012"], "KSV-0028": ["MSC-K8S-015"],
     "KSV-0030": ["MSC-K8S-019"], "KSV-0036": ["MSC-K8S-026"], "KSV-0037": [], "KSV-0038": [], "KSV-0039": [],
-    "KSV-0040": [], "KSV-0041": [], "KSV-0042": [], "KSV-0043": [], "KSV-0044": [], "KSV-0045": [], "KSV-0046": [],
-    "KSV-0047": [], "KSV-0048": [], "KSV-0049": [], "KSV-0050": [], "KSV-0051": [], "KSV-0052": [], "KSV-0053": [],
-    "KSV-0054": [], "KSV-0055": [], "KSV-0056": [], "KSV-01010": [], "KSV-01011": [], "KSV-0102": [],
+    "KSV-0040": [], "KSV-0041": ["MSC-K8S-031"], "KSV-0042": [], "KSV-0043": ["MSC-K8S-036"], "KSV-0044": ["MSC-K8S-028"], "KSV-0045": ["MSC-K8S-030"], "KSV-0046": ["MSC-K8S-029"],
+    "KSV-0047": ["MSC-K8S-033"], "KSV-0048": ["MSC-K8S-034"], "KSV-0049": ["MSC-K8S-035"], "KSV-0050": ["MSC-K8S-036"], "KSV-0051": [], "KSV-0052": [], "KSV-0053": ["MSC-K8S-037"],
+    "KSV-0054": ["MSC-K8S-037"], "KSV-0055": [], "KSV-0056": ["MSC-K8S-038"], "KSV-01010": [], "KSV-01011": ["MSC-K8S-040"], "KSV-0102": [],
     "KSV-0103": ["MSC-K8S-005"], "KSV-0104": ["MSC-K8S-013", "MSC-K8S-019"], "KSV-0105": ["MSC-K8S-018"], "KSV-0106": ["MSC-K8S-020", "MSC-K8S-021"],
-    "KSV-0107": [], "KSV-0108": [], "KSV-0109": [], "KSV-0110": [], "KSV-0111": [], "KSV-0112": [], "KSV-0113": [],
+    "KSV-0107": [], "KSV-0108": [], "KSV-0109": [], "KSV-0110": [], "KSV-0111": ["MSC-K8S-039"], "KSV-0112": ["MSC-K8S-029"], "KSV-0113": ["MSC-K8S-032"],
     "KSV-0114": [], "KSV-0115": [], "KSV-0116": [], "KSV-0117": [], "KSV-0118": [], "KSV-0119": ["MSC-K8S-006"],
-    "KSV-0120": ["MSC-K8S-006"], "KSV-0121": ["MSC-K8S-008"], "KSV-0122": [], "KSV-0123": [], "KSV-0124": [],
+    "KSV-0120": ["MSC-K8S-006"], "KSV-0121": ["MSC-K8S-008"], "KSV-0122": ["MSC-K8S-040"], "KSV-0123": ["MSC-K8S-040"], "KSV-0124": [],
     "KSV-0125": [],
 }
 def canon(i):  # trivy prints DS002/KSV001, AVD-DS-0002 or DS-0002 depending on version

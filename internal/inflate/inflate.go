@@ -16,9 +16,6 @@
 package inflate
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
 	"io"
 
 	"github.com/klauspost/compress/gzip"
@@ -44,25 +41,4 @@ func Backend() string {
 		return "isal"
 	}
 	return "go"
-}
-
-// peekHeader reads the fixed part of a gzip header without consuming it.
-func peekHeader(br *bufio.Reader) error {
-	h, err := br.Peek(10)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			if len(h) == 0 {
-				return io.EOF
-			}
-			return io.ErrUnexpectedEOF
-		}
-		return err
-	}
-	if h[0] != 0x1f || h[1] != 0x8b {
-		return ErrHeader
-	}
-	if h[2] != 8 {
-		return fmt.Errorf("%w: compression method %d", ErrHeader, h[2])
-	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"math/rand"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	kgzip "github.com/klauspost/compress/gzip"
 )
 
 // member gzips data with a header carrying every optional field the
@@ -96,7 +99,28 @@ func TestGzipMatchesStdlib(t *testing.T) {
 	badCRC[len(badCRC)-8] ^= 1
 	badSize := append([]byte(nil), m2...)
 	badSize[len(badSize)-1] ^= 1
+	// Headers compress/gzip's writer never makes: FHCRC (right and wrong),
+	// reserved flag bits, an over-long name.
+	withFlags := func(flg byte, extra []byte, hcrc bool, bad bool) []byte {
+		h := []byte{0x1f, 0x8b, 8, flg, 0, 0, 0, 0, 0, 3}
+		h = append(h, extra...)
+		if hcrc {
+			c := crc32.ChecksumIEEE(h)
+			if bad {
+				c++
+			}
+			h = append(h, byte(c), byte(c>>8))
+		}
+		return append(h, m2[10:]...)
+	}
 	cases := map[string][]byte{
+		"hcrc":             withFlags(0x02, nil, true, false),
+		"hcrc-bad":         withFlags(0x02, nil, true, true),
+		"hcrc-name":        withFlags(0x0a, []byte("n.tar\x00"), true, false),
+		"reserved":         withFlags(0x20, nil, false, false),
+		"long-name":        withFlags(0x08, append(bytes.Repeat([]byte("a"), 600), 0), false, false),
+		"name-512":         withFlags(0x08, append(bytes.Repeat([]byte("a"), 511), 0), false, false),
+		"extra-cut":        withFlags(0x04, []byte{0xff, 0xff, 1, 2}, false, false),
 		"one":              m1,
 		"multi":            append(append(append([]byte(nil), m1...), m2...), m3...),
 		"stored":           stored,
@@ -115,6 +139,11 @@ func TestGzipMatchesStdlib(t *testing.T) {
 	}
 	for name, in := range cases {
 		want, wantErr := reference(in)
+		if name == "reserved" {
+			// RFC 1952 2.3.1.2: a decoder must reject reserved flag bits;
+			// compress/gzip does not, klauspost (the pure-Go back end) does.
+			want, wantErr = nil, ErrHeader
+		}
 		for wn, w := range wraps {
 			got, err := decode(in, w)
 			if (err == nil) != (wantErr == nil) {
@@ -185,7 +214,16 @@ func FuzzGzip(f *testing.F) {
 		}
 		got, err := decode(in, wraps["half"])
 		if (err == nil) != (wantErr == nil) {
-			t.Fatalf("err = %v, stdlib %v", err, wantErr)
+			// compress/gzip accepts reserved header flag bits (RFC 1952
+			// says reject); both back ends reject them: agree with klauspost.
+			kr, kerr := kgzip.NewReader(bytes.NewReader(in))
+			if kerr == nil {
+				_, kerr = io.ReadAll(kr)
+			}
+			if err == nil || kerr == nil {
+				t.Fatalf("err = %v, stdlib %v, klauspost %v", err, wantErr, kerr)
+			}
+			return
 		}
 		if err == nil && !bytes.Equal(got, want) {
 			t.Fatalf("%d bytes, stdlib %d", len(got), len(want))

@@ -32,18 +32,11 @@ static struct inflate_state *mamori_isal_new(void) {
 	struct inflate_state *s = calloc(1, sizeof *s);
 	if (s) {
 		mamori_isal_init_p(s);
-		s->crc_flag = ISAL_GZIP;
+		// The member header is parsed on the Go side (header.go); ISA-L
+		// inflates the deflate data and checks the trailer's CRC and size.
+		s->crc_flag = ISAL_GZIP_NO_HDR_VER;
 	}
 	return s;
-}
-
-static void mamori_isal_next_member(struct inflate_state *s) {
-	uint8_t *in = s->next_in;
-	uint32_t avail = s->avail_in;
-	mamori_isal_reset_p(s);
-	s->crc_flag = ISAL_GZIP;
-	s->next_in = in;
-	s->avail_in = avail;
 }
 
 // mamori_isal_inflate inflates into out (Go memory, not retained: next_out
@@ -60,12 +53,15 @@ static int mamori_isal_inflate(struct inflate_state *s, uint8_t *out, uint32_t l
 
 static int mamori_isal_finished(struct inflate_state *s) { return s->block_state == ISAL_BLOCK_FINISH; }
 static uint32_t mamori_isal_avail_in(struct inflate_state *s) { return s->avail_in; }
+static uint32_t mamori_isal_in_off(struct inflate_state *s, uint8_t *in) { return (uint32_t)(s->next_in - in); }
 static void mamori_isal_set_in(struct inflate_state *s, uint8_t *in, uint32_t n) { s->next_in = in; s->avail_in = n; }
 */
 import "C"
 
 import (
 	"bufio"
+	"bytes"
+	stdgzip "compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -92,14 +88,16 @@ func newFast(r io.Reader) (io.ReadCloser, bool, error) {
 	if !ok || br.Size() < 16 {
 		br = bufio.NewReaderSize(r, 16)
 	}
-	if err := peekHeader(br); err != nil {
+	if err := readHeader(br); err != nil {
 		return nil, true, err
 	}
 	st := C.mamori_isal_new()
 	if st == nil {
 		return nil, false, nil
 	}
-	in := C.malloc(inBuf)
+	// Zeroed, with slack past the end: cheap insurance for word-sized
+	// loads near the end of the valid input.
+	in := C.calloc(1, inBuf+64)
 	if in == nil {
 		C.free(unsafe.Pointer(st))
 		return nil, false, nil
@@ -116,6 +114,12 @@ type isalReader struct {
 	in     unsafe.Pointer
 	srcErr error // from src: io.EOF once it is drained
 	err    error // sticky result
+
+	// next reads the members after the first: concatenated gzip is rare in
+	// layers (pigz and image builders write one member), so the rest of
+	// such a stream goes through compress/gzip (not klauspost, which takes
+	// a later member's truncated header for a clean end).
+	next io.ReadCloser
 }
 
 // refill loads more compressed input when ISA-L has consumed all of it.
@@ -138,6 +142,9 @@ func (z *isalReader) refill() {
 }
 
 func (z *isalReader) Read(p []byte) (int, error) {
+	if z.next != nil {
+		return z.next.Read(p)
+	}
 	if z.err != nil {
 		return 0, z.err
 	}
@@ -156,7 +163,7 @@ func (z *isalReader) Read(p []byte) (int, error) {
 		}
 		availIn := C.mamori_isal_avail_in(z.st)
 		if C.mamori_isal_finished(z.st) != 0 {
-			// A member ended; another may follow (concatenated gzip).
+			// The member ended; another may follow (concatenated gzip).
 			if availIn == 0 {
 				if z.srcErr == nil {
 					continue
@@ -167,7 +174,20 @@ func (z *isalReader) Read(p []byte) (int, error) {
 				}
 				return 0, z.err
 			}
-			C.mamori_isal_next_member(z.st)
+			off := C.mamori_isal_in_off(z.st, (*C.uint8_t)(z.in))
+			rest := append([]byte(nil), unsafe.Slice((*byte)(z.in), inBuf)[off:off+availIn]...)
+			C.mamori_isal_set_in(z.st, (*C.uint8_t)(z.in), 0)
+			var src io.Reader = bytes.NewReader(rest)
+			if z.srcErr == nil {
+				src = io.MultiReader(src, z.src)
+			}
+			next, err := stdgzip.NewReader(src)
+			if err != nil {
+				z.err = err
+				return 0, err
+			}
+			z.next = next
+			return z.next.Read(p)
 		}
 		var wrote C.uint32_t
 		ret := C.mamori_isal_inflate(z.st, (*C.uint8_t)(unsafe.Pointer(&p[0])), C.uint32_t(len(p)), &wrote)
@@ -205,6 +225,10 @@ func (z *isalReader) Read(p []byte) (int, error) {
 
 // Close frees the C memory; it does not close the source.
 func (z *isalReader) Close() error {
+	if z.next != nil {
+		z.next.Close()
+		z.next = nil
+	}
 	if z.st != nil {
 		C.free(unsafe.Pointer(z.st))
 		C.free(z.in)

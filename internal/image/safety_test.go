@@ -395,3 +395,47 @@ func TestInsecureRegistryOptions(t *testing.T) {
 		t.Errorf("tcp docker host: %v", err)
 	}
 }
+
+// TestArchiveDigestFromName: a layer member named by its digest is not
+// hashed up front (the digest is taken from the name), and reading the layer
+// verifies the name; a name that lies fails on read.
+func TestArchiveDigestFromName(t *testing.T) {
+	dir := t.TempDir()
+	raw := layerTar(t, map[string]string{"f": strings.Repeat("data ", 20000)})
+	gz := gzipBytes(t, raw)
+	right := sha(gz)
+	wrong := sha([]byte("not this layer"))
+	for _, c := range []struct {
+		name, path string
+		digest     v1.Hash
+		err        string
+	}{
+		{"ggcr-name", right.Hex + ".tar.gz", right, ""},
+		{"oci-blob", "blobs/sha256/" + right.Hex, right, ""},
+		{"lying-name", wrong.Hex + ".tar.gz", wrong, "does not match"},
+		{"lying-blob", "blobs/sha256/" + wrong.Hex, wrong, "does not match"},
+		{"legacy-id-dir", wrong.Hex + "/layer.tar.gz", right, ""}, // a v1 ID, not a digest: hashed
+		{"short-hex", "abc.tar.gz", right, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, c.name+".tar")
+			writeDockerArchive(t, p, []string{"t:1"}, []archiveLayerSpec{{path: c.path, raw: raw, blob: gz}}, nil, nil)
+			img := mustOpenFile(t, p)
+			ls, err := img.Image().Layers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, err := ls[0].Digest(); err != nil || d != c.digest {
+				t.Fatalf("Digest() = %v, %v; want %v", d, err, c.digest)
+			}
+			_, err = tryReadLayerFiles(img.Image())
+			if c.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantErr(t, err, ErrMalformed, c.err)
+		})
+	}
+}

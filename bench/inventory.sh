@@ -53,7 +53,7 @@ if mc and "mamori-warm" in res:
 def eco_mamori():
     r = json.load(open(f"{d}/mamori-cold.out"))
     c = collections.Counter(p["type"] for p in r["inventory"]["packages"])
-    keys = [(p["type"], p["name"], p["version"], p["locations"][0]["path"] if p["locations"] else "") for p in r["inventory"]["packages"]]
+    keys = [(p["type"], p["name"], p["version"], p.get("arch", ""), p["locations"][0]["path"] if p["locations"] else "") for p in r["inventory"]["packages"]]
     dup = len(keys) - len(set(keys))
     return c, dup, {(p["type"], p["name"], p["version"]) for p in r["inventory"]["packages"]}
 def eco_syft():

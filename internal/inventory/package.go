@@ -76,13 +76,15 @@ type Package struct {
 }
 
 // Key identifies a package for de-duplication: the same name and version of
-// the same type at the same path is one package.
+// the same type and architecture at the same path is one package. The
+// architecture matters for multi-arch installs: Debian's libc6:amd64 and
+// libc6:i386 of one version are two packages in one status file.
 func (p *Package) Key() string {
 	path := ""
 	if len(p.Locations) > 0 {
 		path = p.Locations[0].Path
 	}
-	return p.Type + "\x00" + p.Name + "\x00" + p.Version + "\x00" + path
+	return p.Type + "\x00" + p.Name + "\x00" + p.Version + "\x00" + p.Arch + "\x00" + path
 }
 
 // OS is the detected operating system of an image or file tree.

@@ -236,7 +236,82 @@ func TestLoadVulnerabilitiesP95(t *testing.T) {
 		if lp > loadP95Limit || dp > loadP95Limit {
 			t.Errorf("p95 over %v: list %v, detail %v", loadP95Limit, lp, dp)
 		}
+		logSearchLatency(t, s)
+		size, err := dbSize(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: database size %.1f MiB", s.engine, float64(size)/(1<<20))
 	})
+}
+
+// loadSearches are the text searches timed one by one (the list's p95
+// above mixes them with every other filter).
+var loadSearches = []VulnerabilityFilter{
+	{Query: "CVE-2019"},
+	{Query: "cve-2021-00"},
+	{Query: "lib07"},
+	{Query: "ghsa-00ff"},
+	{Query: "nothing-matches-this"},
+	{Package: "lib3"},
+	{Query: "li"}, // too short for a trigram index
+}
+
+// loadImageSearches are the image searches timed one by one.
+var loadImageSearches = []string{"team07", "app0123", "zz"}
+
+// logSearchLatency logs the p50 and p95 of each text search.
+func logSearchLatency(t *testing.T, s *sqlStore) {
+	t.Helper()
+	const runs = 20
+	ctx := context.Background()
+	timeIt := func(name string, fn func() (int, error)) {
+		t.Helper()
+		total, err := fn() // warm-up
+		if err != nil {
+			t.Fatal(err)
+		}
+		lat := make([]time.Duration, 0, runs)
+		for range runs {
+			start := time.Now()
+			if _, err := fn(); err != nil {
+				t.Fatal(err)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		slices.Sort(lat)
+		t.Logf("%s: search %-32s %5d hits  p50 %7.2f ms  p95 %7.2f ms", s.engine, name, total,
+			float64(lat[len(lat)/2])/1e6, float64(p95(lat))/1e6)
+	}
+	for _, f := range loadSearches {
+		name := "vulnerabilities q=" + f.Query
+		if f.Package != "" {
+			name = "vulnerabilities package=" + f.Package
+		}
+		timeIt(name, func() (int, error) {
+			p, err := s.ListVulnerabilities(ctx, f)
+			return p.Total, err
+		})
+	}
+	for _, q := range loadImageSearches {
+		timeIt("images q="+q, func() (int, error) {
+			p, err := s.ListImages(ctx, ImageFilter{Query: q})
+			return p.Total, err
+		})
+	}
+}
+
+// dbSize returns the size of the store's database in bytes.
+func dbSize(ctx context.Context, s *sqlStore) (int64, error) {
+	q := `SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`
+	if s.engine == EnginePostgres {
+		q = `SELECT pg_database_size(current_database())`
+	}
+	var n int64
+	if err := s.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return 0, fmt.Errorf("database size: %w", err)
+	}
+	return n, nil
 }
 
 // loadStores holds the load fixtures built by the benchmarks, per engine.

@@ -40,6 +40,9 @@ type sqlStore struct {
 	// failAt, set only by tests, injects a failure at a named step of a
 	// write transaction to prove that nothing half-written is committed.
 	failAt func(step string) error
+	// scanSearch, set only by tests, answers substring searches with the
+	// LIKE scan instead of SQLite's trigram index: the reference results.
+	scanSearch bool
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -79,7 +82,6 @@ func (s *sqlStore) step(name string) error {
 	}
 	return nil
 }
-
 
 // tx wraps a transaction with the engine's placeholder rewriting.
 type tx struct {
@@ -266,23 +268,6 @@ func decodeJSON(col, s string, dst any) error {
 		return fmt.Errorf("decode column %s: %w", col, err)
 	}
 	return nil
-}
-
-// likePattern turns a user's search term into a case-insensitive substring
-// LIKE pattern (escape character '\') over lower-cased search columns.
-func likePattern(term string) string {
-	term = strings.ToLower(strings.TrimSpace(term))
-	term = strings.ReplaceAll(term, "\n", " ")
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(term) + "%"
-}
-
-// tokenPattern matches one whole newline-delimited token (an ID or alias)
-// of a search column, case-insensitively.
-func tokenPattern(term string) string {
-	term = strings.ToLower(strings.TrimSpace(term))
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`, "\n", " ")
-	return "%\n" + r.Replace(term) + "\n%"
 }
 
 // clampPage applies DefaultLimit and MaxLimit and refuses negative offsets.

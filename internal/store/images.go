@@ -40,9 +40,11 @@ func (s *sqlStore) ListImages(ctx context.Context, f ImageFilter) (ImagePage, er
 	page := clampPage(f.Page)
 	where := "i.latest_scan_id IS NOT NULL"
 	var args []any
-	if strings.TrimSpace(f.Query) != "" {
-		where += ` AND i.search LIKE ? ESCAPE '\'`
-		args = append(args, likePattern(f.Query))
+	search := strings.TrimSpace(f.Query) != ""
+	if search {
+		c, a := s.contains(imageSearchIndex, imageSearchIndex.cols, searchText(f.Query), false)
+		where += " AND " + c
+		args = append(args, a...)
 	}
 	var order string
 	switch f.Sort {
@@ -58,6 +60,11 @@ func (s *sqlStore) ListImages(ctx context.Context, f ImageFilter) (ImagePage, er
 	}
 	out := ImagePage{Images: []ImageSummary{}}
 	err := s.read(ctx, func(t *tx) error {
+		if search {
+			if err := s.customPlans(ctx, t); err != nil {
+				return err
+			}
+		}
 		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM images i WHERE `+where, args...).Scan(&out.Total); err != nil {
 			return fmt.Errorf("count images: %w", err)
 		}

@@ -425,7 +425,7 @@ func (s *sqlStore) upsertAdvisories(ctx context.Context, t *tx, deltas []advisor
 				return err
 			}
 			slices.Sort(d.adv.dataSources)
-			// Newline-delimited on both sides so that tokenPattern can match one whole ID or alias.
+			// Newline-delimited on both sides so that tokenText can match one whole ID or alias.
 			search := "\n" + strings.ToLower(strings.Join(append([]string{v.ID}, v.Aliases...), "\n")) + "\n"
 			rows = append(rows, []any{v.ID, jsonStrings(v.Aliases), search, int64(d.adv.severity), d.adv.cvss, cvss, v.Summary,
 				v.Details, jsonStrings(v.References), jsonStrings(d.adv.dataSources), ts(v.Published), ts(v.Modified),

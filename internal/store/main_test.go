@@ -39,22 +39,31 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// openTest opens a fresh store of the engine for one test.
-func openTest(t testing.TB, engine string) *sqlStore {
+// testDSN returns the DSN of a fresh, empty database of the engine for one
+// test (it skips PostgreSQL tests unless they are on).
+func testDSN(t testing.TB, engine string) string {
 	t.Helper()
-	var dsn string
-	switch engine {
-	case EngineSQLite:
-		dsn = filepath.Join(t.TempDir(), "data") + "/"
-	case EnginePostgres:
+	if engine == EnginePostgres {
 		if pgServer == nil {
 			t.Skipf("PostgreSQL tests are off: set %s=1 (needs Debian's postgresql package)", pgtest.EnvVar)
 		}
-		dsn = pgServer.NewDatabase(t)
+		return pgServer.NewDatabase(t)
 	}
+	return filepath.Join(t.TempDir(), "data") + "/"
+}
+
+// openTest opens a fresh store of the engine for one test.
+func openTest(t testing.TB, engine string) *sqlStore {
+	t.Helper()
+	return openDSN(t, testDSN(t, engine))
+}
+
+// openDSN opens the store at dsn, closed when the test ends.
+func openDSN(t testing.TB, dsn string) *sqlStore {
+	t.Helper()
 	st, err := Open(context.Background(), dsn, WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
-		t.Fatalf("open %s: %v", engine, err)
+		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := st.Close(); err != nil {

@@ -71,7 +71,8 @@ func makeOptions(opts []Option) (*options, error) {
 // SQLite runs in WAL mode with synchronous=FULL (an acknowledged write
 // survives power loss), foreign keys on and a busy timeout. Open migrates an
 // older schema and refuses a database migrated by a newer mamori
-// (ErrSchemaTooNew).
+// (ErrSchemaTooNew). On PostgreSQL it also creates the trigram indexes of
+// substring search when it can (see ensureTrigramIndexes).
 func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
 	o, err := makeOptions(opts)
 	if err != nil {
@@ -93,6 +94,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
 	}
 	if err := migrate(ctx, s); err != nil {
 		_ = s.db.Close() // the migration error is the one to report
+		return nil, err
+	}
+	if err := s.ensureTrigramIndexes(ctx); err != nil {
+		_ = s.db.Close() // ctx's error is the one to report
 		return nil, err
 	}
 	return s, nil

@@ -33,18 +33,18 @@ func scanVulnSummary(r rowScanner, extra ...any) (VulnerabilitySummary, error) {
 	return v, decodeJSON("package_names", pkgs, &v.Packages)
 }
 
-// vulnWhere builds the WHERE clause of ListVulnerabilities.
-func vulnWhere(f *VulnerabilityFilter) (string, []any, error) {
+// vulnWhere builds the WHERE clause of ListVulnerabilities (probe: see
+// contains).
+func (s *sqlStore) vulnWhere(f *VulnerabilityFilter, probe bool) (string, []any, error) {
 	conds := []string{"v.affected_images > 0"}
 	var args []any
 	if q := strings.TrimSpace(f.Query); q != "" {
-		conds = append(conds, `(v.search LIKE ? ESCAPE '\' OR v.package_search LIKE ? ESCAPE '\')`)
-		p := likePattern(q)
-		args = append(args, p, p)
+		c, a := s.contains(vulnSearchIndex, vulnSearchIndex.cols, searchText(q), probe)
+		conds, args = append(conds, c), append(args, a...)
 	}
 	if q := strings.TrimSpace(f.Package); q != "" {
-		conds = append(conds, `v.package_search LIKE ? ESCAPE '\'`)
-		args = append(args, likePattern(q))
+		c, a := s.contains(vulnSearchIndex, []string{"package_search"}, searchText(q), probe)
+		conds, args = append(conds, c), append(args, a...)
 	}
 	if len(f.Severities) > 0 {
 		for _, s := range f.Severities {
@@ -105,24 +105,45 @@ func vulnOrder(f *VulnerabilityFilter) (string, error) {
 // ListVulnerabilities implements VulnerabilityStore.
 func (s *sqlStore) ListVulnerabilities(ctx context.Context, f VulnerabilityFilter) (VulnerabilityPage, error) {
 	page := clampPage(f.Page)
-	where, args, err := vulnWhere(&f)
+	where, args, err := s.vulnWhere(&f, false)
 	if err != nil {
 		return VulnerabilityPage{}, err
 	}
+	fts := s.useFTS(searchText(f.Query)) || s.useFTS(searchText(f.Package))
 	order, err := vulnOrder(&f)
 	if err != nil {
 		return VulnerabilityPage{}, err
 	}
 	out := VulnerabilityPage{Vulnerabilities: []VulnerabilitySummary{}}
+	search := strings.TrimSpace(f.Query) != "" || strings.TrimSpace(f.Package) != ""
 	err = s.read(ctx, func(t *tx) error {
+		if search {
+			if err := s.customPlans(ctx, t); err != nil {
+				return err
+			}
+		}
 		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM vulnerabilities v WHERE `+where, args...).Scan(&out.Total); err != nil {
 			return fmt.Errorf("count vulnerabilities: %w", err)
 		}
 		if out.Total <= page.Offset {
 			return nil
 		}
-		rows, err := t.query(ctx, `SELECT `+vulnCols+` FROM vulnerabilities v WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
-			append(args, page.Limit, page.Offset)...)
+		pageWhere, pageArgs := where, args
+		if fts {
+			// The table's size, near enough (rows are never deleted).
+			var n int64
+			if err := t.queryRow(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM vulnerabilities`).Scan(&n); err != nil {
+				return fmt.Errorf("size vulnerabilities: %w", err)
+			}
+			if walkSortOrder(int64(out.Total), n, page) {
+				var err error
+				if pageWhere, pageArgs, err = s.vulnWhere(&f, true); err != nil {
+					return err
+				}
+			}
+		}
+		rows, err := t.query(ctx, `SELECT `+vulnCols+` FROM vulnerabilities v WHERE `+pageWhere+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+			append(pageArgs, page.Limit, page.Offset)...)
 		if err != nil {
 			return fmt.Errorf("list vulnerabilities: %w", err)
 		}
@@ -152,8 +173,12 @@ func (s *sqlStore) GetVulnerability(ctx context.Context, id string, affected Pag
 		sum, err := scanVulnSummary(t.queryRow(ctx, q+`v.id = ?`, id), &d.Details, &refs, &cvss)
 		if errors.Is(err, sql.ErrNoRows) {
 			// Not an ID: try it as an alias (CVE-… for a DEBIAN-CVE-… record), preferring affecting records.
-			sum, err = scanVulnSummary(t.queryRow(ctx, q+`v.search LIKE ? ESCAPE '\' ORDER BY v.affected_images DESC, v.id LIMIT 1`,
-				tokenPattern(id)), &d.Details, &refs, &cvss)
+			if err := s.customPlans(ctx, t); err != nil {
+				return err
+			}
+			c, args := s.contains(vulnSearchIndex, []string{"search"}, tokenText(id), false)
+			sum, err = scanVulnSummary(t.queryRow(ctx, q+c+` ORDER BY v.affected_images DESC, v.id LIMIT 1`, args...),
+				&d.Details, &refs, &cvss)
 		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("vulnerability %s: %w", id, ErrNotFound)

@@ -193,15 +193,15 @@ func (s *Server) startRematch() bool {
 // transaction and under the same ErrStale/ErrNotFound rules, also replaces
 // the image's findings of Kind malware and Engine osvEngine with malware
 // (leaving every other finding, clamd's and the hash lists' included) and
-// updates its malware count. store.Store does not have it yet; when the
-// store implements it, Rematch uses it.
+// updates its malware count. The SQL store (SQLite and PostgreSQL) has it;
+// a Store without it gets the counting fallback (MalwareStale).
 type matchReplacer interface {
 	ReplaceMatches(ctx context.Context, ref store.InventoryRef, vulns []match.Vulnerability, malware []finding.Finding) error
 }
 
 // osvEngine is the Engine of the malware findings the matcher makes from
 // OSV malicious-package records (match.Matcher.Match).
-const osvEngine = "osv"
+const osvEngine = store.MatchEngine
 
 // Rematch matches every stored inventory against the current vulnerability
 // DB and replaces each image's vulnerabilities and, when the store can

@@ -426,10 +426,39 @@ func (s *sqlStore) ListInventories(ctx context.Context, fn func(ref InventoryRef
 
 // ReplaceVulnerabilities implements ImageStore.
 func (s *sqlStore) ReplaceVulnerabilities(ctx context.Context, ref InventoryRef, vulns []match.Vulnerability) error {
+	if err := s.replaceMatches(ctx, ref, vulns, nil, false); err != nil {
+		return fmt.Errorf("store: replace vulnerabilities: %w", err)
+	}
+	return nil
+}
+
+// ReplaceMatches is ReplaceVulnerabilities that also replaces the image's
+// malicious-package findings made by matching (Kind malware, Engine
+// MatchEngine: OSV MAL-* records) with malware, in the same transaction,
+// leaving every other finding (clamd's, YARA's, the hash lists') as the
+// scan stored it, and updating the image's malware count.
+func (s *sqlStore) ReplaceMatches(ctx context.Context, ref InventoryRef, vulns []match.Vulnerability, malware []finding.Finding) error {
+	for i := range malware {
+		if malware[i].Kind != finding.KindMalware || malware[i].Engine != MatchEngine {
+			return fmt.Errorf("store: replace matches: finding %d is %s/%s, want %s/%s: %w",
+				i, malware[i].Kind, malware[i].Engine, finding.KindMalware, MatchEngine, ErrInvalid)
+		}
+	}
+	if err := s.replaceMatches(ctx, ref, vulns, malware, true); err != nil {
+		return fmt.Errorf("store: replace matches: %w", err)
+	}
+	return nil
+}
+
+// MatchEngine is the Engine of the findings the vulnerability matcher makes
+// (OSV malicious-package records), the ones ReplaceMatches replaces.
+const MatchEngine = "osv"
+
+func (s *sqlStore) replaceMatches(ctx context.Context, ref InventoryRef, vulns []match.Vulnerability, malware []finding.Finding, withMalware bool) error {
 	if err := validateVulnerabilities(vulns); err != nil {
 		return err
 	}
-	err := s.write(ctx, func(t *tx) error {
+	return s.write(ctx, func(t *tx) error {
 		var latest sql.NullInt64
 		err := t.queryRow(ctx, `SELECT latest_scan_id FROM images WHERE id = ?`+s.forUpdate(), ref.ImageID).Scan(&latest)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -448,15 +477,39 @@ func (s *sqlStore) ReplaceVulnerabilities(ctx context.Context, ref InventoryRef,
 		if err := s.step("vulnerabilities"); err != nil {
 			return err
 		}
+		if withMalware {
+			if err := s.replaceMatchFindings(ctx, t, ref.ImageID, malware); err != nil {
+				return err
+			}
+		}
 		_, err = t.exec(ctx, `UPDATE images SET sev_critical = ?, sev_high = ?, sev_medium = ?, sev_low = ?, sev_negligible = ?,
-			sev_unknown = ?, fixable = ? WHERE id = ?`, c.Critical, c.High, c.Medium, c.Low, c.Negligible, c.Unknown, c.Fixable, ref.ImageID)
+			sev_unknown = ?, fixable = ?, malware = (SELECT COUNT(*) FROM findings f WHERE f.image_id = images.id AND f.kind = ?)
+			WHERE id = ?`, c.Critical, c.High, c.Medium, c.Low, c.Negligible, c.Unknown, c.Fixable, string(finding.KindMalware), ref.ImageID)
 		if err != nil {
 			return fmt.Errorf("update image %d counts: %w", ref.ImageID, err)
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("store: replace vulnerabilities: %w", err)
+}
+
+// replaceMatchFindings swaps the image's matcher-made malware findings for
+// fs, numbered after the findings that stay.
+func (s *sqlStore) replaceMatchFindings(ctx context.Context, t *tx, imageID int64, fs []finding.Finding) error {
+	if _, err := t.exec(ctx, `DELETE FROM findings WHERE image_id = ? AND kind = ? AND engine = ?`,
+		imageID, string(finding.KindMalware), MatchEngine); err != nil {
+		return fmt.Errorf("delete matched findings: %w", err)
 	}
-	return nil
+	var next sql.NullInt64
+	if err := t.queryRow(ctx, `SELECT MAX(seq) FROM findings WHERE image_id = ?`, imageID).Scan(&next); err != nil {
+		return fmt.Errorf("findings seq: %w", err)
+	}
+	base := int64(0)
+	if next.Valid {
+		base = next.Int64 + 1
+	}
+	rows := make([][]any, 0, len(fs))
+	for i := range fs {
+		rows = append(rows, findingRow(imageID, base+int64(i), &fs[i]))
+	}
+	return t.insertBatch(ctx, "findings", findingColumns, rows)
 }

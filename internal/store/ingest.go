@@ -168,15 +168,24 @@ func (s *sqlStore) replaceFindings(ctx context.Context, t *tx, imageID int64, fs
 		case finding.KindMisconfig:
 			c.Misconfig++
 		}
-		rows = append(rows, []any{imageID, int64(i), string(f.Kind), f.ID, f.Title, int64(f.Severity), f.Category,
-			f.Location.Path, f.Location.LayerDiffID, f.Location.Config, int64(f.Location.StartLine), int64(f.Location.EndLine),
-			f.Location.Inner, f.Description, f.Remediation, f.Evidence, jsonStrings(f.References), jsonStrings(f.Controls), f.Engine})
+		rows = append(rows, findingRow(imageID, int64(i), f))
 	}
-	err := t.insertBatch(ctx, "findings", []string{"image_id", "seq", "kind", "rule_id", "title", "severity", "category",
-		"path", "layer", "config", "start_line", "end_line", "inner_path", "description", "remediation", "evidence",
-		"refs", "controls", "engine"}, rows)
+	err := t.insertBatch(ctx, "findings", findingColumns, rows)
 	return c, err
 }
+
+// findingRow is f as a row of findingColumns.
+func findingRow(imageID, seq int64, f *finding.Finding) []any {
+	return []any{imageID, seq, string(f.Kind), f.ID, f.Title, int64(f.Severity), f.Category,
+		f.Location.Path, f.Location.LayerDiffID, f.Location.Config, int64(f.Location.StartLine), int64(f.Location.EndLine),
+		f.Location.Inner, f.Description, f.Remediation, f.Evidence, jsonStrings(f.References), jsonStrings(f.Controls), f.Engine}
+}
+
+// findingColumns are the findings table's columns in the order both
+// writers (ingest and ReplaceMatches) give them.
+var findingColumns = []string{"image_id", "seq", "kind", "rule_id", "title", "severity", "category",
+	"path", "layer", "config", "start_line", "end_line", "inner_path", "description", "remediation", "evidence",
+	"refs", "controls", "engine"}
 
 func (s *sqlStore) updateImage(ctx context.Context, t *tx, imageID, scanID int64, res *scan.Result, vc SeverityCounts, fc FindingCounts) error {
 	tg := &res.Target

@@ -1,3 +1,5 @@
+//go:build isal && cgo
+
 package inflate
 
 import (

@@ -16,6 +16,8 @@
 package inflate
 
 import (
+	"bufio"
+	stdgzip "compress/gzip"
 	"io"
 
 	"github.com/klauspost/compress/gzip"
@@ -31,7 +33,57 @@ func NewGzipReader(r io.Reader) (io.ReadCloser, error) {
 	if rc, ok, err := newFast(r); ok {
 		return rc, err
 	}
-	return gzip.NewReader(r)
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
+	zr, err := gzip.NewReader(br) // br is an io.ByteReader: no read-ahead past the member
+	if err != nil {
+		return nil, err
+	}
+	zr.Multistream(false)
+	return &goReader{br: br, zr: zr}, nil
+}
+
+// goReader is klauspost's inflater for the first member; members after it
+// (rare in layers) go through compress/gzip, because klauspost's
+// multistream mode takes a later member's truncated header for a clean end.
+type goReader struct {
+	br   *bufio.Reader
+	zr   *gzip.Reader
+	rest *stdgzip.Reader
+}
+
+func (g *goReader) Read(p []byte) (int, error) {
+	if g.rest != nil {
+		return g.rest.Read(p)
+	}
+	n, err := g.zr.Read(p)
+	if err != io.EOF {
+		return n, err
+	}
+	if _, perr := g.br.Peek(1); perr != nil {
+		if perr == io.EOF {
+			return n, io.EOF
+		}
+		return n, perr
+	}
+	rest, err := stdgzip.NewReader(g.br)
+	if err != nil {
+		return n, err
+	}
+	g.rest = rest
+	if n > 0 {
+		return n, nil
+	}
+	return g.rest.Read(p)
+}
+
+func (g *goReader) Close() error {
+	if g.rest != nil {
+		g.rest.Close()
+	}
+	return g.zr.Close()
 }
 
 // Backend names the inflater NewGzipReader uses on this machine: "isal" or

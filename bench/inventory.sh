@@ -25,7 +25,7 @@ best() {
 	echo "$out"
 }
 # The pure-Go build too (no ISA-L), for machines without libisal2.
-(cd "$REPO_ROOT" && make -s build ISAL=0 >/dev/null && cp bin/mamori "$BENCH_DIR/mamori-go" && make -s build >/dev/null)
+(cd "$REPO_ROOT" && make -s build ISAL=0 >/dev/null 2>&1 && cp bin/mamori "$BENCH_DIR/mamori-go" && make -s build >/dev/null 2>&1)
 
 # Cold runs for all: trivy caches layers too.
 m_cold=$(best mamori-cold 'rm -rf "$CACHE"' "$MAMORI" sbom --quiet --cache-dir "$CACHE" --input "$IMG" --format json)

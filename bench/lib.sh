@@ -10,13 +10,13 @@ mkdir -p "$BENCH_DIR" "$PEER_BIN"
 log() { printf '== %s\n' "$*" >&2; }
 
 # build_mamori builds the binary under test the way `make build` does: with
-# the ISA-L gzip inflater (installing Debian's libisal-dev and isal's runtime
-# when root and missing), unless MAMORI_BENCH_ISAL=0 asks for the pure-Go build.
+# the ISA-L gzip inflater (scripts/isal.sh installs Debian's libisal-dev when
+# root and missing), unless MAMORI_BENCH_ISAL=0 asks for the pure-Go build.
 build_mamori() {
-	if [ "${MAMORI_BENCH_ISAL:-1}" = 1 ] && [ ! -f /usr/include/isa-l/igzip_lib.h ] && [ "$(id -u)" = 0 ]; then
-		log "apt-get install libisal-dev (ISA-L gzip inflater)"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libisal-dev >/dev/null 2>&1 ||
-			{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libisal-dev >/dev/null; }
+	(cd "$REPO_ROOT" && make -s build ${MAMORI_BENCH_ISAL:+ISAL=$MAMORI_BENCH_ISAL} >&2 2>/dev/null && cp bin/mamori "$BENCH_DIR/mamori")
+	log "mamori gzip inflater: $("$BENCH_DIR/mamori" --version | sed -n 's/.*gzip: \([a-z]*\).*/\1/p')"
+	echo "$BENCH_DIR/mamori"
+}
 	fi
 	(cd "$REPO_ROOT" && make -s build ISAL="${MAMORI_BENCH_ISAL:-$(test -f /usr/include/isa-l/igzip_lib.h && echo 1 || echo 0)}" >&2 && cp bin/mamori "$BENCH_DIR/mamori")
 	log "mamori gzip inflater: $("$BENCH_DIR/mamori" --version | sed -n 's/.*gzip: \([a-z]*\).*/\1/p')"

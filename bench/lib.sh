@@ -13,12 +13,7 @@ log() { printf '== %s\n' "$*" >&2; }
 # the ISA-L gzip inflater (scripts/isal.sh installs Debian's libisal-dev when
 # root and missing), unless MAMORI_BENCH_ISAL=0 asks for the pure-Go build.
 build_mamori() {
-	(cd "$REPO_ROOT" && make -s build ${MAMORI_BENCH_ISAL:+ISAL=$MAMORI_BENCH_ISAL} >&2 2>/dev/null && cp bin/mamori "$BENCH_DIR/mamori")
-	log "mamori gzip inflater: $("$BENCH_DIR/mamori" --version | sed -n 's/.*gzip: \([a-z]*\).*/\1/p')"
-	echo "$BENCH_DIR/mamori"
-}
-	fi
-	(cd "$REPO_ROOT" && make -s build ISAL="${MAMORI_BENCH_ISAL:-$(test -f /usr/include/isa-l/igzip_lib.h && echo 1 || echo 0)}" >&2 && cp bin/mamori "$BENCH_DIR/mamori")
+	(cd "$REPO_ROOT" && make -s build ${MAMORI_BENCH_ISAL:+ISAL=$MAMORI_BENCH_ISAL} >/dev/null 2>&1 && cp bin/mamori "$BENCH_DIR/mamori")
 	log "mamori gzip inflater: $("$BENCH_DIR/mamori" --version | sed -n 's/.*gzip: \([a-z]*\).*/\1/p')"
 	echo "$BENCH_DIR/mamori"
 }

@@ -245,11 +245,20 @@ func (s *sqlStore) createTrigramIndexes(ctx context.Context) error {
 			return fmt.Errorf("create index %s: %w", ix.name, err)
 		}
 	}
-	// Statistics for the planner to choose between the indexes and a scan
-	// (autovacuum would gather them too, a while later).
-	for _, table := range []string{"vuln_search", "images"} {
-		if _, err := sqlTx.ExecContext(ctx, `ANALYZE `+table); err != nil {
-			return fmt.Errorf("analyze %s: %w", table, err)
+	// After an upgrade vuln_search holds the back-filled rows but no
+	// statistics yet, without which a search that matches much of it is
+	// planned as a nested loop (78 ms against 13 ms at 20,000
+	// vulnerabilities): gather them now rather than at autovacuum's next
+	// round. Not for an empty table: statistics saying "empty" make the
+	// planner scan, not index, as the table fills (ingest twice as slow
+	// after 1,000 images, until autovacuum caught up).
+	var rows bool
+	if err := sqlTx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM vuln_search)`).Scan(&rows); err != nil {
+		return fmt.Errorf("read vuln_search: %w", err)
+	}
+	if rows {
+		if _, err := sqlTx.ExecContext(ctx, `ANALYZE vuln_search`); err != nil {
+			return fmt.Errorf("analyze vuln_search: %w", err)
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {

@@ -20,6 +20,11 @@ import (
 	"mamori/internal/vulndb"
 )
 
+// Engine is the Engine of the findings the matcher makes (malicious-package
+// records, OSV MAL-*): what tells them from clamd's, YARA's and the hash
+// lists' malware findings when a re-match replaces them.
+const Engine = "osv"
+
 // Source is where advisories come from; *vulndb.DB implements it.
 type Source interface {
 	// Lookup returns the advisories naming package name in ecosystem (an
@@ -538,7 +543,7 @@ func (a *advisory) malwareFinding(p *inventory.Package) finding.Finding {
 		Description: r.Details,
 		Remediation: "Remove " + p.Name + " " + p.Version + " and rotate any credentials the environment that installed it could reach.",
 		Evidence:    p.PURL,
-		Engine:      "osv",
+		Engine:      Engine,
 	}
 	if len(p.Locations) > 0 {
 		f.Location = finding.Location{Path: p.Locations[0].Path, LayerDiffID: p.Locations[0].LayerDiffID}

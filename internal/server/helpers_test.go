@@ -250,4 +250,3 @@ func mustJSON(t testing.TB, v any) []byte {
 	}
 	return b
 }
-

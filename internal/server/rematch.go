@@ -191,17 +191,13 @@ func (s *Server) startRematch() bool {
 // matchReplacer is the store method a re-match needs to refresh OSV
 // malicious-package findings: ReplaceVulnerabilities that, in the same
 // transaction and under the same ErrStale/ErrNotFound rules, also replaces
-// the image's findings of Kind malware and Engine osvEngine with malware
+// the image's findings of Kind malware and Engine match.Engine with malware
 // (leaving every other finding, clamd's and the hash lists' included) and
 // updates its malware count. The SQL store (SQLite and PostgreSQL) has it;
 // a Store without it gets the counting fallback (MalwareStale).
 type matchReplacer interface {
 	ReplaceMatches(ctx context.Context, ref store.InventoryRef, vulns []match.Vulnerability, malware []finding.Finding) error
 }
-
-// osvEngine is the Engine of the malware findings the matcher makes from
-// OSV malicious-package records (match.Matcher.Match).
-const osvEngine = store.MatchEngine
 
 // Rematch matches every stored inventory against the current vulnerability
 // DB and replaces each image's vulnerabilities and, when the store can
@@ -293,7 +289,7 @@ func (s *Server) osvMalwareDiffers(ctx context.Context, id int64, mal []finding.
 	}
 	have := map[string]bool{}
 	for i := range stored {
-		if stored[i].Engine == osvEngine {
+		if stored[i].Engine == match.Engine {
 			have[key(&stored[i])] = true
 		}
 	}

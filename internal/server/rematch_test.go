@@ -85,7 +85,7 @@ func osvMalware(t *testing.T, st store.Store, id int64) (ids []string, clamd boo
 	}
 	for _, f := range fs {
 		switch f.Engine {
-		case osvEngine:
+		case match.Engine:
 			ids = append(ids, f.ID)
 		case "clamav":
 			clamd = true

@@ -434,14 +434,14 @@ func (s *sqlStore) ReplaceVulnerabilities(ctx context.Context, ref InventoryRef,
 
 // ReplaceMatches is ReplaceVulnerabilities that also replaces the image's
 // malicious-package findings made by matching (Kind malware, Engine
-// MatchEngine: OSV MAL-* records) with malware, in the same transaction,
+// match.Engine: OSV MAL-* records) with malware, in the same transaction,
 // leaving every other finding (clamd's, YARA's, the hash lists') as the
 // scan stored it, and updating the image's malware count.
 func (s *sqlStore) ReplaceMatches(ctx context.Context, ref InventoryRef, vulns []match.Vulnerability, malware []finding.Finding) error {
 	for i := range malware {
-		if malware[i].Kind != finding.KindMalware || malware[i].Engine != MatchEngine {
+		if malware[i].Kind != finding.KindMalware || malware[i].Engine != match.Engine {
 			return fmt.Errorf("store: replace matches: finding %d is %s/%s, want %s/%s: %w",
-				i, malware[i].Kind, malware[i].Engine, finding.KindMalware, MatchEngine, ErrInvalid)
+				i, malware[i].Kind, malware[i].Engine, finding.KindMalware, match.Engine, ErrInvalid)
 		}
 	}
 	if err := s.replaceMatches(ctx, ref, vulns, malware, true); err != nil {
@@ -449,10 +449,6 @@ func (s *sqlStore) ReplaceMatches(ctx context.Context, ref InventoryRef, vulns [
 	}
 	return nil
 }
-
-// MatchEngine is the Engine of the findings the vulnerability matcher makes
-// (OSV malicious-package records), the ones ReplaceMatches replaces.
-const MatchEngine = "osv"
 
 func (s *sqlStore) replaceMatches(ctx context.Context, ref InventoryRef, vulns []match.Vulnerability, malware []finding.Finding, withMalware bool) error {
 	if err := validateVulnerabilities(vulns); err != nil {
@@ -496,7 +492,7 @@ func (s *sqlStore) replaceMatches(ctx context.Context, ref InventoryRef, vulns [
 // fs, numbered after the findings that stay.
 func (s *sqlStore) replaceMatchFindings(ctx context.Context, t *tx, imageID int64, fs []finding.Finding) error {
 	if _, err := t.exec(ctx, `DELETE FROM findings WHERE image_id = ? AND kind = ? AND engine = ?`,
-		imageID, string(finding.KindMalware), MatchEngine); err != nil {
+		imageID, string(finding.KindMalware), match.Engine); err != nil {
 		return fmt.Errorf("delete matched findings: %w", err)
 	}
 	var next sql.NullInt64

@@ -21,6 +21,7 @@ APT_PACKAGES=(
 	chromium                        # the console's browser tests
 	rpm ruby php-cli php-composer-semver python3-packaging  # reference implementations the version tests compare against
 	gcc binutils time               # cargo-auditable fixtures (objcopy), GNU time for RSS measurements
+	nftables iproute2               # host firewall tests: network namespaces, `nft list` to check
 )
 
 install_packages() {
@@ -83,3 +84,9 @@ log "go test -race (concurrent packages)"
 # Latency budgets are for real builds, not the 5-10x slower race build.
 MAMORI_TEST_LOAD= MAMORI_TEST_PERF= go test -count=1 -race -timeout 15m ./internal/analyzer/... ./internal/cache/... ./internal/scan/... ./internal/progress/... ./internal/image/... \
 	./internal/store/... ./internal/server/... ./internal/auth/... ./internal/match/... ./internal/malware/...
+
+log "privileged e2e (serial)"
+# Tests that need root and change kernel state (network namespaces, mounts,
+# nftables tables, fanotify marks) run one package at a time; each restores
+# what it changes.
+MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 10m ./internal/host/firewall/...

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mamori/internal/misconfig"
+	"mamori/internal/model"
 	"mamori/internal/report"
 	"mamori/internal/scan"
 )
@@ -30,16 +31,16 @@ func newConfigCmd(g *globalOptions) *cobra.Command {
 			if fs == nil && err != nil {
 				return err
 			}
-			res := &scan.Result{
-				SchemaVersion: scan.SchemaVersion, Tool: scan.Tool{Name: "mamori", Version: version},
-				CreatedAt: time.Now().UTC().Truncate(time.Second), Target: scan.Target{Name: args[0], Type: scan.TargetConfig},
+			res := &model.Result{
+				SchemaVersion: model.SchemaVersion, Tool: model.Tool{Name: "mamori", Version: version},
+				CreatedAt: time.Now().UTC().Truncate(time.Second), Target: model.Target{Name: args[0], Type: model.TargetConfig},
 				Scanners: []string{scan.ScannerMisconfig}, Findings: fs,
 			}
 			res.ScanID = fmt.Sprintf("%x", time.Now().UnixNano())
 			if err != nil {
 				res.Warnings = append(res.Warnings, err.Error())
 			}
-			scan.SortFindings(res.Findings)
+			model.SortFindings(res.Findings)
 			o := &scanOptions{format: format, output: output, failOn: failOn, severities: severities, exitCode: exitCode}
 			return finish(g, o, f, res, cmd.OutOrStdout())
 		},

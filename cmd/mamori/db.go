@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mamori/internal/scan"
+	"mamori/internal/model"
 	"mamori/internal/vulndb"
 )
 
@@ -154,7 +154,7 @@ func knownEcosystems(dir string) []string {
 
 // recordEcosystems adds the ecosystems of a scan's packages to the seen
 // file. Failures are not worth failing a scan for.
-func recordEcosystems(dir string, res *scan.Result) {
+func recordEcosystems(dir string, res *model.Result) {
 	if dir == "" {
 		return
 	}

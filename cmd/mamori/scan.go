@@ -13,6 +13,7 @@ import (
 
 	"mamori/internal/cache"
 	"mamori/internal/image"
+	"mamori/internal/model"
 	"mamori/internal/policy"
 	"mamori/internal/report"
 	"mamori/internal/scan"
@@ -108,7 +109,7 @@ func newSBOMCmd(g *globalOptions) *cobra.Command {
 			o.scanners = nil
 			if o.input == "" && len(args) == 1 {
 				if st, err := os.Stat(args[0]); err == nil && st.IsDir() && !isOCILayout(args[0]) {
-					return runDir(cmd.Context(), g, o, args[0], scan.TargetRootFS, cmd.OutOrStdout())
+					return runDir(cmd.Context(), g, o, args[0], model.TargetRootFS, cmd.OutOrStdout())
 				}
 			}
 			return runImage(cmd.Context(), g, o, args, cmd.OutOrStdout())
@@ -129,7 +130,7 @@ func newRootFSCmd(g *globalOptions) *cobra.Command {
 		Short: "Scan an unpacked root file system (installed packages, as in an image)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDir(cmd.Context(), g, o, args[0], scan.TargetRootFS, cmd.OutOrStdout())
+			return runDir(cmd.Context(), g, o, args[0], model.TargetRootFS, cmd.OutOrStdout())
 		},
 	}
 	o.addFlags(cmd, []string{"vuln", "secret"})
@@ -143,7 +144,7 @@ func newFSCmd(g *globalOptions) *cobra.Command {
 		Short: "Scan a source tree (lock files, secrets, manifests)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDir(cmd.Context(), g, o, args[0], scan.TargetFS, cmd.OutOrStdout())
+			return runDir(cmd.Context(), g, o, args[0], model.TargetFS, cmd.OutOrStdout())
 		},
 	}
 	o.addFlags(cmd, []string{"vuln", "secret"})
@@ -162,7 +163,7 @@ func setup(ctx context.Context, g *globalOptions, o *scanOptions, kind string) (
 		return nil, nil, "", err
 	}
 	var c *cache.Cache
-	if !o.noCache && kind == scan.TargetImage {
+	if !o.noCache && kind == model.TargetImage {
 		dir := g.cacheDir
 		if dir == "" {
 			if dir, err = cache.DefaultDir(); err != nil {
@@ -225,7 +226,7 @@ func runImage(ctx context.Context, g *globalOptions, o *scanOptions, args []stri
 	if (o.input == "") == (len(args) == 0) {
 		return fmt.Errorf("give an image reference or --input FILE (one of them)")
 	}
-	s, cleanup, format, err := setup(ctx, g, o, scan.TargetImage)
+	s, cleanup, format, err := setup(ctx, g, o, model.TargetImage)
 	if err != nil {
 		return err
 	}
@@ -259,7 +260,7 @@ func runDir(ctx context.Context, g *globalOptions, o *scanOptions, dir, kind str
 	if !st.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
-	if kind == scan.TargetRootFS && isRoot(dir) {
+	if kind == model.TargetRootFS && isRoot(dir) {
 		o.skipDirs = append(o.skipDirs, "proc", "sys", "dev", "run")
 	}
 	s, cleanup, format, err := setup(ctx, g, o, kind)
@@ -280,8 +281,8 @@ func isRoot(dir string) bool {
 }
 
 // finish filters, reports and applies the CI gate.
-func finish(g *globalOptions, o *scanOptions, format report.Format, res *scan.Result, stdout io.Writer) error {
-	if res.Target.Type != scan.TargetConfig {
+func finish(g *globalOptions, o *scanOptions, format report.Format, res *model.Result, stdout io.Writer) error {
+	if res.Target.Type != model.TargetConfig {
 		recordEcosystems(dbDir(g), res)
 	}
 	// The server gets the whole result: its views filter for themselves.
@@ -335,7 +336,7 @@ func finish(g *globalOptions, o *scanOptions, format report.Format, res *scan.Re
 		defer f.Close()
 		out = f
 	}
-	if err := report.Write(out, format, []*scan.Result{res}, report.Options{SBOM: o.sbom}); err != nil {
+	if err := report.Write(out, format, []*model.Result{res}, report.Options{SBOM: o.sbom}); err != nil {
 		return err
 	}
 	if verdict.Failed {

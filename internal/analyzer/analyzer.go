@@ -11,8 +11,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // Need is what an analyzer wants of a file.
@@ -66,10 +65,10 @@ type Input struct {
 
 // Result is what an analyzer found in one file. Every field is optional.
 type Result struct {
-	Packages []inventory.Package `json:"packages,omitempty"`
+	Packages []model.Package `json:"packages,omitempty"`
 	// OS is set by OS-detection analyzers.
-	OS       *inventory.OS     `json:"os,omitempty"`
-	Findings []finding.Finding `json:"findings,omitempty"`
+	OS       *model.OS       `json:"os,omitempty"`
+	Findings []model.Finding `json:"findings,omitempty"`
 	// Present keeps a result that holds nothing else, so that this version
 	// of the file still replaces lower layers' results for its path in
 	// Merge. An analyzer whose findings a later, fixed version of a file
@@ -89,5 +88,5 @@ func (r *Result) Empty() bool {
 type ConfigAnalyzer interface {
 	Name() string
 	Version() int
-	AnalyzeConfig(ctx context.Context, cfg *v1.ConfigFile) ([]finding.Finding, error)
+	AnalyzeConfig(ctx context.Context, cfg *v1.ConfigFile) ([]model.Finding, error)
 }

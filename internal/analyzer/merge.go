@@ -4,7 +4,7 @@ import (
 	"sort"
 	"strings"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // Merged is the view of an image after its layers are stacked: for every
@@ -81,7 +81,7 @@ func cloneResult(r *Result) *Result {
 	c := &Result{OS: r.OS, Present: r.Present}
 	c.Packages = append(c.Packages, r.Packages...)
 	for i := range c.Packages {
-		c.Packages[i].Locations = append([]inventory.Location(nil), c.Packages[i].Locations...)
+		c.Packages[i].Locations = append([]model.PackageLocation(nil), c.Packages[i].Locations...)
 	}
 	c.Findings = append(c.Findings, r.Findings...)
 	return c

@@ -5,12 +5,12 @@ import (
 	"sort"
 	"testing"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 func pkgRes(name, version, layer string) *Result {
-	return &Result{Packages: []inventory.Package{{Name: name, Version: version, Type: "deb",
-		Locations: []inventory.Location{{Path: "x", LayerDiffID: layer}}}}}
+	return &Result{Packages: []model.Package{{Name: name, Version: version, Type: "deb",
+		Locations: []model.PackageLocation{{Path: "x", LayerDiffID: layer}}}}}
 }
 
 func TestMerge(t *testing.T) {

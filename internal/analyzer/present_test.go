@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"testing"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // flagger is a test analyzer for Result.Present: it reports a finding for
@@ -28,7 +28,7 @@ func (flagger) Analyze(_ context.Context, in Input) (*Result, error) {
 		return nil, err
 	}
 	if bytes.Contains(b, []byte("bad")) {
-		return &Result{Present: true, Findings: []finding.Finding{{ID: "bad"}}}, nil
+		return &Result{Present: true, Findings: []model.Finding{{ID: "bad"}}}, nil
 	}
 	return &Result{Present: true}, nil
 }

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 const (
@@ -436,7 +436,7 @@ func (s *Set) WalkDir(ctx context.Context, root string, progress Progress) (*Lay
 
 func sortResult(lr *LayerResult) {
 	for _, r := range lr.Files {
-		inventory.Sort(r.Packages)
+		model.SortPackages(r.Packages)
 	}
 }
 
@@ -451,4 +451,4 @@ func shortID(diffID string) string {
 	return s
 }
 
-func locationFor(p string) inventory.Location { return inventory.Location{Path: p} }
+func locationFor(p string) model.PackageLocation { return model.PackageLocation{Path: p} }

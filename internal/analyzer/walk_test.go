@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // lineCounter is a test analyzer: for every *.txt file it reports one
@@ -36,7 +36,7 @@ func (lineCounter) Analyze(_ context.Context, in Input) (*Result, error) {
 		return nil, fmt.Errorf("malformed")
 	}
 	v, _, _ := strings.Cut(string(b), "\n")
-	return &Result{Packages: []inventory.Package{{Name: in.Path, Version: v, Type: "test"}}}, nil
+	return &Result{Packages: []model.Package{{Name: in.Path, Version: v, Type: "test"}}}, nil
 }
 
 // modeWatcher wants metadata of setuid files.
@@ -54,7 +54,7 @@ func (modeWatcher) Analyze(_ context.Context, in Input) (*Result, error) {
 	if in.Content != nil {
 		return nil, fmt.Errorf("metadata analyzer got content")
 	}
-	return &Result{Packages: []inventory.Package{{Name: "setuid:" + in.Path, Type: "test"}}}, nil
+	return &Result{Packages: []model.Package{{Name: "setuid:" + in.Path, Type: "test"}}}, nil
 }
 
 type entry struct {

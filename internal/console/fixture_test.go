@@ -14,10 +14,7 @@ import (
 	"time"
 
 	"mamori/internal/auth"
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 	"mamori/internal/store"
 )
 
@@ -35,20 +32,20 @@ var (
 	layerApp  = "sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0"
 )
 
-func debPkg(name, version, source string) inventory.Package {
-	p := inventory.Package{
-		Name: name, Version: version, Type: inventory.TypeDeb, Ecosystem: "Debian",
+func debPkg(name, version, source string) model.Package {
+	p := model.Package{
+		Name: name, Version: version, Type: model.TypeDeb, Ecosystem: "Debian",
 		PURL:       fmt.Sprintf("pkg:deb/debian/%s@%s?arch=amd64&distro=debian-12", name, url.PathEscape(version)),
 		SourceName: source, Arch: "amd64", Cataloger: "dpkg", Licenses: []string{"GPL-2.0-or-later"},
-		Locations: []inventory.Location{{Path: "var/lib/dpkg/status", LayerDiffID: layerBase}},
+		Locations: []model.PackageLocation{{Path: "var/lib/dpkg/status", LayerDiffID: layerBase}},
 	}
 	return p
 }
 
-func debVuln(id string, p inventory.Package, sev finding.Severity, score float64, vector, fixed, summary string, aliases ...string) match.Vulnerability {
-	v := match.Vulnerability{
+func debVuln(id string, p model.Package, sev model.Severity, score float64, vector, fixed, summary string, aliases ...string) model.Vulnerability {
+	v := model.Vulnerability{
 		ID: id, Aliases: aliases,
-		Package: match.PackageRef{Name: p.Name, Version: p.Version, Type: p.Type, Ecosystem: "Debian:12",
+		Package: model.PackageRef{Name: p.Name, Version: p.Version, Type: p.Type, Ecosystem: "Debian:12",
 			PURL: p.PURL, SourceName: p.SourceName, Path: p.Locations[0].Path, Layer: p.Locations[0].LayerDiffID},
 		FixedVersion: fixed, Severity: sev, Summary: summary,
 		Details:    summary + "\n\nThis advisory is part of the console test fixture; its text follows the upstream record.",
@@ -58,7 +55,7 @@ func debVuln(id string, p inventory.Package, sev finding.Severity, score float64
 		Modified:   time.Date(2024, 6, 1, 9, 0, 0, 0, time.UTC),
 	}
 	if vector != "" {
-		v.CVSS = []match.CVSS{{Version: "3.1", Vector: vector, Score: score, Source: "nvd"}}
+		v.CVSS = []model.CVSS{{Version: "3.1", Vector: vector, Score: score, Source: "nvd"}}
 	}
 	return v
 }
@@ -67,7 +64,7 @@ func debVuln(id string, p inventory.Package, sev finding.Severity, score float64
 // dpkg packages and an npm dependency, vulnerabilities of every severity,
 // secrets (one uploaded unredacted), malware and misconfigurations, and
 // hostile names.
-func debianResult(name, digest, scanID string, at time.Time) *scan.Result {
+func debianResult(name, digest, scanID string, at time.Time) *model.Result {
 	libc := debPkg("libc6", "2.36-9+deb12u1", "glibc")
 	libssl := debPkg("libssl3", "3.0.11-1~deb12u1", "openssl")
 	openssl := debPkg("openssl", "3.0.11-1~deb12u1", "")
@@ -78,94 +75,94 @@ func debianResult(name, digest, scanID string, at time.Time) *scan.Result {
 	tar := debPkg("tar", "1.34+dfsg-1.2", "")
 	bash := debPkg("bash", "5.2.15-2+b2", "")
 	util := debPkg("util-linux", "2.38.1-5+b1", "")
-	evil := inventory.Package{Name: hostilePkg, Version: "1.0.0\x1b[0m", Type: inventory.TypeNPM, Ecosystem: inventory.EcosystemNPM,
+	evil := model.Package{Name: hostilePkg, Version: "1.0.0\x1b[0m", Type: model.TypeNPM, Ecosystem: model.EcosystemNPM,
 		PURL: "pkg:npm/evil@1.0.0", Cataloger: "npm-lock",
-		Locations: []inventory.Location{{Path: hostilePath, LayerDiffID: layerApp}}}
-	lodash := inventory.Package{Name: "lodash", Version: "4.17.20", Type: inventory.TypeNPM, Ecosystem: inventory.EcosystemNPM,
+		Locations: []model.PackageLocation{{Path: hostilePath, LayerDiffID: layerApp}}}
+	lodash := model.Package{Name: "lodash", Version: "4.17.20", Type: model.TypeNPM, Ecosystem: model.EcosystemNPM,
 		PURL: "pkg:npm/lodash@4.17.20", Cataloger: "npm-lock", Licenses: []string{"MIT"},
-		Locations: []inventory.Location{{Path: "app/package-lock.json", LayerDiffID: layerApp}}}
-	pkgs := []inventory.Package{libc, libssl, openssl, zlib, curl, libcurl, apt, tar, bash, util, evil, lodash}
-	inventory.Sort(pkgs)
+		Locations: []model.PackageLocation{{Path: "app/package-lock.json", LayerDiffID: layerApp}}}
+	pkgs := []model.Package{libc, libssl, openssl, zlib, curl, libcurl, apt, tar, bash, util, evil, lodash}
+	model.SortPackages(pkgs)
 
-	vulns := []match.Vulnerability{
-		debVuln("DEBIAN-CVE-2023-38545", curl, finding.SeverityCritical, 9.8, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "7.88.1-10+deb12u4",
+	vulns := []model.Vulnerability{
+		debVuln("DEBIAN-CVE-2023-38545", curl, model.SeverityCritical, 9.8, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "7.88.1-10+deb12u4",
 			"SOCKS5 heap buffer overflow in curl", "CVE-2023-38545"),
-		debVuln("DEBIAN-CVE-2023-38545", libcurl, finding.SeverityCritical, 9.8, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "7.88.1-10+deb12u4",
+		debVuln("DEBIAN-CVE-2023-38545", libcurl, model.SeverityCritical, 9.8, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "7.88.1-10+deb12u4",
 			"SOCKS5 heap buffer overflow in curl", "CVE-2023-38545"),
-		debVuln("DEBIAN-CVE-2023-45853", zlib, finding.SeverityCritical, 9.8, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "",
+		debVuln("DEBIAN-CVE-2023-45853", zlib, model.SeverityCritical, 9.8, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "",
 			"MiniZip in zlib through 1.3 has an integer overflow and resultant heap-based buffer overflow in zipOpenNewFileInZip4_64", "CVE-2023-45853"),
-		debVuln("DEBIAN-CVE-2023-4911", libc, finding.SeverityHigh, 7.8, "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", "2.36-9+deb12u3",
+		debVuln("DEBIAN-CVE-2023-4911", libc, model.SeverityHigh, 7.8, "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", "2.36-9+deb12u3",
 			"Looney Tunables: buffer overflow in the GNU C Library's dynamic loader processing GLIBC_TUNABLES", "CVE-2023-4911"),
-		debVuln("DEBIAN-CVE-2024-2961", libc, finding.SeverityHigh, 8.8, "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", "2.36-9+deb12u7",
+		debVuln("DEBIAN-CVE-2024-2961", libc, model.SeverityHigh, 8.8, "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", "2.36-9+deb12u7",
 			"iconv() out-of-bounds write when converting to the ISO-2022-CN-EXT character set", "CVE-2024-2961"),
-		debVuln("DEBIAN-CVE-2023-5678", libssl, finding.SeverityMedium, 5.3, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L", "3.0.13-1~deb12u1",
+		debVuln("DEBIAN-CVE-2023-5678", libssl, model.SeverityMedium, 5.3, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L", "3.0.13-1~deb12u1",
 			"Excessive time spent in DH check / generation with large Q parameter value", "CVE-2023-5678"),
-		debVuln("DEBIAN-CVE-2023-5678", openssl, finding.SeverityMedium, 5.3, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L", "3.0.13-1~deb12u1",
+		debVuln("DEBIAN-CVE-2023-5678", openssl, model.SeverityMedium, 5.3, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L", "3.0.13-1~deb12u1",
 			"Excessive time spent in DH check / generation with large Q parameter value", "CVE-2023-5678"),
-		debVuln("DEBIAN-CVE-2023-38546", libcurl, finding.SeverityLow, 3.7, "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:L/A:N", "7.88.1-10+deb12u4",
+		debVuln("DEBIAN-CVE-2023-38546", libcurl, model.SeverityLow, 3.7, "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:L/A:N", "7.88.1-10+deb12u4",
 			"Cookie injection with none file", "CVE-2023-38546"),
-		debVuln("DEBIAN-CVE-2022-0563", util, finding.SeverityLow, 5.5, "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N", "",
+		debVuln("DEBIAN-CVE-2022-0563", util, model.SeverityLow, 5.5, "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N", "",
 			"chfn and chsh in util-linux read INPUTRC when compiled with readline", "CVE-2022-0563"),
-		debVuln("DEBIAN-CVE-2011-3374", apt, finding.SeverityNegligible, 3.7, "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:L/A:N", "",
+		debVuln("DEBIAN-CVE-2011-3374", apt, model.SeverityNegligible, 3.7, "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:L/A:N", "",
 			"apt-key does not correctly validate keyring downloads", "CVE-2011-3374"),
-		debVuln("DEBIAN-CVE-2005-2541", tar, finding.SeverityNegligible, 0, "", "",
+		debVuln("DEBIAN-CVE-2005-2541", tar, model.SeverityNegligible, 0, "", "",
 			"tar does not warn about setuid/setgid files when extracting as root", "CVE-2005-2541"),
-		debVuln("DEBIAN-TEMP-0841856-B18BAF", bash, finding.SeverityUnknown, 0, "", "",
+		debVuln("DEBIAN-TEMP-0841856-B18BAF", bash, model.SeverityUnknown, 0, "", "",
 			"Privilege escalation possible to other user than root"),
 		{
 			ID: "GHSA-35jh-r3h4-6jhm", Aliases: []string{"CVE-2021-23337"},
-			Package: match.PackageRef{Name: lodash.Name, Version: lodash.Version, Type: lodash.Type, Ecosystem: "npm",
+			Package: model.PackageRef{Name: lodash.Name, Version: lodash.Version, Type: lodash.Type, Ecosystem: "npm",
 				PURL: lodash.PURL, Path: "app/package-lock.json", Layer: layerApp},
-			FixedVersion: "4.17.21", Severity: finding.SeverityHigh,
-			CVSS:    []match.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H", Score: 7.2, Source: "ghsa"}},
+			FixedVersion: "4.17.21", Severity: model.SeverityHigh,
+			CVSS:    []model.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H", Score: 7.2, Source: "ghsa"}},
 			Summary: "Command Injection in lodash", Details: "lodash versions prior to 4.17.21 are vulnerable to Command Injection via the template function.",
 			References: []string{"https://github.com/advisories/GHSA-35jh-r3h4-6jhm", "javascript:alert('ref')"},
 			DataSource: "npm", Published: time.Date(2021, 5, 6, 16, 5, 0, 0, time.UTC),
 		},
 		{
-			ID: "GHSA-evil-0000-0000", Package: match.PackageRef{Name: evil.Name, Version: evil.Version, Type: evil.Type,
+			ID: "GHSA-evil-0000-0000", Package: model.PackageRef{Name: evil.Name, Version: evil.Version, Type: evil.Type,
 				Ecosystem: "npm", PURL: evil.PURL, Path: hostilePath, Layer: layerApp},
-			Severity: finding.SeverityMedium, Summary: `<b>bold</b> summary "quoted" & <script>alert('sum')</script>`,
+			Severity: model.SeverityMedium, Summary: `<b>bold</b> summary "quoted" & <script>alert('sum')</script>`,
 			DataSource: "npm",
 		},
 	}
-	finds := []finding.Finding{
-		{Kind: finding.KindSecret, ID: "aws-access-key-id", Title: "AWS access key ID", Severity: finding.SeverityCritical,
-			Category: "AWS", Location: finding.Location{Path: "app/.env", LayerDiffID: layerApp, StartLine: 3, EndLine: 3},
+	finds := []model.Finding{
+		{Kind: model.KindSecret, ID: "aws-access-key-id", Title: "AWS access key ID", Severity: model.SeverityCritical,
+			Category: "AWS", Location: model.Location{Path: "app/.env", LayerDiffID: layerApp, StartLine: 3, EndLine: 3},
 			Evidence: "AKIA****(20 chars)", Controls: []string{"4.1.4"}},
-		{Kind: finding.KindSecret, ID: "github-pat", Title: "GitHub personal access token", Severity: finding.SeverityHigh,
-			Category: "GitHub", Location: finding.Location{Path: "root/.config/gh/hosts.yml", LayerDiffID: layerApp, StartLine: 2},
+		{Kind: model.KindSecret, ID: "github-pat", Title: "GitHub personal access token", Severity: model.SeverityHigh,
+			Category: "GitHub", Location: model.Location{Path: "root/.config/gh/hosts.yml", LayerDiffID: layerApp, StartLine: 2},
 			Evidence: rawGitHubPAT, Controls: []string{"4.1.4"}}, // uploaded with --show-secrets
-		{Kind: finding.KindMalware, ID: "Eicar-Test-Signature", Title: "EICAR test file", Severity: finding.SeverityCritical,
-			Category: "clamav", Engine: "clamav", Location: finding.Location{Path: "tmp/eicar.com", LayerDiffID: layerApp}},
-		{Kind: finding.KindMisconfig, ID: "MSC-IMG-001", Title: "Image runs as root", Severity: finding.SeverityMedium,
-			Category: "Image config", Location: finding.Location{Config: "User"},
+		{Kind: model.KindMalware, ID: "Eicar-Test-Signature", Title: "EICAR test file", Severity: model.SeverityCritical,
+			Category: "clamav", Engine: "clamav", Location: model.Location{Path: "tmp/eicar.com", LayerDiffID: layerApp}},
+		{Kind: model.KindMisconfig, ID: "MSC-IMG-001", Title: "Image runs as root", Severity: model.SeverityMedium,
+			Category: "Image config", Location: model.Location{Config: "User"},
 			Remediation: "Add a USER instruction with a non-root user.", Controls: []string{"4.4.1", "CIS-Docker-4.1"}},
-		{Kind: finding.KindMisconfig, ID: "MSC-IMG-006", Title: "No HEALTHCHECK", Severity: finding.SeverityLow,
-			Category: "Image config", Location: finding.Location{Config: "Healthcheck"},
+		{Kind: model.KindMisconfig, ID: "MSC-IMG-006", Title: "No HEALTHCHECK", Severity: model.SeverityLow,
+			Category: "Image config", Location: model.Location{Config: "Healthcheck"},
 			Remediation: "Add a HEALTHCHECK instruction.", Controls: []string{"CIS-Docker-4.6"}},
 	}
-	return &scan.Result{
-		SchemaVersion: scan.SchemaVersion,
-		Tool:          scan.Tool{Name: "mamori", Version: "0.1.0"},
+	return &model.Result{
+		SchemaVersion: model.SchemaVersion,
+		Tool:          model.Tool{Name: "mamori", Version: "0.1.0"},
 		ScanID:        scanID,
 		CreatedAt:     at,
-		Target: scan.Target{
-			Name: name, Type: scan.TargetImage, Digest: digest,
+		Target: model.Target{
+			Name: name, Type: model.TargetImage, Digest: digest,
 			ImageID:  "sha256:3c5a1c2b0f9e8d7c6b5a49382716051f4e3d2c1b0a9f8e7d6c5b4a3928170615",
 			RepoTags: []string{name}, Platform: "linux/amd64",
-			Layers: []scan.Layer{
+			Layers: []model.Layer{
 				{DiffID: layerBase, Size: 29_150_000, CreatedBy: "/bin/sh -c #(nop) ADD file:bookworm-slim in / "},
 				{DiffID: layerApp, Size: 4_200_000, CreatedBy: "COPY app/ /app/ # buildkit"},
 			},
 			Size: 33_350_000,
 		},
 		Scanners:        []string{"vuln", "secret", "malware", "misconfig"},
-		Inventory:       inventory.Inventory{OS: &inventory.OS{ID: "debian", VersionID: "12", Codename: "bookworm", PrettyName: "Debian GNU/Linux 12 (bookworm)"}, Packages: pkgs},
+		Inventory:       model.Inventory{OS: &model.OS{ID: "debian", VersionID: "12", Codename: "bookworm", PrettyName: "Debian GNU/Linux 12 (bookworm)"}, Packages: pkgs},
 		Vulnerabilities: vulns,
 		Findings:        finds,
 		Warnings:        []string{"clamd: 1 file over the size cap was not scanned"},
-		DB:              &scan.DBInfo{BuiltAt: at.Add(-6 * time.Hour), Ecosystems: []string{"Debian", "npm"}},
+		DB:              &model.DBInfo{BuiltAt: at.Add(-6 * time.Hour), Ecosystems: []string{"Debian", "npm"}},
 	}
 }
 

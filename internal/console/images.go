@@ -10,10 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 	"mamori/internal/secret"
 	"mamori/internal/store"
 )
@@ -121,9 +118,9 @@ func (c *Console) countOverview(r *http.Request, o overview) (overview, error) {
 		f   store.VulnerabilityFilter
 	}{
 		{&o.Total, store.VulnerabilityFilter{}},
-		{&o.Critical, store.VulnerabilityFilter{Severities: []finding.Severity{finding.SeverityCritical}}},
-		{&o.High, store.VulnerabilityFilter{Severities: []finding.Severity{finding.SeverityHigh}}},
-		{&o.Medium, store.VulnerabilityFilter{Severities: []finding.Severity{finding.SeverityMedium}}},
+		{&o.Critical, store.VulnerabilityFilter{Severities: []model.Severity{model.SeverityCritical}}},
+		{&o.High, store.VulnerabilityFilter{Severities: []model.Severity{model.SeverityHigh}}},
+		{&o.Medium, store.VulnerabilityFilter{Severities: []model.Severity{model.SeverityMedium}}},
 		{&o.Fixable, store.VulnerabilityFilter{FixableOnly: true}},
 	} {
 		if *x.dst, err = count(x.f); err != nil {
@@ -150,9 +147,9 @@ type imageData struct {
 	Sevs   []sevOption
 	Dist   []distRow
 	Pager  *pager
-	Vulns  []match.Vulnerability
-	Pkgs   []inventory.Package
-	Finds  []finding.Finding
+	Vulns  []model.Vulnerability
+	Pkgs   []model.Package
+	Finds  []model.Finding
 	Layers []layerRow
 	Scans  []store.ScanRecord
 	// FindingKind is the kind the findings tab shows, for its empty state.
@@ -160,14 +157,14 @@ type imageData struct {
 }
 
 type distRow struct {
-	Severity finding.Severity
+	Severity model.Severity
 	N        int
 	W        float64
 }
 
 type layerRow struct {
 	N        int
-	Layer    scan.Layer
+	Layer    model.Layer
 	Packages int
 }
 
@@ -187,15 +184,15 @@ func (c *Console) imagePage(w http.ResponseWriter, r *http.Request) {
 	page, per := pageParams(q)
 	d := imageData{Image: img, Tab: q.Get("tab"), Query: textParam(q.Get("q"))}
 
-	kinds := map[string]finding.Kind{"secrets": finding.KindSecret, "malware": finding.KindMalware, "misconfig": finding.KindMisconfig}
+	kinds := map[string]model.FindingKind{"secrets": model.KindSecret, "malware": model.KindMalware, "misconfig": model.KindMisconfig}
 	base := &url.URL{Path: "/images/" + strconv.FormatInt(id, 10)}
 	counts := img.Vulnerabilities
 	d.Tabs = []imageTab{
 		{Key: "vulns", Label: "Vulnerabilities", Count: counts.Total()},
 		{Key: "packages", Label: "Packages", Count: len(img.Packages)},
-		{Key: "secrets", Label: "Secrets", Count: countKind(img.Findings, finding.KindSecret)},
-		{Key: "malware", Label: "Malware", Count: countKind(img.Findings, finding.KindMalware)},
-		{Key: "misconfig", Label: "Misconfigurations", Count: countKind(img.Findings, finding.KindMisconfig)},
+		{Key: "secrets", Label: "Secrets", Count: countKind(img.Findings, model.KindSecret)},
+		{Key: "malware", Label: "Malware", Count: countKind(img.Findings, model.KindMalware)},
+		{Key: "misconfig", Label: "Misconfigurations", Count: countKind(img.Findings, model.KindMisconfig)},
 		{Key: "layers", Label: "Layers", Count: len(img.Layers)},
 		{Key: "scans", Label: "Scan history", Count: -1},
 	}
@@ -209,12 +206,12 @@ func (c *Console) imagePage(w http.ResponseWriter, r *http.Request) {
 	}
 	maxN := max(counts.Critical, counts.High, counts.Medium, counts.Low, counts.Negligible, counts.Unknown)
 	for _, s := range []struct {
-		sev finding.Severity
+		sev model.Severity
 		n   int
 	}{
-		{finding.SeverityCritical, counts.Critical}, {finding.SeverityHigh, counts.High},
-		{finding.SeverityMedium, counts.Medium}, {finding.SeverityLow, counts.Low},
-		{finding.SeverityNegligible, counts.Negligible}, {finding.SeverityUnknown, counts.Unknown},
+		{model.SeverityCritical, counts.Critical}, {model.SeverityHigh, counts.High},
+		{model.SeverityMedium, counts.Medium}, {model.SeverityLow, counts.Low},
+		{model.SeverityNegligible, counts.Negligible}, {model.SeverityUnknown, counts.Unknown},
 	} {
 		d.Dist = append(d.Dist, distRow{Severity: s.sev, N: s.n, W: distbar(s.n, maxN)})
 	}
@@ -244,7 +241,7 @@ func (c *Console) imagePage(w http.ResponseWriter, r *http.Request) {
 		d.Pager = newPager(r.URL, page, per, len(kept))
 	case "packages":
 		needle := strings.ToLower(d.Query)
-		var kept []inventory.Package
+		var kept []model.Package
 		for _, p := range img.Packages {
 			if needle == "" || pkgMatches(&p, needle) {
 				kept = append(kept, p)
@@ -259,7 +256,7 @@ func (c *Console) imagePage(w http.ResponseWriter, r *http.Request) {
 			if f.Kind != kinds[d.Tab] {
 				continue
 			}
-			if f.Kind == finding.KindSecret {
+			if f.Kind == model.KindSecret {
 				f.Evidence = redactEvidence(f.Evidence)
 			}
 			d.Finds = append(d.Finds, f)
@@ -297,7 +294,7 @@ func (c *Console) imagePage(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "image", p)
 }
 
-func countKind(fs []finding.Finding, k finding.Kind) int {
+func countKind(fs []model.Finding, k model.FindingKind) int {
 	n := 0
 	for i := range fs {
 		if fs[i].Kind == k {
@@ -307,7 +304,7 @@ func countKind(fs []finding.Finding, k finding.Kind) int {
 	return n
 }
 
-func vulnMatches(v *match.Vulnerability, needle string) bool {
+func vulnMatches(v *model.Vulnerability, needle string) bool {
 	if strings.Contains(strings.ToLower(v.ID), needle) || strings.Contains(strings.ToLower(v.Package.Name), needle) {
 		return true
 	}
@@ -319,7 +316,7 @@ func vulnMatches(v *match.Vulnerability, needle string) bool {
 	return false
 }
 
-func pkgMatches(p *inventory.Package, needle string) bool {
+func pkgMatches(p *model.Package, needle string) bool {
 	if strings.Contains(strings.ToLower(p.Name), needle) || strings.Contains(strings.ToLower(p.PURL), needle) ||
 		strings.Contains(strings.ToLower(p.Version), needle) {
 		return true

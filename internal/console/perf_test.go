@@ -14,10 +14,7 @@ import (
 	"time"
 
 	"mamori/internal/auth"
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 	"mamori/internal/store"
 )
 
@@ -35,11 +32,11 @@ const (
 )
 
 var perfSeverities = []struct {
-	sev  finding.Severity
+	sev  model.Severity
 	upTo int // cumulative percent
 }{
-	{finding.SeverityCritical, 5}, {finding.SeverityHigh, 25}, {finding.SeverityMedium, 65},
-	{finding.SeverityLow, 88}, {finding.SeverityNegligible, 95}, {finding.SeverityUnknown, 100},
+	{model.SeverityCritical, 5}, {model.SeverityHigh, 25}, {model.SeverityMedium, 65},
+	{model.SeverityLow, 88}, {model.SeverityNegligible, 95}, {model.SeverityUnknown, 100},
 }
 
 // fillPerfStore ingests perfImages images whose vulnerability rows add up to
@@ -49,14 +46,14 @@ func fillPerfStore(tb testing.TB, st store.Store) {
 	tb.Helper()
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(5, 100000))
-	pkgs := make([]inventory.Package, perfPackages)
+	pkgs := make([]model.Package, perfPackages)
 	for i := range pkgs {
 		pkgs[i] = debPkg(fmt.Sprintf("lib%s%d", []string{"ssl", "xml", "curl", "z", "png", "gnutls", "krb5-", "sqlite"}[i%8], i), fmt.Sprintf("1.%d.%d-1+deb12u1", i%17, i%5), "")
 	}
-	advisory := func(n int) (string, finding.Severity, float64, string) {
+	advisory := func(n int) (string, model.Severity, float64, string) {
 		r := rand.New(rand.NewPCG(uint64(n), 7))
 		p := r.IntN(100)
-		sev := finding.SeverityUnknown
+		sev := model.SeverityUnknown
 		for _, s := range perfSeverities {
 			if p < s.upTo {
 				sev = s.sev
@@ -73,7 +70,7 @@ func fillPerfStore(tb testing.TB, st store.Store) {
 	start := time.Now()
 	for img := 0; img < perfImages; img++ {
 		seen := map[[2]int]bool{}
-		vulns := make([]match.Vulnerability, 0, perfRowsPerImg)
+		vulns := make([]model.Vulnerability, 0, perfRowsPerImg)
 		for len(vulns) < perfRowsPerImg {
 			n, pi := rng.IntN(perfDistinctIDs), rng.IntN(perfPackages)
 			if seen[[2]int{n, pi}] {
@@ -82,7 +79,7 @@ func fillPerfStore(tb testing.TB, st store.Store) {
 			seen[[2]int{n, pi}] = true
 			id, sev, score, fixed := advisory(n)
 			vector := ""
-			if sev == finding.SeverityUnknown {
+			if sev == model.SeverityUnknown {
 				score = 0
 			} else {
 				vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
@@ -90,12 +87,12 @@ func fillPerfStore(tb testing.TB, st store.Store) {
 			v := debVuln(id, pkgs[pi], sev, score, vector, fixed, "Synthetic advisory "+id+" for the console latency test", strings.TrimPrefix(id, "DEBIAN-"))
 			vulns = append(vulns, v)
 		}
-		res := &scan.Result{
-			SchemaVersion: scan.SchemaVersion, Tool: scan.Tool{Name: "mamori", Version: "perf"},
+		res := &model.Result{
+			SchemaVersion: model.SchemaVersion, Tool: model.Tool{Name: "mamori", Version: "perf"},
 			ScanID: fmt.Sprintf("perf-%d", img), CreatedAt: time.Now().Add(-time.Duration(img) * time.Minute),
-			Target: scan.Target{Name: fmt.Sprintf("registry.local/team-%d/service-%d:1.0.%d", img%7, img, img), Type: scan.TargetImage,
+			Target: model.Target{Name: fmt.Sprintf("registry.local/team-%d/service-%d:1.0.%d", img%7, img, img), Type: model.TargetImage,
 				Digest: fmt.Sprintf("sha256:%064x", img+1)},
-			Inventory:       inventory.Inventory{OS: &inventory.OS{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"}, Packages: pkgs},
+			Inventory:       model.Inventory{OS: &model.OS{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"}, Packages: pkgs},
 			Vulnerabilities: vulns,
 		}
 		if _, err := st.IngestScan(ctx, res); err != nil {

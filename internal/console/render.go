@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	"mamori/internal/auth"
-	"mamori/internal/finding"
+	"mamori/internal/model"
 	"mamori/internal/store"
 )
 
@@ -186,9 +186,9 @@ var funcs = template.FuncMap{
 	"deref":     func(f *float64) float64 { return *f },
 }
 
-func sevClass(s finding.Severity) string { return strings.ToLower(s.String()) }
+func sevClass(s model.Severity) string { return strings.ToLower(s.String()) }
 
-func sevName(s finding.Severity) string {
+func sevName(s model.Severity) string {
 	n := strings.ToLower(s.String())
 	return strings.ToUpper(n[:1]) + n[1:]
 }

@@ -6,37 +6,37 @@ import (
 	"strconv"
 	"strings"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 	"mamori/internal/store"
 )
 
 // sevOption is one severity checkbox of a filter.
 type sevOption struct {
 	Value   string
-	Sev     finding.Severity
+	Sev     model.Severity
 	Checked bool
 }
 
-var filterSeverities = []finding.Severity{
-	finding.SeverityCritical, finding.SeverityHigh, finding.SeverityMedium,
-	finding.SeverityLow, finding.SeverityNegligible, finding.SeverityUnknown,
+var filterSeverities = []model.Severity{
+	model.SeverityCritical, model.SeverityHigh, model.SeverityMedium,
+	model.SeverityLow, model.SeverityNegligible, model.SeverityUnknown,
 }
 
 // severitySet reads repeated "severity" parameters; unknown names are ignored.
-func severitySet(vals []string) map[finding.Severity]bool {
-	set := map[finding.Severity]bool{}
+func severitySet(vals []string) map[model.Severity]bool {
+	set := map[model.Severity]bool{}
 	for _, v := range vals {
 		if len(v) > 16 {
 			continue
 		}
-		if s, err := finding.ParseSeverity(v); err == nil {
+		if s, err := model.ParseSeverity(v); err == nil {
 			set[s] = true
 		}
 	}
 	return set
 }
 
-func sevOptions(set map[finding.Severity]bool) []sevOption {
+func sevOptions(set map[model.Severity]bool) []sevOption {
 	out := make([]sevOption, 0, len(filterSeverities))
 	for _, s := range filterSeverities {
 		out = append(out, sevOption{Value: strings.ToLower(s.String()), Sev: s, Checked: set[s]})

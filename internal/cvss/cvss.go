@@ -20,7 +20,7 @@ import (
 	gocvss31 "github.com/pandatix/go-cvss/31"
 	gocvss40 "github.com/pandatix/go-cvss/40"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // Versions, as Score returns them.
@@ -102,38 +102,38 @@ func checked(version string, score float64, vector string) (string, float64, err
 // (NVD's v2 scale has no Critical): 0.1–3.9 Low, 4.0–6.9 Medium, 7.0–10.0
 // High, 0.0 Negligible. An unknown version or a score outside 0–10 is
 // Unknown.
-func SeverityFromScore(version string, score float64) finding.Severity {
+func SeverityFromScore(version string, score float64) model.Severity {
 	if math.IsNaN(score) || score < 0 || score > 10 {
-		return finding.SeverityUnknown
+		return model.SeverityUnknown
 	}
 	switch version {
 	case V2, V30, V31, V40:
 	default:
-		return finding.SeverityUnknown
+		return model.SeverityUnknown
 	}
 	switch {
 	case score == 0:
-		return finding.SeverityNegligible
+		return model.SeverityNegligible
 	case score < 4.0:
-		return finding.SeverityLow
+		return model.SeverityLow
 	case score < 7.0:
-		return finding.SeverityMedium
+		return model.SeverityMedium
 	case version == V2:
-		return finding.SeverityHigh
+		return model.SeverityHigh
 	case score < 9.0:
-		return finding.SeverityHigh
+		return model.SeverityHigh
 	}
-	return finding.SeverityCritical
+	return model.SeverityCritical
 }
 
 // Scored is one vector with what Score made of it. Err is set, and the
 // other fields are empty, when the vector could not be scored.
 type Scored struct {
-	Vector   string           `json:"vector"`
-	Version  string           `json:"version,omitempty"`
-	Score    float64          `json:"score"`
-	Severity finding.Severity `json:"severity"`
-	Err      error            `json:"-"`
+	Vector   string         `json:"vector"`
+	Version  string         `json:"version,omitempty"`
+	Score    float64        `json:"score"`
+	Severity model.Severity `json:"severity"`
+	Err      error          `json:"-"`
 }
 
 // preference ranks versions: v4.0 > v3.1 > v3.0 > v2.0.
@@ -156,7 +156,7 @@ func preference(version string) int {
 // same version the first wins (callers list the primary source first).
 // The slice has one entry per input vector, in order, failed ones with Err
 // set. With no valid vector the severity is Unknown.
-func SeverityFromVectors(vectors []string) (finding.Severity, []Scored) {
+func SeverityFromVectors(vectors []string) (model.Severity, []Scored) {
 	out := make([]Scored, 0, len(vectors))
 	best := -1
 	for _, v := range vectors {
@@ -174,7 +174,7 @@ func SeverityFromVectors(vectors []string) (finding.Severity, []Scored) {
 		out = append(out, s)
 	}
 	if best < 0 {
-		return finding.SeverityUnknown, out
+		return model.SeverityUnknown, out
 	}
 	return out[best].Severity, out
 }

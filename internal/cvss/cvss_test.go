@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // Published scores: NVD for the CVEs, FIRST's v4.0 calculator and
@@ -15,26 +15,26 @@ var published = []struct {
 	vector  string
 	version string
 	score   float64
-	sev     finding.Severity
+	sev     model.Severity
 }{
-	{"CVE-2021-44228 log4shell v3.1 (NVD)", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", V31, 10.0, finding.SeverityCritical},
-	{"CVE-2021-44228 log4shell v2 (NVD)", "AV:N/AC:M/Au:N/C:C/I:C/A:C", V2, 9.3, finding.SeverityHigh},
-	{"CVE-2014-0160 heartbleed v3.1 (NVD)", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N", V31, 7.5, finding.SeverityHigh},
-	{"CVE-2014-0160 heartbleed v2 (NVD)", "AV:N/AC:L/Au:N/C:P/I:N/A:N", V2, 5.0, finding.SeverityMedium},
-	{"CVE-2014-6271 shellshock v2 (NVD)", "(AV:N/AC:L/Au:N/C:C/I:C/A:C)", V2, 10.0, finding.SeverityHigh},
-	{"CVE-2017-5638 struts v3.0 (NVD)", "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", V30, 9.8, finding.SeverityCritical},
-	{"CVE-2016-5195 dirty cow v3.1 (NVD)", "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", V31, 7.8, finding.SeverityHigh},
-	{"CVE-2018-3646 L1TF v3.0 (NVD)", "CVSS:3.0/AV:L/AC:H/PR:L/UI:N/S:C/C:H/I:N/A:N", V30, 5.6, finding.SeverityMedium},
-	{"v3.1 low", "CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N", V31, 1.8, finding.SeverityLow},
-	{"v3.1 no impact", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N", V31, 0.0, finding.SeverityNegligible},
-	{"v3.1 with temporal metrics keeps the base score", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H/E:U/RL:O/RC:U", V31, 10.0, finding.SeverityCritical},
-	{"v2 with CVSS:2.0 prefix", "CVSS:2.0/AV:N/AC:L/Au:N/C:P/I:N/A:N", V2, 5.0, finding.SeverityMedium},
-	{"v4.0 FIRST calculator default", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", V40, 9.3, finding.SeverityCritical},
-	{"v4.0 full impact", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H", V40, 10.0, finding.SeverityCritical},
-	{"v4.0 subsequent system only", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:H/SI:H/SA:H", V40, 7.9, finding.SeverityHigh},
-	{"v4.0 no impact", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N", V40, 0.0, finding.SeverityNegligible},
-	{"v4.0 with threat E:U", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H/E:U", V40, 9.1, finding.SeverityCritical},
-	{"v4.0 physical, minimal", "CVSS:4.0/AV:P/AC:H/AT:P/PR:H/UI:A/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N", V40, 1.0, finding.SeverityLow},
+	{"CVE-2021-44228 log4shell v3.1 (NVD)", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", V31, 10.0, model.SeverityCritical},
+	{"CVE-2021-44228 log4shell v2 (NVD)", "AV:N/AC:M/Au:N/C:C/I:C/A:C", V2, 9.3, model.SeverityHigh},
+	{"CVE-2014-0160 heartbleed v3.1 (NVD)", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N", V31, 7.5, model.SeverityHigh},
+	{"CVE-2014-0160 heartbleed v2 (NVD)", "AV:N/AC:L/Au:N/C:P/I:N/A:N", V2, 5.0, model.SeverityMedium},
+	{"CVE-2014-6271 shellshock v2 (NVD)", "(AV:N/AC:L/Au:N/C:C/I:C/A:C)", V2, 10.0, model.SeverityHigh},
+	{"CVE-2017-5638 struts v3.0 (NVD)", "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", V30, 9.8, model.SeverityCritical},
+	{"CVE-2016-5195 dirty cow v3.1 (NVD)", "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", V31, 7.8, model.SeverityHigh},
+	{"CVE-2018-3646 L1TF v3.0 (NVD)", "CVSS:3.0/AV:L/AC:H/PR:L/UI:N/S:C/C:H/I:N/A:N", V30, 5.6, model.SeverityMedium},
+	{"v3.1 low", "CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N", V31, 1.8, model.SeverityLow},
+	{"v3.1 no impact", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N", V31, 0.0, model.SeverityNegligible},
+	{"v3.1 with temporal metrics keeps the base score", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H/E:U/RL:O/RC:U", V31, 10.0, model.SeverityCritical},
+	{"v2 with CVSS:2.0 prefix", "CVSS:2.0/AV:N/AC:L/Au:N/C:P/I:N/A:N", V2, 5.0, model.SeverityMedium},
+	{"v4.0 FIRST calculator default", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", V40, 9.3, model.SeverityCritical},
+	{"v4.0 full impact", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H", V40, 10.0, model.SeverityCritical},
+	{"v4.0 subsequent system only", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:H/SI:H/SA:H", V40, 7.9, model.SeverityHigh},
+	{"v4.0 no impact", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N", V40, 0.0, model.SeverityNegligible},
+	{"v4.0 with threat E:U", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H/E:U", V40, 9.1, model.SeverityCritical},
+	{"v4.0 physical, minimal", "CVSS:4.0/AV:P/AC:H/AT:P/PR:H/UI:A/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N", V40, 1.0, model.SeverityLow},
 }
 
 func TestScorePublished(t *testing.T) {
@@ -78,26 +78,26 @@ func TestSeverityFromScore(t *testing.T) {
 	for _, tc := range []struct {
 		version string
 		score   float64
-		want    finding.Severity
+		want    model.Severity
 	}{
-		{V31, 0, finding.SeverityNegligible},
-		{V31, 0.1, finding.SeverityLow},
-		{V31, 3.9, finding.SeverityLow},
-		{V31, 4.0, finding.SeverityMedium},
-		{V31, 6.9, finding.SeverityMedium},
-		{V31, 7.0, finding.SeverityHigh},
-		{V31, 8.9, finding.SeverityHigh},
-		{V31, 9.0, finding.SeverityCritical},
-		{V40, 10, finding.SeverityCritical},
-		{V30, 9.8, finding.SeverityCritical},
-		{V2, 9.3, finding.SeverityHigh},
-		{V2, 10, finding.SeverityHigh},
-		{V2, 4.0, finding.SeverityMedium},
-		{V2, 0, finding.SeverityNegligible},
-		{V31, -1, finding.SeverityUnknown},
-		{V31, 10.1, finding.SeverityUnknown},
-		{V31, math.NaN(), finding.SeverityUnknown},
-		{"5.0", 5, finding.SeverityUnknown},
+		{V31, 0, model.SeverityNegligible},
+		{V31, 0.1, model.SeverityLow},
+		{V31, 3.9, model.SeverityLow},
+		{V31, 4.0, model.SeverityMedium},
+		{V31, 6.9, model.SeverityMedium},
+		{V31, 7.0, model.SeverityHigh},
+		{V31, 8.9, model.SeverityHigh},
+		{V31, 9.0, model.SeverityCritical},
+		{V40, 10, model.SeverityCritical},
+		{V30, 9.8, model.SeverityCritical},
+		{V2, 9.3, model.SeverityHigh},
+		{V2, 10, model.SeverityHigh},
+		{V2, 4.0, model.SeverityMedium},
+		{V2, 0, model.SeverityNegligible},
+		{V31, -1, model.SeverityUnknown},
+		{V31, 10.1, model.SeverityUnknown},
+		{V31, math.NaN(), model.SeverityUnknown},
+		{"5.0", 5, model.SeverityUnknown},
 	} {
 		if got := SeverityFromScore(tc.version, tc.score); got != tc.want {
 			t.Errorf("SeverityFromScore(%s, %v) = %v, want %v", tc.version, tc.score, got, tc.want)
@@ -113,7 +113,7 @@ func TestSeverityFromVectors(t *testing.T) {
 		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H",
 		"CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N",
 	})
-	if sev != finding.SeverityCritical {
+	if sev != model.SeverityCritical {
 		t.Errorf("severity %v, want CRITICAL", sev)
 	}
 	if len(scored) != 4 {
@@ -122,7 +122,7 @@ func TestSeverityFromVectors(t *testing.T) {
 	if scored[1].Err == nil || !errors.Is(scored[1].Err, ErrInvalid) {
 		t.Errorf("scored[1].Err = %v, want ErrInvalid", scored[1].Err)
 	}
-	if scored[0].Version != V2 || scored[0].Score != 9.3 || scored[0].Severity != finding.SeverityHigh {
+	if scored[0].Version != V2 || scored[0].Score != 9.3 || scored[0].Severity != model.SeverityHigh {
 		t.Errorf("scored[0] = %+v", scored[0])
 	}
 
@@ -131,7 +131,7 @@ func TestSeverityFromVectors(t *testing.T) {
 		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H",
 		"CVSS:4.0/AV:P/AC:H/AT:P/PR:H/UI:A/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N",
 	})
-	if sev != finding.SeverityLow {
+	if sev != model.SeverityLow {
 		t.Errorf("v4.0 preferred: severity %v, want LOW", sev)
 	}
 
@@ -140,14 +140,14 @@ func TestSeverityFromVectors(t *testing.T) {
 		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
 		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H",
 	})
-	if sev != finding.SeverityHigh {
+	if sev != model.SeverityHigh {
 		t.Errorf("first of a version: severity %v, want HIGH", sev)
 	}
 
-	if sev, scored := SeverityFromVectors(nil); sev != finding.SeverityUnknown || len(scored) != 0 {
+	if sev, scored := SeverityFromVectors(nil); sev != model.SeverityUnknown || len(scored) != 0 {
 		t.Errorf("nil: %v %v", sev, scored)
 	}
-	if sev, _ := SeverityFromVectors([]string{"junk"}); sev != finding.SeverityUnknown {
+	if sev, _ := SeverityFromVectors([]string{"junk"}); sev != model.SeverityUnknown {
 		t.Errorf("junk: %v, want UNKNOWN", sev)
 	}
 }

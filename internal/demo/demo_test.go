@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"mamori/internal/image"
+	"mamori/internal/model"
 	"mamori/internal/scan"
 )
 
@@ -21,7 +22,7 @@ func TestDemoScan(t *testing.T) {
 	if err := WriteImage(tarPath); err != nil {
 		t.Fatal(err)
 	}
-	s, cleanup, _, err := scan.Build(ctx, scan.BuildOptions{Kind: scan.TargetImage, DBDir: filepath.Join(dir, "db"), Quiet: true,
+	s, cleanup, _, err := scan.Build(ctx, scan.BuildOptions{Kind: model.TargetImage, DBDir: filepath.Join(dir, "db"), Quiet: true,
 		Scanners: []string{"vuln", "secret", "malware", "misconfig"}, Clamd: "unix://" + filepath.Join(dir, "no-clamd.sock"), DBMaxAge: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,7 @@ import (
 
 	"mamori/internal/cache"
 	"mamori/internal/image"
+	"mamori/internal/model"
 	"mamori/internal/scan"
 	"mamori/internal/vulndb"
 )
@@ -493,7 +494,7 @@ func (e *env) check(t testing.TB) {
 
 // scanOutcome is what one in-process scan produced.
 type scanOutcome struct {
-	res      *scan.Result
+	res      *model.Result
 	err      error
 	warnings []string // scan.Build's warnings (no clamd …)
 	wall     time.Duration
@@ -551,7 +552,7 @@ func scanImage(t *testing.T, e *env, archive string, deadline time.Duration, sca
 			return o
 		}
 		s, cleanup, warns, err := scan.Build(ctx, scan.BuildOptions{
-			Kind: scan.TargetImage, Scanners: scanners, Cache: c, DBDir: e.db,
+			Kind: model.TargetImage, Scanners: scanners, Cache: c, DBDir: e.db,
 			TempDir: e.tmp, Quiet: true, Version: "hostile-test", DBMaxAge: -1,
 		})
 		if err != nil {
@@ -727,12 +728,12 @@ func tail(b []byte) string {
 }
 
 // decodeResult parses mamori's JSON output.
-func decodeResult(t testing.TB, b []byte) *scan.Result {
+func decodeResult(t testing.TB, b []byte) *model.Result {
 	t.Helper()
 	if !json.Valid(b) {
 		t.Fatalf("output is not valid JSON: %s", tail(b))
 	}
-	var r scan.Result
+	var r model.Result
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatalf("decode result: %v", err)
 	}
@@ -743,7 +744,7 @@ func decodeResult(t testing.TB, b []byte) *scan.Result {
 // Assertions on results.
 
 // hasPackage reports whether res lists a package named name.
-func hasPackage(res *scan.Result, name string) bool {
+func hasPackage(res *model.Result, name string) bool {
 	for _, p := range res.Inventory.Packages {
 		if p.Name == name {
 			return true
@@ -753,7 +754,7 @@ func hasPackage(res *scan.Result, name string) bool {
 }
 
 // warningWith returns the first warning that contains every substring.
-func warningWith(res *scan.Result, subs ...string) (string, bool) {
+func warningWith(res *model.Result, subs ...string) (string, bool) {
 	for _, w := range res.Warnings {
 		ok := true
 		for _, s := range subs {
@@ -769,14 +770,14 @@ func warningWith(res *scan.Result, subs ...string) (string, bool) {
 	return "", false
 }
 
-func mustWarn(t testing.TB, res *scan.Result, subs ...string) {
+func mustWarn(t testing.TB, res *model.Result, subs ...string) {
 	t.Helper()
 	if _, ok := warningWith(res, subs...); !ok {
 		t.Errorf("no warning containing %q; warnings:\n  %s", subs, strings.Join(res.Warnings, "\n  "))
 	}
 }
 
-func mustPackage(t testing.TB, res *scan.Result, names ...string) {
+func mustPackage(t testing.TB, res *model.Result, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if !hasPackage(res, n) {
@@ -791,7 +792,7 @@ func mustPackage(t testing.TB, res *scan.Result, names ...string) {
 
 // mustMatchAdvisory asserts that the planted npm package was matched to the
 // test advisory: the inventory made it through the vulnerability step.
-func mustMatchAdvisory(t testing.TB, res *scan.Result) {
+func mustMatchAdvisory(t testing.TB, res *model.Result) {
 	t.Helper()
 	for _, v := range res.Vulnerabilities {
 		if v.ID == "GHSA-host-ile0-test" {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // dpkgStatus is a one-package dpkg status database (deb-control(5) stanzas).
@@ -26,7 +26,7 @@ func dpkgStatus(names ...string) string {
 
 // assertInTree asserts every package location and finding path of res is a
 // clean, relative path inside the image tree.
-func assertInTree(t *testing.T, res *scan.Result) {
+func assertInTree(t *testing.T, res *model.Result) {
 	t.Helper()
 	bad := func(p string) bool {
 		return p != "" && (strings.HasPrefix(p, "/") || p != path.Clean(p) || p == ".." || strings.HasPrefix(p, "../"))
@@ -46,7 +46,7 @@ func assertInTree(t *testing.T, res *scan.Result) {
 }
 
 // packagesOfType lists the names of res's packages of purl type typ.
-func packagesOfType(res *scan.Result, typ string) []string {
+func packagesOfType(res *model.Result, typ string) []string {
 	var out []string
 	for _, p := range res.Inventory.Packages {
 		if string(p.Type) == typ {
@@ -169,7 +169,7 @@ func TestRootFSSymlinksToHost(t *testing.T) {
 	must(os.Symlink("../../../../../../../../etc", filepath.Join(root, "up")))
 	must(os.WriteFile(filepath.Join(root, "usr/lib/node_modules/hostile-good/package.json"), []byte(`{"name":"hostile-good","version":"1.0.0"}`), 0o644))
 
-	o := scanDir(t, e, root, scan.TargetRootFS, allScanners...)
+	o := scanDir(t, e, root, model.TargetRootFS, allScanners...)
 	if o.err != nil {
 		t.Fatalf("scan: %v", o.err)
 	}

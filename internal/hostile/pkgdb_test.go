@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // cycle repeats b forever.
@@ -223,7 +223,7 @@ func TestJunkLockFiles(t *testing.T) {
 	write("junk/poetry.lock", strings.NewReader(strings.Repeat("[", 1_000_000)))
 	write("good/package-lock.json", strings.NewReader(`{"name":"app","version":"1.0.0","lockfileVersion":3,"packages":{"":{"name":"app","version":"1.0.0"},"node_modules/hostile-good":{"version":"1.0.0"}}}`))
 
-	o := scanDir(t, e, root, scan.TargetFS, allScanners...)
+	o := scanDir(t, e, root, model.TargetFS, allScanners...)
 	if o.err != nil {
 		t.Fatalf("scan: %v", o.err)
 	}

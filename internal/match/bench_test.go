@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 	"mamori/internal/vulndb"
 )
 
@@ -66,30 +66,30 @@ var (
 // genInventories makes n Debian 12 inventories of about 300 packages (120
 // deb, 80 npm, 60 Go incl. stdlib, 40 PyPI) with versions drawn from
 // realistic sets, deterministically.
-func genInventories(n int) []*inventory.Inventory {
+func genInventories(n int) []*model.Inventory {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pick := func(list []string) string { return list[rng.IntN(len(list))] }
-	out := make([]*inventory.Inventory, n)
+	out := make([]*model.Inventory, n)
 	for i := range out {
-		inv := &inventory.Inventory{OS: &inventory.OS{ID: "debian", VersionID: "12.5"}}
+		inv := &model.Inventory{OS: &model.OS{ID: "debian", VersionID: "12.5"}}
 		add := func(typ, name, ver string) {
-			inv.Packages = append(inv.Packages, inventory.Package{Name: name, Version: ver, Type: typ,
-				PURL: "pkg:" + typ + "/" + name + "@" + ver, Locations: []inventory.Location{{Path: "x"}}})
+			inv.Packages = append(inv.Packages, model.Package{Name: name, Version: ver, Type: typ,
+				PURL: "pkg:" + typ + "/" + name + "@" + ver, Locations: []model.PackageLocation{{Path: "x"}}})
 		}
 		for j := 0; j < 120; j++ {
 			src := pick(benchDeb)
-			add(inventory.TypeDeb, fmt.Sprintf("lib%s-%d", src, j%3), pick(benchVersions["deb"]))
+			add(model.TypeDeb, fmt.Sprintf("lib%s-%d", src, j%3), pick(benchVersions["deb"]))
 			inv.Packages[len(inv.Packages)-1].SourceName = src
 		}
 		for j := 0; j < 80; j++ {
-			add(inventory.TypeNPM, pick(benchNPM), pick(benchVersions["npm"]))
+			add(model.TypeNPM, pick(benchNPM), pick(benchVersions["npm"]))
 		}
-		add(inventory.TypeGolang, "stdlib", pick([]string{"go1.21.3", "go1.22.5", "go1.25.12", "go1.26.5"}))
+		add(model.TypeGolang, "stdlib", pick([]string{"go1.21.3", "go1.22.5", "go1.25.12", "go1.26.5"}))
 		for j := 0; j < 59; j++ {
-			add(inventory.TypeGolang, pick(benchGo), pick(benchVersions["go"]))
+			add(model.TypeGolang, pick(benchGo), pick(benchVersions["go"]))
 		}
 		for j := 0; j < 40; j++ {
-			add(inventory.TypePyPI, pick(benchPyPI), pick(benchVersions["pypi"]))
+			add(model.TypePyPI, pick(benchPyPI), pick(benchVersions["pypi"]))
 		}
 		out[i] = inv
 	}
@@ -148,12 +148,12 @@ func BenchmarkMatchOne(b *testing.B) {
 	}
 }
 
-func rematch(ctx context.Context, b *testing.B, m *Matcher, invs []*inventory.Inventory) int {
+func rematch(ctx context.Context, b *testing.B, m *Matcher, invs []*model.Inventory) int {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		total int
-		next  = make(chan *inventory.Inventory)
+		next  = make(chan *model.Inventory)
 	)
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // FuzzMatchVersion: any installed version string (and ecosystem type)
@@ -18,9 +18,9 @@ func FuzzMatchVersion(f *testing.F) {
 	}
 	db := openTestDB(f)
 	names := map[string]string{"deb": "glibc", "npm": "lodash", "golang": "stdlib", "pypi": "django", "apk": "openssl", "rpm": "openssl-libs", "cargo": "cap-primitives"}
-	oses := map[string]*inventory.OS{"deb": {ID: "debian", VersionID: "12"}, "apk": {ID: "alpine", VersionID: "3.10.1"}, "rpm": {ID: "almalinux", VersionID: "9.3"}}
+	oses := map[string]*model.OS{"deb": {ID: "debian", VersionID: "12"}, "apk": {ID: "alpine", VersionID: "3.10.1"}, "rpm": {ID: "almalinux", VersionID: "9.3"}}
 	f.Fuzz(func(t *testing.T, typ, ver string) {
-		inv := &inventory.Inventory{OS: oses[typ], Packages: []inventory.Package{{Name: names[typ], Version: ver, Type: typ}}}
+		inv := &model.Inventory{OS: oses[typ], Packages: []model.Package{{Name: names[typ], Version: ver, Type: typ}}}
 		if _, _, err := Match(context.Background(), db, inv); err != nil {
 			t.Fatal(err)
 		}

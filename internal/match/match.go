@@ -13,8 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 	"mamori/internal/osrelease"
 	"mamori/internal/version"
 	"mamori/internal/vulndb"
@@ -103,7 +102,7 @@ func (m *Matcher) matchQuery(q query) ([]advHit, error) {
 }
 
 // Match matches inv against src with a fresh Matcher. See Matcher.Match.
-func Match(ctx context.Context, src Source, inv *inventory.Inventory) ([]Vulnerability, []finding.Finding, error) {
+func Match(ctx context.Context, src Source, inv *model.Inventory) ([]model.Vulnerability, []model.Finding, error) {
 	return NewMatcher(src).Match(ctx, inv)
 }
 
@@ -114,13 +113,13 @@ func Match(ctx context.Context, src Source, inv *inventory.Inventory) ([]Vulnera
 // without a known version ordering match only explicit versions lists.
 // Results are sorted by package then advisory ID. Only a failing Source is
 // an error.
-func (m *Matcher) Match(ctx context.Context, inv *inventory.Inventory) ([]Vulnerability, []finding.Finding, error) {
+func (m *Matcher) Match(ctx context.Context, inv *model.Inventory) ([]model.Vulnerability, []model.Finding, error) {
 	if inv == nil {
 		return nil, nil, nil
 	}
 	osEco := osrelease.OSVEcosystem(inv.OS)
-	var vulns []Vulnerability
-	var malware []finding.Finding
+	var vulns []model.Vulnerability
+	var malware []model.Finding
 	for i := range inv.Packages {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -148,7 +147,7 @@ func (m *Matcher) Match(ctx context.Context, inv *inventory.Inventory) ([]Vulner
 			}
 		}
 	}
-	slices.SortStableFunc(vulns, func(a, b Vulnerability) int {
+	slices.SortStableFunc(vulns, func(a, b model.Vulnerability) int {
 		return cmp.Or(
 			cmp.Compare(a.Package.Type, b.Package.Type),
 			cmp.Compare(a.Package.Name, b.Package.Name),
@@ -156,7 +155,7 @@ func (m *Matcher) Match(ctx context.Context, inv *inventory.Inventory) ([]Vulner
 			cmp.Compare(a.Package.Path, b.Package.Path),
 			cmp.Compare(a.ID, b.ID))
 	})
-	slices.SortStableFunc(malware, func(a, b finding.Finding) int {
+	slices.SortStableFunc(malware, func(a, b model.Finding) int {
 		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Location.Path, b.Location.Path))
 	})
 	return vulns, malware, nil
@@ -199,14 +198,14 @@ type query struct {
 // langEcosystems maps purl types of language packages to OSV ecosystems,
 // for packages whose Ecosystem a cataloger left empty.
 var langEcosystems = map[string]string{
-	inventory.TypeGolang:   inventory.EcosystemGo,
-	inventory.TypeNPM:      inventory.EcosystemNPM,
-	inventory.TypePyPI:     inventory.EcosystemPyPI,
-	inventory.TypeMaven:    inventory.EcosystemMaven,
-	inventory.TypeGem:      inventory.EcosystemRubyGems,
-	inventory.TypeCargo:    inventory.EcosystemCratesIO,
-	inventory.TypeComposer: inventory.EcosystemPackagist,
-	inventory.TypeNuGet:    inventory.EcosystemNuGet,
+	model.TypeGolang:   model.EcosystemGo,
+	model.TypeNPM:      model.EcosystemNPM,
+	model.TypePyPI:     model.EcosystemPyPI,
+	model.TypeMaven:    model.EcosystemMaven,
+	model.TypeGem:      model.EcosystemRubyGems,
+	model.TypeCargo:    model.EcosystemCratesIO,
+	model.TypeComposer: model.EcosystemPackagist,
+	model.TypeNuGet:    model.EcosystemNuGet,
 }
 
 // queriesFor returns the lookups for one package.
@@ -221,9 +220,9 @@ var langEcosystems = map[string]string{
 // A binary's Go version is matched against the "stdlib" records only: the
 // "toolchain" records are vulnerabilities of the go command and compiler,
 // which a compiled binary does not contain (osv-scanner does the same).
-func queriesFor(p *inventory.Package, osEco string) []query {
+func queriesFor(p *model.Package, osEco string) []query {
 	switch p.Type {
-	case inventory.TypeDeb, inventory.TypeAPK:
+	case model.TypeDeb, model.TypeAPK:
 		eco := scopedEcosystem(p, osEco)
 		if eco == "" {
 			return nil
@@ -238,7 +237,7 @@ func queriesFor(p *inventory.Package, osEco string) []query {
 			ver = p.SourceVersion
 		}
 		return []query{{ecosystem: eco, name: name, version: ver}}
-	case inventory.TypeRPM:
+	case model.TypeRPM:
 		eco := scopedEcosystem(p, osEco)
 		if eco == "" {
 			return nil
@@ -253,7 +252,7 @@ func queriesFor(p *inventory.Package, osEco string) []query {
 		return nil
 	}
 	eco = vulndb.CanonicalEcosystem(eco)
-	if eco == inventory.EcosystemGo {
+	if eco == model.EcosystemGo {
 		v := goVersion(p.Version, p.Name == "stdlib" || p.Name == "toolchain")
 		return []query{{eco, p.Name, v}}
 	}
@@ -264,7 +263,7 @@ func queriesFor(p *inventory.Package, osEco string) []query {
 // OS's, when the package belongs to it (same base ecosystem, or the
 // cataloger left Ecosystem empty), else none (an rpm database in a Debian
 // image is not covered by Debian's advisories).
-func scopedEcosystem(p *inventory.Package, osEco string) string {
+func scopedEcosystem(p *model.Package, osEco string) string {
 	if osEco == "" {
 		return ""
 	}
@@ -284,11 +283,11 @@ func osTypeMatches(typ, base string) bool {
 		return false
 	}
 	switch typ {
-	case inventory.TypeDeb:
+	case model.TypeDeb:
 		return s.Name() == "deb"
-	case inventory.TypeAPK:
+	case model.TypeAPK:
 		return s.Name() == "apk"
-	case inventory.TypeRPM:
+	case model.TypeRPM:
 		return s.Name() == "rpm"
 	}
 	return false
@@ -328,8 +327,8 @@ type advisory struct {
 	entries   []prepAffected
 	// severity and cvss are computed once per advisory.
 	sevOnce  sync.Once
-	severity finding.Severity
-	cvss     []CVSS
+	severity model.Severity
+	cvss     []model.CVSS
 }
 
 // prepare keeps the affected entries of r that name (ecosystem, name), with
@@ -486,13 +485,13 @@ func (a *advisory) match(q query) (hit, bool) {
 	return h, found
 }
 
-func (a *advisory) vulnerability(p *inventory.Package, q query, h hit) Vulnerability {
+func (a *advisory) vulnerability(p *model.Package, q query, h hit) model.Vulnerability {
 	sev, cv := a.severityFor(h)
 	r := a.rec
-	v := Vulnerability{
+	v := model.Vulnerability{
 		ID:      a.id,
 		Aliases: slices.Clone(a.aliases),
-		Package: PackageRef{
+		Package: model.PackageRef{
 			Name:       p.Name,
 			Version:    p.Version,
 			Type:       p.Type,
@@ -517,7 +516,7 @@ func (a *advisory) vulnerability(p *inventory.Package, q query, h hit) Vulnerabi
 	return v
 }
 
-func ecosystemOf(p *inventory.Package, q query) string {
+func ecosystemOf(p *model.Package, q query) string {
 	if p.Ecosystem != "" {
 		return p.Ecosystem
 	}
@@ -528,17 +527,17 @@ func ecosystemOf(p *inventory.Package, q query) string {
 // malwareFinding reports a package named by an OSV malicious-package
 // record. A known-malicious package is Critical: the Finding model needs a
 // severity and there is no lesser reading of "this package is malware".
-func (a *advisory) malwareFinding(p *inventory.Package) finding.Finding {
+func (a *advisory) malwareFinding(p *model.Package) model.Finding {
 	r := a.rec
 	title := r.Summary
 	if title == "" {
 		title = "Malicious package " + p.Name + "@" + p.Version
 	}
-	f := finding.Finding{
-		Kind:        finding.KindMalware,
+	f := model.Finding{
+		Kind:        model.KindMalware,
 		ID:          a.id,
 		Title:       title,
-		Severity:    finding.SeverityCritical,
+		Severity:    model.SeverityCritical,
 		Category:    cmp.Or(p.Ecosystem, langEcosystems[p.Type], p.Type),
 		Description: r.Details,
 		Remediation: "Remove " + p.Name + " " + p.Version + " and rotate any credentials the environment that installed it could reach.",
@@ -546,7 +545,7 @@ func (a *advisory) malwareFinding(p *inventory.Package) finding.Finding {
 		Engine:      Engine,
 	}
 	if len(p.Locations) > 0 {
-		f.Location = finding.Location{Path: p.Locations[0].Path, LayerDiffID: p.Locations[0].LayerDiffID}
+		f.Location = model.Location{Path: p.Locations[0].Path, LayerDiffID: p.Locations[0].LayerDiffID}
 	}
 	f.References = slices.Clone(a.refs)
 	return f

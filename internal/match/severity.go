@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"mamori/internal/cvss"
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // Severity, never invented: the first of these that the record gives wins.
@@ -24,9 +24,9 @@ import (
 // CVSS vectors and scores are reported whatever decided the severity.
 
 // severityFor returns the severity and CVSS list of a hit.
-func (a *advisory) severityFor(h hit) (finding.Severity, []CVSS) {
+func (a *advisory) severityFor(h hit) (model.Severity, []model.CVSS) {
 	a.sevOnce.Do(a.scoreCVSS)
-	if s := a.distroSeverity(h); s != finding.SeverityUnknown {
+	if s := a.distroSeverity(h); s != model.SeverityUnknown {
 		return s, a.cvss
 	}
 	return a.severity, a.cvss
@@ -53,10 +53,10 @@ func (a *advisory) scoreCVSS() {
 		if s.Err != nil {
 			continue
 		}
-		a.cvss = append(a.cvss, CVSS{Version: s.Version, Vector: s.Vector, Score: s.Score, Source: a.id})
+		a.cvss = append(a.cvss, model.CVSS{Version: s.Version, Vector: s.Vector, Score: s.Score, Source: a.id})
 	}
-	if sev == finding.SeverityUnknown && a.rec.DatabaseSpecific != nil {
-		if s, err := finding.ParseSeverity(string(a.rec.DatabaseSpecific.Severity)); err == nil {
+	if sev == model.SeverityUnknown && a.rec.DatabaseSpecific != nil {
+		if s, err := model.ParseSeverity(string(a.rec.DatabaseSpecific.Severity)); err == nil {
 			sev = s
 		}
 	}
@@ -64,8 +64,8 @@ func (a *advisory) scoreCVSS() {
 }
 
 // distroSeverity is the highest distro rating among the matched entries.
-func (a *advisory) distroSeverity(h hit) finding.Severity {
-	best := finding.SeverityUnknown
+func (a *advisory) distroSeverity(h hit) model.Severity {
+	best := model.SeverityUnknown
 	for _, e := range h.entries {
 		if s := distroWord(e.urgency); s > best {
 			best = s
@@ -85,7 +85,7 @@ func (a *advisory) distroSeverity(h hit) finding.Severity {
 			}
 		}
 	}
-	if best == finding.SeverityUnknown && isRedHatFamily(h.ecosystem) {
+	if best == model.SeverityUnknown && isRedHatFamily(h.ecosystem) {
 		if word, _, ok := strings.Cut(a.rec.Summary, ":"); ok {
 			best = distroWord(word)
 		}
@@ -95,20 +95,20 @@ func (a *advisory) distroSeverity(h hit) finding.Severity {
 
 // distroWord maps the rating words of Debian's tracker, Ubuntu's CVE
 // tracker and Red Hat's errata to the scale; anything else is Unknown.
-func distroWord(w string) finding.Severity {
+func distroWord(w string) model.Severity {
 	switch strings.ToLower(strings.TrimSpace(w)) {
 	case "unimportant", "negligible":
-		return finding.SeverityNegligible
+		return model.SeverityNegligible
 	case "low":
-		return finding.SeverityLow
+		return model.SeverityLow
 	case "medium", "moderate":
-		return finding.SeverityMedium
+		return model.SeverityMedium
 	case "high", "important":
-		return finding.SeverityHigh
+		return model.SeverityHigh
 	case "critical":
-		return finding.SeverityCritical
+		return model.SeverityCritical
 	}
-	return finding.SeverityUnknown
+	return model.SeverityUnknown
 }
 
 func isRedHatFamily(eco string) bool {

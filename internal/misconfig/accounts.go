@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 const (
@@ -120,7 +120,7 @@ func parseAccountLines(b []byte, minFields int) (lines []acctLine, skipped int) 
 // At most MaxAccountFileSize bytes of content are checked. Malformed lines
 // are skipped, counted in the returned error (wrapping ErrParse), and the
 // findings of the well-formed lines are still returned.
-func CheckAccountFile(p string, content []byte) ([]finding.Finding, error) {
+func CheckAccountFile(p string, content []byte) ([]model.Finding, error) {
 	var errs []error
 	if len(content) > MaxAccountFileSize {
 		errs = append(errs, fmt.Errorf("%w: %s is over %d bytes; only its first %d checked", ErrTooLarge, p, MaxAccountFileSize, MaxAccountFileSize))
@@ -130,7 +130,7 @@ func CheckAccountFile(p string, content []byte) ([]finding.Finding, error) {
 		}
 	}
 	kind := accountKind(p)
-	var out []finding.Finding
+	var out []model.Finding
 	var skipped int
 	switch kind {
 	case acctShadow:
@@ -162,14 +162,14 @@ func CheckAccountFile(p string, content []byte) ([]finding.Finding, error) {
 // emptyPasswords reports the lines whose second field (the password) is
 // empty. In passwd(5), "x" and "*" mean "see shadow" / "no login"; in
 // shadow(5), a leading "!" or "*" locks the password.
-func emptyPasswords(p string, lines []acctLine, where string) []finding.Finding {
-	var out []finding.Finding
+func emptyPasswords(p string, lines []acctLine, where string) []model.Finding {
+	var out []model.Finding
 	for _, l := range lines {
 		if l.fields[1] != "" {
 			continue
 		}
 		ev := "account " + evidenceName(l.fields[0]) + " has an empty password field" + where
-		out = append(out, newFinding(ImgEmptyPassword, finding.Location{Path: p, StartLine: l.line, EndLine: l.line}, ev))
+		out = append(out, newFinding(ImgEmptyPassword, model.Location{Path: p, StartLine: l.line, EndLine: l.line}, ev))
 		if len(out) > maxAccountFindings {
 			break
 		}
@@ -180,7 +180,7 @@ func emptyPasswords(p string, lines []acctLine, where string) []finding.Finding 
 // duplicateIDs reports IDs (field 3) shared by several names, and names
 // (field 1) defined more than once. IDs compare as numbers when they parse
 // ("0" and "00" are both root), as strings otherwise.
-func duplicateIDs(p string, lines []acctLine, idName, what string) []finding.Finding {
+func duplicateIDs(p string, lines []acctLine, idName, what string) []model.Finding {
 	type occ struct {
 		name string
 		line int
@@ -202,7 +202,7 @@ func duplicateIDs(p string, lines []acctLine, idName, what string) []finding.Fin
 		}
 		byName[l.fields[0]] = append(byName[l.fields[0]], l.line)
 	}
-	var out []finding.Finding
+	var out []model.Finding
 	for _, id := range idOrder {
 		occs := byID[id]
 		names := map[string]bool{}
@@ -217,7 +217,7 @@ func duplicateIDs(p string, lines []acctLine, idName, what string) []finding.Fin
 			continue // one name listed twice: reported below as a duplicate name
 		}
 		line := occs[1].line
-		out = append(out, newFinding(ImgDuplicateAccount, finding.Location{Path: p, StartLine: line, EndLine: line},
+		out = append(out, newFinding(ImgDuplicateAccount, model.Location{Path: p, StartLine: line, EndLine: line},
 			fmt.Sprintf("%s %s shared by %s", idName, evidenceName(id), strings.Join(parts, ", "))))
 		if len(out) > maxAccountFindings {
 			return out
@@ -232,7 +232,7 @@ func duplicateIDs(p string, lines []acctLine, idName, what string) []finding.Fin
 		for i, l := range ls {
 			strs[i] = strconv.Itoa(l)
 		}
-		out = append(out, newFinding(ImgDuplicateAccount, finding.Location{Path: p, StartLine: ls[1], EndLine: ls[1]},
+		out = append(out, newFinding(ImgDuplicateAccount, model.Location{Path: p, StartLine: ls[1], EndLine: ls[1]},
 			fmt.Sprintf("%s %s defined %d times (lines %s)", what, evidenceName(name), len(ls), strings.Join(strs, ", "))))
 		if len(out) > maxAccountFindings {
 			return out

@@ -11,11 +11,11 @@ import (
 	"testing"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // readAccounts checks testdata/accounts/<root>/<p> the way the analyzer does.
-func readAccounts(t *testing.T, root, p string) ([]finding.Finding, error) {
+func readAccounts(t *testing.T, root, p string) ([]model.Finding, error) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "accounts", root, filepath.FromSlash(p)))
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"errors"
 	"strings"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // Sentinel errors.
@@ -37,7 +37,7 @@ type CheckInfo struct {
 	// ID is stable: MSC-IMG-nnn, MSC-DF-nnn, MSC-K8S-nnn.
 	ID       string
 	Title    string
-	Severity finding.Severity
+	Severity model.Severity
 	// Target is what the check reads: TargetImage, TargetDockerfile or TargetKubernetes.
 	Target      string
 	Description string
@@ -165,21 +165,21 @@ const (
 
 // Checks returns every check, in ID order. The slice is freshly built.
 func Checks() []CheckInfo {
-	crit, high, med, low := finding.SeverityCritical, finding.SeverityHigh, finding.SeverityMedium, finding.SeverityLow
-	img := func(id, title string, sev finding.Severity, desc, fix string, controls ...string) CheckInfo {
+	crit, high, med, low := model.SeverityCritical, model.SeverityHigh, model.SeverityMedium, model.SeverityLow
+	img := func(id, title string, sev model.Severity, desc, fix string, controls ...string) CheckInfo {
 		return CheckInfo{ID: id, Title: title, Severity: sev, Target: TargetImage, Description: desc, Remediation: fix,
 			Controls: controls, References: []string{refCISDocker, refNIST}}
 	}
-	rbac := func(id, title string, sev finding.Severity, desc, fix string, controls ...string) CheckInfo {
+	rbac := func(id, title string, sev model.Severity, desc, fix string, controls ...string) CheckInfo {
 		return CheckInfo{ID: id, Title: title, Severity: sev, Target: TargetKubernetes, Description: desc, Remediation: fix,
 			Controls: controls, References: []string{refRBAC, refNIST}}
 	}
-	df := func(id, title string, sev finding.Severity, desc, fix string, controls ...string) CheckInfo {
+	df := func(id, title string, sev model.Severity, desc, fix string, controls ...string) CheckInfo {
 		c := img(id, title, sev, desc, fix, controls...)
 		c.Target = TargetDockerfile
 		return c
 	}
-	k8s := func(id, title string, sev finding.Severity, desc, fix string, controls ...string) CheckInfo {
+	k8s := func(id, title string, sev model.Severity, desc, fix string, controls ...string) CheckInfo {
 		return CheckInfo{ID: id, Title: title, Severity: sev, Target: TargetKubernetes, Description: desc, Remediation: fix,
 			Controls: controls, References: []string{refPSS, refNIST}}
 	}
@@ -490,17 +490,17 @@ var catalog = checkIndex()
 
 // newFinding builds a finding of check id at loc, with evidence (the
 // offending value or instruction).
-func newFinding(id string, loc finding.Location, evidence string) finding.Finding {
+func newFinding(id string, loc model.Location, evidence string) model.Finding {
 	c, ok := catalog[id]
 	if !ok {
 		// Programming error; return something visible rather than panic.
-		return finding.Finding{Kind: finding.KindMisconfig, ID: id, Title: id, Location: loc, Evidence: evidence}
+		return model.Finding{Kind: model.KindMisconfig, ID: id, Title: id, Location: loc, Evidence: evidence}
 	}
 	if len(evidence) > maxEvidence {
 		evidence = evidence[:maxEvidence] + "..."
 	}
-	return finding.Finding{
-		Kind:        finding.KindMisconfig,
+	return model.Finding{
+		Kind:        model.KindMisconfig,
 		ID:          c.ID,
 		Title:       c.Title,
 		Severity:    c.Severity,

@@ -9,7 +9,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 	"mamori/internal/secret"
 )
 
@@ -66,7 +66,7 @@ var (
 
 // CheckDockerfile runs the Dockerfile checks on content, read from path
 // (used in the findings' Location.Path).
-func CheckDockerfile(path string, content []byte) ([]finding.Finding, error) {
+func CheckDockerfile(path string, content []byte) ([]model.Finding, error) {
 	instrs, err := parseDockerfile(content)
 	if err != nil {
 		return nil, err
@@ -75,9 +75,9 @@ func CheckDockerfile(path string, content []byte) ([]finding.Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []finding.Finding
-	loc := func(in dfInstr) finding.Location {
-		return finding.Location{Path: path, StartLine: in.start, EndLine: in.end}
+	var out []model.Finding
+	loc := func(in dfInstr) model.Location {
+		return model.Location{Path: path, StartLine: in.start, EndLine: in.end}
 	}
 	add := func(id string, in dfInstr, ev string) { out = append(out, newFinding(id, loc(in), ev)) }
 
@@ -188,7 +188,7 @@ func CheckDockerfile(path string, content []byte) ([]finding.Finding, error) {
 			add(DFRootUser, *lastUser, "USER "+lastUser.args[0])
 		}
 		if !healthcheck {
-			out = append(out, newFinding(DFNoHealthcheck, finding.Location{Path: path}, ""))
+			out = append(out, newFinding(DFNoHealthcheck, model.Location{Path: path}, ""))
 		}
 	}
 	return out, nil

@@ -5,7 +5,7 @@ import (
 	"io/fs"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // fileModeVersion is bumped when FileModeAnalyzer's output can change.
@@ -58,8 +58,8 @@ func (FileModeAnalyzer) Analyze(_ context.Context, in analyzer.Input) (*analyzer
 	if !m.IsRegular() {
 		return nil, nil
 	}
-	var out []finding.Finding
-	loc := finding.Location{Path: in.Path, LayerDiffID: in.Layer}
+	var out []model.Finding
+	loc := model.Location{Path: in.Path, LayerDiffID: in.Layer}
 	if m&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
 		out = append(out, newFinding(ImgSetuid, loc, in.Path+" "+m.String()))
 	}

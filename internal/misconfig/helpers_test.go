@@ -6,10 +6,10 @@ import (
 	"sort"
 	"testing"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
-func idSet(fs []finding.Finding) map[string]int {
+func idSet(fs []model.Finding) map[string]int {
 	m := map[string]int{}
 	for _, f := range fs {
 		m[f.ID]++
@@ -18,7 +18,7 @@ func idSet(fs []finding.Finding) map[string]int {
 }
 
 // expect asserts that every id in want is present and none in not is.
-func expect(t *testing.T, name string, fs []finding.Finding, want, not []string) {
+func expect(t *testing.T, name string, fs []model.Finding, want, not []string) {
 	t.Helper()
 	got := idSet(fs)
 	for _, id := range want {
@@ -32,7 +32,7 @@ func expect(t *testing.T, name string, fs []finding.Finding, want, not []string)
 		}
 	}
 	for _, f := range fs {
-		if f.Kind != finding.KindMisconfig || f.Title == "" || f.Severity == finding.SeverityUnknown || len(f.Controls) == 0 || f.Remediation == "" {
+		if f.Kind != model.KindMisconfig || f.Title == "" || f.Severity == model.SeverityUnknown || len(f.Controls) == 0 || f.Remediation == "" {
 			t.Errorf("%s: incomplete finding %+v", name, f)
 		}
 	}

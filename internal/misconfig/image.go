@@ -11,7 +11,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 	"mamori/internal/secret"
 )
 
@@ -50,43 +50,43 @@ var defaultSecretScanner = sync.OnceValues(func() (*secret.Scanner, error) { ret
 // configuration and the facts of its file system. Findings about the
 // configuration carry Location.Config ("User", "History[3]", "Env[1]",
 // "ExposedPorts"); findings about files carry Location.Path.
-func CheckImage(cfg *v1.ConfigFile, facts ImageFacts) []finding.Finding {
-	var out []finding.Finding
+func CheckImage(cfg *v1.ConfigFile, facts ImageFacts) []model.Finding {
+	var out []model.Finding
 	if cfg != nil {
 		out = append(out, checkImageConfig(cfg)...)
 	}
 	for _, p := range sortedUnique(facts.Packages) {
 		if d, ok := remoteAdminPackages[p]; ok {
-			out = append(out, newFinding(ImgRemoteAdminPkg, finding.Location{Config: "Packages"}, p+" ("+d+")"))
+			out = append(out, newFinding(ImgRemoteAdminPkg, model.Location{Config: "Packages"}, p+" ("+d+")"))
 		}
 	}
 	for _, p := range sortedUnique(facts.SetuidFiles) {
-		out = append(out, newFinding(ImgSetuid, finding.Location{Path: p}, p))
+		out = append(out, newFinding(ImgSetuid, model.Location{Path: p}, p))
 	}
 	for _, p := range sortedUnique(facts.WorldWritableFiles) {
-		out = append(out, newFinding(ImgWorldWritable, finding.Location{Path: p}, p))
+		out = append(out, newFinding(ImgWorldWritable, model.Location{Path: p}, p))
 	}
 	return out
 }
 
-func checkImageConfig(cfg *v1.ConfigFile) []finding.Finding {
-	var out []finding.Finding
+func checkImageConfig(cfg *v1.ConfigFile) []model.Finding {
+	var out []model.Finding
 	if isRootUser(cfg.Config.User) {
 		u := cfg.Config.User
 		if u == "" {
 			u = "(not set)"
 		}
-		out = append(out, newFinding(ImgRootUser, finding.Location{Config: "User"}, "User: "+u))
+		out = append(out, newFinding(ImgRootUser, model.Location{Config: "User"}, "User: "+u))
 	}
 	if hc := cfg.Config.Healthcheck; hc == nil || len(hc.Test) == 0 || strings.EqualFold(hc.Test[0], "NONE") {
-		out = append(out, newFinding(ImgNoHealthcheck, finding.Location{Config: "Healthcheck"}, ""))
+		out = append(out, newFinding(ImgNoHealthcheck, model.Location{Config: "Healthcheck"}, ""))
 	}
 	seenAdd := false
 	for i, h := range cfg.History {
 		field := "History[" + strconv.Itoa(i) + "]"
 		cmd := historyCommand(h.CreatedBy)
 		if cmd.kind == "RUN" && updateWithoutInstall(cmd.text) {
-			out = append(out, newFinding(ImgUpdateAlone, finding.Location{Config: field}, h.CreatedBy))
+			out = append(out, newFinding(ImgUpdateAlone, model.Location{Config: field}, h.CreatedBy))
 		}
 		if cmd.kind == "RUN" {
 			// The Dockerfile RUN checks (sudo, curl | sh, apt without
@@ -96,18 +96,18 @@ func checkImageConfig(cfg *v1.ConfigFile) []finding.Finding {
 			in := dfInstr{cmd: "run", args: []string{cmd.text}, original: h.CreatedBy}
 			checkRun(in, func(id string, _ dfInstr, ev string) {
 				if id != DFUpdateAlone { // reported above as MSC-IMG-003
-					out = append(out, newFinding(id, finding.Location{Config: field}, ev))
+					out = append(out, newFinding(id, model.Location{Config: field}, ev))
 				}
 			})
 		}
 		if cmd.kind == "ADD" {
 			switch {
 			case addFromURL(cmd.text):
-				out = append(out, newFinding(ImgAddRemote, finding.Location{Config: field}, h.CreatedBy))
+				out = append(out, newFinding(ImgAddRemote, model.Location{Config: field}, h.CreatedBy))
 			case !seenAdd && addHistoryDest(cmd.text) == "/":
 				// The base image's root file system (FROM's first layer).
 			case addHistoryLocal(cmd.text):
-				out = append(out, newFinding(ImgAddLocal, finding.Location{Config: field}, h.CreatedBy))
+				out = append(out, newFinding(ImgAddLocal, model.Location{Config: field}, h.CreatedBy))
 			}
 			seenAdd = true
 		}
@@ -119,11 +119,11 @@ func checkImageConfig(cfg *v1.ConfigFile) []finding.Finding {
 	sort.Strings(vols)
 	for _, v := range vols {
 		if sensitiveVolume(v) {
-			out = append(out, newFinding(ImgSensitiveVolume, finding.Location{Config: "Volumes"}, "VOLUME "+v))
+			out = append(out, newFinding(ImgSensitiveVolume, model.Location{Config: "Volumes"}, "VOLUME "+v))
 		}
 	}
 	if ref := cfg.Config.Labels[labelBaseName]; ref != "" && cfg.Config.Labels[labelBaseDigest] == "" && unpinnedBase(ref, nil) {
-		out = append(out, newFinding(ImgLatestBase, finding.Location{Config: "Labels"}, labelBaseName+"="+ref))
+		out = append(out, newFinding(ImgLatestBase, model.Location{Config: "Labels"}, labelBaseName+"="+ref))
 	}
 	ports := make([]string, 0, len(cfg.Config.ExposedPorts))
 	for p := range cfg.Config.ExposedPorts {
@@ -136,9 +136,9 @@ func checkImageConfig(cfg *v1.ConfigFile) []finding.Finding {
 			continue
 		}
 		if n == 22 || n == 23 {
-			out = append(out, newFinding(ImgRemoteAdminPort, finding.Location{Config: "ExposedPorts"}, p))
+			out = append(out, newFinding(ImgRemoteAdminPort, model.Location{Config: "ExposedPorts"}, p))
 		} else if n < 1024 {
-			out = append(out, newFinding(ImgPrivilegedPort, finding.Location{Config: "ExposedPorts"}, p))
+			out = append(out, newFinding(ImgPrivilegedPort, model.Location{Config: "ExposedPorts"}, p))
 		}
 	}
 	if sc, err := defaultSecretScanner(); err == nil {
@@ -167,7 +167,7 @@ func checkImageConfig(cfg *v1.ConfigFile) []finding.Finding {
 			byField[fld] = append(byField[fld], name+"="+secret.Redact(val))
 		}
 		for _, fld := range fields {
-			out = append(out, newFinding(ImgSecrets, finding.Location{Config: fld}, strings.Join(byField[fld], ", ")))
+			out = append(out, newFinding(ImgSecrets, model.Location{Config: fld}, strings.Join(byField[fld], ", ")))
 		}
 	}
 	return out

@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 const (
@@ -156,12 +156,12 @@ var podSpecPath = map[string][]string{
 // and RBAC objects (Role, ClusterRole and their bindings) are checked;
 // other objects are ignored. A document that cannot be decoded is reported in
 // the returned error (wrapping ErrParse) and the others are still checked.
-func CheckManifests(path string, content []byte) ([]finding.Finding, error) {
+func CheckManifests(path string, content []byte) ([]model.Finding, error) {
 	if len(content) > MaxManifestSize {
 		return nil, fmt.Errorf("%w: manifest of %d bytes (limit %d)", ErrTooLarge, len(content), MaxManifestSize)
 	}
 	ws, roles, err := parseManifests(path, content)
-	var out []finding.Finding
+	var out []model.Finding
 	for i := range ws {
 		out = append(out, checkWorkload(&ws[i])...)
 	}
@@ -366,14 +366,14 @@ func boolTrue(b *bool) bool  { return b != nil && *b }
 func boolFalse(b *bool) bool { return b != nil && !*b }
 
 // checkWorkload runs every Kubernetes check on one workload.
-func checkWorkload(w *workload) []finding.Finding {
-	var out []finding.Finding
+func checkWorkload(w *workload) []model.Finding {
+	var out []model.Finding
 	obj := w.object()
-	podLoc := finding.Location{Path: w.path, Config: obj, StartLine: w.line}
+	podLoc := model.Location{Path: w.path, Config: obj, StartLine: w.line}
 	if w.specNode != nil {
 		podLoc.StartLine = w.specNode.Line
 	}
-	add := func(id string, loc finding.Location, ev string) { out = append(out, newFinding(id, loc, ev)) }
+	add := func(id string, loc model.Location, ev string) { out = append(out, newFinding(id, loc, ev)) }
 	s := &w.spec
 	psc := s.SecurityContext
 	if psc == nil {
@@ -427,7 +427,7 @@ func checkWorkload(w *workload) []finding.Finding {
 		nodes := mapValue(w.specNode, group.field)
 		for i := range group.list {
 			c := &group.list[i]
-			loc := finding.Location{Path: w.path, Config: obj + "/" + group.field + "/" + c.Name, StartLine: podLoc.StartLine}
+			loc := model.Location{Path: w.path, Config: obj + "/" + group.field + "/" + c.Name, StartLine: podLoc.StartLine}
 			if nodes != nil && nodes.Kind == yaml.SequenceNode && i < len(nodes.Content) {
 				loc.StartLine = nodes.Content[i].Line
 			}
@@ -451,8 +451,8 @@ func badSELinux(o *seLinuxOptions) string {
 	return strings.Join(bad, ", ")
 }
 
-func checkVolumes(w *workload, podLoc finding.Location) []finding.Finding {
-	var out []finding.Finding
+func checkVolumes(w *workload, podLoc model.Location) []model.Finding {
+	var out []model.Finding
 	vols := mapValue(w.specNode, "volumes")
 	if vols == nil || vols.Kind != yaml.SequenceNode {
 		return nil
@@ -494,8 +494,8 @@ func checkVolumes(w *workload, podLoc finding.Location) []finding.Finding {
 	return out
 }
 
-func checkContainer(w *workload, c *container, psc *podSecurityContext, field string, windows bool, loc finding.Location) []finding.Finding {
-	var out []finding.Finding
+func checkContainer(w *workload, c *container, psc *podSecurityContext, field string, windows bool, loc model.Location) []model.Finding {
+	var out []model.Finding
 	add := func(id, ev string) { out = append(out, newFinding(id, loc, ev)) }
 	sc := c.SecurityContext
 	if sc == nil {

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // leftoversVersion is bumped when LeftoversAnalyzer's output can change.
@@ -151,6 +151,6 @@ func (LeftoversAnalyzer) Analyze(_ context.Context, in analyzer.Input) (*analyze
 		return nil, nil
 	}
 	ev := loc + ": " + what
-	f := newFinding(ImgLeftoverFile, finding.Location{Path: loc, LayerDiffID: in.Layer}, ev)
-	return &analyzer.Result{Findings: []finding.Finding{f}}, nil
+	f := newFinding(ImgLeftoverFile, model.Location{Path: loc, LayerDiffID: in.Layer}, ev)
+	return &analyzer.Result{Findings: []model.Finding{f}}, nil
 }

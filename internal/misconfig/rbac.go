@@ -7,7 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // rbacKinds are the RBAC objects the Kubernetes checks read
@@ -170,14 +170,14 @@ func (v ruleView) resourcesOf(resources []string) []string {
 // roles and bindings (label kubernetes.io/bootstrapping=rbac-defaults:
 // cluster-admin, system:*) are skipped: they are not the manifest author's
 // to change, and a dump of a cluster's RBAC would otherwise drown in them.
-func checkRBAC(o *rbacObject) []finding.Finding {
+func checkRBAC(o *rbacObject) []model.Finding {
 	if o.labels["kubernetes.io/bootstrapping"] == "rbac-defaults" {
 		return nil
 	}
-	var out []finding.Finding
+	var out []model.Finding
 	obj := o.object()
 	add := func(id string, line int, ev string) {
-		out = append(out, newFinding(id, finding.Location{Path: o.path, Config: obj, StartLine: line}, ev))
+		out = append(out, newFinding(id, model.Location{Path: o.path, Config: obj, StartLine: line}, ev))
 	}
 	switch o.kind {
 	case "Role", "ClusterRole":

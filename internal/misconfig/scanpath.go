@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // maxScanFiles bounds the files ScanPath examines under one directory, so
@@ -49,7 +49,7 @@ func classify(name string) int {
 // Files that cannot be read or parsed do not stop the scan: their errors
 // are joined into the returned error, alongside the findings of every
 // other file. Only a path that cannot be opened at all returns no findings.
-func ScanPath(ctx context.Context, root string) ([]finding.Finding, error) {
+func ScanPath(ctx context.Context, root string) ([]model.Finding, error) {
 	st, err := os.Stat(root)
 	if err != nil {
 		return nil, fmt.Errorf("misconfig: %w", err)
@@ -62,7 +62,7 @@ func ScanPath(ctx context.Context, root string) ([]finding.Finding, error) {
 		}
 		return scanFile(root, filepath.ToSlash(root), kind)
 	}
-	var out []finding.Finding
+	var out []model.Finding
 	var errs []error
 	files := 0
 	walkErr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -111,7 +111,7 @@ func ScanPath(ctx context.Context, root string) ([]finding.Finding, error) {
 }
 
 // scanFile reads at most the cap for its kind and checks it.
-func scanFile(osPath, relPath string, kind int) ([]finding.Finding, error) {
+func scanFile(osPath, relPath string, kind int) ([]model.Finding, error) {
 	limit := int64(MaxManifestSize)
 	if kind == kindDockerfile {
 		limit = MaxDockerfileSize

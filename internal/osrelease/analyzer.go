@@ -12,7 +12,7 @@ import (
 	"io/fs"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // Sentinel errors. Analyze wraps them with the path.
@@ -55,7 +55,7 @@ var precedence = [...]string{
 }
 
 // parserFor returns the parser of a wanted path, nil for other paths.
-func parserFor(path string) func(io.Reader) (*inventory.OS, error) {
+func parserFor(path string) func(io.Reader) (*model.OS, error) {
 	switch path {
 	case PathOSRelease, PathUsrLibOSRelease:
 		return ParseOSRelease

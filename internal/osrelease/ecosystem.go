@@ -6,7 +6,7 @@ import (
 
 	"github.com/package-url/packageurl-go"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // OSV ecosystem base names of operating systems
@@ -35,35 +35,35 @@ type distro struct {
 }
 
 var distros = map[string]distro{
-	"debian":              {EcosystemDebian, inventory.TypeDeb, "debian"},
-	"ubuntu":              {EcosystemUbuntu, inventory.TypeDeb, "ubuntu"},
-	"alpine":              {EcosystemAlpine, inventory.TypeAPK, "alpine"},
-	"wolfi":               {EcosystemWolfi, inventory.TypeAPK, "wolfi"},
-	"chainguard":          {EcosystemChainguard, inventory.TypeAPK, "chainguard"},
-	"almalinux":           {EcosystemAlmaLinux, inventory.TypeRPM, "almalinux"},
-	"rocky":               {EcosystemRocky, inventory.TypeRPM, "rocky"},
-	"rhel":                {EcosystemRedHat, inventory.TypeRPM, "redhat"},
-	"opensuse-leap":       {EcosystemOpenSUSE, inventory.TypeRPM, "opensuse"},
-	"opensuse-tumbleweed": {EcosystemOpenSUSE, inventory.TypeRPM, "opensuse"},
-	"opensuse-leap-micro": {EcosystemOpenSUSE, inventory.TypeRPM, "opensuse"},
-	"opensuse":            {EcosystemOpenSUSE, inventory.TypeRPM, "opensuse"},
-	"sles":                {EcosystemSUSE, inventory.TypeRPM, "suse"},
-	"sled":                {EcosystemSUSE, inventory.TypeRPM, "suse"},
-	"sle-micro":           {EcosystemSUSE, inventory.TypeRPM, "suse"},
-	"sl-micro":            {EcosystemSUSE, inventory.TypeRPM, "suse"},
-	"photon":              {EcosystemPhoton, inventory.TypeRPM, "photon"},
-	"mageia":              {EcosystemMageia, inventory.TypeRPM, "mageia"},
-	"openeuler":           {EcosystemOpenEuler, inventory.TypeRPM, "openeuler"},
-	"centos":              {"centos", inventory.TypeRPM, "centos"},
-	"fedora":              {"fedora", inventory.TypeRPM, "fedora"},
-	"amzn":                {"amzn", inventory.TypeRPM, "amazon"},
-	"ol":                  {"ol", inventory.TypeRPM, "oracle"},
+	"debian":              {EcosystemDebian, model.TypeDeb, "debian"},
+	"ubuntu":              {EcosystemUbuntu, model.TypeDeb, "ubuntu"},
+	"alpine":              {EcosystemAlpine, model.TypeAPK, "alpine"},
+	"wolfi":               {EcosystemWolfi, model.TypeAPK, "wolfi"},
+	"chainguard":          {EcosystemChainguard, model.TypeAPK, "chainguard"},
+	"almalinux":           {EcosystemAlmaLinux, model.TypeRPM, "almalinux"},
+	"rocky":               {EcosystemRocky, model.TypeRPM, "rocky"},
+	"rhel":                {EcosystemRedHat, model.TypeRPM, "redhat"},
+	"opensuse-leap":       {EcosystemOpenSUSE, model.TypeRPM, "opensuse"},
+	"opensuse-tumbleweed": {EcosystemOpenSUSE, model.TypeRPM, "opensuse"},
+	"opensuse-leap-micro": {EcosystemOpenSUSE, model.TypeRPM, "opensuse"},
+	"opensuse":            {EcosystemOpenSUSE, model.TypeRPM, "opensuse"},
+	"sles":                {EcosystemSUSE, model.TypeRPM, "suse"},
+	"sled":                {EcosystemSUSE, model.TypeRPM, "suse"},
+	"sle-micro":           {EcosystemSUSE, model.TypeRPM, "suse"},
+	"sl-micro":            {EcosystemSUSE, model.TypeRPM, "suse"},
+	"photon":              {EcosystemPhoton, model.TypeRPM, "photon"},
+	"mageia":              {EcosystemMageia, model.TypeRPM, "mageia"},
+	"openeuler":           {EcosystemOpenEuler, model.TypeRPM, "openeuler"},
+	"centos":              {"centos", model.TypeRPM, "centos"},
+	"fedora":              {"fedora", model.TypeRPM, "fedora"},
+	"amzn":                {"amzn", model.TypeRPM, "amazon"},
+	"ol":                  {"ol", model.TypeRPM, "oracle"},
 }
 
 // Ecosystem returns the OSV ecosystem base name of os ("Debian", "Rocky
 // Linux", "Red Hat", "openSUSE" ...); for a distribution without an OSV
 // ecosystem it returns os.ID. It returns "" for a nil os.
-func Ecosystem(os *inventory.OS) string {
+func Ecosystem(os *model.OS) string {
 	if os == nil {
 		return ""
 	}
@@ -110,7 +110,7 @@ var debianReleases = map[string]string{
 // /etc/os-release PRETTY_NAME field"). SUSE also publishes records per
 // module ("SUSE:Linux Enterprise Module for Basesystem 15 SP5"), which a
 // matcher may want to accept for the same service pack.
-func OSVEcosystem(os *inventory.OS) string {
+func OSVEcosystem(os *model.OS) string {
 	if os == nil {
 		return ""
 	}
@@ -191,7 +191,7 @@ func OSVEcosystem(os *inventory.OS) string {
 // RedHatCPEPrefix returns the prefix of the OSV "Red Hat" ecosystem strings
 // that cover os's release ("Red Hat:enterprise_linux:9"), or "" when os is
 // not RHEL or its major version is unknown.
-func RedHatCPEPrefix(os *inventory.OS) string {
+func RedHatCPEPrefix(os *model.OS) string {
 	if os == nil || os.ID != "rhel" {
 		return ""
 	}
@@ -216,7 +216,7 @@ func isDigits(s string) bool {
 
 // osPackageTypes are the package types Apply scopes to the OS.
 func isOSPackageType(t string) bool {
-	return t == inventory.TypeDeb || t == inventory.TypeAPK || t == inventory.TypeRPM
+	return t == model.TypeDeb || t == model.TypeAPK || t == model.TypeRPM
 }
 
 // Apply scopes the OS packages (deb, apk, rpm) of inv to inv.OS: it sets
@@ -233,7 +233,7 @@ func isOSPackageType(t string) bool {
 // alone: the OS's advisories do not cover it. Apply does nothing when
 // inv.OS is nil. A PURL that does not parse is rebuilt from the package's
 // fields.
-func Apply(inv *inventory.Inventory) {
+func Apply(inv *model.Inventory) {
 	if inv == nil || inv.OS == nil || inv.OS.ID == "" {
 		return
 	}
@@ -260,14 +260,14 @@ func Apply(inv *inventory.Inventory) {
 }
 
 // rewritePURL sets the namespace and distro qualifier of p's purl.
-func rewritePURL(p *inventory.Package, namespace, distroQ string) string {
+func rewritePURL(p *model.Package, namespace, distroQ string) string {
 	u, err := packageurl.FromString(p.PURL)
 	if err != nil || u.Type != p.Type {
 		u = packageurl.PackageURL{Type: p.Type, Name: p.Name, Version: p.Version}
 		if p.Arch != "" {
 			u.Qualifiers = packageurl.Qualifiers{{Key: "arch", Value: p.Arch}}
 		}
-		if p.Type == inventory.TypeRPM {
+		if p.Type == model.TypeRPM {
 			if e, v, ok := strings.Cut(p.Version, ":"); ok {
 				u.Version = v
 				u.Qualifiers = append(u.Qualifiers, packageurl.Qualifier{Key: "epoch", Value: e})

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // FuzzParse feeds every release-file parser, then Resolve, OSVEcosystem and
@@ -21,11 +21,11 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte("ID=\"x\\\nVERSION_ID='\n"))
-	parsers := []func(io.Reader) (*inventory.OS, error){
+	parsers := []func(io.Reader) (*model.OS, error){
 		ParseOSRelease, ParseLSBRelease, ParseAlpineRelease, ParseRedHatRelease, ParseDebianVersion,
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cands := map[string]*inventory.OS{}
+		cands := map[string]*model.OS{}
 		for i, parse := range parsers {
 			os, err := parse(strings.NewReader(string(data)))
 			if err != nil {
@@ -38,9 +38,9 @@ func FuzzParse(f *testing.F) {
 		}
 		best := Resolve(cands)
 		_ = OSVEcosystem(best)
-		inv := &inventory.Inventory{OS: best, Packages: []inventory.Package{
-			{Name: "a", Version: "1:2-3", Type: inventory.TypeRPM, PURL: string(data)},
-			{Name: "b", Version: "1", Type: inventory.TypeDeb, PURL: "pkg:deb/debian/b@1"},
+		inv := &model.Inventory{OS: best, Packages: []model.Package{
+			{Name: "a", Version: "1:2-3", Type: model.TypeRPM, PURL: string(data)},
+			{Name: "b", Version: "1", Type: model.TypeDeb, PURL: "pkg:deb/debian/b@1"},
 		}}
 		Apply(inv)
 	})

@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // parseEnvFile reads an os-release style file: KEY=VALUE assignments, one a
@@ -112,7 +112,7 @@ func unquote(s string) string {
 // ParseOSRelease parses the content of an os-release file into an OS. It
 // returns ErrNoID when the file has no ID field (the spec's default "linux"
 // is useless for matching, so it is not assumed).
-func ParseOSRelease(r io.Reader) (*inventory.OS, error) {
+func ParseOSRelease(r io.Reader) (*model.OS, error) {
 	data, err := readSmall(r)
 	if err != nil {
 		return nil, err
@@ -122,7 +122,7 @@ func ParseOSRelease(r io.Reader) (*inventory.OS, error) {
 	if id == "" {
 		return nil, ErrNoID
 	}
-	os := &inventory.OS{
+	os := &model.OS{
 		ID:         id,
 		VersionID:  f["VERSION_ID"],
 		Codename:   f["VERSION_CODENAME"],

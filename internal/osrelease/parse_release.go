@@ -6,13 +6,13 @@ import (
 	"regexp"
 	"strings"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // ParseLSBRelease parses /etc/lsb-release (DISTRIB_ID, DISTRIB_RELEASE,
 // DISTRIB_CODENAME, DISTRIB_DESCRIPTION), which Ubuntu and a few derivatives
 // ship beside os-release.
-func ParseLSBRelease(r io.Reader) (*inventory.OS, error) {
+func ParseLSBRelease(r io.Reader) (*model.OS, error) {
 	data, err := readSmall(r)
 	if err != nil {
 		return nil, err
@@ -22,7 +22,7 @@ func ParseLSBRelease(r io.Reader) (*inventory.OS, error) {
 	if id == "" {
 		return nil, ErrNoID
 	}
-	return &inventory.OS{
+	return &model.OS{
 		ID:         id,
 		VersionID:  f["DISTRIB_RELEASE"],
 		Codename:   f["DISTRIB_CODENAME"],
@@ -32,7 +32,7 @@ func ParseLSBRelease(r io.Reader) (*inventory.OS, error) {
 
 // ParseAlpineRelease parses /etc/alpine-release, a single line holding the
 // release ("3.18.4", or "3.19_alpha20230901" on edge).
-func ParseAlpineRelease(r io.Reader) (*inventory.OS, error) {
+func ParseAlpineRelease(r io.Reader) (*model.OS, error) {
 	data, err := readSmall(r)
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func ParseAlpineRelease(r io.Reader) (*inventory.OS, error) {
 	if v == "" || !versionish(v) {
 		return nil, ErrMalformed
 	}
-	return &inventory.OS{ID: "alpine", VersionID: v}, nil
+	return &model.OS{ID: "alpine", VersionID: v}, nil
 }
 
 // releaseLine matches the one line of the Red Hat family's release files:
@@ -69,7 +69,7 @@ var releaseIDs = []struct{ prefix, id string }{
 // ParseRedHatRelease parses a Red Hat style release file (redhat-release,
 // centos-release, rocky-release, almalinux-release, system-release).
 // Unknown distribution names return ErrUnknownDistro.
-func ParseRedHatRelease(r io.Reader) (*inventory.OS, error) {
+func ParseRedHatRelease(r io.Reader) (*model.OS, error) {
 	data, err := readSmall(r)
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func ParseRedHatRelease(r io.Reader) (*inventory.OS, error) {
 	name := strings.ToLower(m[1])
 	for _, r := range releaseIDs {
 		if strings.HasPrefix(name, r.prefix) {
-			os := &inventory.OS{ID: r.id, VersionID: m[2], PrettyName: line}
+			os := &model.OS{ID: r.id, VersionID: m[2], PrettyName: line}
 			if c := strings.ToLower(m[3]); c != "" && c != "core" && c != "final" && !strings.Contains(c, "linux") {
 				os.Codename = m[3]
 			}
@@ -96,7 +96,7 @@ func ParseRedHatRelease(r io.Reader) (*inventory.OS, error) {
 // ("12.5", "11.9") or "<codename>/sid" on testing and unstable
 // ("trixie/sid"). Ubuntu ships one too ("bookworm/sid"), which is why it
 // ranks last in Resolve.
-func ParseDebianVersion(r io.Reader) (*inventory.OS, error) {
+func ParseDebianVersion(r io.Reader) (*model.OS, error) {
 	data, err := readSmall(r)
 	if err != nil {
 		return nil, err
@@ -106,13 +106,13 @@ func ParseDebianVersion(r io.Reader) (*inventory.OS, error) {
 	case v == "":
 		return nil, ErrMalformed
 	case v[0] >= '0' && v[0] <= '9' && versionish(v):
-		return &inventory.OS{ID: "debian", VersionID: v}, nil
+		return &model.OS{ID: "debian", VersionID: v}, nil
 	default:
 		codename, _, _ := strings.Cut(v, "/")
 		if !versionish(codename) {
 			return nil, ErrMalformed
 		}
-		return &inventory.OS{ID: "debian", Codename: codename}, nil
+		return &model.OS{ID: "debian", Codename: codename}, nil
 	}
 }
 

@@ -3,7 +3,7 @@ package osrelease
 import (
 	"slices"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // Resolve chooses the operating system from the per-path results of the
@@ -21,15 +21,15 @@ import (
 //
 // Resolve returns a new value and never modifies the candidates; it returns
 // nil when no candidate has an ID.
-func Resolve(candidates map[string]*inventory.OS) *inventory.OS {
-	byPath := make(map[string]*inventory.OS, len(candidates))
+func Resolve(candidates map[string]*model.OS) *model.OS {
+	byPath := make(map[string]*model.OS, len(candidates))
 	for p, os := range candidates {
 		if os != nil && os.ID != "" {
-			byPath[inventory.CleanPath(p)] = os
+			byPath[model.CleanPath(p)] = os
 		}
 	}
-	var best *inventory.OS
-	var rest []*inventory.OS
+	var best *model.OS
+	var rest []*model.OS
 	for _, p := range precedence {
 		os, ok := byPath[p]
 		if !ok {

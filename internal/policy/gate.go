@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"mamori/internal/finding"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // GateOptions are the CI gate's settings, as the CLI flags give them.
@@ -30,9 +28,9 @@ type GateOptions struct {
 
 // Gate filters results and decides pass or fail.
 type Gate struct {
-	keep     map[finding.Severity]bool
+	keep     map[model.Severity]bool
 	unfixed  bool
-	failOn   finding.Severity
+	failOn   model.Severity
 	hasFail  bool
 	failAny  bool
 	suppress Suppressor
@@ -41,7 +39,7 @@ type Gate struct {
 // Suppressor removes vulnerabilities the user has said do not apply
 // (ignore files, VEX statements).
 type Suppressor interface {
-	Suppress(vulns []match.Vulnerability) (kept []match.Vulnerability, suppressed int, warnings []string)
+	Suppress(vulns []model.Vulnerability) (kept []model.Vulnerability, suppressed int, warnings []string)
 }
 
 // Verdict is the gate's decision.
@@ -56,13 +54,13 @@ type Verdict struct {
 func NewGate(opts GateOptions) (*Gate, error) {
 	g := &Gate{unfixed: opts.IgnoreUnfixed, failAny: opts.FailAny}
 	if len(opts.Severities) > 0 {
-		g.keep = map[finding.Severity]bool{}
+		g.keep = map[model.Severity]bool{}
 		for _, s := range opts.Severities {
 			for _, part := range strings.Split(s, ",") {
 				if strings.TrimSpace(part) == "" {
 					continue
 				}
-				sev, err := finding.ParseSeverity(part)
+				sev, err := model.ParseSeverity(part)
 				if err != nil {
 					return nil, fmt.Errorf("--severity: %w", err)
 				}
@@ -71,7 +69,7 @@ func NewGate(opts GateOptions) (*Gate, error) {
 		}
 	}
 	if opts.FailOn != "" {
-		sev, err := finding.ParseSeverity(opts.FailOn)
+		sev, err := model.ParseSeverity(opts.FailOn)
 		if err != nil {
 			return nil, fmt.Errorf("--fail-on: %w", err)
 		}
@@ -86,7 +84,7 @@ func NewGate(opts GateOptions) (*Gate, error) {
 }
 
 // Apply filters res in place and returns the verdict.
-func (g *Gate) Apply(res *scan.Result) (Verdict, error) {
+func (g *Gate) Apply(res *model.Result) (Verdict, error) {
 	var v Verdict
 	vulns := res.Vulnerabilities[:0]
 	for _, x := range res.Vulnerabilities {
@@ -125,7 +123,7 @@ func (g *Gate) Apply(res *scan.Result) (Verdict, error) {
 			counts[string(f.Kind)]++
 		}
 	}
-	for _, k := range []string{"vulnerabilities", string(finding.KindMalware), string(finding.KindSecret), string(finding.KindMisconfig)} {
+	for _, k := range []string{"vulnerabilities", string(model.KindMalware), string(model.KindSecret), string(model.KindMisconfig)} {
 		if n := counts[k]; n > 0 {
 			v.Failed = true
 			if g.hasFail {
@@ -138,7 +136,7 @@ func (g *Gate) Apply(res *scan.Result) (Verdict, error) {
 	return v, nil
 }
 
-func (g *Gate) fails(s finding.Severity) bool {
+func (g *Gate) fails(s model.Severity) bool {
 	switch {
 	case g.hasFail:
 		return s >= g.failOn

@@ -5,19 +5,17 @@ import (
 	"path/filepath"
 	"testing"
 
-	"mamori/internal/finding"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
-func result() *scan.Result {
-	return &scan.Result{
-		Vulnerabilities: []match.Vulnerability{
-			{ID: "CVE-A", Severity: finding.SeverityCritical, FixedVersion: "1.1", Package: match.PackageRef{Name: "a"}},
-			{ID: "CVE-B", Severity: finding.SeverityHigh, Package: match.PackageRef{Name: "b"}},
-			{ID: "CVE-C", Severity: finding.SeverityLow, FixedVersion: "2", Package: match.PackageRef{Name: "c"}},
+func result() *model.Result {
+	return &model.Result{
+		Vulnerabilities: []model.Vulnerability{
+			{ID: "CVE-A", Severity: model.SeverityCritical, FixedVersion: "1.1", Package: model.PackageRef{Name: "a"}},
+			{ID: "CVE-B", Severity: model.SeverityHigh, Package: model.PackageRef{Name: "b"}},
+			{ID: "CVE-C", Severity: model.SeverityLow, FixedVersion: "2", Package: model.PackageRef{Name: "c"}},
 		},
-		Findings: []finding.Finding{{Kind: finding.KindSecret, ID: "aws", Severity: finding.SeverityCritical}},
+		Findings: []model.Finding{{Kind: model.KindSecret, ID: "aws", Severity: model.SeverityCritical}},
 	}
 }
 

@@ -3,7 +3,7 @@ package policy
 import (
 	"fmt"
 
-	"mamori/internal/match"
+	"mamori/internal/model"
 	"mamori/internal/vex"
 )
 
@@ -37,7 +37,7 @@ func LoadSuppressor(ignoreFile string, vexFiles []string) (Suppressor, error) {
 	return &vexSuppressor{rules: r}, nil
 }
 
-func (s *vexSuppressor) Suppress(vulns []match.Vulnerability) ([]match.Vulnerability, int, []string) {
+func (s *vexSuppressor) Suppress(vulns []model.Vulnerability) ([]model.Vulnerability, int, []string) {
 	kept, sup := vex.Filter(vulns, s.rules)
 	return kept, len(sup), s.rules.Warnings()
 }

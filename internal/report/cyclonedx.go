@@ -8,17 +8,14 @@ import (
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // writeCycloneDX writes a CycloneDX 1.6 JSON BOM: the target as the
 // metadata component, the OS and packages as components, and the
 // vulnerabilities (VEX-style, affecting component refs). Several targets
 // become one BOM with one top-level component each under metadata.
-func writeCycloneDX(w io.Writer, results []*scan.Result) error {
+func writeCycloneDX(w io.Writer, results []*model.Result) error {
 	bom := CycloneDX(results)
 	enc := cdx.NewBOMEncoder(w, cdx.BOMFileFormatJSON)
 	enc.SetPretty(true)
@@ -29,7 +26,7 @@ func writeCycloneDX(w io.Writer, results []*scan.Result) error {
 }
 
 // CycloneDX builds the BOM for results.
-func CycloneDX(results []*scan.Result) *cdx.BOM {
+func CycloneDX(results []*model.Result) *cdx.BOM {
 	bom := cdx.NewBOM()
 	bom.SerialNumber = "urn:uuid:" + uuidFrom(results)
 	comps := []cdx.Component{}
@@ -39,7 +36,7 @@ func CycloneDX(results []*scan.Result) *cdx.BOM {
 	for ti, r := range results {
 		targetRef := fmt.Sprintf("target-%d", ti)
 		tc := cdx.Component{BOMRef: targetRef, Type: cdx.ComponentTypeContainer, Name: r.Target.Name}
-		if r.Target.Type != scan.TargetImage {
+		if r.Target.Type != model.TargetImage {
 			tc.Type = cdx.ComponentTypeFile
 		}
 		if r.Target.Digest != "" {
@@ -93,9 +90,9 @@ func CycloneDX(results []*scan.Result) *cdx.BOM {
 	return bom
 }
 
-func component(p *inventory.Package, ref string) cdx.Component {
+func component(p *model.Package, ref string) cdx.Component {
 	c := cdx.Component{BOMRef: ref, Type: cdx.ComponentTypeLibrary, Name: p.Name, Version: p.Version, PackageURL: p.PURL}
-	if p.Type == inventory.TypeMaven {
+	if p.Type == model.TypeMaven {
 		if g, a, ok := strings.Cut(p.Name, ":"); ok {
 			c.Group, c.Name = g, a
 		}
@@ -124,7 +121,7 @@ func component(p *inventory.Package, ref string) cdx.Component {
 	return c
 }
 
-func cdxVuln(v match.Vulnerability, ref string) cdx.Vulnerability {
+func cdxVuln(v model.Vulnerability, ref string) cdx.Vulnerability {
 	cv := cdx.Vulnerability{
 		BOMRef:      ref + "/" + v.ID,
 		ID:          v.ID,
@@ -185,17 +182,17 @@ func aliasSource(id string) string {
 	return "osv"
 }
 
-func cdxSeverity(s finding.Severity) cdx.Severity {
+func cdxSeverity(s model.Severity) cdx.Severity {
 	switch s {
-	case finding.SeverityCritical:
+	case model.SeverityCritical:
 		return cdx.SeverityCritical
-	case finding.SeverityHigh:
+	case model.SeverityHigh:
 		return cdx.SeverityHigh
-	case finding.SeverityMedium:
+	case model.SeverityMedium:
 		return cdx.SeverityMedium
-	case finding.SeverityLow:
+	case model.SeverityLow:
 		return cdx.SeverityLow
-	case finding.SeverityNegligible:
+	case model.SeverityNegligible:
 		return cdx.SeverityInfo
 	}
 	return cdx.SeverityUnknown
@@ -205,7 +202,7 @@ func pkgKey(name, version, typ, path string) string {
 	return typ + "\x00" + name + "\x00" + version + "\x00" + path
 }
 
-func firstLoc(p *inventory.Package) string {
+func firstLoc(p *model.Package) string {
 	if len(p.Locations) == 0 {
 		return ""
 	}
@@ -214,7 +211,7 @@ func firstLoc(p *inventory.Package) string {
 
 // uuidFrom derives a version-4-shaped UUID from the scan IDs, so a BOM's
 // serial number is stable for the same scan.
-func uuidFrom(results []*scan.Result) string {
+func uuidFrom(results []*model.Result) string {
 	seed := ""
 	for _, r := range results {
 		seed += r.ScanID

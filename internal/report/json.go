@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // writeJSON writes one result as an object, several as an array, so that
 // the common one-target case reads naturally.
-func writeJSON(w io.Writer, results []*scan.Result) error {
+func writeJSON(w io.Writer, results []*model.Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	var v any = results

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // JUnit XML as CI dashboards (Jenkins, GitLab) read it: one suite per
@@ -36,7 +36,7 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-func writeJUnit(w io.Writer, results []*scan.Result) error {
+func writeJUnit(w io.Writer, results []*model.Result) error {
 	out := junitSuites{Name: "mamori"}
 	for _, r := range results {
 		vs := junitSuite{Name: r.Target.Name + " [vulnerabilities]"}

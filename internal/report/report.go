@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // Format names an output format.
@@ -51,7 +51,7 @@ type Options struct {
 }
 
 // Write writes results (one per target) in format f.
-func Write(w io.Writer, f Format, results []*scan.Result, opts Options) error {
+func Write(w io.Writer, f Format, results []*model.Result, opts Options) error {
 	switch f {
 	case FormatTable:
 		return writeTable(w, results, opts)

@@ -15,39 +15,36 @@ import (
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdxlib"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
-func sample() *scan.Result {
-	return &scan.Result{
-		SchemaVersion: scan.SchemaVersion,
-		Tool:          scan.Tool{Name: "mamori", Version: "test"},
+func sample() *model.Result {
+	return &model.Result{
+		SchemaVersion: model.SchemaVersion,
+		Tool:          model.Tool{Name: "mamori", Version: "test"},
 		ScanID:        "0123456789abcdef0123456789abcdef",
 		CreatedAt:     time.Date(2026, 11, 22, 1, 2, 3, 0, time.UTC),
-		Target:        scan.Target{Name: "example.com/app:1.0", Type: scan.TargetImage, Digest: "sha256:" + strings.Repeat("a", 64)},
+		Target:        model.Target{Name: "example.com/app:1.0", Type: model.TargetImage, Digest: "sha256:" + strings.Repeat("a", 64)},
 		Scanners:      []string{"vuln", "secret"},
-		Inventory: inventory.Inventory{
-			OS: &inventory.OS{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
-			Packages: []inventory.Package{
+		Inventory: model.Inventory{
+			OS: &model.OS{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
+			Packages: []model.Package{
 				{Name: "zlib1g", Version: "1:1.2.13.dfsg-1", Type: "deb", Ecosystem: "Debian", PURL: "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12",
-					SourceName: "zlib", Cataloger: "dpkg", Licenses: []string{"Zlib"}, Locations: []inventory.Location{{Path: "var/lib/dpkg/status", LayerDiffID: "sha256:11"}}},
+					SourceName: "zlib", Cataloger: "dpkg", Licenses: []string{"Zlib"}, Locations: []model.PackageLocation{{Path: "var/lib/dpkg/status", LayerDiffID: "sha256:11"}}},
 				{Name: "org.apache.logging.log4j:log4j-core", Version: "2.14.1", Type: "maven", Ecosystem: "Maven", PURL: "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
-					Cataloger: "java", Locations: []inventory.Location{{Path: "app/app.jar", LayerDiffID: "sha256:22"}}},
-				{Name: "weird\x1b[31mname", Version: "1", Type: "npm", PURL: "pkg:npm/weird@1", Cataloger: "npm", Locations: []inventory.Location{{Path: "node_modules/weird/package.json"}}},
+					Cataloger: "java", Locations: []model.PackageLocation{{Path: "app/app.jar", LayerDiffID: "sha256:22"}}},
+				{Name: "weird\x1b[31mname", Version: "1", Type: "npm", PURL: "pkg:npm/weird@1", Cataloger: "npm", Locations: []model.PackageLocation{{Path: "node_modules/weird/package.json"}}},
 			},
 		},
-		Vulnerabilities: []match.Vulnerability{{
+		Vulnerabilities: []model.Vulnerability{{
 			ID: "GHSA-jfh8-c2jp-5v3q", Aliases: []string{"CVE-2021-44228"},
-			Package:      match.PackageRef{Name: "org.apache.logging.log4j:log4j-core", Version: "2.14.1", Type: "maven", Ecosystem: "Maven", Path: "app/app.jar"},
-			FixedVersion: "2.15.0", Severity: finding.SeverityCritical,
-			CVSS:    []match.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", Score: 10}},
+			Package:      model.PackageRef{Name: "org.apache.logging.log4j:log4j-core", Version: "2.14.1", Type: "maven", Ecosystem: "Maven", Path: "app/app.jar"},
+			FixedVersion: "2.15.0", Severity: model.SeverityCritical,
+			CVSS:    []model.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", Score: 10}},
 			Summary: "Remote code injection in Log4j", DataSource: "Maven", References: []string{"https://logging.apache.org/log4j/2.x/security.html"},
 		}},
-		Findings: []finding.Finding{{Kind: finding.KindSecret, ID: "aws-access-key-id", Title: "AWS access key ID", Severity: finding.SeverityCritical,
-			Location: finding.Location{Path: "root/.aws/credentials", StartLine: 2}, Evidence: "AKIA****(20 chars)"}},
+		Findings: []model.Finding{{Kind: model.KindSecret, ID: "aws-access-key-id", Title: "AWS access key ID", Severity: model.SeverityCritical,
+			Location: model.Location{Path: "root/.aws/credentials", StartLine: 2}, Evidence: "AKIA****(20 chars)"}},
 	}
 }
 
@@ -75,7 +72,7 @@ func TestCycloneDXValidatesAgainstSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := Write(&buf, FormatCycloneDX, []*scan.Result{sample()}, Options{}); err != nil {
+	if err := Write(&buf, FormatCycloneDX, []*model.Result{sample()}, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(buf.Bytes()))
@@ -115,7 +112,7 @@ func loadSchema(t *testing.T, c *jsonschema.Compiler, path, url string) {
 
 func TestSPDXIsValid(t *testing.T) {
 	var buf bytes.Buffer
-	if err := Write(&buf, FormatSPDXJSON, []*scan.Result{sample()}, Options{}); err != nil {
+	if err := Write(&buf, FormatSPDXJSON, []*model.Result{sample()}, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	// Read it back with the SPDX project's own library and validate it.
@@ -151,7 +148,7 @@ func TestSPDXIsValid(t *testing.T) {
 
 func TestSARIF(t *testing.T) {
 	var buf bytes.Buffer
-	if err := Write(&buf, FormatSARIF, []*scan.Result{sample()}, Options{}); err != nil {
+	if err := Write(&buf, FormatSARIF, []*model.Result{sample()}, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	var log sarifLog
@@ -172,7 +169,7 @@ func TestSARIF(t *testing.T) {
 
 func TestJUnit(t *testing.T) {
 	var buf bytes.Buffer
-	if err := Write(&buf, FormatJUnit, []*scan.Result{sample()}, Options{}); err != nil {
+	if err := Write(&buf, FormatJUnit, []*model.Result{sample()}, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	var s junitSuites
@@ -186,14 +183,14 @@ func TestJUnit(t *testing.T) {
 
 func TestTableEscapesControlCharacters(t *testing.T) {
 	var buf bytes.Buffer
-	if err := Write(&buf, FormatTable, []*scan.Result{sample()}, Options{SBOM: true}); err != nil {
+	if err := Write(&buf, FormatTable, []*model.Result{sample()}, Options{SBOM: true}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(buf.String(), "\x1b") {
 		t.Error("table output holds an escape character from scanned content")
 	}
 	buf.Reset()
-	if err := Write(&buf, FormatTable, []*scan.Result{sample()}, Options{}); err != nil {
+	if err := Write(&buf, FormatTable, []*model.Result{sample()}, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"GHSA-jfh8-c2jp-5v3q (CVE-2021-44228)", "CRITICAL", "2.15.0", "AKIA****(20 chars)", "root/.aws/credentials:2"} {
@@ -205,14 +202,14 @@ func TestTableEscapesControlCharacters(t *testing.T) {
 
 func TestJSONRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
-	if err := Write(&buf, FormatJSON, []*scan.Result{sample()}, Options{}); err != nil {
+	if err := Write(&buf, FormatJSON, []*model.Result{sample()}, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	var back scan.Result
+	var back model.Result
 	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Vulnerabilities[0].Severity != finding.SeverityCritical || back.Inventory.Packages[0].Name != "zlib1g" {
+	if back.Vulnerabilities[0].Severity != model.SeverityCritical || back.Inventory.Packages[0].Name != "zlib1g" {
 		t.Errorf("round trip lost data: %+v", back)
 	}
 }

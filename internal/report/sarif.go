@@ -7,9 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"mamori/internal/finding"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/) in the
@@ -102,7 +100,7 @@ func (b *sarifBuilder) rule(r sarifRule) int {
 	return b.rules[r.ID]
 }
 
-func writeSARIF(w io.Writer, results []*scan.Result) error {
+func writeSARIF(w io.Writer, results []*model.Result) error {
 	b := &sarifBuilder{rules: map[string]int{}}
 	b.run.Tool.Driver = sarifDriver{Name: "mamori", InformationURI: "https://github.com/mamori-security/mamori", Rules: []sarifRule{}}
 	b.run.Results = []sarifResult{}
@@ -125,7 +123,7 @@ func writeSARIF(w io.Writer, results []*scan.Result) error {
 	return nil
 }
 
-func (b *sarifBuilder) addVuln(r *scan.Result, v match.Vulnerability) {
+func (b *sarifBuilder) addVuln(r *model.Result, v model.Vulnerability) {
 	title := v.Summary
 	if title == "" {
 		title = v.ID + " in " + v.Package.Name
@@ -143,7 +141,7 @@ func (b *sarifBuilder) addVuln(r *scan.Result, v match.Vulnerability) {
 		Message: sarifText{Text: msg}, Locations: []sarifLocation{loc(r, v.Package.Path, 0, 0)}})
 }
 
-func (b *sarifBuilder) addFinding(r *scan.Result, f finding.Finding) {
+func (b *sarifBuilder) addFinding(r *model.Result, f model.Finding) {
 	idx := b.rule(sarifRule{
 		ID: f.ID, Name: string(f.Kind), ShortDescription: sarifText{Text: f.Title}, FullDescription: sarifText{Text: firstNonEmpty(f.Description, f.Title)},
 		Help:       sarifText{Text: firstNonEmpty(f.Remediation, f.Title)},
@@ -160,7 +158,7 @@ func (b *sarifBuilder) addFinding(r *scan.Result, f finding.Finding) {
 
 // loc makes a location GitHub accepts: a relative URI (the target name for
 // image configuration findings) and a region starting at line 1 or later.
-func loc(r *scan.Result, path string, start, end int) sarifLocation {
+func loc(r *model.Result, path string, start, end int) sarifLocation {
 	uri := path
 	if uri == "" {
 		uri = r.Target.Name
@@ -174,13 +172,13 @@ func loc(r *scan.Result, path string, start, end int) sarifLocation {
 	return sarifLocation{Physical: sarifPhysical{Artifact: sarifArtifact{URI: uri}, Region: &sarifRegion{StartLine: start, EndLine: end}}}
 }
 
-func sarifLevel(s finding.Severity) string {
+func sarifLevel(s model.Severity) string {
 	switch s {
-	case finding.SeverityCritical, finding.SeverityHigh:
+	case model.SeverityCritical, model.SeverityHigh:
 		return "error"
-	case finding.SeverityMedium:
+	case model.SeverityMedium:
 		return "warning"
-	case finding.SeverityLow, finding.SeverityNegligible:
+	case model.SeverityLow, model.SeverityNegligible:
 		return "note"
 	}
 	return "none"
@@ -188,7 +186,7 @@ func sarifLevel(s finding.Severity) string {
 
 // securitySeverity is GitHub's 0.0–10.0 score string: the highest CVSS base
 // score when there is one, else the middle of the severity's band.
-func securitySeverity(s finding.Severity, cvss []match.CVSS) string {
+func securitySeverity(s model.Severity, cvss []model.CVSS) string {
 	best := -1.0
 	for _, c := range cvss {
 		if c.Score > best {
@@ -196,8 +194,8 @@ func securitySeverity(s finding.Severity, cvss []match.CVSS) string {
 		}
 	}
 	if best < 0 {
-		best = map[finding.Severity]float64{finding.SeverityCritical: 9.5, finding.SeverityHigh: 8.0, finding.SeverityMedium: 5.5,
-			finding.SeverityLow: 2.0, finding.SeverityNegligible: 0.5}[s]
+		best = map[model.Severity]float64{model.SeverityCritical: 9.5, model.SeverityHigh: 8.0, model.SeverityMedium: 5.5,
+			model.SeverityLow: 2.0, model.SeverityNegligible: 0.5}[s]
 	}
 	return strconv.FormatFloat(best, 'f', 1, 64)
 }

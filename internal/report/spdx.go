@@ -10,8 +10,7 @@ import (
 	"github.com/spdx/tools-golang/spdx/v2/common"
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
 
-	"mamori/internal/inventory"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 const noAssertion = "NOASSERTION"
@@ -23,7 +22,7 @@ var spdxIDUnsafe = regexp.MustCompile(`[^a-zA-Z0-9.-]+`)
 // (free text from a package's metadata) is not asserted.
 var licenseIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+-]*$`)
 
-func writeSPDX(w io.Writer, results []*scan.Result) error {
+func writeSPDX(w io.Writer, results []*model.Result) error {
 	doc := SPDX(results)
 	if err := spdxjson.Write(doc, w, spdxjson.Indent("  ")); err != nil {
 		return fmt.Errorf("report: spdx: %w", err)
@@ -33,7 +32,7 @@ func writeSPDX(w io.Writer, results []*scan.Result) error {
 
 // SPDX builds an SPDX 2.3 document: one package per target that the
 // document DESCRIBES, each CONTAINS its packages.
-func SPDX(results []*scan.Result) *spdx.Document {
+func SPDX(results []*model.Result) *spdx.Document {
 	doc := &spdx.Document{
 		SPDXVersion:    spdx.Version,
 		DataLicense:    spdx.DataLicense,
@@ -60,7 +59,7 @@ func SPDX(results []*scan.Result) *spdx.Document {
 			PackageLicenseDeclared:  noAssertion,
 			PackageCopyrightText:    noAssertion,
 		}
-		if r.Target.Type != scan.TargetImage {
+		if r.Target.Type != model.TargetImage {
 			root.PrimaryPackagePurpose = "SOURCE"
 		}
 		doc.Packages = append(doc.Packages, root)
@@ -124,7 +123,7 @@ func spdxLicense(ls []string) string {
 	return noAssertion
 }
 
-func locPaths(ls []inventory.Location) []string {
+func locPaths(ls []model.PackageLocation) []string {
 	out := make([]string, 0, len(ls))
 	for _, l := range ls {
 		out = append(out, "/"+l.Path)

@@ -7,14 +7,13 @@ import (
 	"text/tabwriter"
 	"unicode"
 
-	"mamori/internal/finding"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // maxCell bounds a table cell: titles can be paragraphs.
 const maxCell = 60
 
-func writeTable(w io.Writer, results []*scan.Result, opts Options) error {
+func writeTable(w io.Writer, results []*model.Result, opts Options) error {
 	ew := &errWriter{w: w}
 	for i, r := range results {
 		if i > 0 {
@@ -45,7 +44,7 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func writeTarget(ew *errWriter, r *scan.Result, opts Options) {
+func writeTarget(ew *errWriter, r *model.Result, opts Options) {
 	title := r.Target.Name
 	if os := r.Inventory.OS; os != nil {
 		title += fmt.Sprintf(" (%s %s)", os.ID, os.VersionID)
@@ -87,8 +86,8 @@ func writeTarget(ew *errWriter, r *scan.Result, opts Options) {
 		}
 		_ = tw.Flush()
 	}
-	for _, k := range []finding.Kind{finding.KindMalware, finding.KindSecret, finding.KindMisconfig} {
-		var fs []finding.Finding
+	for _, k := range []model.FindingKind{model.KindMalware, model.KindSecret, model.KindMisconfig} {
+		var fs []model.Finding
 		for _, f := range r.Findings {
 			if f.Kind == k {
 				fs = append(fs, f)
@@ -107,7 +106,7 @@ func writeTarget(ew *errWriter, r *scan.Result, opts Options) {
 	}
 }
 
-func location(l finding.Location) string {
+func location(l model.Location) string {
 	s := l.Path
 	if l.Inner != "" {
 		s += "!/" + l.Inner
@@ -124,13 +123,13 @@ func location(l finding.Location) string {
 	return s
 }
 
-func vulnCounts(r *scan.Result) string {
-	counts := map[finding.Severity]int{}
+func vulnCounts(r *model.Result) string {
+	counts := map[model.Severity]int{}
 	for _, v := range r.Vulnerabilities {
 		counts[v.Severity]++
 	}
 	var parts []string
-	for s := finding.SeverityCritical; s >= finding.SeverityUnknown; s-- {
+	for s := model.SeverityCritical; s >= model.SeverityUnknown; s-- {
 		parts = append(parts, fmt.Sprintf("%s: %d", s, counts[s]))
 	}
 	return strings.Join(parts, ", ")

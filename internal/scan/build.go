@@ -13,11 +13,10 @@ import (
 	"mamori/internal/analyzer"
 	"mamori/internal/cache"
 	"mamori/internal/catalog"
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
 	"mamori/internal/malware"
 	"mamori/internal/match"
 	"mamori/internal/misconfig"
+	"mamori/internal/model"
 	"mamori/internal/secret"
 	"mamori/internal/vulndb"
 )
@@ -78,13 +77,13 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 		tmp = os.TempDir()
 	}
 	switch opts.Kind {
-	case TargetImage, TargetRootFS:
+	case model.TargetImage, model.TargetRootFS:
 		inst, err := catalog.Installed(tmp)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		as = append(as, inst...)
-	case TargetFS:
+	case model.TargetFS:
 		as = append(as, catalog.Declared()...)
 	default:
 		return nil, nil, nil, fmt.Errorf("scan: unknown target kind %q", opts.Kind)
@@ -143,7 +142,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 	}
 	if has(cfg.Scanners, ScannerMisconfig) {
 		as = append(as, misconfig.NewConfigFileAnalyzer())
-		if opts.Kind != TargetFS {
+		if opts.Kind != model.TargetFS {
 			as = append(as, misconfig.NewFileModeAnalyzer(), misconfig.NewAccountsAnalyzer(), misconfig.NewLeftoversAnalyzer())
 		}
 		cfg.Checker = imageChecker{}
@@ -156,7 +155,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 		}
 		closers = append(closers, func() { _ = db.Close() })
 		md := db.Metadata()
-		info := &DBInfo{BuiltAt: md.BuiltAt}
+		info := &model.DBInfo{BuiltAt: md.BuiltAt}
 		for e := range md.Ecosystems {
 			info.Ecosystems = append(info.Ecosystems, e)
 		}
@@ -195,7 +194,7 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 // (CIS Docker Benchmark §4) on an image's config and merged inventory.
 type imageChecker struct{}
 
-func (imageChecker) CheckImage(_ context.Context, cfg *v1.ConfigFile, inv *inventory.Inventory, _ []finding.Finding) ([]finding.Finding, error) {
+func (imageChecker) CheckImage(_ context.Context, cfg *v1.ConfigFile, inv *model.Inventory, _ []model.Finding) ([]model.Finding, error) {
 	if cfg == nil {
 		return nil, nil // a file tree has no image configuration
 	}

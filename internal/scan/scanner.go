@@ -17,9 +17,7 @@ import (
 
 	"mamori/internal/analyzer"
 	"mamori/internal/cache"
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
+	"mamori/internal/model"
 	"mamori/internal/osrelease"
 	"mamori/internal/progress"
 )
@@ -27,13 +25,13 @@ import (
 // Matcher turns an inventory into vulnerabilities (and malware findings for
 // known-malicious packages).
 type Matcher interface {
-	Match(ctx context.Context, inv *inventory.Inventory) ([]match.Vulnerability, []finding.Finding, error)
+	Match(ctx context.Context, inv *model.Inventory) ([]model.Vulnerability, []model.Finding, error)
 }
 
 // ImageChecker runs checks that need the whole image: its configuration and
 // the merged inventory and findings (misconfiguration of the image).
 type ImageChecker interface {
-	CheckImage(ctx context.Context, cfg *v1.ConfigFile, inv *inventory.Inventory, findings []finding.Finding) ([]finding.Finding, error)
+	CheckImage(ctx context.Context, cfg *v1.ConfigFile, inv *model.Inventory, findings []model.Finding) ([]model.Finding, error)
 }
 
 // Scanner runs one configured scan. It is safe for concurrent use.
@@ -48,7 +46,7 @@ type Scanner struct {
 	version  string
 	quiet    bool
 	layerPar int
-	db       *DBInfo
+	db       *model.DBInfo
 }
 
 // Config holds what a Scanner is built from. Set is required; everything
@@ -71,7 +69,7 @@ type Config struct {
 	// Quiet hides progress.
 	Quiet bool
 	// DB describes the vulnerability database, for the result.
-	DB *DBInfo
+	DB *model.DBInfo
 	// LayerParallelism bounds how many layers are walked at once (default GOMAXPROCS).
 	LayerParallelism int
 }
@@ -93,17 +91,17 @@ func New(c Config) (*Scanner, error) {
 	return s, nil
 }
 
-func (s *Scanner) newResult(t Target) *Result {
-	return &Result{
-		SchemaVersion:   SchemaVersion,
-		Tool:            Tool{Name: "mamori", Version: s.version},
+func (s *Scanner) newResult(t model.Target) *model.Result {
+	return &model.Result{
+		SchemaVersion:   model.SchemaVersion,
+		Tool:            model.Tool{Name: "mamori", Version: s.version},
 		ScanID:          newScanID(),
 		CreatedAt:       time.Now().UTC().Truncate(time.Second),
 		Target:          t,
 		Scanners:        s.scanners,
-		Vulnerabilities: []match.Vulnerability{},
-		Findings:        []finding.Finding{},
-		Inventory:       inventory.Inventory{Packages: []inventory.Package{}},
+		Vulnerabilities: []model.Vulnerability{},
+		Findings:        []model.Finding{},
+		Inventory:       model.Inventory{Packages: []model.Package{}},
 		DB:              s.db,
 	}
 }
@@ -124,7 +122,7 @@ type ImageTarget struct {
 
 // ScanImage scans img: walks every layer once (or takes it from the cache),
 // merges the layers, then matches and checks.
-func (s *Scanner) ScanImage(ctx context.Context, img v1.Image, it ImageTarget) (*Result, error) {
+func (s *Scanner) ScanImage(ctx context.Context, img v1.Image, it ImageTarget) (*model.Result, error) {
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("scan %s: read config: %w", it.Name, err)
@@ -133,7 +131,7 @@ func (s *Scanner) ScanImage(ctx context.Context, img v1.Image, it ImageTarget) (
 	if err != nil {
 		return nil, fmt.Errorf("scan %s: list layers: %w", it.Name, err)
 	}
-	t := Target{Name: it.Name, Type: TargetImage, Digest: it.Digest, RepoTags: it.RepoTags, Platform: it.Platform}
+	t := model.Target{Name: it.Name, Type: model.TargetImage, Digest: it.Digest, RepoTags: it.RepoTags, Platform: it.Platform}
 	if t.Digest == "" {
 		// Archives from `docker save` carry no registry manifest: the digest
 		// of the manifest the image would be pushed with identifies it as
@@ -147,7 +145,7 @@ func (s *Scanner) ScanImage(ctx context.Context, img v1.Image, it ImageTarget) (
 	}
 	history := nonEmptyHistory(cfg)
 	for i, l := range layers {
-		var li Layer
+		var li model.Layer
 		d, err := l.DiffID()
 		if err != nil {
 			return nil, fmt.Errorf("scan %s: layer %d diff ID: %w", it.Name, i, err)
@@ -251,8 +249,8 @@ func (s *Scanner) layer(ctx context.Context, l v1.Layer, diffID string, bar *pro
 // ScanDir scans a file tree: a root file system (kind TargetRootFS) or a
 // source directory (TargetFS). File trees are not cached: they have no
 // content address.
-func (s *Scanner) ScanDir(ctx context.Context, dir, kind string) (*Result, error) {
-	res := s.newResult(Target{Name: dir, Type: kind})
+func (s *Scanner) ScanDir(ctx context.Context, dir, kind string) (*model.Result, error) {
+	res := s.newResult(model.Target{Name: dir, Type: kind})
 	bar := progress.New("scanning "+dir, s.quiet)
 	lr, err := s.set.WalkDir(ctx, dir, bar.Add)
 	bar.Done()
@@ -267,9 +265,9 @@ func (s *Scanner) ScanDir(ctx context.Context, dir, kind string) (*Result, error
 
 // finish turns the merged view into the inventory, runs whole-target checks
 // and matching, and sorts everything.
-func (s *Scanner) finish(ctx context.Context, res *Result, m *analyzer.Merged, cfg *v1.ConfigFile) error {
+func (s *Scanner) finish(ctx context.Context, res *model.Result, m *analyzer.Merged, cfg *v1.ConfigFile) error {
 	res.Warnings = append(res.Warnings, m.Warnings...)
-	oses := map[string]*inventory.OS{}
+	oses := map[string]*model.OS{}
 	seen := map[string]bool{}
 	paths := make([]string, 0, len(m.Files))
 	for p := range m.Files {
@@ -293,7 +291,7 @@ func (s *Scanner) finish(ctx context.Context, res *Result, m *analyzer.Merged, c
 	}
 	res.Inventory.OS = osrelease.Resolve(oses)
 	osrelease.Apply(&res.Inventory)
-	inventory.Sort(res.Inventory.Packages)
+	model.SortPackages(res.Inventory.Packages)
 
 	if s.checker != nil {
 		fs, err := s.checker.CheckImage(ctx, cfg, &res.Inventory, res.Findings)
@@ -310,8 +308,8 @@ func (s *Scanner) finish(ctx context.Context, res *Result, m *analyzer.Merged, c
 		res.Vulnerabilities = append(res.Vulnerabilities, vulns...)
 		res.Findings = append(res.Findings, mal...)
 	}
-	SortFindings(res.Findings)
-	SortVulnerabilities(res.Vulnerabilities)
+	model.SortFindings(res.Findings)
+	model.SortVulnerabilities(res.Vulnerabilities)
 	return nil
 }
 
@@ -328,42 +326,4 @@ func nonEmptyHistory(cfg *v1.ConfigFile) []string {
 		return nil // history does not describe the layers; say nothing rather than misattribute
 	}
 	return out
-}
-
-// SortFindings orders findings by severity (worst first), kind, path and ID.
-func SortFindings(fs []finding.Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := &fs[i], &fs[j]
-		if a.Severity != b.Severity {
-			return a.Severity > b.Severity
-		}
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
-		}
-		if a.Location.Path != b.Location.Path {
-			return a.Location.Path < b.Location.Path
-		}
-		if a.Location.StartLine != b.Location.StartLine {
-			return a.Location.StartLine < b.Location.StartLine
-		}
-		return a.ID < b.ID
-	})
-}
-
-// SortVulnerabilities orders vulnerabilities by severity (worst first), then
-// package, then ID.
-func SortVulnerabilities(vs []match.Vulnerability) {
-	sort.SliceStable(vs, func(i, j int) bool {
-		a, b := &vs[i], &vs[j]
-		if a.Severity != b.Severity {
-			return a.Severity > b.Severity
-		}
-		if a.Package.Name != b.Package.Name {
-			return a.Package.Name < b.Package.Name
-		}
-		if a.Package.Path != b.Package.Path {
-			return a.Package.Path < b.Package.Path
-		}
-		return a.ID < b.ID
-	})
 }

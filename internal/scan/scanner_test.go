@@ -17,7 +17,7 @@ import (
 
 	"mamori/internal/analyzer"
 	"mamori/internal/cache"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 	"mamori/internal/osrelease"
 )
 
@@ -41,7 +41,7 @@ func (a pkgFile) Analyze(_ context.Context, in analyzer.Input) (*analyzer.Result
 		return nil, err
 	}
 	name := strings.TrimPrefix(in.Path, "pkgs/")
-	return &analyzer.Result{Packages: []inventory.Package{{Name: name, Version: strings.TrimSpace(string(b)), Type: "npm", Ecosystem: "npm", PURL: "pkg:npm/" + name, Cataloger: "test-pkg"}}}, nil
+	return &analyzer.Result{Packages: []model.Package{{Name: name, Version: strings.TrimSpace(string(b)), Type: "npm", Ecosystem: "npm", PURL: "pkg:npm/" + name, Cataloger: "test-pkg"}}}, nil
 }
 
 func layer(t *testing.T, files map[string]string) v1.Layer {
@@ -171,11 +171,11 @@ func TestScanDir(t *testing.T) {
 	var seen atomic.Int64
 	s := newScanner(t, nil, &seen)
 	dir := t.TempDir()
-	res, err := s.ScanDir(context.Background(), dir, TargetRootFS)
+	res, err := s.ScanDir(context.Background(), dir, model.TargetRootFS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Target.Type != TargetRootFS || len(res.Inventory.Packages) != 0 || res.Inventory.Packages == nil {
+	if res.Target.Type != model.TargetRootFS || len(res.Inventory.Packages) != 0 || res.Inventory.Packages == nil {
 		t.Errorf("result = %+v", res)
 	}
 }

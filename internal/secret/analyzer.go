@@ -12,7 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // analyzerVersion is bumped whenever the rules or the scanning change.
@@ -131,7 +131,7 @@ func (a *Analyzer) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.Re
 // AnalyzeConfig implements analyzer.ConfigAnalyzer. Findings carry
 // Location.Config ("Env[2]", "History[5]", "Labels[com.example.token]",
 // "Entrypoint", "Cmd") and the CIS-Docker-4.10 control.
-func (a *Analyzer) AnalyzeConfig(ctx context.Context, cfg *v1.ConfigFile) ([]finding.Finding, error) {
+func (a *Analyzer) AnalyzeConfig(ctx context.Context, cfg *v1.ConfigFile) ([]model.Finding, error) {
 	if cfg == nil {
 		return nil, nil
 	}
@@ -142,8 +142,8 @@ func (a *Analyzer) AnalyzeConfig(ctx context.Context, cfg *v1.ConfigFile) ([]fin
 }
 
 // ScanConfig scans the secret-bearing fields of an image configuration.
-func (s *Scanner) ScanConfig(cfg *v1.ConfigFile) []finding.Finding {
-	var out []finding.Finding
+func (s *Scanner) ScanConfig(cfg *v1.ConfigFile) []model.Finding {
+	var out []model.Finding
 	for i, e := range cfg.Config.Env {
 		out = append(out, s.ScanText("Env["+strconv.Itoa(i)+"]", withAssignments(e))...)
 	}

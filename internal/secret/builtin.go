@@ -3,7 +3,7 @@ package secret
 import (
 	"regexp"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // Regex fragments shared by the rules below. The token formats were
@@ -58,7 +58,7 @@ const (
 // BuiltinRules returns a fresh copy of the built-in rules, most specific
 // first: on overlapping matches the rule listed first wins (see dedupe).
 func BuiltinRules() []Rule {
-	crit, high, med := finding.SeverityCritical, finding.SeverityHigh, finding.SeverityMedium
+	crit, high, med := model.SeverityCritical, model.SeverityHigh, model.SeverityMedium
 	return []Rule{
 		// --- Private keys (Critical) ---
 		{ID: "private-key-rsa", Title: "RSA private key", Category: catKey, Severity: crit, Multiline: true,

@@ -8,7 +8,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // maxConfigSize caps a rules file read into memory (1 MiB holds thousands of rules).
@@ -133,7 +133,7 @@ func (c *Config) apply(rules []Rule, allow []*AllowRule) ([]Rule, []*AllowRule, 
 			r.Category = "Custom"
 		}
 		if cr.Severity != "" {
-			sev, err := finding.ParseSeverity(cr.Severity)
+			sev, err := model.ParseSeverity(cr.Severity)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%w: rules[%d] %q: %w", ErrInvalidConfig, i, cr.ID, err)
 			}

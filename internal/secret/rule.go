@@ -21,7 +21,7 @@ import (
 	"strconv"
 	"strings"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // Sentinel errors.
@@ -51,7 +51,7 @@ type Rule struct {
 	ID       string
 	Title    string
 	Category string
-	Severity finding.Severity
+	Severity model.Severity
 	// Keywords are ASCII strings, matched case-insensitively; the regex only
 	// runs near (or, for Multiline rules, in files with) one of them. A rule
 	// without keywords runs on every file's whole content.
@@ -149,8 +149,8 @@ func (r *Rule) compile() error {
 			r.literal = []byte(lit)
 		}
 	}
-	if r.Severity == finding.SeverityUnknown {
-		r.Severity = finding.SeverityMedium
+	if r.Severity == model.SeverityUnknown {
+		r.Severity = model.SeverityMedium
 	}
 	if r.Title == "" {
 		r.Title = r.ID

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 // Test secrets are generated at run time from a seeded generator and glued
@@ -199,7 +199,7 @@ func TestEveryRuleHasCases(t *testing.T) {
 	}
 }
 
-func findingIDs(fs []finding.Finding) []string {
+func findingIDs(fs []model.Finding) []string {
 	var ids []string
 	for _, f := range fs {
 		ids = append(ids, f.ID)
@@ -215,7 +215,7 @@ func TestRulesPositiveNegative(t *testing.T) {
 	for _, c := range ruleCases() {
 		t.Run(c.rule, func(t *testing.T) {
 			fs := show.Scan("app/config.txt", []byte("line one\n"+c.text+"\nlast\n"))
-			var got *finding.Finding
+			var got *model.Finding
 			for i := range fs {
 				if fs[i].ID == c.rule {
 					got = &fs[i]
@@ -230,7 +230,7 @@ func TestRulesPositiveNegative(t *testing.T) {
 			if got.Location.StartLine < 2 {
 				t.Errorf("StartLine = %d, want >= 2", got.Location.StartLine)
 			}
-			if got.Kind != finding.KindSecret || got.Category == "" || got.Severity == finding.SeverityUnknown || len(got.Controls) == 0 {
+			if got.Kind != model.KindSecret || got.Category == "" || got.Severity == model.SeverityUnknown || len(got.Controls) == 0 {
 				t.Errorf("incomplete finding %+v", got)
 			}
 			for _, n := range c.neg {

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 const (
@@ -189,11 +189,11 @@ type candidate struct {
 // Scan returns the secrets found in content, which came from path (used
 // for rule path filters, allow rules and the findings' Location.Path).
 // Content is scanned as given: callers skip binary files (IsBinary).
-func (s *Scanner) Scan(path string, content []byte) []finding.Finding {
+func (s *Scanner) Scan(path string, content []byte) []model.Finding {
 	cands := s.scan(path, content)
-	out := make([]finding.Finding, 0, len(cands))
+	out := make([]model.Finding, 0, len(cands))
 	for _, c := range cands {
-		out = append(out, s.toFinding(c, finding.Location{Path: path, StartLine: c.startLine, EndLine: c.endLine}))
+		out = append(out, s.toFinding(c, model.Location{Path: path, StartLine: c.startLine, EndLine: c.endLine}))
 	}
 	return out
 }
@@ -201,9 +201,9 @@ func (s *Scanner) Scan(path string, content []byte) []finding.Finding {
 // ScanText scans a short text that is not a file (an environment variable,
 // a history entry); the findings' Location.Config is set to field and
 // line numbers are omitted.
-func (s *Scanner) ScanText(field, text string) []finding.Finding {
+func (s *Scanner) ScanText(field, text string) []model.Finding {
 	cands := s.scan("", []byte(text))
-	out := make([]finding.Finding, 0, len(cands))
+	out := make([]model.Finding, 0, len(cands))
 	seen := map[string]bool{}
 	for _, c := range cands {
 		key := s.rules[c.rule].ID + "\x00" + c.secretString
@@ -211,7 +211,7 @@ func (s *Scanner) ScanText(field, text string) []finding.Finding {
 			continue
 		}
 		seen[key] = true
-		f := s.toFinding(c, finding.Location{Config: field})
+		f := s.toFinding(c, model.Location{Config: field})
 		f.Controls = append(f.Controls, controlCISDocker410)
 		out = append(out, f)
 	}
@@ -419,14 +419,14 @@ func dedupe(c []candidate) []candidate {
 	return out
 }
 
-func (s *Scanner) toFinding(c candidate, loc finding.Location) finding.Finding {
+func (s *Scanner) toFinding(c candidate, loc model.Location) model.Finding {
 	r := s.rules[c.rule]
 	ev := Redact(c.secretString)
 	if s.showSecrets {
 		ev = c.secretString
 	}
-	f := finding.Finding{
-		Kind:        finding.KindSecret,
+	f := model.Finding{
+		Kind:        model.KindSecret,
 		ID:          r.ID,
 		Title:       r.Title,
 		Severity:    r.Severity,

@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"mamori/internal/auth"
-	"mamori/internal/finding"
-	"mamori/internal/match"
+	"mamori/internal/model"
 	"mamori/internal/store"
 )
 
@@ -103,7 +102,7 @@ func (s *Server) handleImageVulnerabilities(w http.ResponseWriter, r *http.Reque
 		return
 	}
 	if vs == nil {
-		vs = []match.Vulnerability{}
+		vs = []model.Vulnerability{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"vulnerabilities": vs, "total": len(vs)})
 }
@@ -114,9 +113,9 @@ func (s *Server) handleImageFindings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	kind := finding.Kind(r.URL.Query().Get("kind"))
+	kind := model.FindingKind(r.URL.Query().Get("kind"))
 	switch kind {
-	case "", finding.KindSecret, finding.KindMalware, finding.KindMisconfig:
+	case "", model.KindSecret, model.KindMalware, model.KindMisconfig:
 	default:
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid kind %q: want secret, malware or misconfig", kind))
 		return
@@ -131,7 +130,7 @@ func (s *Server) handleImageFindings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fs == nil {
-		fs = []finding.Finding{}
+		fs = []model.Finding{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"findings": fs, "total": len(fs)})
 }
@@ -157,7 +156,7 @@ func vulnFilter(r *http.Request) (store.VulnerabilityFilter, error) {
 			if name = strings.TrimSpace(name); name == "" {
 				continue
 			}
-			sev, err := finding.ParseSeverity(name)
+			sev, err := model.ParseSeverity(name)
 			if err != nil {
 				return f, err
 			}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"mamori/internal/scan"
+	"mamori/internal/model"
 	"mamori/internal/server/client"
 	"mamori/internal/store"
 )
@@ -237,7 +237,7 @@ func TestClientUpload(t *testing.T) {
 	if n := countScans(t, e); n != 1 {
 		t.Fatalf("scans = %d, want 1", n)
 	}
-	_ = scan.SchemaVersion
+	_ = model.SchemaVersion
 }
 
 func TestClientRetriesOn5xx(t *testing.T) {

@@ -20,8 +20,7 @@ import (
 	"time"
 
 	"mamori/internal/auth"
-	"mamori/internal/inventory"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 	"mamori/internal/server/client"
 	"mamori/internal/store"
 )
@@ -141,13 +140,13 @@ func startProc(t *testing.T, mk func(string, string, string) *exec.Cmd, listen, 
 
 // bigResult is a scan result with n packages (about 250 bytes each), so
 // that an ingest takes long enough for a kill to land in the middle.
-func bigResult(i, n int) *scan.Result {
+func bigResult(i, n int) *model.Result {
 	res := testResult(fmt.Sprintf("dur-%04d", i), digestN(500000+i), time.Now())
 	for k := 0; k < n; k++ {
-		res.Inventory.Packages = append(res.Inventory.Packages, inventory.Package{
+		res.Inventory.Packages = append(res.Inventory.Packages, model.Package{
 			Name: fmt.Sprintf("pkg-%d-%d", i, k), Version: "1.0." + fmt.Sprint(k), Type: "npm", Ecosystem: "npm",
 			PURL: fmt.Sprintf("pkg:npm/pkg-%d-%d@1.0.%d", i, k, k), Cataloger: "npm",
-			Locations: []inventory.Location{{Path: fmt.Sprintf("srv/node_modules/pkg-%d-%d/package.json", i, k)}},
+			Locations: []model.PackageLocation{{Path: fmt.Sprintf("srv/node_modules/pkg-%d-%d/package.json", i, k)}},
 		})
 	}
 	return res
@@ -177,11 +176,11 @@ func TestDurabilityKill9(t *testing.T) {
 		var (
 			mu       sync.Mutex
 			acked    = map[string]bool{}
-			attempts = map[string]*scan.Result{}
+			attempts = map[string]*model.Result{}
 			wg       sync.WaitGroup
 		)
 		bodies := make([][]byte, workers*perWorker)
-		results := make([]*scan.Result, workers*perWorker)
+		results := make([]*model.Result, workers*perWorker)
 		for i := range results {
 			results[i] = bigResult(i, pkgs)
 			bodies[i] = mustJSON(t, results[i])

@@ -16,10 +16,7 @@ import (
 	"time"
 
 	"mamori/internal/auth"
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 	"mamori/internal/store"
 	"mamori/internal/store/pgtest"
 )
@@ -195,47 +192,47 @@ func (e *testEnv) request(method, path, token string, body any, hdr http.Header)
 
 // testResult is a valid scan result of an image: a Debian package with one
 // vulnerability, an npm package, a secret and a misconfiguration finding.
-func testResult(scanID, digest string, created time.Time) *scan.Result {
-	pkg := inventory.Package{Name: "openssl", Version: "3.0.11-1~deb12u1", Type: "deb", Ecosystem: "Debian:12",
+func testResult(scanID, digest string, created time.Time) *model.Result {
+	pkg := model.Package{Name: "openssl", Version: "3.0.11-1~deb12u1", Type: "deb", Ecosystem: "Debian:12",
 		PURL: "pkg:deb/debian/openssl@3.0.11-1~deb12u1?distro=debian-12", Cataloger: "dpkg",
-		Locations: []inventory.Location{{Path: "var/lib/dpkg/status", LayerDiffID: "sha256:" + strings.Repeat("a", 64)}}}
-	npm := inventory.Package{Name: "lodash", Version: "4.17.20", Type: "npm", Ecosystem: "npm",
+		Locations: []model.PackageLocation{{Path: "var/lib/dpkg/status", LayerDiffID: "sha256:" + strings.Repeat("a", 64)}}}
+	npm := model.Package{Name: "lodash", Version: "4.17.20", Type: "npm", Ecosystem: "npm",
 		PURL: "pkg:npm/lodash@4.17.20", Cataloger: "npm",
-		Locations: []inventory.Location{{Path: "srv/app/node_modules/lodash/package.json", LayerDiffID: "sha256:" + strings.Repeat("b", 64)}}}
+		Locations: []model.PackageLocation{{Path: "srv/app/node_modules/lodash/package.json", LayerDiffID: "sha256:" + strings.Repeat("b", 64)}}}
 	score := 9.8
 	_ = score
-	return &scan.Result{
-		SchemaVersion: scan.SchemaVersion,
-		Tool:          scan.Tool{Name: "mamori", Version: "test"},
+	return &model.Result{
+		SchemaVersion: model.SchemaVersion,
+		Tool:          model.Tool{Name: "mamori", Version: "test"},
 		ScanID:        scanID,
 		CreatedAt:     created.UTC().Truncate(time.Second),
-		Target: scan.Target{Name: "registry.example.com/shop/app:1.0", Type: scan.TargetImage, Digest: digest,
+		Target: model.Target{Name: "registry.example.com/shop/app:1.0", Type: model.TargetImage, Digest: digest,
 			ImageID: "sha256:" + strings.Repeat("c", 64), RepoTags: []string{"registry.example.com/shop/app:1.0"}, Platform: "linux/amd64",
-			Layers: []scan.Layer{{DiffID: "sha256:" + strings.Repeat("a", 64), Size: 1000}}, Size: 1000},
+			Layers: []model.Layer{{DiffID: "sha256:" + strings.Repeat("a", 64), Size: 1000}}, Size: 1000},
 		Scanners: []string{"vuln", "secret", "misconfig"},
-		Inventory: inventory.Inventory{
-			OS:       &inventory.OS{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
-			Packages: []inventory.Package{pkg, npm},
+		Inventory: model.Inventory{
+			OS:       &model.OS{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
+			Packages: []model.Package{pkg, npm},
 		},
-		Vulnerabilities: []match.Vulnerability{{
+		Vulnerabilities: []model.Vulnerability{{
 			ID: "DEBIAN-CVE-2023-5678", Aliases: []string{"CVE-2023-5678"},
-			Package:      match.PackageRef{Name: "openssl", Version: pkg.Version, Type: "deb", Ecosystem: "Debian:12", PURL: pkg.PURL, Path: "var/lib/dpkg/status"},
-			FixedVersion: "3.0.13-1~deb12u1", Severity: finding.SeverityHigh,
-			CVSS:    []match.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", Score: 9.8}},
+			Package:      model.PackageRef{Name: "openssl", Version: pkg.Version, Type: "deb", Ecosystem: "Debian:12", PURL: pkg.PURL, Path: "var/lib/dpkg/status"},
+			FixedVersion: "3.0.13-1~deb12u1", Severity: model.SeverityHigh,
+			CVSS:    []model.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", Score: 9.8}},
 			Summary: "openssl: excessive time spent in DH check", Details: "Generating excessively long X9.42 DH keys ...",
 			References: []string{"https://www.openssl.org/news/secadv/20231106.txt"}, DataSource: "Debian:12",
 		}, {
 			ID: "GHSA-29mw-wpgm-hmr9", Aliases: []string{"CVE-2020-28500"},
-			Package:      match.PackageRef{Name: "lodash", Version: "4.17.20", Type: "npm", Ecosystem: "npm", PURL: npm.PURL, Path: "srv/app/node_modules/lodash/package.json"},
-			FixedVersion: "4.17.21", Severity: finding.SeverityMedium,
-			CVSS:    []match.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L", Score: 5.3}},
+			Package:      model.PackageRef{Name: "lodash", Version: "4.17.20", Type: "npm", Ecosystem: "npm", PURL: npm.PURL, Path: "srv/app/node_modules/lodash/package.json"},
+			FixedVersion: "4.17.21", Severity: model.SeverityMedium,
+			CVSS:    []model.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L", Score: 5.3}},
 			Summary: "Regular Expression Denial of Service (ReDoS) in lodash", DataSource: "npm",
 		}},
-		Findings: []finding.Finding{
-			{Kind: finding.KindSecret, ID: "stripe-secret-key", Title: "Stripe secret key", Severity: finding.SeverityCritical,
-				Location: finding.Location{Path: "srv/app/.env", StartLine: 3}, Evidence: "sk_live_****"},
-			{Kind: finding.KindMisconfig, ID: "MSC-IMG-001", Title: "Image runs as root", Severity: finding.SeverityMedium,
-				Location: finding.Location{Config: "User"}},
+		Findings: []model.Finding{
+			{Kind: model.KindSecret, ID: "stripe-secret-key", Title: "Stripe secret key", Severity: model.SeverityCritical,
+				Location: model.Location{Path: "srv/app/.env", StartLine: 3}, Evidence: "sk_live_****"},
+			{Kind: model.KindMisconfig, ID: "MSC-IMG-001", Title: "Image runs as root", Severity: model.SeverityMedium,
+				Location: model.Location{Config: "User"}},
 		},
 	}
 }

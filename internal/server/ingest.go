@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"mamori/internal/scan"
+	"mamori/internal/model"
 	"mamori/internal/store"
 )
 
@@ -42,7 +42,7 @@ type ingestResponse struct {
 	Duplicate bool `json:"duplicate"`
 }
 
-// handleIngest stores one uploaded scan result (scan.Result JSON, optionally
+// handleIngest stores one uploaded scan result (model.Result JSON, optionally
 // gzip-encoded). The body is decoded as a stream under MaxScanBytes
 // (compressed and decompressed), validated, then stored in one
 // transaction; the answer (201 created/stale, 200 duplicate) is sent only
@@ -67,7 +67,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content encoding %q: want gzip or none", enc))
 		return
 	}
-	var res scan.Result
+	var res model.Result
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(&res); err != nil {
 		s.ingestDecodeError(w, err)
@@ -114,13 +114,13 @@ func (s *Server) ingestDecodeError(w http.ResponseWriter, err error) {
 
 // validateResult checks what the store cannot: the schema version and the
 // shape of the identifying fields.
-func validateResult(res *scan.Result, now time.Time) error {
+func validateResult(res *model.Result, now time.Time) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidScan, fmt.Sprintf(format, a...))
 	}
 	switch {
-	case res.SchemaVersion != scan.SchemaVersion:
-		return bad("schemaVersion %d is not supported (this server reads %d)", res.SchemaVersion, scan.SchemaVersion)
+	case res.SchemaVersion != model.SchemaVersion:
+		return bad("schemaVersion %d is not supported (this server reads %d)", res.SchemaVersion, model.SchemaVersion)
 	case res.ScanID == "" || len(res.ScanID) > maxScanIDLen || !scanIDRE.MatchString(res.ScanID):
 		return bad("scanID must be 1 to %d characters of letters, digits, '.', '_', ':' and '-'", maxScanIDLen)
 	case res.CreatedAt.IsZero():
@@ -131,11 +131,11 @@ func validateResult(res *scan.Result, now time.Time) error {
 		return bad("target.name is required (at most %d characters)", maxTargetNameLen)
 	}
 	switch res.Target.Type {
-	case scan.TargetImage:
+	case model.TargetImage:
 		if !digestRE.MatchString(res.Target.Digest) {
 			return bad("target.digest %q: an image needs its manifest digest (sha256:<64 hex>)", res.Target.Digest)
 		}
-	case scan.TargetRootFS, scan.TargetFS, scan.TargetConfig:
+	case model.TargetRootFS, model.TargetFS, model.TargetConfig:
 		if res.Target.Digest != "" && !digestRE.MatchString(res.Target.Digest) {
 			return bad("target.digest %q is not a sha256 digest", res.Target.Digest)
 		}
@@ -154,7 +154,7 @@ func validateResult(res *scan.Result, now time.Time) error {
 	}
 	for i, p := range res.Inventory.Packages {
 		if p.Name == "" {
-			return bad("inventory.packages[%d]: name is required", i)
+			return bad("model.packages[%d]: name is required", i)
 		}
 	}
 	return nil

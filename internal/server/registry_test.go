@@ -27,7 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"mamori/internal/demo"
-	"mamori/internal/finding"
+	"mamori/internal/model"
 	"mamori/internal/store"
 )
 
@@ -327,7 +327,7 @@ func TestRegistrySyncMalware(t *testing.T) {
 			if !slices.ContainsFunc(d.Warnings, func(w string) bool { return strings.Contains(w, "clamd not reachable at "+noClamd) }) {
 				t.Errorf("%s: warnings %q, want clamd not reachable", img.Name, d.Warnings)
 			}
-			mal, err := e.srv.Store().ListFindings(ctx, img.ID, finding.KindMalware)
+			mal, err := e.srv.Store().ListFindings(ctx, img.ID, model.KindMalware)
 			if err != nil {
 				t.Fatal(err)
 			}

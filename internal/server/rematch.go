@@ -10,9 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
 	"mamori/internal/match"
+	"mamori/internal/model"
 	"mamori/internal/scan"
 	"mamori/internal/store"
 	"mamori/internal/vulndb"
@@ -196,7 +195,7 @@ func (s *Server) startRematch() bool {
 // updates its malware count. The SQL store (SQLite and PostgreSQL) has it;
 // a Store without it gets the counting fallback (MalwareStale).
 type matchReplacer interface {
-	ReplaceMatches(ctx context.Context, ref store.InventoryRef, vulns []match.Vulnerability, malware []finding.Finding) error
+	ReplaceMatches(ctx context.Context, ref store.InventoryRef, vulns []model.Vulnerability, malware []model.Finding) error
 }
 
 // Rematch matches every stored inventory against the current vulnerability
@@ -220,18 +219,18 @@ func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
 		return st, ErrNoVulnDB
 	}
 	mr, canReplaceMalware := s.st.(matchReplacer)
-	err := s.st.ListInventories(ctx, func(ref store.InventoryRef, inv *inventory.Inventory) error {
+	err := s.st.ListInventories(ctx, func(ref store.InventoryRef, inv *model.Inventory) error {
 		vulns, mal, err := m.Match(ctx, inv)
 		if err != nil {
 			return fmt.Errorf("image %d: %w", ref.ImageID, err)
 		}
-		scan.SortVulnerabilities(vulns)
+		model.SortVulnerabilities(vulns)
 		if vulns == nil {
-			vulns = []match.Vulnerability{}
+			vulns = []model.Vulnerability{}
 		}
 		stale := false
 		if canReplaceMalware {
-			scan.SortFindings(mal)
+			model.SortFindings(mal)
 			err = mr.ReplaceMatches(ctx, ref, vulns, mal)
 		} else {
 			err = s.st.ReplaceVulnerabilities(ctx, ref, vulns)
@@ -277,12 +276,12 @@ func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
 // findings differ from mal, the ones the current DB gives its inventory
 // (compared by advisory, path and package, which is what the matcher
 // derives them from).
-func (s *Server) osvMalwareDiffers(ctx context.Context, id int64, mal []finding.Finding) (bool, error) {
-	stored, err := s.st.ListFindings(ctx, id, finding.KindMalware)
+func (s *Server) osvMalwareDiffers(ctx context.Context, id int64, mal []model.Finding) (bool, error) {
+	stored, err := s.st.ListFindings(ctx, id, model.KindMalware)
 	if err != nil {
 		return false, err
 	}
-	key := func(f *finding.Finding) string { return f.ID + "\x00" + f.Location.Path + "\x00" + f.Evidence }
+	key := func(f *model.Finding) string { return f.ID + "\x00" + f.Location.Path + "\x00" + f.Evidence }
 	want := map[string]bool{}
 	for i := range mal {
 		want[key(&mal[i])] = true
@@ -304,7 +303,7 @@ func (s *Server) setRematchStatus(st RematchStatus) {
 
 // matchResult matches a fresh scan result against the current DB (the
 // server's own registry scans), recording the DB in the result.
-func (s *Server) matchResult(ctx context.Context, res *scan.Result) error {
+func (s *Server) matchResult(ctx context.Context, res *model.Result) error {
 	m, md, release := s.vdb.acquire()
 	defer release()
 	if m == nil {
@@ -317,14 +316,14 @@ func (s *Server) matchResult(ctx context.Context, res *scan.Result) error {
 	}
 	res.Vulnerabilities = append(res.Vulnerabilities, vulns...)
 	res.Findings = append(res.Findings, mal...)
-	scan.SortVulnerabilities(res.Vulnerabilities)
-	scan.SortFindings(res.Findings)
+	model.SortVulnerabilities(res.Vulnerabilities)
+	model.SortFindings(res.Findings)
 	ecos := make([]string, 0, len(md.Ecosystems))
 	for e := range md.Ecosystems {
 		ecos = append(ecos, e)
 	}
 	sort.Strings(ecos)
-	res.DB = &scan.DBInfo{BuiltAt: md.BuiltAt, Ecosystems: ecos}
+	res.DB = &model.DBInfo{BuiltAt: md.BuiltAt, Ecosystems: ecos}
 	res.Scanners = append(res.Scanners, scan.ScannerVuln)
 	return nil
 }

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"mamori/internal/finding"
 	"mamori/internal/match"
+	"mamori/internal/model"
 	"mamori/internal/store"
 	"mamori/internal/vulndb"
 )
@@ -50,12 +50,12 @@ func importOSV(t *testing.T, dbDir string, records map[string]string) {
 type recordingStore struct {
 	store.Store
 	mu      sync.Mutex
-	malware map[int64][]finding.Finding
+	malware map[int64][]model.Finding
 }
 
 var _ matchReplacer = (*recordingStore)(nil)
 
-func (r *recordingStore) ReplaceMatches(ctx context.Context, ref store.InventoryRef, vulns []match.Vulnerability, mal []finding.Finding) error {
+func (r *recordingStore) ReplaceMatches(ctx context.Context, ref store.InventoryRef, vulns []model.Vulnerability, mal []model.Finding) error {
 	if err := r.Store.ReplaceVulnerabilities(ctx, ref, vulns); err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (r *recordingStore) got(id int64) []string {
 // the clamd finding is still there.
 func osvMalware(t *testing.T, st store.Store, id int64) (ids []string, clamd bool) {
 	t.Helper()
-	fs, err := st.ListFindings(context.Background(), id, finding.KindMalware)
+	fs, err := st.ListFindings(context.Background(), id, model.KindMalware)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,9 +106,9 @@ func TestRematchMalwareFindings(t *testing.T) {
 		dbDir := filepath.Join(t.TempDir(), "db")
 		e := newEnv(t, dsn, func(c *Config) { c.VulnDBDir = dbDir })
 		res := testResult("mal-1", digestN(4242), time.Now())
-		res.Findings = append(res.Findings, finding.Finding{Kind: finding.KindMalware, ID: "Win.Test.EICAR_HDB-1",
-			Title: "Malware detected by clamav", Severity: finding.SeverityCritical, Engine: "clamav",
-			Location: finding.Location{Path: "srv/app/x.exe"}})
+		res.Findings = append(res.Findings, model.Finding{Kind: model.KindMalware, ID: "Win.Test.EICAR_HDB-1",
+			Title: "Malware detected by clamav", Severity: model.SeverityCritical, Engine: "clamav",
+			Location: model.Location{Path: "srv/app/x.exe"}})
 		out, err := e.srv.Store().IngestScan(ctx, res)
 		if err != nil {
 			t.Fatal(err)
@@ -146,7 +146,7 @@ func TestRematchMalwareFindings(t *testing.T) {
 		}
 
 		// A store with the method gets the findings the new DB gives.
-		rec := &recordingStore{Store: real, malware: map[int64][]finding.Finding{}}
+		rec := &recordingStore{Store: real, malware: map[int64][]model.Finding{}}
 		e.srv.st = rec
 		defer func() { e.srv.st = real }()
 		want1 := []string{"MAL-2099-0001 osv pkg:npm/lodash@4.17.20 srv/app/node_modules/lodash/package.json"}
@@ -182,8 +182,8 @@ func TestRematchMalwareFindingsStored(t *testing.T) {
 			t.Skip("the store cannot replace findings yet (internal/store needs ReplaceMatches, see matchReplacer)")
 		}
 		res := testResult("mal-1", digestN(4243), time.Now())
-		res.Findings = append(res.Findings, finding.Finding{Kind: finding.KindMalware, ID: "Win.Test.EICAR_HDB-1",
-			Title: "Malware detected by clamav", Severity: finding.SeverityCritical, Engine: "clamav"})
+		res.Findings = append(res.Findings, model.Finding{Kind: model.KindMalware, ID: "Win.Test.EICAR_HDB-1",
+			Title: "Malware detected by clamav", Severity: model.SeverityCritical, Engine: "clamav"})
 		out, err := e.srv.Store().IngestScan(ctx, res)
 		if err != nil {
 			t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"mamori/internal/cache"
 	"mamori/internal/image"
+	"mamori/internal/model"
 	"mamori/internal/scan"
 	"mamori/internal/server/regfilter"
 	"mamori/internal/store"
@@ -149,7 +150,7 @@ func (y *syncer) buildScanner(ctx context.Context) (sc *scan.Scanner, cleanup fu
 		return nil, nil, nil, fmt.Errorf("server: create %s: %w", tmp, err)
 	}
 	sc, cleanup, warnings, err = scan.Build(ctx, scan.BuildOptions{
-		Kind: scan.TargetImage, Scanners: registryScanners, Cache: c, Clamd: y.s.cfg.Clamd,
+		Kind: model.TargetImage, Scanners: registryScanners, Cache: c, Clamd: y.s.cfg.Clamd,
 		Logger: y.s.log, Version: y.s.cfg.Version, Quiet: true, TempDir: tmp,
 	})
 	if err != nil {

@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
+	"mamori/internal/model"
 )
 
 func TestRegistries(t *testing.T) {
@@ -202,14 +200,14 @@ func TestConcurrentIngest(t *testing.T) {
 			go func(w int) {
 				defer wg.Done()
 				for i := 0; i < perWorker; i++ {
-					var vs []match.Vulnerability
+					var vs []model.Vulnerability
 					for j := 0; j < 20; j++ {
 						id := fmt.Sprintf("CVE-2024-%04d", (w*7+i*3+j)%40) // shared between workers
 						fixed := ""
 						if j%3 == 0 {
 							fixed = "9"
 						}
-						vs = append(vs, vuln(id, fmt.Sprintf("pkg%d", j%5), finding.Severity(j%6), float64(j%10), fixed))
+						vs = append(vs, vuln(id, fmt.Sprintf("pkg%d", j%5), model.Severity(j%6), float64(j%10), fixed))
 					}
 					name := fmt.Sprintf("img-%d-%d", w, i%4) // i and i+4 rescan the same image
 					if _, err := s.IngestScan(ctx, result(name, "sha256:"+name, fmt.Sprintf("scan-%d", i), t0.Add(time.Duration(i)*time.Minute), vs)); err != nil {
@@ -240,7 +238,7 @@ func TestConcurrentIngest(t *testing.T) {
 
 		// Re-match everything in parallel with new ingests.
 		var refs []InventoryRef
-		if err := s.ListInventories(ctx, func(ref InventoryRef, _ *inventory.Inventory) error { refs = append(refs, ref); return nil }); err != nil {
+		if err := s.ListInventories(ctx, func(ref InventoryRef, _ *model.Inventory) error { refs = append(refs, ref); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		var wg2 sync.WaitGroup
@@ -248,7 +246,7 @@ func TestConcurrentIngest(t *testing.T) {
 			wg2.Add(1)
 			go func(i int, ref InventoryRef) {
 				defer wg2.Done()
-				vs := []match.Vulnerability{vuln(fmt.Sprintf("CVE-2025-%04d", i%5), "pkg0", finding.SeverityHigh, 7, "")}
+				vs := []model.Vulnerability{vuln(fmt.Sprintf("CVE-2025-%04d", i%5), "pkg0", model.SeverityHigh, 7, "")}
 				if err := s.ReplaceVulnerabilities(ctx, ref, vs); err != nil {
 					t.Error(err)
 				}

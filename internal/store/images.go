@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"strings"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
 	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 const imageCols = `i.id, i.name, i.type, i.digest, i.config_digest, i.repo_tags, i.platform, i.os_name, i.size, i.first_seen,
@@ -113,13 +111,13 @@ func (s *sqlStore) GetImage(ctx context.Context, id int64) (*ImageDetail, error)
 		}
 		d.ImageSummary = im
 		if osJSON != "" {
-			d.OSInfo = &inventory.OS{}
+			d.OSInfo = &model.OS{}
 			if err := decodeJSON("os_json", osJSON, d.OSInfo); err != nil {
 				return err
 			}
 		}
 		if dbJSON != "" {
-			d.DB = &scan.DBInfo{}
+			d.DB = &model.DBInfo{}
 			if err := decodeJSON("db_json", dbJSON, d.DB); err != nil {
 				return err
 			}
@@ -144,16 +142,16 @@ func (s *sqlStore) GetImage(ctx context.Context, id int64) (*ImageDetail, error)
 	return &d, nil
 }
 
-func readPackages(ctx context.Context, t *tx, imageID int64) ([]inventory.Package, error) {
+func readPackages(ctx context.Context, t *tx, imageID int64) ([]model.Package, error) {
 	rows, err := t.query(ctx, `SELECT name, version, type, ecosystem, purl, source_name, source_version, arch, cataloger, dev,
 		licenses, locations FROM packages WHERE image_id = ? ORDER BY seq`, imageID)
 	if err != nil {
 		return nil, fmt.Errorf("read packages of image %d: %w", imageID, err)
 	}
 	defer rows.Close()
-	pkgs := []inventory.Package{}
+	pkgs := []model.Package{}
 	for rows.Next() {
-		var p inventory.Package
+		var p model.Package
 		var lic, locs string
 		if err := rows.Scan(&p.Name, &p.Version, &p.Type, &p.Ecosystem, &p.PURL, &p.SourceName, &p.SourceVersion, &p.Arch,
 			&p.Cataloger, &p.Dev, &lic, &locs); err != nil {
@@ -170,7 +168,7 @@ func readPackages(ctx context.Context, t *tx, imageID int64) ([]inventory.Packag
 	return pkgs, rows.Err()
 }
 
-func readFindings(ctx context.Context, t *tx, imageID int64, kind finding.Kind) ([]finding.Finding, error) {
+func readFindings(ctx context.Context, t *tx, imageID int64, kind model.FindingKind) ([]model.Finding, error) {
 	q := `SELECT kind, rule_id, title, severity, category, path, layer, config, start_line, end_line, inner_path, description,
 		remediation, evidence, refs, controls, engine FROM findings WHERE image_id = ?`
 	args := []any{imageID}
@@ -183,9 +181,9 @@ func readFindings(ctx context.Context, t *tx, imageID int64, kind finding.Kind) 
 		return nil, fmt.Errorf("read findings of image %d: %w", imageID, err)
 	}
 	defer rows.Close()
-	out := []finding.Finding{}
+	out := []model.Finding{}
 	for rows.Next() {
-		var f finding.Finding
+		var f model.Finding
 		var k, refs, controls string
 		var sev, start, end int64
 		if err := rows.Scan(&k, &f.ID, &f.Title, &sev, &f.Category, &f.Location.Path, &f.Location.LayerDiffID,
@@ -193,7 +191,7 @@ func readFindings(ctx context.Context, t *tx, imageID int64, kind finding.Kind) 
 			&controls, &f.Engine); err != nil {
 			return nil, fmt.Errorf("read findings of image %d: %w", imageID, err)
 		}
-		f.Kind, f.Severity, f.Location.StartLine, f.Location.EndLine = finding.Kind(k), finding.Severity(sev), int(start), int(end)
+		f.Kind, f.Severity, f.Location.StartLine, f.Location.EndLine = model.FindingKind(k), model.Severity(sev), int(start), int(end)
 		if err := decodeJSON("refs", refs, &f.References); err != nil {
 			return nil, err
 		}
@@ -219,8 +217,8 @@ func imageExists(ctx context.Context, t *tx, id int64) error {
 }
 
 // ListFindings implements ImageStore.
-func (s *sqlStore) ListFindings(ctx context.Context, imageID int64, kind finding.Kind) ([]finding.Finding, error) {
-	var out []finding.Finding
+func (s *sqlStore) ListFindings(ctx context.Context, imageID int64, kind model.FindingKind) ([]model.Finding, error) {
+	var out []model.Finding
 	err := s.read(ctx, func(t *tx) error {
 		if err := imageExists(ctx, t, imageID); err != nil {
 			return err
@@ -236,8 +234,8 @@ func (s *sqlStore) ListFindings(ctx context.Context, imageID int64, kind finding
 }
 
 // ListImageVulnerabilities implements ImageStore.
-func (s *sqlStore) ListImageVulnerabilities(ctx context.Context, imageID int64) ([]match.Vulnerability, error) {
-	out := []match.Vulnerability{}
+func (s *sqlStore) ListImageVulnerabilities(ctx context.Context, imageID int64) ([]model.Vulnerability, error) {
+	out := []model.Vulnerability{}
 	err := s.read(ctx, func(t *tx) error {
 		if err := imageExists(ctx, t, imageID); err != nil {
 			return err
@@ -252,7 +250,7 @@ func (s *sqlStore) ListImageVulnerabilities(ctx context.Context, imageID int64) 
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var v match.Vulnerability
+			var v model.Vulnerability
 			p := &v.Package
 			var sev, pub, mod int64
 			var aliases, cvss, refs string
@@ -260,7 +258,7 @@ func (s *sqlStore) ListImageVulnerabilities(ctx context.Context, imageID int64) 
 				&v.FixedVersion, &sev, &v.DataSource, &aliases, &cvss, &v.Summary, &v.Details, &refs, &pub, &mod); err != nil {
 				return fmt.Errorf("list vulnerabilities of image %d: %w", imageID, err)
 			}
-			v.Severity, v.Published, v.Modified = finding.Severity(sev), fromTS(pub), fromTS(mod)
+			v.Severity, v.Published, v.Modified = model.Severity(sev), fromTS(pub), fromTS(mod)
 			for _, c := range []struct {
 				name, v string
 				dst     any
@@ -316,7 +314,7 @@ func (s *sqlStore) ListScans(ctx context.Context, f ScanFilter) (ScanPage, error
 				return err
 			}
 			if dbJSON != "" {
-				r.DB = &scan.DBInfo{}
+				r.DB = &model.DBInfo{}
 				if err := decodeJSON("db_json", dbJSON, r.DB); err != nil {
 					return err
 				}
@@ -361,7 +359,7 @@ func (s *sqlStore) DeleteImage(ctx context.Context, id int64) error {
 const inventoryBatch = 100
 
 // ListInventories implements ImageStore.
-func (s *sqlStore) ListInventories(ctx context.Context, fn func(ref InventoryRef, inv *inventory.Inventory) error) error {
+func (s *sqlStore) ListInventories(ctx context.Context, fn func(ref InventoryRef, inv *model.Inventory) error) error {
 	var after int64
 	for {
 		var ids []int64
@@ -392,7 +390,7 @@ func (s *sqlStore) ListInventories(ctx context.Context, fn func(ref InventoryRef
 				return err
 			}
 			ref := InventoryRef{ImageID: id}
-			inv := &inventory.Inventory{}
+			inv := &model.Inventory{}
 			err := s.read(ctx, func(t *tx) error {
 				var latest sql.NullInt64
 				var osJSON string
@@ -402,7 +400,7 @@ func (s *sqlStore) ListInventories(ctx context.Context, fn func(ref InventoryRef
 				}
 				ref.ScanID = latest.Int64
 				if osJSON != "" {
-					inv.OS = &inventory.OS{}
+					inv.OS = &model.OS{}
 					if err := decodeJSON("os_json", osJSON, inv.OS); err != nil {
 						return err
 					}
@@ -425,7 +423,7 @@ func (s *sqlStore) ListInventories(ctx context.Context, fn func(ref InventoryRef
 }
 
 // ReplaceVulnerabilities implements ImageStore.
-func (s *sqlStore) ReplaceVulnerabilities(ctx context.Context, ref InventoryRef, vulns []match.Vulnerability) error {
+func (s *sqlStore) ReplaceVulnerabilities(ctx context.Context, ref InventoryRef, vulns []model.Vulnerability) error {
 	if err := s.replaceMatches(ctx, ref, vulns, nil, false); err != nil {
 		return fmt.Errorf("store: replace vulnerabilities: %w", err)
 	}
@@ -437,11 +435,11 @@ func (s *sqlStore) ReplaceVulnerabilities(ctx context.Context, ref InventoryRef,
 // match.Engine: OSV MAL-* records) with malware, in the same transaction,
 // leaving every other finding (clamd's, YARA's, the hash lists') as the
 // scan stored it, and updating the image's malware count.
-func (s *sqlStore) ReplaceMatches(ctx context.Context, ref InventoryRef, vulns []match.Vulnerability, malware []finding.Finding) error {
+func (s *sqlStore) ReplaceMatches(ctx context.Context, ref InventoryRef, vulns []model.Vulnerability, malware []model.Finding) error {
 	for i := range malware {
-		if malware[i].Kind != finding.KindMalware || malware[i].Engine != match.Engine {
+		if malware[i].Kind != model.KindMalware || malware[i].Engine != match.Engine {
 			return fmt.Errorf("store: replace matches: finding %d is %s/%s, want %s/%s: %w",
-				i, malware[i].Kind, malware[i].Engine, finding.KindMalware, match.Engine, ErrInvalid)
+				i, malware[i].Kind, malware[i].Engine, model.KindMalware, match.Engine, ErrInvalid)
 		}
 	}
 	if err := s.replaceMatches(ctx, ref, vulns, malware, true); err != nil {
@@ -450,7 +448,7 @@ func (s *sqlStore) ReplaceMatches(ctx context.Context, ref InventoryRef, vulns [
 	return nil
 }
 
-func (s *sqlStore) replaceMatches(ctx context.Context, ref InventoryRef, vulns []match.Vulnerability, malware []finding.Finding, withMalware bool) error {
+func (s *sqlStore) replaceMatches(ctx context.Context, ref InventoryRef, vulns []model.Vulnerability, malware []model.Finding, withMalware bool) error {
 	if err := validateVulnerabilities(vulns); err != nil {
 		return err
 	}
@@ -480,7 +478,7 @@ func (s *sqlStore) replaceMatches(ctx context.Context, ref InventoryRef, vulns [
 		}
 		_, err = t.exec(ctx, `UPDATE images SET sev_critical = ?, sev_high = ?, sev_medium = ?, sev_low = ?, sev_negligible = ?,
 			sev_unknown = ?, fixable = ?, malware = (SELECT COUNT(*) FROM findings f WHERE f.image_id = images.id AND f.kind = ?)
-			WHERE id = ?`, c.Critical, c.High, c.Medium, c.Low, c.Negligible, c.Unknown, c.Fixable, string(finding.KindMalware), ref.ImageID)
+			WHERE id = ?`, c.Critical, c.High, c.Medium, c.Low, c.Negligible, c.Unknown, c.Fixable, string(model.KindMalware), ref.ImageID)
 		if err != nil {
 			return fmt.Errorf("update image %d counts: %w", ref.ImageID, err)
 		}
@@ -490,9 +488,9 @@ func (s *sqlStore) replaceMatches(ctx context.Context, ref InventoryRef, vulns [
 
 // replaceMatchFindings swaps the image's matcher-made malware findings for
 // fs, numbered after the findings that stay.
-func (s *sqlStore) replaceMatchFindings(ctx context.Context, t *tx, imageID int64, fs []finding.Finding) error {
+func (s *sqlStore) replaceMatchFindings(ctx context.Context, t *tx, imageID int64, fs []model.Finding) error {
 	if _, err := t.exec(ctx, `DELETE FROM findings WHERE image_id = ? AND kind = ? AND engine = ?`,
-		imageID, string(finding.KindMalware), match.Engine); err != nil {
+		imageID, string(model.KindMalware), match.Engine); err != nil {
 		return fmt.Errorf("delete matched findings: %w", err)
 	}
 	var next sql.NullInt64

@@ -9,14 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"mamori/internal/finding"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // imageKey identifies a scanned target: its manifest digest when it has one
 // (the same image under several names is one image), else its type and name.
-func imageKey(t *scan.Target) string {
+func imageKey(t *model.Target) string {
 	if t.Digest != "" {
 		return "digest:" + t.Digest
 	}
@@ -33,7 +31,7 @@ func (s *sqlStore) forUpdate() string {
 }
 
 // IngestScan implements ImageStore.
-func (s *sqlStore) IngestScan(ctx context.Context, res *scan.Result) (IngestOutcome, error) {
+func (s *sqlStore) IngestScan(ctx context.Context, res *model.Result) (IngestOutcome, error) {
 	if err := validateResult(res); err != nil {
 		return IngestOutcome{}, err
 	}
@@ -49,7 +47,7 @@ func (s *sqlStore) IngestScan(ctx context.Context, res *scan.Result) (IngestOutc
 	return out, nil
 }
 
-func (s *sqlStore) ingest(ctx context.Context, t *tx, res *scan.Result) (IngestOutcome, error) {
+func (s *sqlStore) ingest(ctx context.Context, t *tx, res *model.Result) (IngestOutcome, error) {
 	now := time.Now()
 	out := IngestOutcome{
 		Packages:        len(res.Inventory.Packages),
@@ -134,7 +132,7 @@ func (s *sqlStore) ingest(ctx context.Context, t *tx, res *scan.Result) (IngestO
 	return out, s.step("image-update")
 }
 
-func (s *sqlStore) replacePackages(ctx context.Context, t *tx, imageID int64, res *scan.Result) error {
+func (s *sqlStore) replacePackages(ctx context.Context, t *tx, imageID int64, res *model.Result) error {
 	if _, err := t.exec(ctx, `DELETE FROM packages WHERE image_id = ?`, imageID); err != nil {
 		return fmt.Errorf("delete packages: %w", err)
 	}
@@ -152,7 +150,7 @@ func (s *sqlStore) replacePackages(ctx context.Context, t *tx, imageID int64, re
 		"source_name", "source_version", "arch", "cataloger", "dev", "licenses", "locations"}, rows)
 }
 
-func (s *sqlStore) replaceFindings(ctx context.Context, t *tx, imageID int64, fs []finding.Finding) (FindingCounts, error) {
+func (s *sqlStore) replaceFindings(ctx context.Context, t *tx, imageID int64, fs []model.Finding) (FindingCounts, error) {
 	var c FindingCounts
 	if _, err := t.exec(ctx, `DELETE FROM findings WHERE image_id = ?`, imageID); err != nil {
 		return c, fmt.Errorf("delete findings: %w", err)
@@ -161,11 +159,11 @@ func (s *sqlStore) replaceFindings(ctx context.Context, t *tx, imageID int64, fs
 	for i := range fs {
 		f := &fs[i]
 		switch f.Kind {
-		case finding.KindSecret:
+		case model.KindSecret:
 			c.Secret++
-		case finding.KindMalware:
+		case model.KindMalware:
 			c.Malware++
-		case finding.KindMisconfig:
+		case model.KindMisconfig:
 			c.Misconfig++
 		}
 		rows = append(rows, findingRow(imageID, int64(i), f))
@@ -175,7 +173,7 @@ func (s *sqlStore) replaceFindings(ctx context.Context, t *tx, imageID int64, fs
 }
 
 // findingRow is f as a row of findingColumns.
-func findingRow(imageID, seq int64, f *finding.Finding) []any {
+func findingRow(imageID, seq int64, f *model.Finding) []any {
 	return []any{imageID, seq, string(f.Kind), f.ID, f.Title, int64(f.Severity), f.Category,
 		f.Location.Path, f.Location.LayerDiffID, f.Location.Config, int64(f.Location.StartLine), int64(f.Location.EndLine),
 		f.Location.Inner, f.Description, f.Remediation, f.Evidence, jsonStrings(f.References), jsonStrings(f.Controls), f.Engine}
@@ -187,7 +185,7 @@ var findingColumns = []string{"image_id", "seq", "kind", "rule_id", "title", "se
 	"path", "layer", "config", "start_line", "end_line", "inner_path", "description", "remediation", "evidence",
 	"refs", "controls", "engine"}
 
-func (s *sqlStore) updateImage(ctx context.Context, t *tx, imageID, scanID int64, res *scan.Result, vc SeverityCounts, fc FindingCounts) error {
+func (s *sqlStore) updateImage(ctx context.Context, t *tx, imageID, scanID int64, res *model.Result, vc SeverityCounts, fc FindingCounts) error {
 	tg := &res.Target
 	osName, osJSON := "", ""
 	if o := res.Inventory.OS; o != nil {
@@ -232,7 +230,7 @@ type pairKey struct{ vuln, pkg string }
 // the vulnerabilities table are touched in ID order and vuln_packages rows in
 // (ID, package) order, so concurrent transactions on PostgreSQL lock them in
 // one global order and cannot deadlock on them.
-func (s *sqlStore) replaceVulns(ctx context.Context, t *tx, imageID int64, vulns []match.Vulnerability) (SeverityCounts, error) {
+func (s *sqlStore) replaceVulns(ctx context.Context, t *tx, imageID int64, vulns []model.Vulnerability) (SeverityCounts, error) {
 	var counts SeverityCounts
 	oldV := map[string]vulnAgg{}
 	oldP := map[pairKey]int64{}
@@ -275,15 +273,15 @@ func (s *sqlStore) replaceVulns(ctx context.Context, t *tx, imageID int64, vulns
 		newP[pairKey{v.ID, v.Package.Name}]++
 		adv[v.ID] = mergeAdvisory(adv[v.ID], v)
 		switch v.Severity {
-		case finding.SeverityCritical:
+		case model.SeverityCritical:
 			counts.Critical++
-		case finding.SeverityHigh:
+		case model.SeverityHigh:
 			counts.High++
-		case finding.SeverityMedium:
+		case model.SeverityMedium:
 			counts.Medium++
-		case finding.SeverityLow:
+		case model.SeverityLow:
 			counts.Low++
-		case finding.SeverityNegligible:
+		case model.SeverityNegligible:
 			counts.Negligible++
 		default:
 			counts.Unknown++
@@ -358,13 +356,13 @@ func (s *sqlStore) replaceVulns(ctx context.Context, t *tx, imageID int64, vulns
 // advisory is the per-ID advisory text of a vulnerability, merged over the
 // rows of one scan that carry it.
 type advisory struct {
-	v           *match.Vulnerability
-	severity    finding.Severity
+	v           *model.Vulnerability
+	severity    model.Severity
 	cvss        float64
 	dataSources []string
 }
 
-func mergeAdvisory(a *advisory, v *match.Vulnerability) *advisory {
+func mergeAdvisory(a *advisory, v *model.Vulnerability) *advisory {
 	if a == nil {
 		a = &advisory{v: v, severity: v.Severity, cvss: -1}
 	}

@@ -9,24 +9,21 @@ import (
 	"testing"
 	"time"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 func TestIngestRoundTrip(t *testing.T) {
 	engines(t, func(t *testing.T, s *sqlStore) {
 		ctx := context.Background()
-		vulns := []match.Vulnerability{
-			vuln("CVE-2024-0001", "openssl", finding.SeverityCritical, 9.8, "3.0.1", "DSA-1"),
-			vuln("CVE-2024-0002", "zlib", finding.SeverityLow, 3.1, ""),
-			vuln("CVE-2024-0001", "libssl3", finding.SeverityCritical, 9.8, "3.0.1", "DSA-1"),
+		vulns := []model.Vulnerability{
+			vuln("CVE-2024-0001", "openssl", model.SeverityCritical, 9.8, "3.0.1", "DSA-1"),
+			vuln("CVE-2024-0002", "zlib", model.SeverityLow, 3.1, ""),
+			vuln("CVE-2024-0001", "libssl3", model.SeverityCritical, 9.8, "3.0.1", "DSA-1"),
 		}
 		res := result("registry.local/app:1", "sha256:aaa", "scan-1", t0, vulns,
-			secret("aws-access-key-id", finding.SeverityHigh),
-			finding.Finding{Kind: finding.KindMisconfig, ID: "MSC-001", Title: "root user", Severity: finding.SeverityMedium,
-				Location: finding.Location{Config: "User"}})
+			secret("aws-access-key-id", model.SeverityHigh),
+			model.Finding{Kind: model.KindMisconfig, ID: "MSC-001", Title: "root user", Severity: model.SeverityMedium,
+				Location: model.Location{Config: "User"}})
 		out := mustIngest(t, s, res)
 		if out.Status != IngestCreated || out.ImageID == 0 || out.ScanID == 0 || out.Packages != 4 || out.Vulnerabilities != 3 || out.Findings != 2 {
 			t.Fatalf("outcome = %+v", out)
@@ -61,8 +58,8 @@ func TestIngestRoundTrip(t *testing.T) {
 			!reflect.DeepEqual(img.Findings[1], res.Findings[1]) {
 			t.Errorf("findings = %+v", img.Findings)
 		}
-		secrets, err := s.ListFindings(ctx, out.ImageID, finding.KindSecret)
-		if err != nil || len(secrets) != 1 || secrets[0].Kind != finding.KindSecret {
+		secrets, err := s.ListFindings(ctx, out.ImageID, model.KindSecret)
+		if err != nil || len(secrets) != 1 || secrets[0].Kind != model.KindSecret {
 			t.Errorf("ListFindings(secret) = %+v, %v", secrets, err)
 		}
 		if _, err := s.ListFindings(ctx, 999, ""); !errors.Is(err, ErrNotFound) {
@@ -74,7 +71,7 @@ func TestIngestRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Worst first, then ID, then package.
-		wantV := []match.Vulnerability{vulns[2], vulns[0], vulns[1]}
+		wantV := []model.Vulnerability{vulns[2], vulns[0], vulns[1]}
 		if len(got) != 3 {
 			t.Fatalf("got %d rows", len(got))
 		}
@@ -105,7 +102,7 @@ func TestIngestRoundTrip(t *testing.T) {
 func TestIngestIdempotentAndLatest(t *testing.T) {
 	engines(t, func(t *testing.T, s *sqlStore) {
 		ctx := context.Background()
-		v1 := []match.Vulnerability{vuln("CVE-1", "a", finding.SeverityHigh, 7.5, ""), vuln("CVE-2", "b", finding.SeverityLow, -1, "2")}
+		v1 := []model.Vulnerability{vuln("CVE-1", "a", model.SeverityHigh, 7.5, ""), vuln("CVE-2", "b", model.SeverityLow, -1, "2")}
 		r1 := result("app:1", "sha256:d1", "scan-1", t0, v1)
 		first := mustIngest(t, s, r1)
 
@@ -124,7 +121,7 @@ func TestIngestIdempotentAndLatest(t *testing.T) {
 		}
 
 		// A newer scan replaces the views: CVE-1 fixed, CVE-3 new.
-		v2 := []match.Vulnerability{vuln("CVE-2", "b", finding.SeverityLow, -1, "2"), vuln("CVE-3", "c", finding.SeverityMedium, 5, "")}
+		v2 := []model.Vulnerability{vuln("CVE-2", "b", model.SeverityLow, -1, "2"), vuln("CVE-3", "c", model.SeverityMedium, 5, "")}
 		second := mustIngest(t, s, result("app:1", "sha256:d1", "scan-2", t0.Add(time.Hour), v2))
 		if second.Status != IngestCreated || second.ImageID != first.ImageID {
 			t.Fatalf("second = %+v", second)
@@ -157,10 +154,10 @@ func TestIngestIdempotentAndLatest(t *testing.T) {
 		}
 		// Non-image targets are keyed by type and name.
 		fs1 := result("/srv/app", "", "fs-1", t0, v1)
-		fs1.Target.Type = scan.TargetFS
+		fs1.Target.Type = model.TargetFS
 		a := mustIngest(t, s, fs1)
 		fs2 := result("/srv/app", "", "fs-2", t0.Add(time.Minute), v2)
-		fs2.Target.Type = scan.TargetFS
+		fs2.Target.Type = model.TargetFS
 		b := mustIngest(t, s, fs2)
 		if a.ImageID != b.ImageID || b.Status != IngestCreated {
 			t.Errorf("fs targets: %+v %+v", a, b)
@@ -178,33 +175,33 @@ func summaryIDs(p VulnerabilityPage) []string {
 }
 
 func TestIngestInvalid(t *testing.T) {
-	good := func() *scan.Result {
-		return result("app:1", "sha256:d1", "scan-1", t0, []match.Vulnerability{vuln("CVE-1", "a", finding.SeverityHigh, 7, "")},
-			secret("k", finding.SeverityHigh))
+	good := func() *model.Result {
+		return result("app:1", "sha256:d1", "scan-1", t0, []model.Vulnerability{vuln("CVE-1", "a", model.SeverityHigh, 7, "")},
+			secret("k", model.SeverityHigh))
 	}
 	cases := []struct {
 		name   string
-		mutate func(r *scan.Result) *scan.Result
+		mutate func(r *model.Result) *model.Result
 		want   string
 	}{
-		{"nil", func(*scan.Result) *scan.Result { return nil }, "nil scan result"},
-		{"no target name", func(r *scan.Result) *scan.Result { r.Target.Name = "  "; return r }, "target.name is empty"},
-		{"no target type", func(r *scan.Result) *scan.Result { r.Target.Type = ""; return r }, "target.type is empty"},
-		{"no scan ID", func(r *scan.Result) *scan.Result { r.ScanID = ""; return r }, "scanID is empty"},
-		{"no time", func(r *scan.Result) *scan.Result { r.CreatedAt = time.Time{}; return r }, "createdAt is missing"},
-		{"future schema", func(r *scan.Result) *scan.Result { r.SchemaVersion = scan.SchemaVersion + 1; return r }, "schemaVersion"},
-		{"vuln severity", func(r *scan.Result) *scan.Result { r.Vulnerabilities[0].Severity = 9; return r }, "unknown severity 9"},
-		{"negative severity", func(r *scan.Result) *scan.Result { r.Vulnerabilities[0].Severity = -1; return r }, "unknown severity -1"},
-		{"finding severity", func(r *scan.Result) *scan.Result { r.Findings[0].Severity = 6; return r }, "findings[0].severity"},
-		{"finding kind", func(r *scan.Result) *scan.Result { r.Findings[0].Kind = "virus"; return r }, `unknown kind "virus"`},
-		{"vuln without ID", func(r *scan.Result) *scan.Result { r.Vulnerabilities[0].ID = ""; return r }, "vulnerabilities[0].id is empty"},
-		{"vuln without package", func(r *scan.Result) *scan.Result { r.Vulnerabilities[0].Package.Name = ""; return r }, "package.name is empty"},
-		{"package without name", func(r *scan.Result) *scan.Result { r.Inventory.Packages[0].Name = ""; return r }, "packages[0].name is empty"},
-		{"NUL byte", func(r *scan.Result) *scan.Result { r.Findings[0].Evidence = "a\x00b"; return r }, "NUL byte"},
-		{"invalid UTF-8", func(r *scan.Result) *scan.Result { r.Inventory.Packages[0].Version = "\xff\xfe"; return r }, "not valid UTF-8"},
-		{"CVSS out of range", func(r *scan.Result) *scan.Result { r.Vulnerabilities[0].CVSS[0].Score = 11; return r }, "outside 0..10"},
-		{"CVSS NaN", func(r *scan.Result) *scan.Result { r.Vulnerabilities[0].CVSS[0].Score = math.NaN(); return r }, "outside 0..10"},
-		{"huge ID", func(r *scan.Result) *scan.Result { r.ScanID = strings.Repeat("x", maxIDLen+1); return r }, "longer than"},
+		{"nil", func(*model.Result) *model.Result { return nil }, "nil scan result"},
+		{"no target name", func(r *model.Result) *model.Result { r.Target.Name = "  "; return r }, "target.name is empty"},
+		{"no target type", func(r *model.Result) *model.Result { r.Target.Type = ""; return r }, "target.type is empty"},
+		{"no scan ID", func(r *model.Result) *model.Result { r.ScanID = ""; return r }, "scanID is empty"},
+		{"no time", func(r *model.Result) *model.Result { r.CreatedAt = time.Time{}; return r }, "createdAt is missing"},
+		{"future schema", func(r *model.Result) *model.Result { r.SchemaVersion = model.SchemaVersion + 1; return r }, "schemaVersion"},
+		{"vuln severity", func(r *model.Result) *model.Result { r.Vulnerabilities[0].Severity = 9; return r }, "unknown severity 9"},
+		{"negative severity", func(r *model.Result) *model.Result { r.Vulnerabilities[0].Severity = -1; return r }, "unknown severity -1"},
+		{"finding severity", func(r *model.Result) *model.Result { r.Findings[0].Severity = 6; return r }, "findings[0].severity"},
+		{"finding kind", func(r *model.Result) *model.Result { r.Findings[0].Kind = "virus"; return r }, `unknown kind "virus"`},
+		{"vuln without ID", func(r *model.Result) *model.Result { r.Vulnerabilities[0].ID = ""; return r }, "vulnerabilities[0].id is empty"},
+		{"vuln without package", func(r *model.Result) *model.Result { r.Vulnerabilities[0].Package.Name = ""; return r }, "package.name is empty"},
+		{"package without name", func(r *model.Result) *model.Result { r.Inventory.Packages[0].Name = ""; return r }, "packages[0].name is empty"},
+		{"NUL byte", func(r *model.Result) *model.Result { r.Findings[0].Evidence = "a\x00b"; return r }, "NUL byte"},
+		{"invalid UTF-8", func(r *model.Result) *model.Result { r.Inventory.Packages[0].Version = "\xff\xfe"; return r }, "not valid UTF-8"},
+		{"CVSS out of range", func(r *model.Result) *model.Result { r.Vulnerabilities[0].CVSS[0].Score = 11; return r }, "outside 0..10"},
+		{"CVSS NaN", func(r *model.Result) *model.Result { r.Vulnerabilities[0].CVSS[0].Score = math.NaN(); return r }, "outside 0..10"},
+		{"huge ID", func(r *model.Result) *model.Result { r.ScanID = strings.Repeat("x", maxIDLen+1); return r }, "longer than"},
 	}
 	engines(t, func(t *testing.T, s *sqlStore) {
 		ctx := context.Background()
@@ -269,8 +266,8 @@ func TestIngestFailureLeavesNothing(t *testing.T) {
 	steps := []string{"image", "scan", "packages", "vulnerabilities", "findings", "image-update", "commit"}
 	engines(t, func(t *testing.T, s *sqlStore) {
 		ctx := context.Background()
-		base := []match.Vulnerability{vuln("CVE-1", "a", finding.SeverityHigh, 7.5, "2"), vuln("CVE-2", "b", finding.SeverityLow, -1, "")}
-		mustIngest(t, s, result("app:1", "sha256:d1", "scan-1", t0, base, secret("k", finding.SeverityHigh)))
+		base := []model.Vulnerability{vuln("CVE-1", "a", model.SeverityHigh, 7.5, "2"), vuln("CVE-2", "b", model.SeverityLow, -1, "")}
+		mustIngest(t, s, result("app:1", "sha256:d1", "scan-1", t0, base, secret("k", model.SeverityHigh)))
 		before := snapshot(t, s)
 		for _, step := range steps {
 			for _, target := range []struct{ name, digest string }{{"app:1", "sha256:d1"}, {"new:1", "sha256:new"}} {
@@ -280,7 +277,7 @@ func TestIngestFailureLeavesNothing(t *testing.T) {
 					}
 					return nil
 				}
-				next := []match.Vulnerability{vuln("CVE-2", "b", finding.SeverityLow, -1, "3"), vuln("CVE-9", "z", finding.SeverityCritical, 10, "")}
+				next := []model.Vulnerability{vuln("CVE-2", "b", model.SeverityLow, -1, "3"), vuln("CVE-9", "z", model.SeverityCritical, 10, "")}
 				_, err := s.IngestScan(ctx, result(target.name, target.digest, "scan-2", t0.Add(time.Hour), next))
 				s.failAt = nil
 				if err == nil || !strings.Contains(err.Error(), "injected failure at "+step) {
@@ -293,7 +290,7 @@ func TestIngestFailureLeavesNothing(t *testing.T) {
 		}
 		// A failed re-match changes nothing either.
 		var ref InventoryRef
-		if err := s.ListInventories(ctx, func(r InventoryRef, _ *inventory.Inventory) error { ref = r; return nil }); err != nil {
+		if err := s.ListInventories(ctx, func(r InventoryRef, _ *model.Inventory) error { ref = r; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		s.failAt = func(at string) error {

@@ -9,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // Load shape (issue 5 "must show"): 1,000 images x 100 vulnerability rows =
@@ -29,18 +26,18 @@ const (
 	loadP95Limit = 200 * time.Millisecond
 )
 
-var loadSeverities = []finding.Severity{finding.SeverityCritical, finding.SeverityHigh, finding.SeverityHigh,
-	finding.SeverityMedium, finding.SeverityMedium, finding.SeverityMedium, finding.SeverityLow, finding.SeverityNegligible,
-	finding.SeverityUnknown}
+var loadSeverities = []model.Severity{model.SeverityCritical, model.SeverityHigh, model.SeverityHigh,
+	model.SeverityMedium, model.SeverityMedium, model.SeverityMedium, model.SeverityLow, model.SeverityNegligible,
+	model.SeverityUnknown}
 
 // loadVuln is pool entry i (deterministic).
-func loadVuln(i int, pkg string) match.Vulnerability {
+func loadVuln(i int, pkg string) model.Vulnerability {
 	r := rand.New(rand.NewPCG(uint64(i), 7))
 	sev := loadSeverities[r.IntN(len(loadSeverities))]
-	v := match.Vulnerability{
+	v := model.Vulnerability{
 		ID:      fmt.Sprintf("CVE-%d-%05d", 2015+i%10, i),
 		Aliases: []string{fmt.Sprintf("GHSA-%04x-%04x-load", i, i*7%65536)},
-		Package: match.PackageRef{Name: pkg, Version: "1.2.3-1", Type: inventory.TypeDeb, Ecosystem: "Debian",
+		Package: model.PackageRef{Name: pkg, Version: "1.2.3-1", Type: model.TypeDeb, Ecosystem: "Debian",
 			PURL: "pkg:deb/debian/" + pkg + "@1.2.3-1?distro=debian-12"},
 		Severity:   sev,
 		Summary:    fmt.Sprintf("Load vulnerability %d in %s", i, pkg),
@@ -50,7 +47,7 @@ func loadVuln(i int, pkg string) match.Vulnerability {
 		Published:  t0.Add(-time.Duration(i) * time.Hour),
 	}
 	if r.IntN(5) != 0 {
-		v.CVSS = []match.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", Score: float64(r.IntN(101)) / 10}}
+		v.CVSS = []model.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", Score: float64(r.IntN(101)) / 10}}
 	}
 	if r.IntN(2) == 0 {
 		v.FixedVersion = "1.2.3-2"
@@ -59,7 +56,7 @@ func loadVuln(i int, pkg string) match.Vulnerability {
 }
 
 // loadResult is image n's scan.
-func loadResult(n int) *scan.Result {
+func loadResult(n int) *model.Result {
 	r := rand.New(rand.NewPCG(uint64(n), 11))
 	picked := map[int]bool{}
 	var ids []int
@@ -76,9 +73,9 @@ func loadResult(n int) *scan.Result {
 		}
 	}
 	slices.Sort(ids)
-	vulns := make([]match.Vulnerability, 0, len(ids))
+	vulns := make([]model.Vulnerability, 0, len(ids))
 	seen := map[string]bool{}
-	var pkgs []inventory.Package
+	var pkgs []model.Package
 	for _, i := range ids {
 		name := fmt.Sprintf("lib%03d", i%loadPackages)
 		vulns = append(vulns, loadVuln(i, name))
@@ -91,13 +88,13 @@ func loadResult(n int) *scan.Result {
 		pkgs = append(pkgs, pkg(fmt.Sprintf("clean%03d", len(pkgs)), "1.0"))
 	}
 	name := fmt.Sprintf("registry.example/team%02d/app%04d:1.%d", n%20, n, n%7)
-	return &scan.Result{
-		SchemaVersion:   scan.SchemaVersion,
-		Tool:            scan.Tool{Name: "mamori", Version: "load"},
+	return &model.Result{
+		SchemaVersion:   model.SchemaVersion,
+		Tool:            model.Tool{Name: "mamori", Version: "load"},
 		ScanID:          fmt.Sprintf("load-%d", n),
 		CreatedAt:       t0.Add(time.Duration(n) * time.Second),
-		Target:          scan.Target{Name: name, Type: scan.TargetImage, Digest: fmt.Sprintf("sha256:%064x", n)},
-		Inventory:       inventory.Inventory{OS: &inventory.OS{ID: "debian", VersionID: "12"}, Packages: pkgs},
+		Target:          model.Target{Name: name, Type: model.TargetImage, Digest: fmt.Sprintf("sha256:%064x", n)},
+		Inventory:       model.Inventory{OS: &model.OS{ID: "debian", VersionID: "12"}, Packages: pkgs},
 		Vulnerabilities: vulns,
 	}
 }
@@ -127,23 +124,23 @@ func loadQueries(imageIDs []int64) []VulnerabilityFilter {
 		{Query: "ghsa-00ff"},
 		{Query: "nothing-matches-this"},
 		{Package: "lib3"},
-		{Severities: []finding.Severity{finding.SeverityCritical}},
-		{Severities: []finding.Severity{finding.SeverityCritical, finding.SeverityHigh}},
-		{Severities: []finding.Severity{finding.SeverityUnknown}, Page: Page{Limit: 50, Offset: 100}},
+		{Severities: []model.Severity{model.SeverityCritical}},
+		{Severities: []model.Severity{model.SeverityCritical, model.SeverityHigh}},
+		{Severities: []model.Severity{model.SeverityUnknown}, Page: Page{Limit: 50, Offset: 100}},
 		{CVSSMin: fp(9)},
 		{CVSSMin: fp(4), CVSSMax: fp(6.9)},
 		{CVSSMax: fp(3)},
 		{FixableOnly: true},
-		{FixableOnly: true, Severities: []finding.Severity{finding.SeverityCritical}},
+		{FixableOnly: true, Severities: []model.Severity{model.SeverityCritical}},
 		{Sort: VulnSortID},
 		{Sort: VulnSortID, Reverse: true, Page: Page{Limit: 50, Offset: 1000}},
 		{Sort: VulnSortPackage},
 		{Sort: VulnSortImages},
-		{Sort: VulnSortImages, Severities: []finding.Severity{finding.SeverityHigh}},
+		{Sort: VulnSortImages, Severities: []model.Severity{model.SeverityHigh}},
 		{Sort: VulnSortCVSS},
 		{Sort: VulnSortCVSS, FixableOnly: true, Page: Page{Limit: 50, Offset: 500}},
 		{Reverse: true},
-		{Query: "lib", Severities: []finding.Severity{finding.SeverityMedium}, CVSSMin: fp(5), FixableOnly: true},
+		{Query: "lib", Severities: []model.Severity{model.SeverityMedium}, CVSSMin: fp(5), FixableOnly: true},
 	}
 	for i, id := range imageIDs {
 		f := VulnerabilityFilter{ImageID: id}
@@ -151,7 +148,7 @@ func loadQueries(imageIDs []int64) []VulnerabilityFilter {
 		case 1:
 			f.FixableOnly = true
 		case 2:
-			f.Severities = []finding.Severity{finding.SeverityCritical, finding.SeverityHigh}
+			f.Severities = []model.Severity{model.SeverityCritical, model.SeverityHigh}
 			f.Sort = VulnSortCVSS
 		}
 		q = append(q, f)
@@ -349,7 +346,7 @@ func BenchmarkListVulnerabilities(b *testing.B) {
 				{"FirstPage", VulnerabilityFilter{}},
 				{"DeepPage", VulnerabilityFilter{Page: Page{Limit: 50, Offset: 4900}}},
 				{"Search", VulnerabilityFilter{Query: "lib07"}},
-				{"SeverityCVSS", VulnerabilityFilter{Severities: []finding.Severity{finding.SeverityCritical, finding.SeverityHigh}, CVSSMin: fp(7)}},
+				{"SeverityCVSS", VulnerabilityFilter{Severities: []model.Severity{model.SeverityCritical, model.SeverityHigh}, CVSSMin: fp(7)}},
 				{"Fixable", VulnerabilityFilter{FixableOnly: true}},
 				{"Image", VulnerabilityFilter{ImageID: imgs.Images[0].ID}},
 				{"SortImages", VulnerabilityFilter{Sort: VulnSortImages}},

@@ -10,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 	"mamori/internal/store/pgtest"
 )
 
@@ -84,11 +81,11 @@ func engines(t *testing.T, fn func(t *testing.T, s *sqlStore)) {
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // vuln builds one vulnerability row.
-func vuln(id, pkg string, sev finding.Severity, cvss float64, fixed string, aliases ...string) match.Vulnerability {
-	v := match.Vulnerability{
+func vuln(id, pkg string, sev model.Severity, cvss float64, fixed string, aliases ...string) model.Vulnerability {
+	v := model.Vulnerability{
 		ID:      id,
 		Aliases: aliases,
-		Package: match.PackageRef{Name: pkg, Version: "1.0", Type: inventory.TypeDeb, Ecosystem: "Debian",
+		Package: model.PackageRef{Name: pkg, Version: "1.0", Type: model.TypeDeb, Ecosystem: "Debian",
 			PURL: "pkg:deb/debian/" + pkg + "@1.0", Path: "var/lib/dpkg/status", Layer: "sha256:l1"},
 		FixedVersion: fixed,
 		Severity:     sev,
@@ -100,21 +97,21 @@ func vuln(id, pkg string, sev finding.Severity, cvss float64, fixed string, alia
 		Modified:     t0.Add(-24 * time.Hour),
 	}
 	if cvss >= 0 {
-		v.CVSS = []match.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", Score: cvss, Source: "nvd"}}
+		v.CVSS = []model.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", Score: cvss, Source: "nvd"}}
 	}
 	return v
 }
 
-func pkg(name, version string) inventory.Package {
-	return inventory.Package{Name: name, Version: version, Type: inventory.TypeDeb, Ecosystem: "Debian",
+func pkg(name, version string) model.Package {
+	return model.Package{Name: name, Version: version, Type: model.TypeDeb, Ecosystem: "Debian",
 		PURL: "pkg:deb/debian/" + name + "@" + version, Cataloger: "dpkg", Licenses: []string{"MIT"},
-		Locations: []inventory.Location{{Path: "var/lib/dpkg/status", LayerDiffID: "sha256:l1"}}}
+		Locations: []model.PackageLocation{{Path: "var/lib/dpkg/status", LayerDiffID: "sha256:l1"}}}
 }
 
 // result builds a scan result of an image.
-func result(name, digest, scanID string, created time.Time, vulns []match.Vulnerability, findings ...finding.Finding) *scan.Result {
+func result(name, digest, scanID string, created time.Time, vulns []model.Vulnerability, findings ...model.Finding) *model.Result {
 	seen := map[string]bool{}
-	var pkgs []inventory.Package
+	var pkgs []model.Package
 	for _, v := range vulns {
 		if !seen[v.Package.Name] {
 			seen[v.Package.Name] = true
@@ -122,30 +119,30 @@ func result(name, digest, scanID string, created time.Time, vulns []match.Vulner
 		}
 	}
 	pkgs = append(pkgs, pkg("base-files", "12.4"))
-	return &scan.Result{
-		SchemaVersion: scan.SchemaVersion,
-		Tool:          scan.Tool{Name: "mamori", Version: "test"},
+	return &model.Result{
+		SchemaVersion: model.SchemaVersion,
+		Tool:          model.Tool{Name: "mamori", Version: "test"},
 		ScanID:        scanID,
 		CreatedAt:     created,
-		Target: scan.Target{Name: name, Type: scan.TargetImage, Digest: digest, ImageID: "sha256:cfg" + digest,
+		Target: model.Target{Name: name, Type: model.TargetImage, Digest: digest, ImageID: "sha256:cfg" + digest,
 			RepoTags: []string{name}, Platform: "linux/amd64", Size: 1234,
-			Layers: []scan.Layer{{DiffID: "sha256:l1", Digest: "sha256:b1", Size: 1234, CreatedBy: "ADD rootfs"}}},
+			Layers: []model.Layer{{DiffID: "sha256:l1", Digest: "sha256:b1", Size: 1234, CreatedBy: "ADD rootfs"}}},
 		Scanners:        []string{"vuln", "secret"},
-		Inventory:       inventory.Inventory{OS: &inventory.OS{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"}, Packages: pkgs},
+		Inventory:       model.Inventory{OS: &model.OS{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"}, Packages: pkgs},
 		Vulnerabilities: vulns,
 		Findings:        findings,
 		Warnings:        []string{"a warning"},
-		DB:              &scan.DBInfo{BuiltAt: t0.Add(-time.Hour), Ecosystems: []string{"Debian"}},
+		DB:              &model.DBInfo{BuiltAt: t0.Add(-time.Hour), Ecosystems: []string{"Debian"}},
 	}
 }
 
-func secret(id string, sev finding.Severity) finding.Finding {
-	return finding.Finding{Kind: finding.KindSecret, ID: id, Title: "secret " + id, Severity: sev,
-		Location: finding.Location{Path: "etc/app.conf", LayerDiffID: "sha256:l1", StartLine: 3, EndLine: 3},
+func secret(id string, sev model.Severity) model.Finding {
+	return model.Finding{Kind: model.KindSecret, ID: id, Title: "secret " + id, Severity: sev,
+		Location: model.Location{Path: "etc/app.conf", LayerDiffID: "sha256:l1", StartLine: 3, EndLine: 3},
 		Category: "AWS", Evidence: "AKIA****", References: []string{"https://example.org"}, Controls: []string{"4.1.4"}}
 }
 
-func mustIngest(t testing.TB, s Store, r *scan.Result) IngestOutcome {
+func mustIngest(t testing.TB, s Store, r *model.Result) IngestOutcome {
 	t.Helper()
 	out, err := s.IngestScan(context.Background(), r)
 	if err != nil {

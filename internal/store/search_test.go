@@ -18,8 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"mamori/internal/finding"
-	"mamori/internal/match"
+	"mamori/internal/model"
 )
 
 // searchAlphabet is what generated search text is made of: ASCII, the
@@ -47,7 +46,7 @@ type searchWorld struct {
 	// no image has any more.
 	stored map[string]bool
 	// rows are the live images' latest vulnerability rows, by image name.
-	rows map[string][]match.Vulnerability
+	rows map[string][]model.Vulnerability
 	// images are the live images' search texts, by name.
 	images map[string]string
 	ids    []string // IDs to draw rows from
@@ -61,7 +60,7 @@ type searchWorld struct {
 func newSearchWorld(t *testing.T, s *sqlStore) *searchWorld {
 	t.Helper()
 	w := &searchWorld{r: rand.New(rand.NewPCG(42, 7)), aliases: map[string][]string{}, stored: map[string]bool{},
-		rows: map[string][]match.Vulnerability{}, images: map[string]string{}}
+		rows: map[string][]model.Vulnerability{}, images: map[string]string{}}
 	fixedIDs := []string{"CVE-2024-0001", `DSA-"quoted"`, "NEAR(a b)", `100%_done\`, "GHSA-xxxx-yyyy-zzzz"}
 	for len(w.ids) < 80 {
 		id := fixedIDs[len(w.ids)%len(fixedIDs)]
@@ -112,14 +111,14 @@ func newSearchWorld(t *testing.T, s *sqlStore) *searchWorld {
 func (w *searchWorld) ingest(t *testing.T, s *sqlStore, name string, i int) {
 	t.Helper()
 	seen := map[[2]string]bool{}
-	var vulns []match.Vulnerability
+	var vulns []model.Vulnerability
 	for len(vulns) < 12 {
 		id, p := w.ids[w.r.IntN(len(w.ids))], w.pkgs[w.r.IntN(len(w.pkgs))]
 		if seen[[2]string{id, p}] {
 			continue
 		}
 		seen[[2]string{id, p}] = true
-		vulns = append(vulns, vuln(id, p, finding.SeverityHigh, 7, "", w.aliases[id]...))
+		vulns = append(vulns, vuln(id, p, model.SeverityHigh, 7, "", w.aliases[id]...))
 	}
 	w.n++
 	digest := fmt.Sprintf("sha256:%064x", i)

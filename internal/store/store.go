@@ -24,10 +24,7 @@ import (
 	"errors"
 	"time"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // Sentinel errors. Errors returned by the store wrap one of these when the
@@ -93,7 +90,7 @@ type ImageStore interface {
 	// (IngestStale); otherwise it becomes the latest and replaces the image's
 	// packages, vulnerabilities and findings. An invalid result (no ScanID,
 	// no target name, unknown severity or kind ...) is refused with ErrInvalid.
-	IngestScan(ctx context.Context, res *scan.Result) (IngestOutcome, error)
+	IngestScan(ctx context.Context, res *model.Result) (IngestOutcome, error)
 	// ListImages lists images with their latest scan's counts.
 	ListImages(ctx context.Context, f ImageFilter) (ImagePage, error)
 	// GetImage returns one image with its latest inventory and findings.
@@ -102,10 +99,10 @@ type ImageStore interface {
 	DeleteImage(ctx context.Context, id int64) error
 	// ListImageVulnerabilities returns the latest vulnerability rows (one per
 	// vulnerability × package) of one image, worst severity first.
-	ListImageVulnerabilities(ctx context.Context, imageID int64) ([]match.Vulnerability, error)
+	ListImageVulnerabilities(ctx context.Context, imageID int64) ([]model.Vulnerability, error)
 	// ListFindings returns the latest findings of one image, of one kind or of
 	// every kind when kind is "", worst severity first.
-	ListFindings(ctx context.Context, imageID int64, kind finding.Kind) ([]finding.Finding, error)
+	ListFindings(ctx context.Context, imageID int64, kind model.FindingKind) ([]model.Finding, error)
 	// ListScans lists recorded scans, newest first (all images when ImageID is 0).
 	ListScans(ctx context.Context, f ScanFilter) (ScanPage, error)
 
@@ -114,13 +111,13 @@ type ImageStore interface {
 	// calls: fn may write to the store (ReplaceVulnerabilities). Images
 	// ingested during the walk may or may not be visited. An error from fn
 	// stops the walk and is returned.
-	ListInventories(ctx context.Context, fn func(ref InventoryRef, inv *inventory.Inventory) error) error
+	ListInventories(ctx context.Context, fn func(ref InventoryRef, inv *model.Inventory) error) error
 	// ReplaceVulnerabilities replaces the vulnerabilities of ref's image with
 	// vulns (a re-match of its stored inventory against a new vulnerability
 	// DB), in one transaction. It returns ErrStale, changing nothing, when
 	// ref.ScanID is no longer the image's latest scan, and ErrNotFound when
 	// the image is gone.
-	ReplaceVulnerabilities(ctx context.Context, ref InventoryRef, vulns []match.Vulnerability) error
+	ReplaceVulnerabilities(ctx context.Context, ref InventoryRef, vulns []model.Vulnerability) error
 }
 
 // IngestStatus says what IngestScan did.
@@ -183,7 +180,7 @@ type ImageSummary struct {
 	ID int64 `json:"id"`
 	// Name is the reference the latest scan was given (image ref, path).
 	Name string `json:"name"`
-	// Type is the target type (scan.TargetImage, TargetRootFS, TargetFS ...).
+	// Type is the target type (model.TargetImage, TargetRootFS, TargetFS ...).
 	Type string `json:"type"`
 	// Digest is the manifest digest; ConfigDigest the image ID (config digest).
 	Digest       string   `json:"digest,omitempty"`
@@ -235,31 +232,31 @@ type ImagePage struct {
 // ImageDetail is one image with its latest scan's content.
 type ImageDetail struct {
 	ImageSummary
-	Layers   []scan.Layer  `json:"layers,omitempty"`
-	OSInfo   *inventory.OS `json:"osInfo,omitempty"`
-	Tool     scan.Tool     `json:"tool"`
+	Layers   []model.Layer `json:"layers,omitempty"`
+	OSInfo   *model.OS     `json:"osInfo,omitempty"`
+	Tool     model.Tool    `json:"tool"`
 	ScanID   string        `json:"scanID"`
 	Scanners []string      `json:"scanners,omitempty"`
 	Warnings []string      `json:"warnings,omitempty"`
-	DB       *scan.DBInfo  `json:"db,omitempty"`
-	// Packages are sorted as inventory.Sort sorts them.
-	Packages []inventory.Package `json:"packages"`
-	Findings []finding.Finding   `json:"findings"`
+	DB       *model.DBInfo `json:"db,omitempty"`
+	// Packages are sorted as model.SortPackages sorts them.
+	Packages []model.Package `json:"packages"`
+	Findings []model.Finding `json:"findings"`
 }
 
 // ScanRecord is one ingested scan.
 type ScanRecord struct {
 	ID      int64 `json:"id"`
 	ImageID int64 `json:"imageID"`
-	// ScanID is the scanner's own scan ID (scan.Result.ScanID).
-	ScanID     string       `json:"scanID"`
-	TargetName string       `json:"targetName"`
-	CreatedAt  time.Time    `json:"createdAt"`
-	IngestedAt time.Time    `json:"ingestedAt"`
-	Tool       scan.Tool    `json:"tool"`
-	Scanners   []string     `json:"scanners,omitempty"`
-	Warnings   []string     `json:"warnings,omitempty"`
-	DB         *scan.DBInfo `json:"db,omitempty"`
+	// ScanID is the scanner's own scan ID (model.Result.ScanID).
+	ScanID     string        `json:"scanID"`
+	TargetName string        `json:"targetName"`
+	CreatedAt  time.Time     `json:"createdAt"`
+	IngestedAt time.Time     `json:"ingestedAt"`
+	Tool       model.Tool    `json:"tool"`
+	Scanners   []string      `json:"scanners,omitempty"`
+	Warnings   []string      `json:"warnings,omitempty"`
+	DB         *model.DBInfo `json:"db,omitempty"`
 	// Counts of what the scan carried when ingested.
 	Packages        int `json:"packages"`
 	Vulnerabilities int `json:"vulnerabilities"`
@@ -319,7 +316,7 @@ type VulnerabilityFilter struct {
 	// Package matches a substring of an affected package name only.
 	Package string `json:"package,omitempty"`
 	// Severities keeps only these severities (any of them).
-	Severities []finding.Severity `json:"severities,omitempty"`
+	Severities []model.Severity `json:"severities,omitempty"`
 	// CVSSMin / CVSSMax bound the highest CVSS base score (inclusive); a
 	// vulnerability without CVSS never passes a CVSS bound.
 	CVSSMin *float64 `json:"cvssMin,omitempty"`
@@ -341,7 +338,7 @@ type VulnerabilitySummary struct {
 	ID      string   `json:"id"`
 	Aliases []string `json:"aliases,omitempty"`
 	// Severity is the worst severity any affected row reports.
-	Severity finding.Severity `json:"severity"`
+	Severity model.Severity `json:"severity"`
 	// CVSS is the highest CVSS base score of the advisory, nil when it has none.
 	CVSS    *float64 `json:"cvss,omitempty"`
 	Summary string   `json:"summary,omitempty"`
@@ -372,7 +369,7 @@ type VulnerabilityDetail struct {
 	VulnerabilitySummary
 	Details     string       `json:"details,omitempty"`
 	References  []string     `json:"references,omitempty"`
-	CVSSVectors []match.CVSS `json:"cvssVectors,omitempty"`
+	CVSSVectors []model.CVSS `json:"cvssVectors,omitempty"`
 	// DataSources are the OSV ecosystems the advisory matched in ("Debian:12", "npm").
 	DataSources []string `json:"dataSources,omitempty"`
 	// Affected is the requested page of (image, package) rows, ordered by
@@ -390,9 +387,9 @@ type AffectedPackage struct {
 	ImageID       int64            `json:"imageID"`
 	ImageName     string           `json:"imageName"`
 	ImageDigest   string           `json:"imageDigest,omitempty"`
-	Package       match.PackageRef `json:"package"`
+	Package       model.PackageRef `json:"package"`
 	FixedVersion  string           `json:"fixedVersion,omitempty"`
-	Severity      finding.Severity `json:"severity"`
+	Severity      model.Severity   `json:"severity"`
 	DataSource    string           `json:"dataSource,omitempty"`
 	LastScannedAt time.Time        `json:"lastScannedAt"`
 }

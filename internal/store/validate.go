@@ -5,9 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"mamori/internal/finding"
-	"mamori/internal/match"
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // Input caps that the store itself enforces (the server also caps the body).
@@ -61,21 +59,21 @@ func (c *checker) required(field, v string, maxLen int) {
 	c.str(field, v)
 }
 
-func (c *checker) severity(field string, s finding.Severity) {
-	if s < finding.SeverityUnknown || s > finding.SeverityCritical {
+func (c *checker) severity(field string, s model.Severity) {
+	if s < model.SeverityUnknown || s > model.SeverityCritical {
 		c.fail("%s: unknown severity %d", field, int(s))
 	}
 }
 
 // validateResult checks everything IngestScan relies on. It returns an
 // error wrapping ErrInvalid that names the first bad field.
-func validateResult(res *scan.Result) error {
+func validateResult(res *model.Result) error {
 	c := &checker{}
 	if res == nil {
 		return fmt.Errorf("%w: nil scan result", ErrInvalid)
 	}
-	if res.SchemaVersion < 1 || res.SchemaVersion > scan.SchemaVersion {
-		c.fail("schemaVersion %d is not supported (want 1..%d)", res.SchemaVersion, scan.SchemaVersion)
+	if res.SchemaVersion < 1 || res.SchemaVersion > model.SchemaVersion {
+		c.fail("schemaVersion %d is not supported (want 1..%d)", res.SchemaVersion, model.SchemaVersion)
 	}
 	c.required("scanID", res.ScanID, maxIDLen)
 	if res.CreatedAt.IsZero() {
@@ -97,15 +95,15 @@ func validateResult(res *scan.Result) error {
 	c.strs("scanners", res.Scanners)
 	c.strs("warnings", res.Warnings)
 	if os := res.Inventory.OS; os != nil {
-		c.str("inventory.os.id", os.ID)
-		c.str("inventory.os.versionID", os.VersionID)
-		c.str("inventory.os.codename", os.Codename)
-		c.str("inventory.os.prettyName", os.PrettyName)
-		c.strs("inventory.os.idLike", os.IDLike)
+		c.str("model.os.id", os.ID)
+		c.str("model.os.versionID", os.VersionID)
+		c.str("model.os.codename", os.Codename)
+		c.str("model.os.prettyName", os.PrettyName)
+		c.strs("model.os.idLike", os.IDLike)
 	}
 	for i := range res.Inventory.Packages {
 		p := &res.Inventory.Packages[i]
-		f := fmt.Sprintf("inventory.packages[%d]", i)
+		f := fmt.Sprintf("model.packages[%d]", i)
 		c.required(f+".name", p.Name, maxIDLen)
 		for _, kv := range [][2]string{{"version", p.Version}, {"type", p.Type}, {"ecosystem", p.Ecosystem},
 			{"purl", p.PURL}, {"sourceName", p.SourceName}, {"sourceVersion", p.SourceVersion},
@@ -128,7 +126,7 @@ func validateResult(res *scan.Result) error {
 		fd := &res.Findings[i]
 		f := fmt.Sprintf("findings[%d]", i)
 		switch fd.Kind {
-		case finding.KindSecret, finding.KindMalware, finding.KindMisconfig, finding.KindVulnerability:
+		case model.KindSecret, model.KindMalware, model.KindMisconfig, model.KindVulnerability:
 		default:
 			c.fail("%s.kind: unknown kind %q", f, fd.Kind)
 		}
@@ -150,7 +148,7 @@ func validateResult(res *scan.Result) error {
 }
 
 // validateVulnerabilities checks vulnerability rows (IngestScan and ReplaceVulnerabilities).
-func validateVulnerabilities(vulns []match.Vulnerability) error {
+func validateVulnerabilities(vulns []model.Vulnerability) error {
 	c := &checker{}
 	for i := range vulns {
 		v := &vulns[i]

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"mamori/internal/finding"
+	"mamori/internal/model"
 )
 
 const vulnCols = `v.id, v.aliases, v.severity, v.cvss_score, v.summary, v.package_names, v.package_count, v.affected_images,
@@ -22,7 +22,7 @@ func scanVulnSummary(r rowScanner, extra ...any) (VulnerabilitySummary, error) {
 	if err := r.Scan(append(dest, extra...)...); err != nil {
 		return v, err
 	}
-	v.Severity, v.Fixable, v.Published, v.Modified = finding.Severity(sev), fixable > 0, fromTS(pub), fromTS(mod)
+	v.Severity, v.Fixable, v.Published, v.Modified = model.Severity(sev), fixable > 0, fromTS(pub), fromTS(mod)
 	if cvss >= 0 {
 		v.CVSS = &cvss
 	}
@@ -48,7 +48,7 @@ func (s *sqlStore) vulnWhere(f *VulnerabilityFilter, probe bool) (string, []any,
 	}
 	if len(f.Severities) > 0 {
 		for _, s := range f.Severities {
-			if s < finding.SeverityUnknown || s > finding.SeverityCritical {
+			if s < model.SeverityUnknown || s > model.SeverityCritical {
 				return "", nil, fmt.Errorf("%w: unknown severity %d", ErrInvalid, int(s))
 			}
 			args = append(args, int64(s))
@@ -218,7 +218,7 @@ func (s *sqlStore) GetVulnerability(ctx context.Context, id string, affected Pag
 				&p.PURL, &p.SourceName, &p.Path, &p.Layer, &a.FixedVersion, &sev, &a.DataSource); err != nil {
 				return fmt.Errorf("list affected: %w", err)
 			}
-			a.LastScannedAt, a.Severity = fromTS(last), finding.Severity(sev)
+			a.LastScannedAt, a.Severity = fromTS(last), model.Severity(sev)
 			d.Affected = append(d.Affected, a)
 		}
 		if err := rows.Err(); err != nil {

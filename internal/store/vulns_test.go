@@ -7,33 +7,31 @@ import (
 	"testing"
 	"time"
 
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
+	"mamori/internal/model"
 )
 
 // seedVulns stores three images (A, B, C) with a known set of vulnerabilities
 // and returns their IDs.
 func seedVulns(t *testing.T, s *sqlStore) (a, b, c int64) {
 	t.Helper()
-	crit := func(pkg string) match.Vulnerability {
-		return vuln("CVE-2024-1000", pkg, finding.SeverityCritical, 9.8, "3.0.2", "DSA-5000", "GHSA-aaaa-bbbb-cccc")
+	crit := func(pkg string) model.Vulnerability {
+		return vuln("CVE-2024-1000", pkg, model.SeverityCritical, 9.8, "3.0.2", "DSA-5000", "GHSA-aaaa-bbbb-cccc")
 	}
-	A := []match.Vulnerability{
+	A := []model.Vulnerability{
 		crit("openssl"),
-		vuln("CVE-2024-2000", "zlib", finding.SeverityHigh, 7.5, ""),
-		vuln("CVE-2024-4000", "bash", finding.SeverityLow, -1, ""),
-		vuln("CVE-2024-6000", "lib_foo", finding.SeverityHigh, 8.1, ""),
+		vuln("CVE-2024-2000", "zlib", model.SeverityHigh, 7.5, ""),
+		vuln("CVE-2024-4000", "bash", model.SeverityLow, -1, ""),
+		vuln("CVE-2024-6000", "lib_foo", model.SeverityHigh, 8.1, ""),
 	}
-	B := []match.Vulnerability{
+	B := []model.Vulnerability{
 		crit("openssl"),
-		vuln("CVE-2024-3000", "curl", finding.SeverityMedium, 5.3, "8.0"),
-		vuln("CVE-2024-7000", "libxfoo", finding.SeverityMedium, 6.5, ""),
+		vuln("CVE-2024-3000", "curl", model.SeverityMedium, 5.3, "8.0"),
+		vuln("CVE-2024-7000", "libxfoo", model.SeverityMedium, 6.5, ""),
 	}
-	C := []match.Vulnerability{
+	C := []model.Vulnerability{
 		crit("libssl3"),
-		vuln("CVE-2024-4000", "bash", finding.SeverityLow, -1, ""),
-		vuln("GO-2024-5000", "golang.org/x/net", finding.SeverityUnknown, -1, "0.23.0"),
+		vuln("CVE-2024-4000", "bash", model.SeverityLow, -1, ""),
+		vuln("GO-2024-5000", "golang.org/x/net", model.SeverityUnknown, -1, "0.23.0"),
 	}
 	a = mustIngest(t, s, result("alpha:1", "sha256:a", "sa", t0, A)).ImageID
 	b = mustIngest(t, s, result("bravo:1", "sha256:b", "sb", t0.Add(time.Minute), B)).ImageID
@@ -66,8 +64,8 @@ func TestListVulnerabilitiesFilterAndSort(t *testing.T) {
 			{"percent is literal", VulnerabilityFilter{Query: "%"}, []string{}, 0},
 			{"package only", VulnerabilityFilter{Package: "zlib"}, []string{v2}, 0},
 			{"package filter ignores IDs", VulnerabilityFilter{Package: "cve"}, []string{}, 0},
-			{"severities", VulnerabilityFilter{Severities: []finding.Severity{finding.SeverityHigh, finding.SeverityCritical}}, []string{v1, v6, v2}, 0},
-			{"unknown severity", VulnerabilityFilter{Severities: []finding.Severity{finding.SeverityUnknown}}, []string{v5}, 0},
+			{"severities", VulnerabilityFilter{Severities: []model.Severity{model.SeverityHigh, model.SeverityCritical}}, []string{v1, v6, v2}, 0},
+			{"unknown severity", VulnerabilityFilter{Severities: []model.Severity{model.SeverityUnknown}}, []string{v5}, 0},
 			{"CVSS min", VulnerabilityFilter{CVSSMin: fp(7)}, []string{v1, v6, v2}, 0},
 			{"CVSS max excludes no CVSS", VulnerabilityFilter{CVSSMax: fp(6.5)}, []string{v7, v3}, 0},
 			{"CVSS range inclusive", VulnerabilityFilter{CVSSMin: fp(5.3), CVSSMax: fp(7.5)}, []string{v2, v7, v3}, 0},
@@ -75,7 +73,7 @@ func TestListVulnerabilitiesFilterAndSort(t *testing.T) {
 			{"image", VulnerabilityFilter{ImageID: a}, []string{v1, v6, v2, v4}, 0},
 			{"image fixable", VulnerabilityFilter{ImageID: a, FixableOnly: true}, []string{v1}, 0},
 			{"image C", VulnerabilityFilter{ImageID: c}, []string{v1, v4, v5}, 0},
-			{"combined", VulnerabilityFilter{Query: "lib", Severities: []finding.Severity{finding.SeverityMedium, finding.SeverityHigh}, CVSSMin: fp(7)}, []string{v6, v2}, 0},
+			{"combined", VulnerabilityFilter{Query: "lib", Severities: []model.Severity{model.SeverityMedium, model.SeverityHigh}, CVSSMin: fp(7)}, []string{v6, v2}, 0},
 			{"sort ID", VulnerabilityFilter{Sort: VulnSortID}, []string{v1, v2, v3, v4, v6, v7, v5}, 0},
 			{"sort ID reversed", VulnerabilityFilter{Sort: VulnSortID, Reverse: true}, []string{v5, v7, v6, v4, v3, v2, v1}, 0},
 			{"sort package", VulnerabilityFilter{Sort: VulnSortPackage}, []string{v4, v3, v5, v6, v1, v7, v2}, 0},
@@ -85,7 +83,7 @@ func TestListVulnerabilitiesFilterAndSort(t *testing.T) {
 			{"page", VulnerabilityFilter{Page: Page{Limit: 2, Offset: 2}}, []string{v2, v7}, 7},
 			{"last page", VulnerabilityFilter{Page: Page{Limit: 5, Offset: 5}}, []string{v4, v5}, 7},
 			{"past the end", VulnerabilityFilter{Page: Page{Limit: 5, Offset: 50}}, []string{}, 7},
-			{"filtered page", VulnerabilityFilter{Severities: []finding.Severity{finding.SeverityHigh, finding.SeverityMedium}, Page: Page{Limit: 1, Offset: 1}}, []string{v2}, 4},
+			{"filtered page", VulnerabilityFilter{Severities: []model.Severity{model.SeverityHigh, model.SeverityMedium}, Page: Page{Limit: 1, Offset: 1}}, []string{v2}, 4},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -102,7 +100,7 @@ func TestListVulnerabilitiesFilterAndSort(t *testing.T) {
 				}
 			})
 		}
-		for _, bad := range []VulnerabilityFilter{{Sort: "nope"}, {Severities: []finding.Severity{42}}} {
+		for _, bad := range []VulnerabilityFilter{{Sort: "nope"}, {Severities: []model.Severity{42}}} {
 			if _, err := s.ListVulnerabilities(ctx, bad); !errors.Is(err, ErrInvalid) {
 				t.Errorf("%+v: err = %v, want ErrInvalid", bad, err)
 			}
@@ -111,7 +109,7 @@ func TestListVulnerabilitiesFilterAndSort(t *testing.T) {
 		p, _ := s.ListVulnerabilities(ctx, VulnerabilityFilter{Query: v1})
 		got := p.Vulnerabilities[0]
 		if got.AffectedImages != 3 || !reflect.DeepEqual(got.Packages, []string{"libssl3", "openssl"}) || got.PackageCount != 2 ||
-			!got.Fixable || got.CVSS == nil || *got.CVSS != 9.8 || got.Severity != finding.SeverityCritical ||
+			!got.Fixable || got.CVSS == nil || *got.CVSS != 9.8 || got.Severity != model.SeverityCritical ||
 			!reflect.DeepEqual(got.Aliases, []string{"DSA-5000", "GHSA-aaaa-bbbb-cccc"}) || got.Summary != "summary of "+v1 ||
 			!got.Published.Equal(t0.Add(-48*time.Hour)) {
 			t.Errorf("summary = %+v", got)
@@ -144,7 +142,7 @@ func TestGetVulnerability(t *testing.T) {
 		var rows []row
 		for _, x := range d.Affected {
 			rows = append(rows, row{x.ImageID, x.ImageName, x.Package.Name, x.FixedVersion, x.ImageDigest})
-			if x.Package.Version != "1.0" || x.Severity != finding.SeverityCritical || x.LastScannedAt.IsZero() {
+			if x.Package.Version != "1.0" || x.Severity != model.SeverityCritical || x.LastScannedAt.IsZero() {
 				t.Errorf("affected row = %+v", x)
 			}
 		}
@@ -225,7 +223,7 @@ func TestRematchAndDelete(t *testing.T) {
 		ctx := context.Background()
 		a, b, c := seedVulns(t, s)
 		refs := map[int64]InventoryRef{}
-		err := s.ListInventories(ctx, func(ref InventoryRef, inv *inventory.Inventory) error {
+		err := s.ListInventories(ctx, func(ref InventoryRef, inv *model.Inventory) error {
 			refs[ref.ImageID] = ref
 			if inv.OS == nil || inv.OS.ID != "debian" || len(inv.Packages) == 0 || inv.Packages[len(inv.Packages)-1].Name != "base-files" {
 				t.Errorf("inventory of %d = %+v", ref.ImageID, inv)
@@ -237,14 +235,14 @@ func TestRematchAndDelete(t *testing.T) {
 		}
 		stop := errors.New("stop")
 		n := 0
-		if err := s.ListInventories(ctx, func(InventoryRef, *inventory.Inventory) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		if err := s.ListInventories(ctx, func(InventoryRef, *model.Inventory) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
 			t.Errorf("stop: n=%d err=%v", n, err)
 		}
 
 		// A new DB: alpha's openssl is no longer vulnerable, a new advisory appears.
-		rematch := []match.Vulnerability{
-			vuln("CVE-2024-2000", "zlib", finding.SeverityCritical, 9.1, "1.3"),
-			vuln("CVE-2025-0001", "bash", finding.SeverityHigh, 7, "5.3"),
+		rematch := []model.Vulnerability{
+			vuln("CVE-2024-2000", "zlib", model.SeverityCritical, 9.1, "1.3"),
+			vuln("CVE-2025-0001", "bash", model.SeverityHigh, 7, "5.3"),
 		}
 		if err := s.ReplaceVulnerabilities(ctx, refs[a], rematch); err != nil {
 			t.Fatal(err)
@@ -257,7 +255,7 @@ func TestRematchAndDelete(t *testing.T) {
 		if got := summaryIDs(p); !reflect.DeepEqual(got, []string{"CVE-2024-2000", "CVE-2025-0001"}) {
 			t.Errorf("alpha after rematch = %v", got)
 		}
-		if p.Vulnerabilities[0].Severity != finding.SeverityCritical || !p.Vulnerabilities[0].Fixable {
+		if p.Vulnerabilities[0].Severity != model.SeverityCritical || !p.Vulnerabilities[0].Fixable {
 			t.Errorf("advisory not updated: %+v", p.Vulnerabilities[0])
 		}
 		img, _ := s.GetImage(ctx, a)
@@ -278,7 +276,7 @@ func TestRematchAndDelete(t *testing.T) {
 		if err := s.ReplaceVulnerabilities(ctx, InventoryRef{ImageID: 999, ScanID: 1}, nil); !errors.Is(err, ErrNotFound) {
 			t.Errorf("missing image err = %v", err)
 		}
-		if err := s.ReplaceVulnerabilities(ctx, refs[c], []match.Vulnerability{{ID: "X"}}); !errors.Is(err, ErrInvalid) {
+		if err := s.ReplaceVulnerabilities(ctx, refs[c], []model.Vulnerability{{ID: "X"}}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("invalid rows err = %v", err)
 		}
 

@@ -11,7 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"mamori/internal/match"
+	"mamori/internal/model"
 )
 
 // MaxFileBytes bounds an ignore file or VEX document read into memory:
@@ -104,7 +104,7 @@ func (ig *IgnoreRule) expired(now time.Time) bool {
 	return !ig.until.IsZero() && !now.Before(ig.until)
 }
 
-func (ig *IgnoreRule) matches(v match.Vulnerability) bool {
+func (ig *IgnoreRule) matches(v model.Vulnerability) bool {
 	if !idMatches(ig.ID, v) {
 		return false
 	}

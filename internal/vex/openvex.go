@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"mamori/internal/match"
+	"mamori/internal/model"
 )
 
 // OpenVEX status labels.
@@ -194,7 +194,7 @@ func parseVEXTime(s string) time.Time {
 	return t
 }
 
-func (st *Statement) namesVulnerability(v match.Vulnerability) bool {
+func (st *Statement) namesVulnerability(v model.Vulnerability) bool {
 	if idMatches(st.Vulnerability, v) {
 		return true
 	}
@@ -211,7 +211,7 @@ func (st *Statement) namesVulnerability(v match.Vulnerability) bool {
 // when artifact identifiers are known), or, without subcomponents, the
 // product names the package itself or is the scanned artifact. A statement
 // without products is about the whole artifact.
-func (st *Statement) appliesTo(v match.Vulnerability, artifact []string) bool {
+func (st *Statement) appliesTo(v model.Vulnerability, artifact []string) bool {
 	if len(st.Products) == 0 {
 		return true
 	}

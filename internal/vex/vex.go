@@ -12,7 +12,7 @@ import (
 
 	packageurl "github.com/package-url/packageurl-go"
 
-	"mamori/internal/match"
+	"mamori/internal/model"
 )
 
 // Rules are the suppressions applied to one scan's vulnerabilities.
@@ -34,7 +34,7 @@ type Rules struct {
 
 // Suppressed is a vulnerability a rule switched off, and why.
 type Suppressed struct {
-	Vulnerability match.Vulnerability `json:"vulnerability"`
+	Vulnerability model.Vulnerability `json:"vulnerability"`
 	// By is "ignore" or "openvex".
 	By string `json:"by"`
 	// Rule names the rule: the ignore entry's ID, or the VEX document's @id.
@@ -49,7 +49,7 @@ type Suppressed struct {
 // them). For OpenVEX, the latest statement (by timestamp, then by order)
 // about a vulnerability and package decides: not_affected and fixed
 // suppress, affected and under_investigation keep it. Order is preserved.
-func Filter(vulns []match.Vulnerability, rules *Rules) (kept []match.Vulnerability, suppressed []Suppressed) {
+func Filter(vulns []model.Vulnerability, rules *Rules) (kept []model.Vulnerability, suppressed []Suppressed) {
 	if rules == nil {
 		return vulns, nil
 	}
@@ -83,7 +83,7 @@ func (r *Rules) now() time.Time {
 	return r.Now
 }
 
-func (r *Rules) suppress(v match.Vulnerability, now time.Time) (Suppressed, bool) {
+func (r *Rules) suppress(v model.Vulnerability, now time.Time) (Suppressed, bool) {
 	for _, ig := range r.Ignores {
 		if !ig.expired(now) && ig.matches(v) {
 			return Suppressed{Vulnerability: v, By: "ignore", Rule: ig.ID, Reason: ig.Reason}, true
@@ -110,7 +110,7 @@ func (r *Rules) suppress(v match.Vulnerability, now time.Time) (Suppressed, bool
 }
 
 // idMatches reports whether id names v (its ID or an alias), ignoring case.
-func idMatches(id string, v match.Vulnerability) bool {
+func idMatches(id string, v model.Vulnerability) bool {
 	if id == "" {
 		return false
 	}

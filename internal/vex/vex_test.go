@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"mamori/internal/match"
+	"mamori/internal/model"
 )
 
-func vuln(id string, aliases []string, name, src, purl string) match.Vulnerability {
-	return match.Vulnerability{ID: id, Aliases: aliases, Package: match.PackageRef{Name: name, SourceName: src, PURL: purl}}
+func vuln(id string, aliases []string, name, src, purl string) model.Vulnerability {
+	return model.Vulnerability{ID: id, Aliases: aliases, Package: model.PackageRef{Name: name, SourceName: src, PURL: purl}}
 }
 
-func ids(vs []match.Vulnerability) string {
+func ids(vs []model.Vulnerability) string {
 	var out []string
 	for _, v := range vs {
 		out = append(out, v.ID+"@"+v.Package.Name)
@@ -30,7 +30,7 @@ var (
 	git   = vuln("CGA-xxxx", []string{"CVE-2023-12345"}, "git", "", "pkg:apk/wolfi/git@2.39.0-r1?arch=x86_64")
 	git2  = vuln("CGA-xxxx", []string{"CVE-2023-12345"}, "git", "", "pkg:apk/wolfi/git@2.40.0-r0?arch=x86_64")
 	log4j = vuln("GHSA-jfh8-c2jp-5v3q", []string{"CVE-2021-44228"}, "spring-boot", "", "pkg:maven/org.springframework.boot/spring-boot@2.6.0-M3")
-	all   = []match.Vulnerability{zlib, tar, lodsh, git, git2, log4j}
+	all   = []model.Vulnerability{zlib, tar, lodsh, git, git2, log4j}
 )
 
 func TestIgnoreFile(t *testing.T) {
@@ -110,7 +110,7 @@ func TestOpenVEXSpecExamples(t *testing.T) {
 	// fixed (document timestamp, later) for armv7 only.
 	armv7 := git
 	armv7.Package.PURL = "pkg:apk/wolfi/git@2.39.0-r1?arch=armv7"
-	_, sup = Filter([]match.Vulnerability{armv7, git}, &Rules{Statements: loadVEX(t, "inheritance.openvex.json")})
+	_, sup = Filter([]model.Vulnerability{armv7, git}, &Rules{Statements: loadVEX(t, "inheritance.openvex.json")})
 	if len(sup) != 1 || sup[0].Vulnerability.Package.PURL != armv7.Package.PURL {
 		t.Errorf("inheritance: %+v", sup)
 	}

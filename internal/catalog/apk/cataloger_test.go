@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 func section(data []byte) *io.SectionReader {
@@ -35,7 +35,7 @@ func TestAlpine3184(t *testing.T) {
 	type row struct{ name, version, arch, src, srcVer, license, purl string }
 	var got []row
 	for _, p := range res.Packages {
-		if p.Type != inventory.TypeAPK || p.Cataloger != Name || len(p.Locations) != 1 || p.Locations[0].Path != InstalledPath || len(p.Licenses) != 1 {
+		if p.Type != model.TypeAPK || p.Cataloger != Name || len(p.Locations) != 1 || p.Locations[0].Path != InstalledPath || len(p.Licenses) != 1 {
 			t.Errorf("bad common fields: %+v", p)
 			continue
 		}

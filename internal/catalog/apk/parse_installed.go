@@ -11,7 +11,7 @@ import (
 
 	"github.com/package-url/packageurl-go"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 type record struct {
@@ -27,11 +27,11 @@ type record struct {
 // Records without P or V are skipped; a file with no record and lines that
 // are not "X:value" is ErrMalformed. CRLF is tolerated. Locations are set
 // to path. Reading stops with ctx.Err() when ctx is done.
-func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]inventory.Package, error) {
+func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]model.Package, error) {
 	cr := &countingReader{r: io.LimitReader(r, maxInstalledSize+1)}
 	br := bufio.NewReaderSize(cr, maxLineSize)
 	var (
-		pkgs    []inventory.Package
+		pkgs    []model.Package
 		cur     record
 		records int
 		skipped int
@@ -96,14 +96,14 @@ func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]inventory.
 	return pkgs, nil
 }
 
-func newPackage(r record, path string) inventory.Package {
-	p := inventory.Package{
+func newPackage(r record, path string) model.Package {
+	p := model.Package{
 		Name:      r.name,
 		Version:   r.version,
-		Type:      inventory.TypeAPK,
+		Type:      model.TypeAPK,
 		Arch:      r.arch,
 		Cataloger: Name,
-		Locations: []inventory.Location{{Path: path}},
+		Locations: []model.PackageLocation{{Path: path}},
 	}
 	// Subpackages share their origin's version (pkgver-pkgrel of one
 	// APKBUILD), and Alpine's advisories name the origin.

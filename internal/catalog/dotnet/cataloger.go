@@ -16,7 +16,7 @@ import (
 	packageurl "github.com/package-url/packageurl-go"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 const (
@@ -104,7 +104,7 @@ type depsFile struct {
 
 // parseDepsJSON returns one package per "libraries" entry of type
 // "package", named and versioned by its "Name/Version" key, sorted by key.
-func parseDepsJSON(b []byte, loc string) ([]inventory.Package, error) {
+func parseDepsJSON(b []byte, loc string) ([]model.Package, error) {
 	var d depsFile
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("parse deps.json %s: %w: %w", loc, ErrMalformed, err)
@@ -119,21 +119,21 @@ func parseDepsJSON(b []byte, loc string) ([]inventory.Package, error) {
 		}
 	}
 	sort.Strings(keys)
-	pkgs := make([]inventory.Package, 0, len(keys))
+	pkgs := make([]model.Package, 0, len(keys))
 	for _, k := range keys {
 		name, ver, ok := strings.Cut(k, "/")
 		name, ver = strings.TrimSpace(name), strings.TrimSpace(ver)
 		if !ok || name == "" || ver == "" || strings.Contains(ver, "/") {
 			continue // not a "Name/Version" key; NuGet IDs and versions have no "/"
 		}
-		pkgs = append(pkgs, inventory.Package{
+		pkgs = append(pkgs, model.Package{
 			Name:      name,
 			Version:   ver,
-			Type:      inventory.TypeNuGet,
-			Ecosystem: inventory.EcosystemNuGet,
+			Type:      model.TypeNuGet,
+			Ecosystem: model.EcosystemNuGet,
 			PURL:      packageurl.NewPackageURL(packageurl.TypeNuget, "", name, ver, nil, "").ToString(),
 			Cataloger: Name,
-			Locations: []inventory.Location{{Path: loc}},
+			Locations: []model.PackageLocation{{Path: loc}},
 		})
 	}
 	return pkgs, nil

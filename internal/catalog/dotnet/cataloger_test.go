@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 type fileInfo struct{ size int64 }
@@ -48,7 +48,7 @@ func TestDepsJSON(t *testing.T) {
 	var got []string
 	for _, p := range res.Packages {
 		got = append(got, p.Name+"@"+p.Version+" "+p.PURL)
-		if p.Type != inventory.TypeNuGet || p.Ecosystem != inventory.EcosystemNuGet || p.Cataloger != Name ||
+		if p.Type != model.TypeNuGet || p.Ecosystem != model.EcosystemNuGet || p.Cataloger != Name ||
 			len(p.Locations) != 1 || p.Locations[0].Path != loc {
 			t.Errorf("bad fields %+v", p)
 		}

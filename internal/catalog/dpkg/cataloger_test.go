@@ -14,16 +14,16 @@ import (
 	"testing"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // catalog offers every file under testdata/<dir> to the cataloger the way
 // the layer walk does and returns what it found.
-func catalog(t *testing.T, dir string) []inventory.Package {
+func catalog(t *testing.T, dir string) []model.Package {
 	t.Helper()
 	c := New()
 	root := filepath.Join("testdata", dir)
-	var pkgs []inventory.Package
+	var pkgs []model.Package
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -59,10 +59,10 @@ func section(data []byte) *io.SectionReader {
 
 type row struct{ name, version, arch, srcName, srcVersion, purl string }
 
-func rows(pkgs []inventory.Package, path string, t *testing.T) []row {
+func rows(pkgs []model.Package, path string, t *testing.T) []row {
 	var out []row
 	for _, p := range pkgs {
-		if p.Type != inventory.TypeDeb || p.Cataloger != Name || len(p.Locations) != 1 || p.Locations[0].Path != path {
+		if p.Type != model.TypeDeb || p.Cataloger != Name || len(p.Locations) != 1 || p.Locations[0].Path != path {
 			t.Errorf("bad common fields: %+v", p)
 		}
 		out = append(out, row{p.Name, p.Version, p.Arch, p.SourceName, p.SourceVersion, p.PURL})

@@ -12,7 +12,7 @@ import (
 
 	"github.com/package-url/packageurl-go"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // paragraph holds the fields of one control paragraph that are read here.
@@ -35,11 +35,11 @@ type paragraph struct {
 // tolerated; field names are case-insensitive. Paragraphs without Package or
 // Version are skipped. A file with no paragraph at all and lines that are not
 // fields is ErrMalformed. Reading stops with ctx.Err() when ctx is done.
-func ParseStatus(ctx context.Context, r io.Reader, path string, statusD bool) ([]inventory.Package, error) {
+func ParseStatus(ctx context.Context, r io.Reader, path string, statusD bool) ([]model.Package, error) {
 	cr := &countingReader{r: io.LimitReader(r, maxStatusSize+1)}
 	br := bufio.NewReaderSize(cr, maxLineSize)
 	var (
-		pkgs    []inventory.Package
+		pkgs    []model.Package
 		cur     paragraph
 		lines   int
 		bad     int // lines that are not fields
@@ -174,14 +174,14 @@ func parseSource(s string) (name, version string) {
 	return name, version
 }
 
-func newPackage(p paragraph, path string) inventory.Package {
-	pkg := inventory.Package{
+func newPackage(p paragraph, path string) model.Package {
+	pkg := model.Package{
 		Name:      p.pkg,
 		Version:   p.version,
-		Type:      inventory.TypeDeb,
+		Type:      model.TypeDeb,
 		Arch:      p.arch,
 		Cataloger: Name,
-		Locations: []inventory.Location{{Path: path}},
+		Locations: []model.PackageLocation{{Path: path}},
 	}
 	if p.source != "" {
 		name, version := parseSource(p.source)

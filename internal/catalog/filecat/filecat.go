@@ -12,11 +12,11 @@ import (
 	"io/fs"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // ParseFunc parses one file's bytes; path is the file's clean path.
-type ParseFunc func(path string, data []byte) ([]inventory.Package, error)
+type ParseFunc func(path string, data []byte) ([]model.Package, error)
 
 // Analyzer runs a ParseFunc on files its match function accepts. It holds
 // no mutable state and is safe for concurrent use.

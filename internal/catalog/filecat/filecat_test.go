@@ -9,15 +9,15 @@ import (
 	"testing"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 var errBig = errors.New("test: too large")
 
-func lines(path string, data []byte) ([]inventory.Package, error) {
-	var out []inventory.Package
+func lines(path string, data []byte) ([]model.Package, error) {
+	var out []model.Package
 	for _, l := range strings.Fields(string(data)) {
-		out = append(out, inventory.Package{Name: l, Version: "1", Locations: []inventory.Location{{Path: path}}})
+		out = append(out, model.Package{Name: l, Version: "1", Locations: []model.PackageLocation{{Path: path}}})
 	}
 	return out, nil
 }

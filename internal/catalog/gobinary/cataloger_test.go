@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // fixtureModule is a small main module with three dependencies, vendored so
@@ -152,11 +152,11 @@ func analyze(t testing.TB, path string, b []byte) (*analyzer.Result, error) {
 	})
 }
 
-func summary(pkgs []inventory.Package) []string {
+func summary(pkgs []model.Package) []string {
 	var out []string
 	for _, p := range pkgs {
 		out = append(out, p.Name+"@"+p.Version+" "+p.PURL)
-		if p.Type != inventory.TypeGolang || p.Ecosystem != inventory.EcosystemGo || p.Cataloger != Name {
+		if p.Type != model.TypeGolang || p.Ecosystem != model.EcosystemGo || p.Cataloger != Name {
 			out = append(out, "BAD TYPE/ECOSYSTEM/CATALOGER: "+p.Type+" "+p.Ecosystem+" "+p.Cataloger)
 		}
 		if len(p.Locations) != 1 || p.Locations[0].Path != "usr/local/bin/app" {

@@ -9,14 +9,14 @@ import (
 
 	packageurl "github.com/package-url/packageurl-go"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // parseBinary reads the build information of the executable in r and turns
 // it into packages located at path. It returns ErrNotExecutable when r does
 // not start with an executable magic number and ErrNoBuildInfo when the
 // executable carries no Go build information.
-func parseBinary(r io.ReaderAt, path string) ([]inventory.Package, error) {
+func parseBinary(r io.ReaderAt, path string) ([]model.Package, error) {
 	magic, err := readMagic(r)
 	if err != nil {
 		return nil, fmt.Errorf("gobinary %s: read magic: %w", path, err)
@@ -52,8 +52,8 @@ func parseBinary(r io.ReaderAt, path string) ([]inventory.Package, error) {
 //     identity of its own: it is reported under the original module path
 //     with version "(devel)", not under the directory name;
 //   - dependencies with an empty path (an old toolchain bug) are skipped.
-func packagesFromBuildInfo(bi *debug.BuildInfo, path string) []inventory.Package {
-	pkgs := make([]inventory.Package, 0, len(bi.Deps)+2)
+func packagesFromBuildInfo(bi *debug.BuildInfo, path string) []model.Package {
+	pkgs := make([]model.Package, 0, len(bi.Deps)+2)
 	seen := make(map[string]bool, len(bi.Deps)+2)
 	add := func(name, ver string) {
 		if name == "" || seen[name+"@"+ver] {
@@ -104,19 +104,19 @@ func isLocalPath(p string) bool {
 		(len(p) >= 2 && p[1] == ':') // C:\ on Windows
 }
 
-func newPackage(name, ver, path string) inventory.Package {
+func newPackage(name, ver, path string) model.Package {
 	ns, base := "", name
 	if i := strings.LastIndexByte(name, '/'); i >= 0 {
 		ns, base = name[:i], name[i+1:]
 	}
-	return inventory.Package{
+	return model.Package{
 		Name:      name,
 		Version:   ver,
-		Type:      inventory.TypeGolang,
-		Ecosystem: inventory.EcosystemGo,
+		Type:      model.TypeGolang,
+		Ecosystem: model.EcosystemGo,
 		PURL:      packageurl.NewPackageURL(packageurl.TypeGolang, ns, base, ver, nil, "").ToString(),
 		Cataloger: Name,
-		Locations: []inventory.Location{{Path: path}},
+		Locations: []model.PackageLocation{{Path: path}},
 	}
 }
 

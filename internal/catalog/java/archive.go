@@ -11,7 +11,7 @@ import (
 	"path"
 	"strings"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // walker walks one top-level archive and its nested archives. It is used by
@@ -22,7 +22,7 @@ type walker struct {
 	lim      limits
 	inflated int64 // bytes decompressed so far
 	entries  int   // central-directory entries seen so far
-	pkgs     []inventory.Package
+	pkgs     []model.Package
 	seen     map[string]bool
 	warns    []error
 	dropped  int // warnings beyond maxWarnings

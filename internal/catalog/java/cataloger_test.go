@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // member is one entry of a test archive.
@@ -100,14 +100,14 @@ func run(t testing.TB, c analyzer.Analyzer, path string, b []byte) (*analyzer.Re
 }
 
 // lines renders packages as "name@version purl location".
-func lines(pkgs []inventory.Package) []string {
+func lines(pkgs []model.Package) []string {
 	var out []string
 	for _, p := range pkgs {
 		s := p.Name + "@" + p.Version + " " + p.PURL
 		for _, l := range p.Locations {
 			s += " " + l.Path
 		}
-		if p.Type != inventory.TypeMaven || p.Ecosystem != inventory.EcosystemMaven || p.Cataloger != Name {
+		if p.Type != model.TypeMaven || p.Ecosystem != model.EcosystemMaven || p.Cataloger != Name {
 			s += " BAD-TYPE"
 		}
 		out = append(out, s)

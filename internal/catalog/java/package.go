@@ -5,7 +5,7 @@ import (
 
 	packageurl "github.com/package-url/packageurl-go"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // coordinates are a Maven artifact's identity. group may be empty when no
@@ -16,19 +16,19 @@ type coordinates struct {
 
 // pkg makes the inventory package for c found at loc. Name is
 // "group:artifact", or the artifact alone when the group is not known.
-func (c coordinates) pkg(loc string) inventory.Package {
+func (c coordinates) pkg(loc string) model.Package {
 	name := c.artifact
 	if c.group != "" {
 		name = c.group + ":" + c.artifact
 	}
-	return inventory.Package{
+	return model.Package{
 		Name:      name,
 		Version:   c.version,
-		Type:      inventory.TypeMaven,
-		Ecosystem: inventory.EcosystemMaven,
+		Type:      model.TypeMaven,
+		Ecosystem: model.EcosystemMaven,
 		PURL:      packageurl.NewPackageURL(packageurl.TypeMaven, c.group, c.artifact, c.version, nil, "").ToString(),
 		Cataloger: Name,
-		Locations: []inventory.Location{{Path: loc}},
+		Locations: []model.PackageLocation{{Path: loc}},
 	}
 }
 

@@ -9,7 +9,7 @@
 //     (lockfileVersion 1, 2 and 3), yarn.lock (classic v1 and berry v2+) and
 //     pnpm-lock.yaml (lockfileVersion 5.x, 6.x, 9.x).
 //
-// Every package gets Type inventory.TypeNPM, Ecosystem inventory.EcosystemNPM
+// Every package gets Type model.TypeNPM, Ecosystem model.EcosystemNPM
 // and a purl of the form pkg:npm/%40scope/name@version.
 package npm
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 func TestInstalled(t *testing.T) {
@@ -31,7 +31,7 @@ func TestInstalled(t *testing.T) {
 		"semver@7.8.5 app/node_modules/semver/package.json" + c,
 	})
 	for _, p := range got {
-		if p.Type != inventory.TypeNPM || p.Ecosystem != inventory.EcosystemNPM {
+		if p.Type != model.TypeNPM || p.Ecosystem != model.EcosystemNPM {
 			t.Errorf("%s: type %q ecosystem %q", p.Name, p.Type, p.Ecosystem)
 		}
 		switch p.Name {

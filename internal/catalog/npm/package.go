@@ -5,20 +5,20 @@ import (
 
 	packageurl "github.com/package-url/packageurl-go"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // newPackage builds an npm package found in the file at path.
-func newPackage(name, version, path string, dev bool, licenses []string) inventory.Package {
-	return inventory.Package{
+func newPackage(name, version, path string, dev bool, licenses []string) model.Package {
+	return model.Package{
 		Name:      name,
 		Version:   version,
-		Type:      inventory.TypeNPM,
-		Ecosystem: inventory.EcosystemNPM,
+		Type:      model.TypeNPM,
+		Ecosystem: model.EcosystemNPM,
 		PURL:      purl(name, version),
 		Licenses:  licenses,
 		Dev:       dev,
-		Locations: []inventory.Location{{Path: path}},
+		Locations: []model.PackageLocation{{Path: path}},
 	}
 }
 
@@ -79,7 +79,7 @@ func validVersion(v string) bool {
 
 // dedupe merges packages with the same name and version found in one file:
 // a package is Dev only if every occurrence is.
-func dedupe(pkgs []inventory.Package) []inventory.Package {
+func dedupe(pkgs []model.Package) []model.Package {
 	idx := make(map[string]int, len(pkgs))
 	out := pkgs[:0]
 	for _, p := range pkgs {
@@ -94,6 +94,6 @@ func dedupe(pkgs []inventory.Package) []inventory.Package {
 		idx[k] = len(out)
 		out = append(out, p)
 	}
-	inventory.Sort(out)
+	model.SortPackages(out)
 	return out
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // packageJSON holds the fields of package.json that cataloging needs
@@ -26,7 +26,7 @@ var _ parseFunc = parsePackageJSON
 // parsePackageJSON reads the package.json of an installed package. A file
 // without a valid name or registry-style version describes no package and
 // yields nothing (and no error); a file that is not a JSON object is an error.
-func parsePackageJSON(path string, data []byte) ([]inventory.Package, error) {
+func parsePackageJSON(path string, data []byte) ([]model.Package, error) {
 	var pj packageJSON
 	if err := json.Unmarshal(data, &pj); err != nil {
 		return nil, fmt.Errorf("parse package.json: %w", err)
@@ -36,7 +36,7 @@ func parsePackageJSON(path string, data []byte) ([]inventory.Package, error) {
 	if !validName(name) || !validVersion(version) {
 		return nil, nil
 	}
-	return []inventory.Package{newPackage(name, version, path, false, licenses(pj.License, pj.Licenses))}, nil
+	return []model.Package{newPackage(name, version, path, false, licenses(pj.License, pj.Licenses))}, nil
 }
 
 // licenses returns the declared licenses from the "license" and legacy

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // ErrUnsupportedLock is returned for a lock file of a version or shape this
@@ -49,7 +49,7 @@ var _ parseFunc = parsePackageLock
 // sources, which are the project's own code). With only "dependencies" (v1)
 // the tree is walked; aliases ("npm:real@1.0.0") resolve to the real package
 // and non-registry versions (git, file:, URLs) are skipped.
-func parsePackageLock(path string, data []byte) ([]inventory.Package, error) {
+func parsePackageLock(path string, data []byte) ([]model.Package, error) {
 	var lock packageLock
 	if err := json.Unmarshal(data, &lock); err != nil {
 		return nil, fmt.Errorf("parse package-lock.json: %w", err)
@@ -57,7 +57,7 @@ func parsePackageLock(path string, data []byte) ([]inventory.Package, error) {
 	if lock.LockfileVersion < 1 || lock.LockfileVersion > 3 {
 		return nil, fmt.Errorf("%w: lockfileVersion %d", ErrUnsupportedLock, lock.LockfileVersion)
 	}
-	var pkgs []inventory.Package
+	var pkgs []model.Package
 	if lock.Packages != nil {
 		for key, e := range lock.Packages {
 			if key == "" || e.Link {
@@ -85,7 +85,7 @@ func parsePackageLock(path string, data []byte) ([]inventory.Package, error) {
 
 // walkV1 appends the packages of a v1 dependencies tree. Recursion depth is
 // bounded by encoding/json's nesting limit.
-func walkV1(deps map[string]lockDependency, path string, out *[]inventory.Package) {
+func walkV1(deps map[string]lockDependency, path string, out *[]model.Package) {
 	for name, d := range deps {
 		name, version := resolveAlias(name, d.Version)
 		if validName(name) && validVersion(version) {

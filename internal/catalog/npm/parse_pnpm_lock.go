@@ -10,7 +10,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // maxPNPMDocuments bounds the YAML documents read from one pnpm-lock.yaml
@@ -88,7 +88,7 @@ var _ parseFunc = parsePNPMLock
 // parsePNPMLock reads pnpm-lock.yaml of lockfileVersion 5.x to 9.x
 // (https://github.com/pnpm/spec/tree/master/lockfile). Links, local
 // directories and git dependencies are skipped.
-func parsePNPMLock(path string, data []byte) ([]inventory.Package, error) {
+func parsePNPMLock(path string, data []byte) ([]model.Package, error) {
 	lock, err := decodePNPM(data)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func parsePNPMLock(path string, data []byte) ([]inventory.Package, error) {
 	if major >= 9 {
 		prod, dev = pnpmReach(lock)
 	}
-	var pkgs []inventory.Package
+	var pkgs []model.Package
 	for key, p := range lock.Packages {
 		r := p.Resolution
 		if r.Type == "git" || r.Type == "directory" || r.Directory != "" || (r.Tarball != "" && !registryRange(r.Tarball)) {

@@ -10,7 +10,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // ErrYarnSyntax is returned for a yarn.lock v1 line that cannot be read.
@@ -25,7 +25,7 @@ var _ parseFunc = parseYarnLock
 // parseYarnLock reads yarn.lock, classic (v1, yarn's own indented syntax) or
 // berry (yarn 2+, YAML with a __metadata entry). yarn.lock does not say which
 // packages are development-only, so Dev is always false.
-func parseYarnLock(path string, data []byte) ([]inventory.Package, error) {
+func parseYarnLock(path string, data []byte) ([]model.Package, error) {
 	if isBerry(data) {
 		return parseYarnBerry(path, data)
 	}
@@ -50,11 +50,11 @@ func isBerry(data []byte) bool {
 // An entry starts with an unindented line of comma-separated specifiers
 // (name@range, quoted when needed) ending in ":"; its "version" is on a line
 // indented once. Only registry packages are kept (see registryRange).
-func parseYarnV1(path string, data []byte) ([]inventory.Package, error) {
+func parseYarnV1(path string, data []byte) ([]model.Package, error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64<<10), maxYarnLine)
 	var (
-		pkgs    []inventory.Package
+		pkgs    []model.Package
 		specs   []string // specifiers of the current entry; nil outside one
 		version string
 		lineNo  int
@@ -265,14 +265,14 @@ type berryEntry struct {
 // parseYarnBerry reads a yarn 2+ lock file. The package is named by its
 // "resolution" (name@npm:1.2.3); workspaces, links, portals and patches
 // (a patched package is also listed unpatched) are skipped.
-func parseYarnBerry(path string, data []byte) ([]inventory.Package, error) {
+func parseYarnBerry(path string, data []byte) ([]model.Package, error) {
 	// Every top-level value, __metadata included, is a mapping; decoding
 	// straight into the entry type is several times faster than via nodes.
 	var doc map[string]berryEntry
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parse yarn.lock (berry): %w", err)
 	}
-	var pkgs []inventory.Package
+	var pkgs []model.Package
 	for key, e := range doc {
 		if key == "__metadata" || e.LinkType == "soft" {
 			continue

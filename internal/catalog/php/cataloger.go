@@ -8,8 +8,8 @@
 //     vendor/composer/installed.json (Composer 1 array, Composer 2 object).
 //   - NewLock: packages a project locks, read from composer.lock.
 //
-// Every package gets Type inventory.TypeComposer, Ecosystem
-// inventory.EcosystemPackagist and a purl pkg:composer/vendor/name@version.
+// Every package gets Type model.TypeComposer, Ecosystem
+// model.EcosystemPackagist and a purl pkg:composer/vendor/name@version.
 //
 // Versions: a leading "v" ("v6.4.8", as Packagist shows tags) is removed.
 // Composer itself normalises it away (version_normalized "6.4.8.0"), the

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 func TestInstalled(t *testing.T) {
@@ -26,7 +26,7 @@ func TestInstalled(t *testing.T) {
 		"guzzlehttp/guzzle@6.3.3" + v1, "Legacy/OldStyle@2.1.0" + v1,
 	})
 	for _, p := range got {
-		if p.Type != inventory.TypeComposer || p.Ecosystem != inventory.EcosystemPackagist {
+		if p.Type != model.TypeComposer || p.Ecosystem != model.EcosystemPackagist {
 			t.Errorf("%s: type %q ecosystem %q", p.Name, p.Type, p.Ecosystem)
 		}
 		switch p.Name {

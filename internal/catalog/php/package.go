@@ -7,7 +7,7 @@ import (
 
 	packageurl "github.com/package-url/packageurl-go"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // composerPackage is one package of composer.lock or installed.json: the
@@ -21,21 +21,21 @@ type composerPackage struct {
 
 // newPackage builds a Composer package found in the file at path, or false
 // when the entry has no usable vendor/name and version.
-func newPackage(p composerPackage, path string, dev bool) (inventory.Package, bool) {
+func newPackage(p composerPackage, path string, dev bool) (model.Package, bool) {
 	vendor, name, ok := strings.Cut(p.Name, "/")
 	version := NormalizeVersion(p.Version)
 	if !ok || !validPart(vendor) || !validPart(name) || !validVersion(version) {
-		return inventory.Package{}, false
+		return model.Package{}, false
 	}
-	return inventory.Package{
+	return model.Package{
 		Name:      p.Name,
 		Version:   version,
-		Type:      inventory.TypeComposer,
-		Ecosystem: inventory.EcosystemPackagist,
+		Type:      model.TypeComposer,
+		Ecosystem: model.EcosystemPackagist,
 		PURL:      packageurl.NewPackageURL(packageurl.TypeComposer, vendor, name, version, nil, "").ToString(),
 		Licenses:  licenses(p.License),
 		Dev:       dev,
-		Locations: []inventory.Location{{Path: path}},
+		Locations: []model.PackageLocation{{Path: path}},
 	}, true
 }
 
@@ -108,7 +108,7 @@ func licenses(raw json.RawMessage) []string {
 
 // dedupe merges packages with the same name and version: Dev only if every
 // occurrence is.
-func dedupe(pkgs []inventory.Package) []inventory.Package {
+func dedupe(pkgs []model.Package) []model.Package {
 	idx := make(map[string]int, len(pkgs))
 	out := pkgs[:0]
 	for _, p := range pkgs {
@@ -120,6 +120,6 @@ func dedupe(pkgs []inventory.Package) []inventory.Package {
 		idx[k] = len(out)
 		out = append(out, p)
 	}
-	inventory.Sort(out)
+	model.SortPackages(out)
 	return out
 }

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // ErrUnknownShape is returned for JSON that is neither form of installed.json.
@@ -31,12 +31,12 @@ var (
 
 // parseComposerLock reads composer.lock: "packages" and, as Dev,
 // "packages-dev".
-func parseComposerLock(path string, data []byte) ([]inventory.Package, error) {
+func parseComposerLock(path string, data []byte) ([]model.Package, error) {
 	var lock composerLock
 	if err := json.Unmarshal(data, &lock); err != nil {
 		return nil, fmt.Errorf("parse composer.lock: %w", err)
 	}
-	var pkgs []inventory.Package
+	var pkgs []model.Package
 	for _, sec := range []struct {
 		list []composerPackage
 		dev  bool
@@ -54,7 +54,7 @@ func parseComposerLock(path string, data []byte) ([]inventory.Package, error) {
 // packages (Composer 1) or {"packages": [...], "dev": bool,
 // "dev-package-names": [...]} (Composer 2, which also says which installed
 // packages are development-only).
-func parseInstalledJSON(path string, data []byte) ([]inventory.Package, error) {
+func parseInstalledJSON(path string, data []byte) ([]model.Package, error) {
 	var list []composerPackage
 	dev := map[string]bool{}
 	switch trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff"); {
@@ -74,7 +74,7 @@ func parseInstalledJSON(path string, data []byte) ([]inventory.Package, error) {
 	default:
 		return nil, ErrUnknownShape
 	}
-	var pkgs []inventory.Package
+	var pkgs []model.Package
 	for _, p := range list {
 		if pkg, ok := newPackage(p, path, dev[p.Name]); ok {
 			pkgs = append(pkgs, pkg)

@@ -9,7 +9,7 @@
 //   - NewLock: what a source tree declares: poetry.lock, Pipfile.lock and
 //     requirements*.txt (exact "==" pins only).
 //
-// Every package gets Type inventory.TypePyPI, Ecosystem inventory.EcosystemPyPI
+// Every package gets Type model.TypePyPI, Ecosystem model.EcosystemPyPI
 // and a purl pkg:pypi/<name>@<version> whose name is normalised per PEP 503,
 // while Package.Name keeps the name as the project spells it.
 package python

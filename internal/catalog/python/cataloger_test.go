@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 func TestInstalled(t *testing.T) {
@@ -44,7 +44,7 @@ func TestInstalled(t *testing.T) {
 		if p.PURL != w.purl || strings.Join(p.Licenses, "|") != w.licenses {
 			t.Errorf("%s: purl %q licenses %q, want %q %q", p.Name, p.PURL, p.Licenses, w.purl, w.licenses)
 		}
-		if p.Type != inventory.TypePyPI || p.Ecosystem != inventory.EcosystemPyPI {
+		if p.Type != model.TypePyPI || p.Ecosystem != model.EcosystemPyPI {
 			t.Errorf("%s: type %q ecosystem %q", p.Name, p.Type, p.Ecosystem)
 		}
 	}

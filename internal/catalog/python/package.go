@@ -5,20 +5,20 @@ import (
 
 	packageurl "github.com/package-url/packageurl-go"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // newPackage builds a PyPI package found in the file at path.
-func newPackage(name, version, path string, dev bool, licenses []string) inventory.Package {
-	return inventory.Package{
+func newPackage(name, version, path string, dev bool, licenses []string) model.Package {
+	return model.Package{
 		Name:      name,
 		Version:   version,
-		Type:      inventory.TypePyPI,
-		Ecosystem: inventory.EcosystemPyPI,
+		Type:      model.TypePyPI,
+		Ecosystem: model.EcosystemPyPI,
 		PURL:      packageurl.NewPackageURL(packageurl.TypePyPi, "", NormalizeName(name), version, nil, "").ToString(),
 		Licenses:  licenses,
 		Dev:       dev,
-		Locations: []inventory.Location{{Path: path}},
+		Locations: []model.PackageLocation{{Path: path}},
 	}
 }
 
@@ -92,7 +92,7 @@ func validVersion(v string) bool {
 
 // dedupe merges packages with the same normalised name and version found in
 // one file: a package is Dev only if every occurrence is.
-func dedupe(pkgs []inventory.Package) []inventory.Package {
+func dedupe(pkgs []model.Package) []model.Package {
 	idx := make(map[string]int, len(pkgs))
 	out := pkgs[:0]
 	for _, p := range pkgs {
@@ -104,6 +104,6 @@ func dedupe(pkgs []inventory.Package) []inventory.Package {
 		idx[k] = len(out)
 		out = append(out, p)
 	}
-	inventory.Sort(out)
+	model.SortPackages(out)
 	return out
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // ErrMissingField is returned for a metadata file without a usable Name or
@@ -28,7 +28,7 @@ var _ parseFunc = parseMetadata
 // Licenses come from License-Expression (metadata 2.4); else from License
 // when it is one short line and not "UNKNOWN"; else from the
 // "License :: ... :: X" classifiers.
-func parseMetadata(path string, data []byte) ([]inventory.Package, error) {
+func parseMetadata(path string, data []byte) ([]model.Package, error) {
 	var (
 		name, version, license, expr string
 		multiLineLicense             bool
@@ -90,7 +90,7 @@ func parseMetadata(path string, data []byte) ([]inventory.Package, error) {
 	default:
 		lics = classifiers
 	}
-	return []inventory.Package{newPackage(name, version, path, false, lics)}, nil
+	return []model.Package{newPackage(name, version, path, false, lics)}, nil
 }
 
 func truncate(s string) string {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // pipfileLock is Pipfile.lock (JSON, written by pipenv): the "default"
@@ -24,12 +24,12 @@ var _ parseFunc = parsePipfileLock
 
 // parsePipfileLock reads Pipfile.lock. Entries without a "==" version (git,
 // editable paths) are skipped; a package in both sections is not Dev.
-func parsePipfileLock(path string, data []byte) ([]inventory.Package, error) {
+func parsePipfileLock(path string, data []byte) ([]model.Package, error) {
 	var lock pipfileLock
 	if err := json.Unmarshal(data, &lock); err != nil {
 		return nil, fmt.Errorf("parse Pipfile.lock: %w", err)
 	}
-	var pkgs []inventory.Package
+	var pkgs []model.Package
 	for _, sec := range []struct {
 		entries map[string]pipfileEntry
 		dev     bool

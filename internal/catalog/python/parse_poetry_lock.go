@@ -6,7 +6,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // poetryLock is poetry.lock (TOML). Lock format 1.x marks development
@@ -31,12 +31,12 @@ var _ parseFunc = parsePoetryLock
 // parsePoetryLock reads poetry.lock. Packages from a local directory (path
 // dependencies, the project's own code) are skipped. Dev is set from the
 // category (lock 1.x) or when "main" is not among the groups (lock 2.1).
-func parsePoetryLock(path string, data []byte) ([]inventory.Package, error) {
+func parsePoetryLock(path string, data []byte) ([]model.Package, error) {
 	var lock poetryLock
 	if err := toml.Unmarshal(data, &lock); err != nil {
 		return nil, fmt.Errorf("parse poetry.lock: %w", err)
 	}
-	var pkgs []inventory.Package
+	var pkgs []model.Package
 	for _, p := range lock.Package {
 		if p.Source.Type == "directory" || !validName(p.Name) || !validVersion(p.Version) {
 			continue

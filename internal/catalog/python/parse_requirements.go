@@ -3,7 +3,7 @@ package python
 import (
 	"strings"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 var _ parseFunc = parseRequirements
@@ -20,8 +20,8 @@ var _ parseFunc = parseRequirements
 // wildcard pins ("==1.*"). A requirements file carries no dev/prod
 // distinction, so Dev is false. It is never an error: pip would reject bad
 // lines, but other lines stay meaningful.
-func parseRequirements(path string, data []byte) ([]inventory.Package, error) {
-	var pkgs []inventory.Package
+func parseRequirements(path string, data []byte) ([]model.Package, error) {
+	var pkgs []model.Package
 	text := strings.ReplaceAll(string(data), "\r\n", "\n")
 	var logical strings.Builder
 	for text != "" {

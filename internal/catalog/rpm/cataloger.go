@@ -29,7 +29,7 @@ import (
 
 	"mamori/internal/analyzer"
 	"mamori/internal/catalog/rpm/rpmdb"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // Name is the analyzer name, also recorded as Package.Cataloger.
@@ -155,7 +155,7 @@ func (c *Cataloger) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.R
 
 // Parse reads an rpm database of size bytes through r, in any of the three
 // formats, and returns its packages with Locations set to path.
-func (c *Cataloger) Parse(ctx context.Context, r io.ReaderAt, size int64, path string) ([]inventory.Package, error) {
+func (c *Cataloger) Parse(ctx context.Context, r io.ReaderAt, size int64, path string) ([]model.Package, error) {
 	if size > c.opts.maxDBSize {
 		return nil, fmt.Errorf("%w (%d bytes, cap %d)", ErrTooLarge, size, c.opts.maxDBSize)
 	}
@@ -164,7 +164,7 @@ func (c *Cataloger) Parse(ctx context.Context, r io.ReaderAt, size int64, path s
 		return nil, err
 	}
 	var (
-		pkgs    []inventory.Package
+		pkgs    []model.Package
 		corrupt int
 		lastErr error
 	)
@@ -224,7 +224,7 @@ func readBlobs(ctx context.Context, r io.ReaderAt, size int64, tempDir string) (
 // newPackage builds the inventory package of a header. Version is
 // "epoch:version-release" with the epoch only when set and not 0; the purl
 // carries the epoch as a qualifier (purl-spec rpm type).
-func newPackage(h *rpmdb.Header, path string) inventory.Package {
+func newPackage(h *rpmdb.Header, path string) model.Package {
 	vr := h.Version
 	if h.Release != "" {
 		vr += "-" + h.Release
@@ -233,13 +233,13 @@ func newPackage(h *rpmdb.Header, path string) inventory.Package {
 	if h.HasEpoch && h.Epoch != 0 {
 		epoch = strconv.FormatInt(int64(h.Epoch), 10)
 	}
-	p := inventory.Package{
+	p := model.Package{
 		Name:      h.Name,
 		Version:   vr,
-		Type:      inventory.TypeRPM,
+		Type:      model.TypeRPM,
 		Arch:      h.Arch,
 		Cataloger: Name,
-		Locations: []inventory.Location{{Path: path}},
+		Locations: []model.PackageLocation{{Path: path}},
 	}
 	if epoch != "" {
 		p.Version = epoch + ":" + vr

@@ -17,7 +17,7 @@ import (
 
 	"mamori/internal/analyzer"
 	"mamori/internal/catalog/rpm/rpmdb"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 const (
@@ -41,7 +41,7 @@ func readFixture(t testing.TB, p string) []byte {
 
 // analyze runs the cataloger on data as the walk would, with its own temp
 // dir, and checks that the temp dir is left empty.
-func analyze(t *testing.T, path string, data []byte) ([]inventory.Package, error) {
+func analyze(t *testing.T, path string, data []byte) ([]model.Package, error) {
 	t.Helper()
 	tmp := t.TempDir()
 	c, err := New(WithTempDir(tmp))
@@ -63,11 +63,11 @@ func analyze(t *testing.T, path string, data []byte) ([]inventory.Package, error
 
 type row struct{ name, version, arch, src, srcVer, license, purl string }
 
-func rows(t *testing.T, pkgs []inventory.Package, path string) []row {
+func rows(t *testing.T, pkgs []model.Package, path string) []row {
 	t.Helper()
 	var out []row
 	for _, p := range pkgs {
-		if p.Type != inventory.TypeRPM || p.Cataloger != Name || len(p.Locations) != 1 || p.Locations[0].Path != path {
+		if p.Type != model.TypeRPM || p.Cataloger != Name || len(p.Locations) != 1 || p.Locations[0].Path != path {
 			t.Errorf("bad common fields: %+v", p)
 		}
 		lic := strings.Join(p.Licenses, ",")

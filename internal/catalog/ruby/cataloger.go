@@ -9,8 +9,8 @@
 //   - NewLock: gems a project declares, read from Gemfile.lock.
 //
 // Gemspecs are Ruby code; they are read textually and never evaluated.
-// Every package gets Type inventory.TypeGem, Ecosystem
-// inventory.EcosystemRubyGems and a purl pkg:gem/name@version (with a
+// Every package gets Type model.TypeGem, Ecosystem
+// model.EcosystemRubyGems and a purl pkg:gem/name@version (with a
 // platform qualifier for installed platform gems).
 package ruby
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 func TestInstalled(t *testing.T) {
@@ -43,7 +43,7 @@ func TestInstalled(t *testing.T) {
 		if p.PURL != w.purl || strings.Join(p.Licenses, "|") != w.licenses || p.Arch != w.arch {
 			t.Errorf("%s: purl %q licenses %q arch %q, want %+v", p.Name, p.PURL, p.Licenses, p.Arch, w)
 		}
-		if p.Type != inventory.TypeGem || p.Ecosystem != inventory.EcosystemRubyGems {
+		if p.Type != model.TypeGem || p.Ecosystem != model.EcosystemRubyGems {
 			t.Errorf("%s: type %q ecosystem %q", p.Name, p.Type, p.Ecosystem)
 		}
 	}

@@ -5,28 +5,28 @@ import (
 
 	packageurl "github.com/package-url/packageurl-go"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // newPackage builds a gem found in the file at path. platform is the gem's
 // platform for installed platform gems ("x86_64-linux"), empty for pure-Ruby
 // gems and for lock entries.
-func newPackage(name, version, platform, path string, licenses []string) inventory.Package {
+func newPackage(name, version, platform, path string, licenses []string) model.Package {
 	var q packageurl.Qualifiers
 	if platform != "" && platform != "ruby" {
 		q = packageurl.QualifiersFromMap(map[string]string{"platform": platform})
 	} else {
 		platform = ""
 	}
-	return inventory.Package{
+	return model.Package{
 		Name:      name,
 		Version:   version,
-		Type:      inventory.TypeGem,
-		Ecosystem: inventory.EcosystemRubyGems,
+		Type:      model.TypeGem,
+		Ecosystem: model.EcosystemRubyGems,
 		PURL:      packageurl.NewPackageURL(packageurl.TypeGem, "", name, version, q, "").ToString(),
 		Arch:      platform,
 		Licenses:  licenses,
-		Locations: []inventory.Location{{Path: path}},
+		Locations: []model.PackageLocation{{Path: path}},
 	}
 }
 

@@ -3,7 +3,7 @@ package ruby
 import (
 	"strings"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 var _ parseFunc = parseGemfileLock
@@ -25,9 +25,9 @@ var _ parseFunc = parseGemfileLock
 // Gemfile.lock has no development flag (groups live in the Gemfile), so Dev
 // is false. A file without any GEM section yields nothing: it is not an
 // error, since a Gemfile.lock may list only git and path gems.
-func parseGemfileLock(path string, data []byte) ([]inventory.Package, error) {
+func parseGemfileLock(path string, data []byte) ([]model.Package, error) {
 	var (
-		pkgs    []inventory.Package
+		pkgs    []model.Package
 		seen    = make(map[string]bool)
 		inGem   bool
 		inSpecs bool
@@ -62,6 +62,6 @@ func parseGemfileLock(path string, data []byte) ([]inventory.Package, error) {
 		seen[name+"@"+version] = true
 		pkgs = append(pkgs, newPackage(name, version, "", path, nil))
 	}
-	inventory.Sort(pkgs)
+	model.SortPackages(pkgs)
 	return pkgs, nil
 }

@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // ErrNoGem is returned for a gemspec from which no literal name and version
@@ -37,7 +37,7 @@ var _ parseFunc = parseGemspec
 // name are accepted. Values that are not literals (a constant, a method
 // call without literal arguments) are not evaluated; when name or version is
 // not a literal the "# stub:" comment line is used, else ErrNoGem.
-func parseGemspec(path string, data []byte) ([]inventory.Package, error) {
+func parseGemspec(path string, data []byte) ([]model.Package, error) {
 	text := string(data)
 	v := "s"
 	if m := specBlock.FindStringSubmatch(text); m != nil {
@@ -100,7 +100,7 @@ func parseGemspec(path string, data []byte) ([]inventory.Package, error) {
 	if !validName(platform) {
 		platform = ""
 	}
-	return []inventory.Package{newPackage(name, version, platform, path, licenses)}, nil
+	return []model.Package{newPackage(name, version, platform, path, licenses)}, nil
 }
 
 // afterReceiver returns what follows the first "s." in line that starts a

@@ -14,7 +14,7 @@ import (
 	packageurl "github.com/package-url/packageurl-go"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 const (
@@ -100,7 +100,7 @@ func (*Cataloger) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.Res
 		return nil, fmt.Errorf("rust %s: no content", in.Path)
 	}
 	var (
-		pkgs []inventory.Package
+		pkgs []model.Package
 		err  error
 	)
 	if path.Base(in.Path) == lockFileName {
@@ -117,15 +117,15 @@ func (*Cataloger) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.Res
 	return &analyzer.Result{Packages: pkgs}, nil
 }
 
-func newPackage(name, ver, cataloger, loc string) inventory.Package {
-	return inventory.Package{
+func newPackage(name, ver, cataloger, loc string) model.Package {
+	return model.Package{
 		Name:      name,
 		Version:   ver,
-		Type:      inventory.TypeCargo,
-		Ecosystem: inventory.EcosystemCratesIO,
+		Type:      model.TypeCargo,
+		Ecosystem: model.EcosystemCratesIO,
 		PURL:      packageurl.NewPackageURL(packageurl.TypeCargo, "", name, ver, nil, "").ToString(),
 		Cataloger: cataloger,
-		Locations: []inventory.Location{{Path: loc}},
+		Locations: []model.PackageLocation{{Path: loc}},
 	}
 }
 

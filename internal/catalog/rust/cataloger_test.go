@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 type fileInfo struct {
@@ -41,12 +41,12 @@ func analyze(t testing.TB, path string, r io.ReaderAt, size int64, mode fs.FileM
 	return c.Analyze(context.Background(), analyzer.Input{Path: path, Info: info, Content: io.NewSectionReader(r, 0, size)})
 }
 
-func summary(t testing.TB, pkgs []inventory.Package, cataloger, loc string) []string {
+func summary(t testing.TB, pkgs []model.Package, cataloger, loc string) []string {
 	t.Helper()
 	var out []string
 	for _, p := range pkgs {
 		out = append(out, p.Name+"@"+p.Version+" "+p.PURL)
-		if p.Type != inventory.TypeCargo || p.Ecosystem != inventory.EcosystemCratesIO || p.Cataloger != cataloger ||
+		if p.Type != model.TypeCargo || p.Ecosystem != model.EcosystemCratesIO || p.Cataloger != cataloger ||
 			len(p.Locations) != 1 || p.Locations[0].Path != loc {
 			t.Errorf("bad package fields: %+v", p)
 		}

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"io"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // Section names cargo-auditable writes the audit data to
@@ -41,7 +41,7 @@ type auditData struct {
 // parseAuditableBinary finds the audit section of the executable in r and
 // parses it. It returns errNoAudit when r is not an ELF, PE or Mach-O file
 // or has no audit section.
-func parseAuditableBinary(r io.ReaderAt, loc string) ([]inventory.Package, error) {
+func parseAuditableBinary(r io.ReaderAt, loc string) ([]model.Package, error) {
 	sec, err := auditSection(r)
 	if err != nil {
 		return nil, err
@@ -112,7 +112,7 @@ func auditSection(r io.ReaderAt) (io.Reader, error) {
 // parseAuditJSON turns audit JSON into packages, leaving out build-time
 // dependencies (build scripts and proc macros run at build time and are not
 // in the binary; trivy does the same).
-func parseAuditJSON(js []byte, loc string) ([]inventory.Package, error) {
+func parseAuditJSON(js []byte, loc string) ([]model.Package, error) {
 	var d auditData
 	dec := json.NewDecoder(bytes.NewReader(js))
 	if err := dec.Decode(&d); err != nil {
@@ -121,7 +121,7 @@ func parseAuditJSON(js []byte, loc string) ([]inventory.Package, error) {
 	if d.Packages == nil {
 		return nil, fmt.Errorf("cargo-auditable %s: %w: %w", loc, ErrMalformed, errors.New(`no "packages" array`))
 	}
-	pkgs := make([]inventory.Package, 0, len(d.Packages))
+	pkgs := make([]model.Package, 0, len(d.Packages))
 	seen := make(map[string]bool, len(d.Packages))
 	for _, p := range d.Packages {
 		if p.Name == "" || p.Version == "" || p.Kind == kindBuildDeps {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // cargoLock is the part of a Cargo.lock read here. All lock file versions
@@ -24,7 +24,7 @@ type cargoLock struct {
 }
 
 // parseCargoLockFile reads at most maxLockBytes of r and parses it.
-func parseCargoLockFile(r *io.SectionReader, loc string) ([]inventory.Package, error) {
+func parseCargoLockFile(r *io.SectionReader, loc string) ([]model.Package, error) {
 	if n := r.Size(); n > maxLockBytes {
 		return nil, fmt.Errorf("cargo lock %s: %w: %d bytes (cap %d)", loc, ErrTooLarge, n, maxLockBytes)
 	}
@@ -42,12 +42,12 @@ func parseCargoLockFile(r *io.SectionReader, loc string) ([]inventory.Package, e
 // workspace members and path or git dependencies included (they have no
 // source, or a "git+" source): they are compiled in too. Entries without a
 // name or version are skipped.
-func parseCargoLock(b []byte, loc string) ([]inventory.Package, error) {
+func parseCargoLock(b []byte, loc string) ([]model.Package, error) {
 	var lock cargoLock
 	if err := toml.Unmarshal(b, &lock); err != nil {
 		return nil, fmt.Errorf("parse cargo lock %s: %w: %w", loc, ErrMalformed, err)
 	}
-	pkgs := make([]inventory.Package, 0, len(lock.Package))
+	pkgs := make([]model.Package, 0, len(lock.Package))
 	seen := make(map[string]bool, len(lock.Package))
 	for _, p := range lock.Package {
 		if p.Name == "" || p.Version == "" {

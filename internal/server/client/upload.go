@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"mamori/internal/scan"
+	"mamori/internal/model"
 )
 
 // EnvToken is the environment variable the CLI reads the token from, so
@@ -127,7 +127,7 @@ func WithLogger(l *slog.Logger) Option {
 // ErrRejected or ErrUnauthorized and the server's message. TLS certificates
 // are verified (WithCAFile pins a CA); plain http:// is allowed only to a
 // loopback address.
-func Upload(ctx context.Context, serverURL, token string, res *scan.Result, opts ...Option) (Receipt, error) {
+func Upload(ctx context.Context, serverURL, token string, res *model.Result, opts ...Option) (Receipt, error) {
 	o := &options{attempts: DefaultAttempts, retryWait: DefaultRetryWait, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, opt := range opts {
 		if opt == nil {

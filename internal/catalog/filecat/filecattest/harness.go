@@ -14,15 +14,15 @@ import (
 	"testing"
 
 	"mamori/internal/analyzer"
-	"mamori/internal/inventory"
+	"mamori/internal/model"
 )
 
 // CatalogTree runs analyzers over the files below root the way the layer
 // walk does: Required on every regular file, Analyze on those wanted, with
 // paths relative to root. It fails the test on any analyzer error.
-func CatalogTree(t testing.TB, root string, as []analyzer.Analyzer) []inventory.Package {
+func CatalogTree(t testing.TB, root string, as []analyzer.Analyzer) []model.Package {
 	t.Helper()
-	var out []inventory.Package
+	var out []model.Package
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
@@ -63,12 +63,12 @@ func CatalogTree(t testing.TB, root string, as []analyzer.Analyzer) []inventory.
 	if err != nil {
 		t.Fatal(err)
 	}
-	inventory.Sort(out)
+	model.SortPackages(out)
 	return out
 }
 
 // Summary renders packages as "name@version [dev] path cataloger" lines.
-func Summary(pkgs []inventory.Package) []string {
+func Summary(pkgs []model.Package) []string {
 	var out []string
 	for _, p := range pkgs {
 		s := p.Name + "@" + p.Version

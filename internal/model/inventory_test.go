@@ -1,16 +1,16 @@
-package inventory
+package model
 
 import "testing"
 
 func TestKey(t *testing.T) {
-	loc := []Location{{Path: "/var/lib/dpkg/status"}}
+	loc := []PackageLocation{{Path: "/var/lib/dpkg/status"}}
 	amd := Package{Type: "deb", Name: "libc6", Version: "2.36-9", Arch: "amd64", Locations: loc}
 	i386 := amd
 	i386.Arch = "i386"
 	again := amd
-	again.Locations = []Location{{Path: "/var/lib/dpkg/status", LayerDiffID: "sha256:other"}}
+	again.Locations = []PackageLocation{{Path: "/var/lib/dpkg/status", LayerDiffID: "sha256:other"}}
 	elsewhere := amd
-	elsewhere.Locations = []Location{{Path: "/var/lib/dpkg/status.d/libc6"}}
+	elsewhere.Locations = []PackageLocation{{Path: "/var/lib/dpkg/status.d/libc6"}}
 	if amd.Key() == i386.Key() {
 		t.Error("multi-arch packages of one version share a key")
 	}

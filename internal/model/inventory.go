@@ -1,7 +1,4 @@
-// Package inventory holds the result of the inventory half of scanning:
-// the packages and the operating system found in an image or a file tree.
-// It is independent of vulnerability data; match consumes it.
-package inventory
+package model
 
 import (
 	"sort"
@@ -37,10 +34,10 @@ const (
 	EcosystemNuGet     = "NuGet"
 )
 
-// Location is where a package was found: a clean slash-separated path
+// PackageLocation is where a package was found: a clean slash-separated path
 // relative to the root of the image or file tree (no leading slash), and the
 // diff ID of the layer that holds that file (empty for file trees).
-type Location struct {
+type PackageLocation struct {
 	Path        string `json:"path"`
 	LayerDiffID string `json:"layerDiffID,omitempty"`
 }
@@ -71,8 +68,8 @@ type Package struct {
 	// Cataloger names the analyzer that found it ("dpkg", "npm-lock" ...).
 	Cataloger string `json:"cataloger"`
 	// Dev is true for development-only dependencies (npm devDependencies ...).
-	Dev       bool       `json:"dev,omitempty"`
-	Locations []Location `json:"locations"`
+	Dev       bool              `json:"dev,omitempty"`
+	Locations []PackageLocation `json:"locations"`
 }
 
 // Key identifies a package for de-duplication: the same name and version of
@@ -105,9 +102,9 @@ type Inventory struct {
 	Packages []Package `json:"packages"`
 }
 
-// Sort orders packages by type, name, version and first path, so that
+// SortPackages orders packages by type, name, version and first path, so that
 // output is stable.
-func Sort(pkgs []Package) {
+func SortPackages(pkgs []Package) {
 	sort.SliceStable(pkgs, func(i, j int) bool {
 		a, b := &pkgs[i], &pkgs[j]
 		if a.Type != b.Type {

@@ -1,13 +1,7 @@
-// Package scan runs the scanners over a target (image, root file system,
-// directory) and assembles the documented result (docs/json-output.md).
-package scan
+package model
 
 import (
 	"time"
-
-	"mamori/internal/finding"
-	"mamori/internal/inventory"
-	"mamori/internal/match"
 )
 
 // SchemaVersion is the version of the JSON output schema (docs/json-output.md).
@@ -31,10 +25,10 @@ type Result struct {
 	CreatedAt     time.Time `json:"createdAt"`
 	Target        Target    `json:"target"`
 	// Scanners lists the scanners that ran ("vuln", "secret", "malware", "misconfig").
-	Scanners        []string              `json:"scanners"`
-	Inventory       inventory.Inventory   `json:"inventory"`
-	Vulnerabilities []match.Vulnerability `json:"vulnerabilities"`
-	Findings        []finding.Finding     `json:"findings"`
+	Scanners        []string        `json:"scanners"`
+	Inventory       Inventory       `json:"inventory"`
+	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
+	Findings        []Finding       `json:"findings"`
 	// Warnings are problems that did not stop the scan (a malformed package
 	// database, a file over the size cap, no clamd, a stale vulnerability DB).
 	Warnings []string `json:"warnings,omitempty"`

@@ -1,6 +1,4 @@
-// Package finding is the common result model of the non-package scanners
-// (secrets, malware, misconfigurations) and of policy decisions.
-package finding
+package model
 
 import (
 	"encoding/json"
@@ -8,14 +6,14 @@ import (
 	"strings"
 )
 
-// Kind says which scanner produced a finding.
-type Kind string
+// FindingKind says which scanner produced a finding.
+type FindingKind string
 
 const (
-	KindVulnerability Kind = "vulnerability"
-	KindSecret        Kind = "secret"
-	KindMalware       Kind = "malware"
-	KindMisconfig     Kind = "misconfig"
+	KindVulnerability FindingKind = "vulnerability"
+	KindSecret        FindingKind = "secret"
+	KindMalware       FindingKind = "malware"
+	KindMisconfig     FindingKind = "misconfig"
 )
 
 // Severity is mamori's one severity scale. Higher is worse; the zero value
@@ -51,7 +49,7 @@ func ParseSeverity(s string) (Severity, error) {
 			return Severity(i), nil
 		}
 	}
-	return SeverityUnknown, fmt.Errorf("finding: unknown severity %q (want critical, high, medium, low, negligible or unknown)", s)
+	return SeverityUnknown, fmt.Errorf("model: unknown severity %q (want critical, high, medium, low, negligible or unknown)", s)
 }
 
 func (s Severity) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
@@ -59,7 +57,7 @@ func (s Severity) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()
 func (s *Severity) UnmarshalJSON(b []byte) error {
 	var str string
 	if err := json.Unmarshal(b, &str); err != nil {
-		return fmt.Errorf("finding: severity: %w", err)
+		return fmt.Errorf("model: severity: %w", err)
 	}
 	v, err := ParseSeverity(str)
 	if err != nil {
@@ -85,7 +83,7 @@ type Location struct {
 
 // Finding is one secret, malware or misconfiguration result.
 type Finding struct {
-	Kind Kind `json:"kind"`
+	Kind FindingKind `json:"kind"`
 	// ID is the rule, signature or check ID ("aws-access-key-id", "Eicar-Test-Signature", "MSC-K8S-001").
 	ID       string   `json:"id"`
 	Title    string   `json:"title"`

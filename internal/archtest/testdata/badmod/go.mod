@@ -1,0 +1,3 @@
+module mamori
+
+go 1.26

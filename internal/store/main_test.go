@@ -19,7 +19,9 @@ import (
 var pgServer *pgtest.Server
 
 func TestMain(m *testing.M) {
-	if pgtest.Enabled() {
+	// The child of TestKillDuringIngest is killed with -9 and uses the
+	// parent's database: it must not start a server of its own.
+	if pgtest.Enabled() && os.Getenv(crashChildEnv) == "" {
 		s, err := pgtest.Launch()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)

@@ -197,7 +197,8 @@ func Launch() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "mamori-pgtest-")
+	sweepStale()
+	dir, err := os.MkdirTemp("", tempPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
@@ -245,7 +246,10 @@ func (s *Server) start(ctx context.Context, bin, data, sock string, cred *syscal
 	s.done = make(chan struct{})
 	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(s.port), "-k", sock,
 		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "shared_buffers=128MB")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	// Pdeathsig: a test binary killed with -9 (a crash test's child, a
+	// timeout) must not leave its server running. Go applies it after the
+	// credential change, which would otherwise clear it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start postgres: %w", err)
@@ -281,6 +285,63 @@ func (s *Server) kill() error {
 	_ = s.cmd.Process.Signal(syscall.SIGKILL) // may have exited already
 	<-s.done
 	return nil
+}
+
+// tempPrefix names the servers' temporary directories, so that sweepStale
+// can find those of earlier runs.
+const tempPrefix = "mamori-pgtest-"
+
+// sweepStale removes the directories of servers from earlier runs whose
+// test binary died before Stop (kill -9, a panic in TestMain): their
+// postmaster is gone, or is killed here when its recorded process is a
+// postgres whose parent is dead.
+func sweepStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+"*")) // only error: bad pattern
+	for _, d := range dirs {
+		pid := postmasterPID(filepath.Join(d, "data", "postmaster.pid"))
+		if pid > 0 && alive(pid) {
+			if !orphanPostgres(pid) {
+				continue // a running test's server
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL) // an orphan of a dead test binary
+			for i := 0; i < 50 && alive(pid); i++ {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		_ = os.RemoveAll(d) // best effort: a leftover we could not remove is not this run's problem
+	}
+}
+
+// postmasterPID reads the first line of postmaster.pid; 0 when absent.
+func postmasterPID(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return 0
+	}
+	return pid
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// orphanPostgres reports whether pid is a postgres process re-parented to
+// init (its test binary is gone).
+func orphanPostgres(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open || end+2 > len(s) {
+		return false
+	}
+	fields := strings.Fields(s[end+2:])
+	return s[open+1:end] == "postgres" && len(fields) > 1 && fields[1] == "1"
 }
 
 // Stop shuts the server down (fast shutdown, then SIGKILL after a timeout)

@@ -76,6 +76,11 @@ type Result struct {
 	// RUN) sets it on every version of the file it looks at; without it a
 	// clean rewrite leaves no result and the stale findings below survive.
 	Present bool `json:"present,omitempty"`
+	// Warnings are problems with this file that did not stop its analysis
+	// (records of a package database that were skipped as malformed). The
+	// walk turns them into the layer's warnings, which every output format
+	// shows; they are not part of the per-file result.
+	Warnings []string `json:"-"`
 }
 
 // Empty reports whether r holds nothing (and is not marked Present).

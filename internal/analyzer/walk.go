@@ -154,6 +154,12 @@ func (d *dispatcher) analyze(f *file) {
 		if err != nil && d.ctx.Err() == nil {
 			d.warnf("%s: %s: %v", f.path, a.Name(), err)
 		}
+		if res != nil {
+			for _, w := range res.Warnings {
+				d.warnf("%s: %s: %s", f.path, a.Name(), w)
+			}
+			res.Warnings = nil
+		}
 		// A partial result (an archive scanned but for one member) is kept
 		// beside its warning.
 		if !res.Empty() {

@@ -82,6 +82,13 @@ func CycloneDX(results []*model.Result) *cdx.BOM {
 		bom.Metadata.Component = &cdx.Component{BOMRef: "targets", Type: cdx.ComponentTypeApplication, Name: "mamori scan"}
 		comps = append(top, comps...)
 	}
+	if warns := warnings(results); len(warns) > 0 {
+		props := make([]cdx.Property, 0, len(warns))
+		for _, w := range warns {
+			props = append(props, cdx.Property{Name: "mamori:warning", Value: w})
+		}
+		bom.Metadata.Properties = &props
+	}
 	bom.Components = &comps
 	bom.Dependencies = &deps
 	if len(vulns) > 0 {

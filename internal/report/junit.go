@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"strings"
 
 	"mamori/internal/model"
 )
@@ -22,6 +23,9 @@ type junitSuite struct {
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
 	Cases    []junitCase `xml:"testcase"`
+	// SystemErr carries the scan's warnings, where CI systems show a
+	// suite's diagnostics.
+	SystemErr string `xml:"system-err,omitempty"`
 }
 
 type junitCase struct {
@@ -54,6 +58,7 @@ func writeJUnit(w io.Writer, results []*model.Result) error {
 				Failure: &junitFailure{Message: f.Title, Type: f.Severity.String(), Text: f.Title + " " + f.Evidence},
 			})
 		}
+		vs.SystemErr = strings.Join(r.Warnings, "\n")
 		for _, s := range []*junitSuite{&vs, &fs} {
 			s.Failures = len(s.Cases)
 			if len(s.Cases) == 0 {

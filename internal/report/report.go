@@ -68,3 +68,18 @@ func Write(w io.Writer, f Format, results []*model.Result, opts Options) error {
 	}
 	return fmt.Errorf("report: unknown format %q", f)
 }
+
+// warnings lists the results' warnings, each prefixed with its target's
+// name when there is more than one target.
+func warnings(results []*model.Result) []string {
+	var out []string
+	for _, r := range results {
+		for _, w := range r.Warnings {
+			if len(results) > 1 {
+				w = r.Target.Name + ": " + w
+			}
+			out = append(out, w)
+		}
+	}
+	return out
+}

@@ -45,6 +45,24 @@ func sample() *model.Result {
 		}},
 		Findings: []model.Finding{{Kind: model.KindSecret, ID: "aws-access-key-id", Title: "AWS access key ID", Severity: model.SeverityCritical,
 			Location: model.Location{Path: "root/.aws/credentials", StartLine: 2}, Evidence: "AKIA****(20 chars)"}},
+		Warnings: []string{sampleWarning},
+	}
+}
+
+// sampleWarning is a skipped-records warning as the dpkg cataloger makes it.
+const sampleWarning = "var/lib/dpkg/status: dpkg: skipped 2 paragraphs without Package or Version"
+
+// TestWarningsInEveryFormat: a scan's warnings (skipped package records, a
+// file over the cap ...) reach the reader whatever the output format.
+func TestWarningsInEveryFormat(t *testing.T) {
+	for _, f := range []Format{FormatTable, FormatJSON, FormatCycloneDX, FormatSPDXJSON, FormatSARIF, FormatJUnit} {
+		var buf bytes.Buffer
+		if err := Write(&buf, f, []*model.Result{sample()}, Options{}); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if !strings.Contains(buf.String(), sampleWarning) {
+			t.Errorf("%s output lacks the warning:\n%s", f, buf.String())
+		}
 	}
 }
 

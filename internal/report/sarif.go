@@ -25,8 +25,21 @@ type sarifLog struct {
 }
 
 type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
+	Tool        sarifTool         `json:"tool"`
+	Invocations []sarifInvocation `json:"invocations,omitempty"`
+	Results     []sarifResult     `json:"results"`
+}
+
+// sarifInvocation carries the scan's warnings as tool execution
+// notifications (SARIF 2.1.0 §3.20.21), where CI systems show them.
+type sarifInvocation struct {
+	ExecutionSuccessful bool                `json:"executionSuccessful"`
+	Notifications       []sarifNotification `json:"toolExecutionNotifications,omitempty"`
+}
+
+type sarifNotification struct {
+	Level   string    `json:"level"`
+	Message sarifText `json:"message"`
 }
 
 type sarifTool struct {
@@ -114,6 +127,13 @@ func writeSARIF(w io.Writer, results []*model.Result) error {
 		for _, f := range r.Findings {
 			b.addFinding(r, f)
 		}
+	}
+	if warns := warnings(results); len(warns) > 0 {
+		inv := sarifInvocation{ExecutionSuccessful: true}
+		for _, w := range warns {
+			inv.Notifications = append(inv.Notifications, sarifNotification{Level: "warning", Message: sarifText{Text: w}})
+		}
+		b.run.Invocations = []sarifInvocation{inv}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

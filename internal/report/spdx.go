@@ -101,6 +101,9 @@ func SPDX(results []*model.Result) *spdx.Document {
 		}
 	}
 	doc.DocumentName = strings.Join(names, ", ")
+	if warns := warnings(results); len(warns) > 0 {
+		doc.DocumentComment = "mamori scan warnings:\n" + strings.Join(warns, "\n")
+	}
 	if doc.CreationInfo == nil {
 		doc.CreationInfo = &spdx.CreationInfo{Creators: []common.Creator{{CreatorType: "Tool", Creator: "mamori"}}, Created: "1970-01-01T00:00:00Z"}
 		doc.DocumentNamespace = "https://mamori.dev/spdx/empty"

@@ -6,6 +6,8 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	"mamori/internal/analyzer"
 	"mamori/internal/cache"
+	"mamori/internal/catalog/dpkg"
 	"mamori/internal/model"
 	"mamori/internal/osrelease"
 )
@@ -177,5 +180,40 @@ func TestScanDir(t *testing.T) {
 	}
 	if res.Target.Type != model.TargetRootFS || len(res.Inventory.Packages) != 0 || res.Inventory.Packages == nil {
 		t.Errorf("result = %+v", res)
+	}
+}
+
+// TestSkippedRecordsAreWarnings: records a package database parser skips
+// as malformed reach the result's warnings (and so every output format),
+// not only a debug log.
+func TestSkippedRecordsAreWarnings(t *testing.T) {
+	set, err := analyzer.NewSet([]analyzer.Analyzer{dpkg.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Set: set, Version: "test", Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	status := "Package: ok\nStatus: install ok installed\nVersion: 1.0\n\n" +
+		"Package: noversion\nStatus: install ok installed\n\n" +
+		"Status: install ok installed\nVersion: 2.0\n"
+	if err := os.MkdirAll(filepath.Join(dir, "var/lib/dpkg"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "var/lib/dpkg/status"), []byte(status), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.ScanDir(context.Background(), dir, model.TargetRootFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Inventory.Packages) != 1 {
+		t.Errorf("packages %+v", res.Inventory.Packages)
+	}
+	want := "var/lib/dpkg/status: dpkg: skipped 2 paragraphs without Package or Version"
+	if len(res.Warnings) != 1 || res.Warnings[0] != want {
+		t.Errorf("warnings %q, want [%q]", res.Warnings, want)
 	}
 }

@@ -67,9 +67,13 @@ func (*Cataloger) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.Res
 	if size := in.Content.Size(); size > maxInstalledSize {
 		return nil, fmt.Errorf("parse apk installed %s: %w (%d bytes, cap %d)", in.Path, ErrTooLarge, size, maxInstalledSize)
 	}
-	pkgs, err := ParseInstalled(ctx, in.Content, in.Path)
+	pkgs, skipped, err := ParseInstalled(ctx, in.Content, in.Path)
 	if err != nil {
 		return nil, fmt.Errorf("parse apk installed %s: %w", in.Path, err)
 	}
-	return &analyzer.Result{Packages: pkgs}, nil
+	res := &analyzer.Result{Packages: pkgs}
+	if w := skipped.Warning(); w != "" {
+		res.Warnings = []string{w}
+	}
+	return res, nil
 }

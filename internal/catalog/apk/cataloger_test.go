@@ -69,9 +69,15 @@ func TestParseInstalledShapes(t *testing.T) {
 		"P:noversion\n\n" +
 		"V:1-r0\nA:x86_64\n\n" + // no name
 		"P:last\nV:2-r3\no:origin-pkg" // no final newline, no arch
-	pkgs, err := ParseInstalled(ctx, strings.NewReader(in), InstalledPath)
+	pkgs, skipped, err := ParseInstalled(ctx, strings.NewReader(in), InstalledPath)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := (Skipped{Records: 2}); skipped != want {
+		t.Errorf("skipped %+v, want %+v", skipped, want)
+	}
+	if w := skipped.Warning(); w != "skipped 2 records without P: or V:" {
+		t.Errorf("warning %q", w)
 	}
 	var got []string
 	for _, p := range pkgs {
@@ -84,16 +90,16 @@ func TestParseInstalledShapes(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
-	if _, err := ParseInstalled(ctx, strings.NewReader("\x89PNG\r\n\x1a\nbinary junk\n"), InstalledPath); !errors.Is(err, ErrMalformed) {
+	if _, _, err := ParseInstalled(ctx, strings.NewReader("\x89PNG\r\n\x1a\nbinary junk\n"), InstalledPath); !errors.Is(err, ErrMalformed) {
 		t.Errorf("garbage: err = %v, want ErrMalformed", err)
 	}
 	long := "P:a\nV:1\nT:" + strings.Repeat("x", 3*maxLineSize) + "\nL:MIT\n"
-	if pkgs, err := ParseInstalled(ctx, strings.NewReader(long), InstalledPath); err != nil || len(pkgs) != 1 || pkgs[0].Licenses[0] != "MIT" {
+	if pkgs, _, err := ParseInstalled(ctx, strings.NewReader(long), InstalledPath); err != nil || len(pkgs) != 1 || pkgs[0].Licenses[0] != "MIT" {
 		t.Errorf("long line: %+v %v", pkgs, err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := ParseInstalled(cctx, strings.NewReader(genInstalled(500)), InstalledPath); !errors.Is(err, context.Canceled) {
+	if _, _, err := ParseInstalled(cctx, strings.NewReader(genInstalled(500)), InstalledPath); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: err = %v", err)
 	}
 }
@@ -104,7 +110,7 @@ func TestTooLarge(t *testing.T) {
 		t.Errorf("Analyze: err = %v, want ErrTooLarge", err)
 	}
 	// A reader of unknown size is cut at the cap while streaming.
-	if _, err := ParseInstalled(context.Background(), io.NewSectionReader(zeroReaderAt{}, 0, maxInstalledSize+10), InstalledPath); !errors.Is(err, ErrTooLarge) {
+	if _, _, err := ParseInstalled(context.Background(), io.NewSectionReader(zeroReaderAt{}, 0, maxInstalledSize+10), InstalledPath); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("ParseInstalled: err = %v, want ErrTooLarge", err)
 	}
 }
@@ -136,7 +142,7 @@ func BenchmarkParseInstalled2000(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		pkgs, err := ParseInstalled(context.Background(), strings.NewReader(data), InstalledPath)
+		pkgs, _, err := ParseInstalled(context.Background(), strings.NewReader(data), InstalledPath)
 		if err != nil || len(pkgs) != 2000 {
 			b.Fatalf("%d packages, %v", len(pkgs), err)
 		}

@@ -14,7 +14,7 @@ func FuzzParseInstalled(f *testing.F) {
 	f.Add([]byte(genInstalled(2)))
 	f.Add([]byte("P:a\r\nV:1\r\n\r\nP:b\nV:2\no:c\nL:MIT"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		pkgs, err := ParseInstalled(context.Background(), strings.NewReader(string(data)), InstalledPath)
+		pkgs, _, err := ParseInstalled(context.Background(), strings.NewReader(string(data)), InstalledPath)
 		if err != nil {
 			return
 		}

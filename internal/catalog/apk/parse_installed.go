@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/package-url/packageurl-go"
 
@@ -26,8 +25,9 @@ type record struct {
 // and L (license) are read; the file lines (F, R, a, Z ...) are skipped.
 // Records without P or V are skipped; a file with no record and lines that
 // are not "X:value" is ErrMalformed. CRLF is tolerated. Locations are set
-// to path. Reading stops with ctx.Err() when ctx is done.
-func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]model.Package, error) {
+// to path. What was skipped is counted in Skipped, which the cataloger turns
+// into a scan warning. Reading stops with ctx.Err() when ctx is done.
+func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]model.Package, Skipped, error) {
 	cr := &countingReader{r: io.LimitReader(r, maxInstalledSize+1)}
 	br := bufio.NewReaderSize(cr, maxLineSize)
 	var (
@@ -53,10 +53,10 @@ func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]model.Pack
 	for {
 		line, err := readLine(br)
 		if cr.n > maxInstalledSize {
-			return nil, ErrTooLarge
+			return nil, Skipped{}, ErrTooLarge
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
+			return nil, Skipped{}, err
 		}
 		switch {
 		case len(bytes.TrimSpace(line)) == 0:
@@ -83,17 +83,35 @@ func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]model.Pack
 			break
 		}
 		if lines++; lines%4096 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, Skipped{}, ctx.Err()
 		}
 	}
 	flush()
 	if len(pkgs) == 0 && bad > 0 {
-		return nil, fmt.Errorf("%w: no package record, %d lines that are not X:value", ErrMalformed, bad)
+		return nil, Skipped{}, fmt.Errorf("%w: no package record, %d lines that are not X:value", ErrMalformed, bad)
 	}
-	if bad > 0 || skipped > 0 {
-		slog.Debug("apk installed: skipped content", "path", path, "badLines", bad, "recordsWithoutNameOrVersion", skipped)
+	return pkgs, Skipped{BadLines: bad, Records: skipped}, nil
+}
+
+// Skipped counts what a parse left out of the database as malformed.
+type Skipped struct {
+	// BadLines are lines that are not "X:value".
+	BadLines int
+	// Records are records without P (name) or V (version).
+	Records int
+}
+
+// Warning says what was skipped in one line; "" when nothing was.
+func (s Skipped) Warning() string {
+	switch {
+	case s.BadLines > 0 && s.Records > 0:
+		return fmt.Sprintf("skipped %d malformed lines and %d records without P: or V:", s.BadLines, s.Records)
+	case s.BadLines > 0:
+		return fmt.Sprintf("skipped %d malformed lines", s.BadLines)
+	case s.Records > 0:
+		return fmt.Sprintf("skipped %d records without P: or V:", s.Records)
 	}
-	return pkgs, nil
+	return ""
 }
 
 func newPackage(r record, path string) model.Package {

@@ -83,9 +83,13 @@ func (*Cataloger) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.Res
 	if size := in.Content.Size(); size > maxStatusSize {
 		return nil, fmt.Errorf("parse dpkg status %s: %w (%d bytes, cap %d)", in.Path, ErrTooLarge, size, maxStatusSize)
 	}
-	pkgs, err := ParseStatus(ctx, in.Content, in.Path, in.Path != StatusPath)
+	pkgs, skipped, err := ParseStatus(ctx, in.Content, in.Path, in.Path != StatusPath)
 	if err != nil {
 		return nil, fmt.Errorf("parse dpkg status %s: %w", in.Path, err)
 	}
-	return &analyzer.Result{Packages: pkgs}, nil
+	res := &analyzer.Result{Packages: pkgs}
+	if w := skipped.Warning(); w != "" {
+		res.Warnings = []string{w}
+	}
+	return res, nil
 }

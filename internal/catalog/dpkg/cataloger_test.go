@@ -132,9 +132,12 @@ func TestParseStatusShapes(t *testing.T) {
 		"Package: noversion\nStatus: install ok installed\n\n" +
 		"# a comment line\n" +
 		"Package: same-source\nStatus: install ok installed\nVersion: 6\nSource: same-source\n" // no final newline
-	pkgs, err := ParseStatus(context.Background(), strings.NewReader(in), StatusPath, false)
+	pkgs, skipped, err := ParseStatus(context.Background(), strings.NewReader(in), StatusPath, false)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := (Skipped{Records: 1}); skipped != want {
+		t.Errorf("skipped %+v, want %+v", skipped, want)
 	}
 	var got []string
 	for _, p := range pkgs {
@@ -145,7 +148,7 @@ func TestParseStatusShapes(t *testing.T) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
 	// In a status.d file a paragraph without Status is installed.
-	pkgs, err = ParseStatus(context.Background(), strings.NewReader("Package: nostatus\nVersion: 4.0-1\n"), "var/lib/dpkg/status.d/nostatus", true)
+	pkgs, _, err = ParseStatus(context.Background(), strings.NewReader("Package: nostatus\nVersion: 4.0-1\n"), "var/lib/dpkg/status.d/nostatus", true)
 	if err != nil || len(pkgs) != 1 || pkgs[0].Name != "nostatus" {
 		t.Errorf("status.d: %v %+v", err, pkgs)
 	}
@@ -153,27 +156,27 @@ func TestParseStatusShapes(t *testing.T) {
 
 func TestParseStatusErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := ParseStatus(ctx, strings.NewReader("\x7fELF\x02\x01\x01 garbage\nmore garbage\n"), StatusPath, false); !errors.Is(err, ErrMalformed) {
+	if _, _, err := ParseStatus(ctx, strings.NewReader("\x7fELF\x02\x01\x01 garbage\nmore garbage\n"), StatusPath, false); !errors.Is(err, ErrMalformed) {
 		t.Errorf("garbage: err = %v, want ErrMalformed", err)
 	}
-	pkgs, err := ParseStatus(ctx, strings.NewReader(""), StatusPath, false)
+	pkgs, _, err := ParseStatus(ctx, strings.NewReader(""), StatusPath, false)
 	if err != nil || len(pkgs) != 0 {
 		t.Errorf("empty: %v %v", pkgs, err)
 	}
 	// A line far beyond maxLineSize is truncated, not buffered whole.
 	long := "Package: a\nStatus: install ok installed\nVersion: 1\nDescription: " + strings.Repeat("x", 4*maxLineSize) + "\n"
-	pkgs, err = ParseStatus(ctx, strings.NewReader(long), StatusPath, false)
+	pkgs, _, err = ParseStatus(ctx, strings.NewReader(long), StatusPath, false)
 	if err != nil || len(pkgs) != 1 {
 		t.Errorf("long line: %v %v", pkgs, err)
 	}
 	// Over the size cap (checked while streaming, for readers of unknown size).
 	big := io.MultiReader(strings.NewReader("Package: a\nVersion: 1\nDescription: x\n"), repeatReader(' ', maxStatusSize))
-	if _, err := ParseStatus(ctx, big, StatusPath, false); !errors.Is(err, ErrTooLarge) {
+	if _, _, err := ParseStatus(ctx, big, StatusPath, false); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("big: err = %v, want ErrTooLarge", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := ParseStatus(cctx, strings.NewReader(genStatus(2000)), StatusPath, false); !errors.Is(err, context.Canceled) {
+	if _, _, err := ParseStatus(cctx, strings.NewReader(genStatus(2000)), StatusPath, false); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: err = %v", err)
 	}
 }
@@ -229,7 +232,7 @@ func BenchmarkParseStatus2000(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		pkgs, err := ParseStatus(context.Background(), strings.NewReader(data), StatusPath, false)
+		pkgs, _, err := ParseStatus(context.Background(), strings.NewReader(data), StatusPath, false)
 		if err != nil || len(pkgs) != 2000 {
 			b.Fatalf("%d packages, %v", len(pkgs), err)
 		}

@@ -16,7 +16,7 @@ func FuzzParseStatus(f *testing.F) {
 	f.Add([]byte(genStatus(3)), true)
 	f.Add([]byte("Package: a\r\nVersion: 1\r\n \r\n\tx\r\n\r\n"), true)
 	f.Fuzz(func(t *testing.T, data []byte, statusD bool) {
-		pkgs, err := ParseStatus(context.Background(), strings.NewReader(string(data)), StatusPath, statusD)
+		pkgs, _, err := ParseStatus(context.Background(), strings.NewReader(string(data)), StatusPath, statusD)
 		if err != nil {
 			return
 		}

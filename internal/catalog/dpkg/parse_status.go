@@ -34,8 +34,10 @@ type paragraph struct {
 // blank lines between paragraphs, CRLF line ends and "#" comment lines are
 // tolerated; field names are case-insensitive. Paragraphs without Package or
 // Version are skipped. A file with no paragraph at all and lines that are not
-// fields is ErrMalformed. Reading stops with ctx.Err() when ctx is done.
-func ParseStatus(ctx context.Context, r io.Reader, path string, statusD bool) ([]model.Package, error) {
+// fields is ErrMalformed. What was skipped is counted in Skipped, which the
+// cataloger turns into a scan warning. Reading stops with ctx.Err() when ctx
+// is done.
+func ParseStatus(ctx context.Context, r io.Reader, path string, statusD bool) ([]model.Package, Skipped, error) {
 	cr := &countingReader{r: io.LimitReader(r, maxStatusSize+1)}
 	br := bufio.NewReaderSize(cr, maxLineSize)
 	var (
@@ -66,10 +68,10 @@ func ParseStatus(ctx context.Context, r io.Reader, path string, statusD bool) ([
 	for {
 		line, err := readLine(br)
 		if cr.n > maxStatusSize {
-			return nil, ErrTooLarge
+			return nil, Skipped{}, ErrTooLarge
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
+			return nil, Skipped{}, err
 		}
 		if len(line) > 0 || err == nil {
 			handleLine(line, &cur, &inField, &bad, flush)
@@ -78,18 +80,38 @@ func ParseStatus(ctx context.Context, r io.Reader, path string, statusD bool) ([
 			break
 		}
 		if lines++; lines%4096 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, Skipped{}, ctx.Err()
 		}
 	}
 	flush()
 	if len(pkgs) == 0 && bad > 0 {
-		return nil, fmt.Errorf("%w: no package paragraph, %d lines that are not fields", ErrMalformed, bad)
+		return nil, Skipped{}, fmt.Errorf("%w: no package paragraph, %d lines that are not fields", ErrMalformed, bad)
 	}
-	if bad > 0 || skipped > 0 {
-		slog.Debug("dpkg status: skipped content", "path", path, "badLines", bad,
-			"paragraphsWithoutPackageOrVersion", skipped, "notInstalled", notInst)
+	if notInst > 0 {
+		slog.Debug("dpkg status: packages not installed", "path", path, "count", notInst)
 	}
-	return pkgs, nil
+	return pkgs, Skipped{BadLines: bad, Records: skipped}, nil
+}
+
+// Skipped counts what a parse left out of a package database as malformed.
+type Skipped struct {
+	// BadLines are lines that are not fields (or stray continuations).
+	BadLines int
+	// Records are paragraphs without Package or Version.
+	Records int
+}
+
+// Warning says what was skipped in one line; "" when nothing was.
+func (s Skipped) Warning() string {
+	switch {
+	case s.BadLines > 0 && s.Records > 0:
+		return fmt.Sprintf("skipped %d malformed lines and %d paragraphs without Package or Version", s.BadLines, s.Records)
+	case s.BadLines > 0:
+		return fmt.Sprintf("skipped %d malformed lines", s.BadLines)
+	case s.Records > 0:
+		return fmt.Sprintf("skipped %d paragraphs without Package or Version", s.Records)
+	}
+	return ""
 }
 
 // handleLine applies one line (without its line end) to the paragraph.

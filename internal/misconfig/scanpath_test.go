@@ -3,6 +3,7 @@ package misconfig
 import (
 	"context"
 	"errors"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -64,8 +65,8 @@ func TestScanPath(t *testing.T) {
 	if err != nil || len(fs) == 0 || fs[0].Location.Path != filepath.ToSlash(filepath.Join(dir, "Dockerfile")) {
 		t.Errorf("single file: %v %v", fs, err)
 	}
-	if _, err := ScanPath(context.Background(), filepath.Join(dir, "missing")); err == nil {
-		t.Error("missing path: no error")
+	if _, err := ScanPath(context.Background(), filepath.Join(dir, "missing")); !errors.Is(err, iofs.ErrNotExist) {
+		t.Errorf("missing path: err = %v, want fs.ErrNotExist", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

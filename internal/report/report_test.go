@@ -233,8 +233,8 @@ func TestJSONRoundTrip(t *testing.T) {
 }
 
 func TestParseFormat(t *testing.T) {
-	if _, err := ParseFormat("xml"); err == nil {
-		t.Error("unknown format accepted")
+	if _, err := ParseFormat("xml"); err == nil || !strings.Contains(err.Error(), `"xml"`) {
+		t.Errorf("unknown format: err = %v, want one naming it", err)
 	}
 	if f, err := ParseFormat("SARIF"); err != nil || f != FormatSARIF {
 		t.Error(f, err)

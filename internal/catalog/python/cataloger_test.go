@@ -3,6 +3,7 @@ package python
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -188,11 +189,12 @@ func TestMetadataErrors(t *testing.T) {
 }
 
 func TestLockErrors(t *testing.T) {
-	if _, err := parsePoetryLock("x", []byte("[[package]\nname = ")); err == nil {
-		t.Error("bad TOML: no error")
+	if _, err := parsePoetryLock("x", []byte("[[package]\nname = ")); err == nil || !strings.Contains(err.Error(), "toml") {
+		t.Errorf("bad TOML: err = %v, want a TOML error", err)
 	}
-	if _, err := parsePipfileLock("x", []byte(`{"default": [`)); err == nil {
-		t.Error("bad JSON: no error")
+	var syn *json.SyntaxError
+	if _, err := parsePipfileLock("x", []byte(`{"default": [`)); !errors.As(err, &syn) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("bad JSON: err = %v, want a JSON syntax error", err)
 	}
 	pkgs, err := parsePipfileLock("x", []byte(`{"default": {"a": {"version": "==1.0"}, "b": {"git": "https://x", "ref": "abc"}},
 		"develop": {"a": {"version": "==1.0"}, "c": {"version": "==2.0"}}}`))

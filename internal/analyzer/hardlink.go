@@ -37,25 +37,29 @@ const maxSharedLink = 16 << 20
 // bytes are those of the entry it links to, which the single pass has
 // already gone past. Layers holding such links get a second pass
 // (WalkHardLinks); links no analyzer wants by path cost nothing.
-func (s *Set) noteHardLink(lr *LayerResult, p string, hdr *tar.Header) {
+//
+// seq is the link entry's position in the stream; it reports whether the
+// link was recorded.
+func (s *Set) noteHardLink(lr *LayerResult, p string, hdr *tar.Header, seq int) bool {
 	target, err := CleanTarPath(hdr.Linkname)
 	if err != nil || target == "" || target == p {
 		lr.warn(fmt.Sprintf("%s: hard link to %q skipped", p, hdr.Linkname))
-		return
+		return false
 	}
 	info := linkInfo{name: p, mode: hdr.FileInfo().Mode()}
 	need, metas := s.plan(p, info)
 	if len(need) == 0 && len(metas) == 0 {
-		return
+		return false
 	}
 	if len(lr.HardLinks) >= maxHardLinks {
 		lr.warn(fmt.Sprintf("%s: more than %d wanted hard links; not analysed", p, maxHardLinks))
-		return
+		return false
 	}
 	if lr.HardLinks == nil {
-		lr.HardLinks = map[string][]string{}
+		lr.HardLinks = map[string][]HardLink{}
 	}
-	lr.HardLinks[target] = append(lr.HardLinks[target], p)
+	lr.HardLinks[target] = append(lr.HardLinks[target], HardLink{Path: p, Seq: seq})
+	return true
 }
 
 type linkInfo struct {
@@ -84,7 +88,8 @@ func (s *Set) WalkHardLinks(ctx context.Context, lr *LayerResult, r io.Reader, p
 	tr := tar.NewReader(r)
 	var walkErr error
 	budget := int64(maxHardLinkBytes)
-	for len(links) > 0 {
+	found := map[string]bool{} // targets seen before at least one of their links
+	for seq := 1; len(links) > 0; seq++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -97,11 +102,24 @@ func (s *Set) WalkHardLinks(ctx context.Context, lr *LayerResult, r io.Reader, p
 		if err != nil || hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		paths, ok := links[p]
-		if !ok {
+		// A link is to the target as the stream left it at the link's own
+		// entry: of several copies of the target, the last one before the
+		// link. Each earlier copy is analysed and then replaced (track).
+		var paths []string
+		var later []HardLink
+		for _, l := range links[p] {
+			if l.Seq > seq {
+				paths = append(paths, l.Path)
+				later = append(later, l)
+			}
+		}
+		if len(later) == 0 {
+			if _, ok := links[p]; ok && found[p] {
+				delete(links, p) // every link comes before this copy
+			}
 			continue
 		}
-		delete(links, p)
+		found[p] = true
 		if hdr.Size > s.opts.maxFileSize {
 			lr.warn(fmt.Sprintf("%s: %d bytes is over the %d byte analysis cap; content not analysed", p, hdr.Size, s.opts.maxFileSize))
 			continue
@@ -131,7 +149,9 @@ func (s *Set) WalkHardLinks(ctx context.Context, lr *LayerResult, r io.Reader, p
 			if len(need) == 0 && len(metas) == 0 {
 				continue
 			}
-			f := &file{path: lp, info: info, metas: metas, size: hdr.Size}
+			d.supersede(lp)
+			d.track(lp, seq)
+			f := &file{path: lp, info: info, metas: metas, size: hdr.Size, seq: seq}
 			if len(need) > 0 {
 				f.need = need
 				var src io.Reader = tr
@@ -153,7 +173,9 @@ func (s *Set) WalkHardLinks(ctx context.Context, lr *LayerResult, r io.Reader, p
 	}
 	finErr := d.finish()
 	for target := range links {
-		lr.warn(fmt.Sprintf("hard links to %s: target not in the layer", target))
+		if !found[target] {
+			lr.warn(fmt.Sprintf("hard links to %s: target not in the layer", target))
+		}
 	}
 	if walkErr != nil {
 		return walkErr

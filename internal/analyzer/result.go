@@ -2,7 +2,7 @@ package analyzer
 
 // resultFormatVersion is part of every cache key: bump it when LayerResult's
 // encoding changes meaning.
-const resultFormatVersion = "layer-result/1"
+const resultFormatVersion = "layer-result/2" // 2: the last tar entry for a path wins (issue 14)
 
 // LayerResult is what one walk of one layer (or one file tree) produced.
 // It is what the layer cache stores, keyed by Set.CacheKey(DiffID).
@@ -21,9 +21,9 @@ type LayerResult struct {
 	OpaqueDirs []string `json:"opaqueDirs,omitempty"`
 	// Warnings are per-file problems that did not stop the walk.
 	Warnings []string `json:"warnings,omitempty"`
-	// HardLinks maps a hard link's target to the wanted link paths, for
+	// HardLinks maps a hard link's target to the wanted links, for
 	// Set.WalkHardLinks; never stored.
-	HardLinks map[string][]string `json:"-"`
+	HardLinks map[string][]HardLink `json:"-"`
 	// Entries counts the entries read; Bytes the uncompressed bytes read.
 	Entries int   `json:"entries"`
 	Bytes   int64 `json:"bytes"`
@@ -75,4 +75,28 @@ func (lr *LayerResult) add(path string, r *Result) {
 		cur.OS = r.OS
 	}
 	cur.Present = cur.Present || r.Present
+}
+
+// HardLink is a wanted hard link: its path, and its entry's position in the
+// layer's tar stream (it links to the target as the stream left it there).
+type HardLink struct {
+	Path string
+	Seq  int
+}
+
+// dropHardLink forgets a wanted hard link at p, replaced by a later entry.
+func (lr *LayerResult) dropHardLink(p string) {
+	for target, links := range lr.HardLinks {
+		kept := links[:0]
+		for _, l := range links {
+			if l.Path != p {
+				kept = append(kept, l)
+			}
+		}
+		if len(kept) == 0 {
+			delete(lr.HardLinks, target)
+		} else {
+			lr.HardLinks[target] = kept
+		}
+	}
 }

@@ -36,6 +36,9 @@ type file struct {
 	data  []byte     // in-memory content, or
 	spill *os.File   // spilled content
 	size  int64
+	// seq is the entry's 1-based position in its tar stream: of several
+	// entries for one path, the last one is the file (see supersede).
+	seq int
 }
 
 func (f *file) release() {
@@ -58,6 +61,9 @@ type dispatcher struct {
 	budget chan struct{} // one token per MiB in flight
 	g      *errgroup.Group
 	ctx    context.Context
+	// latest maps each path submitted for analysis (or recorded as a
+	// wanted hard link) to the entry that owns it now; guarded by mu.
+	latest map[string]int
 }
 
 func (s *Set) newDispatcher(ctx context.Context, lr *LayerResult) *dispatcher {
@@ -69,6 +75,7 @@ func (s *Set) newDispatcher(ctx context.Context, lr *LayerResult) *dispatcher {
 		budget: make(chan struct{}, int(s.opts.maxInFlight>>20)+1),
 		g:      g,
 		ctx:    gctx,
+		latest: map[string]int{},
 	}
 	for i := 0; i < s.opts.workers; i++ {
 		g.Go(func() error {
@@ -128,6 +135,36 @@ func (d *dispatcher) finish() error {
 	return d.g.Wait()
 }
 
+// supersede applies a tar stream's rule that the last entry for a path is
+// the file, as `tar -x` and every container runtime leave it: whatever an
+// earlier entry of the same layer put at p (results, a pending analysis, a
+// wanted hard link) is dropped. A layer writing one package.json 10,000
+// times thus reports one package, from the last copy, without holding
+// more than one entry per path.
+func (d *dispatcher) supersede(p string) {
+	d.mu.Lock()
+	if _, ok := d.latest[p]; ok {
+		delete(d.latest, p)
+		delete(d.lr.Files, p)
+		d.lr.dropHardLink(p)
+	}
+	d.mu.Unlock()
+}
+
+// track records that entry seq owns p and will be analysed.
+func (d *dispatcher) track(p string, seq int) {
+	d.mu.Lock()
+	d.latest[p] = seq
+	d.mu.Unlock()
+}
+
+// current reports whether f is still the entry that owns its path; the
+// caller holds mu.
+func (d *dispatcher) current(f *file) bool {
+	seq, ok := d.latest[f.path]
+	return ok && seq == f.seq
+}
+
 func (d *dispatcher) warnf(format string, args ...any) {
 	d.mu.Lock()
 	d.lr.warn(fmt.Sprintf(format, args...))
@@ -141,6 +178,12 @@ func (d *dispatcher) analyze(f *file) {
 		}
 		f.release()
 	}()
+	d.mu.Lock()
+	stale := !d.current(f)
+	d.mu.Unlock()
+	if stale {
+		return // a later entry of the layer replaced this file before it was analysed
+	}
 	var results []*Result
 	run := func(a Analyzer, content *io.SectionReader) {
 		// An analyzer bug on hostile input must not take the whole scan down.
@@ -185,8 +228,10 @@ func (d *dispatcher) analyze(f *file) {
 		return
 	}
 	d.mu.Lock()
-	for _, r := range results {
-		d.lr.add(f.path, r)
+	if d.current(f) {
+		for _, r := range results {
+			d.lr.add(f.path, r)
+		}
 	}
 	d.mu.Unlock()
 }
@@ -278,6 +323,8 @@ func (s *Set) walkTar(d *dispatcher, tr *tar.Reader, lr *LayerResult, progress P
 		dir, base := path.Split(p)
 		dir = strings.TrimSuffix(dir, "/")
 		if strings.HasPrefix(base, whiteoutPrefix) {
+			// A whiteout hides lower layers only, never an entry of its own
+			// layer (OCI image spec, "Whiteouts").
 			if base == whiteoutOpaque {
 				lr.OpaqueDirs = append(lr.OpaqueDirs, dir)
 			} else if target := base[len(whiteoutPrefix):]; target != "" && target != "." && target != ".." {
@@ -285,8 +332,12 @@ func (s *Set) walkTar(d *dispatcher, tr *tar.Reader, lr *LayerResult, progress P
 			}
 			continue
 		}
+		seq := lr.Entries
+		d.supersede(p)
 		if hdr.Typeflag == tar.TypeLink {
-			s.noteHardLink(lr, p, hdr)
+			if s.noteHardLink(lr, p, hdr, seq) {
+				d.track(p, seq)
+			}
 			continue
 		}
 		// archive/tar turns old TypeRegA entries into TypeReg.
@@ -303,7 +354,8 @@ func (s *Set) walkTar(d *dispatcher, tr *tar.Reader, lr *LayerResult, progress P
 		if len(need) == 0 && len(metas) == 0 {
 			continue
 		}
-		f := &file{path: p, info: info, metas: metas, size: hdr.Size}
+		f := &file{path: p, info: info, metas: metas, size: hdr.Size, seq: seq}
+		d.track(p, seq)
 		if len(need) > 0 {
 			if hdr.Size > s.opts.maxFileSize {
 				lr.warn(fmt.Sprintf("%s: %d bytes is over the %d byte analysis cap; content not analysed", p, hdr.Size, s.opts.maxFileSize))
@@ -406,7 +458,8 @@ func (s *Set) WalkDir(ctx context.Context, root string, progress Progress) (*Lay
 		if len(need) == 0 && len(metas) == 0 {
 			return nil
 		}
-		f := &file{path: p, info: info, metas: metas, size: info.Size()}
+		f := &file{path: p, info: info, metas: metas, size: info.Size(), seq: lr.Entries}
+		d.track(p, f.seq)
 		if len(need) > 0 {
 			if info.Size() > s.opts.maxFileSize {
 				lr.warn(fmt.Sprintf("%s: %d bytes is over the %d byte analysis cap; content not analysed", p, info.Size(), s.opts.maxFileSize))

@@ -299,3 +299,93 @@ func TestWalkHardLinks(t *testing.T) {
 		t.Errorf("warnings = %q", warn)
 	}
 }
+
+// TestWalkLayerRepeatedEntries: of several entries for one path in a
+// layer, the last one is the file (what `tar -x` and container runtimes
+// leave), whatever its type.
+func TestWalkLayerRepeatedEntries(t *testing.T) {
+	var entries []entry
+	for i := 0; i < 1000; i++ {
+		entries = append(entries, entry{name: "pkgs/dup.txt", body: fmt.Sprintf("%d\n", i)})
+	}
+	entries = append(entries,
+		entry{name: "pkgs/gone.txt", body: "1\n"},
+		entry{name: "pkgs/gone.txt", typ: tar.TypeSymlink, linkname: "elsewhere"},
+		entry{name: "./pkgs/dir.txt", body: "2\n"},
+		entry{name: "pkgs/dir.txt/", typ: tar.TypeDir, mode: 0o755},
+		entry{name: "pkgs/back.txt", typ: tar.TypeSymlink, linkname: "x"},
+		entry{name: "pkgs/back.txt", body: "3\n"},
+		// A whiteout hides lower layers only, not an entry of its own layer.
+		entry{name: "pkgs/kept.txt", body: "4\n"},
+		entry{name: "pkgs/.wh.kept.txt"},
+	)
+	lr, err := newTestSet(t).WalkLayer(context.Background(), "sha256:dup", bytes.NewReader(mkTar(t, entries)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(names(lr), ","); got != "pkgs/back.txt,pkgs/dup.txt,pkgs/kept.txt" {
+		t.Fatalf("files = %q", got)
+	}
+	for p, want := range map[string]string{"pkgs/dup.txt": "999", "pkgs/back.txt": "3", "pkgs/kept.txt": "4"} {
+		pkgs := lr.Files[p].Packages
+		if len(pkgs) != 1 || pkgs[0].Version != want {
+			t.Errorf("%s: packages %+v, want one of version %s", p, pkgs, want)
+		}
+	}
+}
+
+// TestWalkHardLinksRepeatedTarget: a hard link is to its target as the
+// stream left it at the link's entry, not to a later rewrite; a link
+// replaced by a later entry is not analysed at all.
+func TestWalkHardLinksRepeatedTarget(t *testing.T) {
+	data := mkTar(t, []entry{
+		{name: "store/blob", body: "1.0\n"},
+		{name: "store/blob", body: "2.0\n"},
+		{name: "pkgs/a.txt", typ: tar.TypeLink, linkname: "store/blob"},
+		{name: "store/blob", body: "3.0\n"},
+		{name: "pkgs/b.txt", typ: tar.TypeLink, linkname: "store/blob"},
+		{name: "pkgs/c.txt", typ: tar.TypeLink, linkname: "store/blob"},
+		{name: "pkgs/c.txt", body: "9.9\n"},
+		{name: "pkgs/d.txt", typ: tar.TypeLink, linkname: "store/blob"},
+		{name: "pkgs/d.txt", typ: tar.TypeSymlink, linkname: "x"},
+	})
+	s := newTestSet(t)
+	lr, err := s.WalkLayer(context.Background(), "sha256:hl2", bytes.NewReader(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WalkHardLinks(context.Background(), lr, bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(names(lr), ","); got != "pkgs/a.txt,pkgs/b.txt,pkgs/c.txt" {
+		t.Fatalf("files = %q", got)
+	}
+	for p, want := range map[string]string{"pkgs/a.txt": "2.0", "pkgs/b.txt": "3.0", "pkgs/c.txt": "9.9"} {
+		pkgs := lr.Files[p].Packages
+		if len(pkgs) != 1 || pkgs[0].Version != want {
+			t.Errorf("%s: packages %+v, want one of version %s", p, pkgs, want)
+		}
+	}
+	if len(lr.Warnings) != 0 {
+		t.Errorf("warnings %q", lr.Warnings)
+	}
+}
+
+// BenchmarkWalkLayerRepeatedEntries: 10,000 copies of one manifest in a
+// layer cost about what 10,000 distinct files cost, and keep one result.
+func BenchmarkWalkLayerRepeatedEntries(b *testing.B) {
+	var entries []entry
+	for i := 0; i < 10000; i++ {
+		entries = append(entries, entry{name: "pkgs/dup.txt", body: fmt.Sprintf("%d\n", i)})
+	}
+	data := mkTar(b, entries)
+	s := newTestSet(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		lr, err := s.WalkLayer(context.Background(), "sha256:dup", bytes.NewReader(data), nil)
+		if err != nil || len(lr.Files) != 1 {
+			b.Fatalf("%v %d", err, len(lr.Files))
+		}
+	}
+}

@@ -16,7 +16,8 @@ APT_PACKAGES=(
 	clamav clamav-daemon            # real clamd for internal/malware
 	libyara-dev pkg-config yara     # libyara for the -tags yara build of internal/malware
 	libisal-dev                     # ISA-L gzip inflater of the -tags isal build (internal/inflate)
-	containerd runc docker.io       # real daemons for internal/image
+	containerd runc docker.io       # real daemons for internal/image and the runtime e2e (internal/testctr)
+	busybox-static                  # the runtime e2e images (internal/testctr builds them from it)
 	postgresql                      # the store's second engine
 	chromium                        # the console's browser tests
 	rpm ruby php-cli php-composer-semver python3-packaging  # reference implementations the version tests compare against
@@ -90,3 +91,5 @@ log "privileged e2e (serial)"
 # nftables tables, fanotify marks) run one package at a time; each restores
 # what it changes.
 MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 10m ./internal/host/firewall/...
+# Runtime e2e: real containerd (+ dockerd) under temp dirs, started by internal/testctr.
+MAMORI_TEST_RUNTIME=1 MAMORI_TEST_DOCKER=1 go test -p 1 -count=1 -timeout 8m ./internal/testctr/...

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mamori/internal/model"
+	"mamori/internal/progress"
 	"mamori/internal/vulndb"
 )
 
@@ -186,4 +190,61 @@ func recordEcosystems(dir string, res *model.Result) {
 		return
 	}
 	_ = os.WriteFile(filepath.Join(dir, seenFile), b, 0o600)
+}
+
+// firstRunFetch is how a scan gets a vulnerability database when there is
+// none yet (a new user's first command, as trivy and grype do it): after
+// the inventory, the OSV dumps of exactly the ecosystems found are
+// downloaded and built atomically (vulndb.Update), with progress on a
+// terminal and one line saying what was fetched and how old the data is.
+// It is nil (no download; the missing database stays an error) with
+// --offline or --skip-db-update.
+func firstRunFetch(g *globalOptions, o *scanOptions) func(ctx context.Context, ecosystems []string) error {
+	if o.offline || o.skipDBUpdate {
+		return nil
+	}
+	return func(ctx context.Context, ecos []string) error {
+		dir := dbDir(g)
+		if dir == "" {
+			return errors.New("no cache directory for the vulnerability database: use --db-dir")
+		}
+		if !g.quiet {
+			fmt.Fprintf(os.Stderr, "no vulnerability database in %s: downloading %s (--offline or --skip-db-update to never download)\n",
+				dir, strings.Join(ecos, ", "))
+		}
+		bar := progress.New("downloading vulnerability database", g.quiet)
+		opts := []vulndb.Option{vulndb.WithEcosystems(ecos...), vulndb.WithLogger(g.logger), vulndb.WithProgress(bar.Add)}
+		if o.dbURL != "" {
+			opts = append(opts, vulndb.WithBaseURL(o.dbURL))
+		}
+		res, err := vulndb.Update(ctx, dir, opts...)
+		bar.Done()
+		if err != nil {
+			return err
+		}
+		if !g.quiet {
+			md, err := vulndb.Info(dir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "fetched the vulnerability database: %d advisories for %s; %s\n",
+				res.Records, strings.Join(ecos, ", "), dataAge(md, time.Now()))
+		}
+		return nil
+	}
+}
+
+// dataAge says how old the downloaded data is: the oldest Last-Modified of
+// the dumps (what the mirror said), else the build time.
+func dataAge(md *vulndb.Metadata, now time.Time) string {
+	var oldest time.Time
+	for _, s := range md.Sources {
+		if t, err := http.ParseTime(s.LastModified); err == nil && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	if oldest.IsZero() {
+		return "built " + md.BuiltAt.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("data as of %s (%s old)", oldest.UTC().Format(time.RFC3339), now.Sub(oldest).Round(time.Minute))
 }

@@ -18,6 +18,7 @@ import (
 	"mamori/internal/report"
 	"mamori/internal/scan"
 	"mamori/internal/server/client"
+	"mamori/internal/vulndb"
 )
 
 // scanOptions are the flags of image, rootfs, fs and sbom.
@@ -46,6 +47,9 @@ type scanOptions struct {
 	token         string
 	serverCA      string
 	dbMaxAge      time.Duration
+	offline       bool
+	skipDBUpdate  bool
+	dbURL         string
 }
 
 func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
@@ -67,6 +71,9 @@ func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
 	f.StringSliceVar(&o.yaraRules, "yara-rules", nil, "YARA rule files or directories for malware scanning")
 	f.StringSliceVar(&o.hashLists, "malware-hashes", nil, "files of known-bad SHA-256 hashes (\"<sha256>  <name>\" per line)")
 	f.DurationVar(&o.dbMaxAge, "db-max-age", scan.DefaultDBMaxAge, "warn when the vulnerability database is older than this (0: never)")
+	f.BoolVar(&o.skipDBUpdate, "skip-db-update", false, "never download the vulnerability database: with none, vulnerability matching fails with an error")
+	f.BoolVar(&o.offline, "offline", false, "download nothing (implies --skip-db-update): for CI that must not reach out")
+	f.StringVar(&o.dbURL, "db-url", "", "OSV mirror for the first-run database download (default "+vulndb.DefaultBaseURL+")")
 	f.StringVar(&o.serverURL, "server", "", "upload the result to this mamori server (https://host:8443)")
 	f.StringVar(&o.token, "token", "", "API token for --server (operator role; default $MAMORI_TOKEN, which keeps it out of shell history)")
 	f.StringVar(&o.serverCA, "server-ca", "", "PEM CA certificate to verify --server with (a self-signed server's <data-dir>/tls-cert.pem)")
@@ -189,6 +196,7 @@ func setup(ctx context.Context, g *globalOptions, o *scanOptions, kind string) (
 		Version:      version,
 		Quiet:        g.quiet,
 		DBMaxAge:     dbMaxAge(o.dbMaxAge),
+		FetchDB:      firstRunFetch(g, o),
 	})
 	if err != nil {
 		return nil, nil, "", err

@@ -64,7 +64,10 @@ func (b *Bar) loop() {
 }
 
 func (b *Bar) draw() {
-	line := fmt.Sprintf("%s  layers %d/%d", b.label, b.layersDone.Load(), b.layersTotal.Load())
+	line := b.label
+	if n := b.layersTotal.Load(); n > 0 {
+		line += fmt.Sprintf("  layers %d/%d", b.layersDone.Load(), n)
+	}
 	if c := b.cached.Load(); c > 0 {
 		line += fmt.Sprintf(" (%d cached)", c)
 	}

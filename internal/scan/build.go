@@ -55,6 +55,12 @@ type BuildOptions struct {
 	DBMaxAge time.Duration
 	// TempDir is where large files are spilled during analysis.
 	TempDir string
+	// FetchDB, when set, is how the vulnerability database is fetched on
+	// first use when DBDir holds none (a new user's first scan): it is
+	// called once, after the inventory, with the OSV ecosystems the
+	// inventory needs, and must leave a database in DBDir. Nil keeps the
+	// missing database an error (--offline, --skip-db-update).
+	FetchDB func(ctx context.Context, ecosystems []string) error
 }
 
 // Build assembles a Scanner from opts: the explicit analyzer lists of each
@@ -147,7 +153,11 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 		}
 		cfg.Checker = imageChecker{}
 	}
-	if has(cfg.Scanners, ScannerVuln) {
+	if has(cfg.Scanners, ScannerVuln) && opts.FetchDB != nil && !hasDB(opts.DBDir) {
+		fm := &fetchingMatcher{dir: opts.DBDir, fetch: opts.FetchDB, info: &model.DBInfo{}}
+		closers = append(closers, fm.close)
+		cfg.DB, cfg.Matcher = fm.info, fm
+	} else if has(cfg.Scanners, ScannerVuln) {
 		db, err := vulndb.Open(ctx, opts.DBDir)
 		if err != nil {
 			cleanup()

@@ -308,6 +308,9 @@ func (s *Scanner) finish(ctx context.Context, res *model.Result, m *analyzer.Mer
 		res.Vulnerabilities = append(res.Vulnerabilities, vulns...)
 		res.Findings = append(res.Findings, mal...)
 	}
+	if res.DB != nil && res.DB.BuiltAt.IsZero() {
+		res.DB = nil // a first run with nothing to match fetched no database
+	}
 	model.SortFindings(res.Findings)
 	model.SortVulnerabilities(res.Vulnerabilities)
 	return nil

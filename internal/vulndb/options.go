@@ -34,6 +34,7 @@ type options struct {
 	maxDownload int64
 	log         *slog.Logger
 	now         func() time.Time
+	progress    func(n int64)
 }
 
 func makeOptions(opts []Option) (*options, error) {
@@ -126,6 +127,15 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("vulndb: nil logger")
 		}
 		o.log = l
+		return nil
+	}
+}
+
+// WithProgress has Update report the bytes it downloads to fn (a progress
+// bar); fn must be cheap and safe for concurrent use.
+func WithProgress(fn func(n int64)) Option {
+	return func(o *options) error {
+		o.progress = fn
 		return nil
 	}
 }

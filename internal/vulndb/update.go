@@ -158,7 +158,11 @@ func download(ctx context.Context, o *options, eco, cached string, last *Source)
 		return nil, "", err
 	}
 	tmp := f.Name()
-	n, err := io.Copy(f, io.LimitReader(resp.Body, o.maxDownload+1))
+	var body io.Reader = resp.Body
+	if o.progress != nil {
+		body = &progressReader{r: body, fn: o.progress}
+	}
+	n, err := io.Copy(f, io.LimitReader(body, o.maxDownload+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -179,4 +183,18 @@ func download(ctx context.Context, o *options, eco, cached string, last *Source)
 		LastModified: resp.Header.Get("Last-Modified"),
 		FetchedAt:    now,
 	}, tmp, nil
+}
+
+// progressReader reports what it reads.
+type progressReader struct {
+	r  io.Reader
+	fn func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.fn(int64(n))
+	}
+	return n, err
 }

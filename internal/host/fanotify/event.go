@@ -81,6 +81,7 @@ type Event struct {
 	received time.Time
 	deadline time.Time
 	state    atomic.Uint32 // 0 pending, 1 answered
+	early    atomic.Bool   // answered by the handler through Respond
 	verdict  atomic.Uint32
 	timer    *time.Timer
 	l        *Listener
@@ -147,6 +148,24 @@ func (e *Event) Path() (string, error) {
 		return "", fmt.Errorf("fanotify: path of event fd: %w", err)
 	}
 	return p, nil
+}
+
+// Respond sends the verdict for a permission event now, before Decide
+// returns, so a handler can deny at once and then do slow work with the
+// file still open (quarantining it). It returns false when the event is
+// not a permission event or was already answered (at the deadline);
+// Decide's return value is then ignored.
+func (e *Event) Respond(v Verdict) bool {
+	if !e.Perm() || (v != Allow && v != Deny) {
+		return false
+	}
+	if !e.answer(v) {
+		return false
+	}
+	e.early.Store(true)
+	e.l.stats.handled.Add(1)
+	e.l.count(v)
+	return true
 }
 
 // answer sends v for a permission event once; later calls do nothing and

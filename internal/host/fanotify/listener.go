@@ -347,7 +347,7 @@ func (l *Listener) handle(h Handler, ev *Event) {
 	ctx, cancel := context.WithDeadline(l.baseCtx, ev.deadline)
 	defer cancel()
 	v := l.call(ctx, h, ev)
-	if !ev.Perm() {
+	if !ev.Perm() || ev.early.Load() {
 		return
 	}
 	if ev.answer(v) {

@@ -42,7 +42,7 @@ func newConfigCmd(g *globalOptions) *cobra.Command {
 			}
 			model.SortFindings(res.Findings)
 			o := &scanOptions{format: format, output: output, failOn: failOn, severities: severities, exitCode: exitCode}
-			return finish(g, o, f, res, cmd.OutOrStdout())
+			return finish(cmd.Context(), g, o, f, res, cmd.OutOrStdout())
 		},
 	}
 	fl := cmd.Flags()

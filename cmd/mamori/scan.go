@@ -11,13 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mamori/internal/api/client"
 	"mamori/internal/cache"
 	"mamori/internal/image"
 	"mamori/internal/model"
 	"mamori/internal/policy"
 	"mamori/internal/report"
 	"mamori/internal/scan"
-	"mamori/internal/server/client"
 	"mamori/internal/vulndb"
 )
 
@@ -46,6 +46,7 @@ type scanOptions struct {
 	serverURL     string
 	token         string
 	serverCA      string
+	serverPin     string
 	dbMaxAge      time.Duration
 	offline       bool
 	skipDBUpdate  bool
@@ -77,6 +78,7 @@ func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
 	f.StringVar(&o.serverURL, "server", "", "upload the result to this mamori server (https://host:8443)")
 	f.StringVar(&o.token, "token", "", "API token for --server (operator role; default $MAMORI_TOKEN, which keeps it out of shell history)")
 	f.StringVar(&o.serverCA, "server-ca", "", "PEM CA certificate to verify --server with (a self-signed server's <data-dir>/tls-cert.pem)")
+	f.StringVar(&o.serverPin, "server-cert-sha256", "", "accept only the --server certificate with this SHA-256 (what mamori server logs as certSHA256)")
 }
 
 func (o *scanOptions) addImageFlags(cmd *cobra.Command) {
@@ -257,7 +259,7 @@ func runImage(ctx context.Context, g *globalOptions, o *scanOptions, args []stri
 	if err != nil {
 		return err
 	}
-	return finish(g, o, format, res, stdout)
+	return finish(ctx, g, o, format, res, stdout)
 }
 
 func runDir(ctx context.Context, g *globalOptions, o *scanOptions, dir, kind string, stdout io.Writer) error {
@@ -280,7 +282,7 @@ func runDir(ctx context.Context, g *globalOptions, o *scanOptions, dir, kind str
 	if err != nil {
 		return err
 	}
-	return finish(g, o, format, res, stdout)
+	return finish(ctx, g, o, format, res, stdout)
 }
 
 func isRoot(dir string) bool {
@@ -288,8 +290,9 @@ func isRoot(dir string) bool {
 	return err == nil && abs == "/"
 }
 
-// finish filters, reports and applies the CI gate.
-func finish(g *globalOptions, o *scanOptions, format report.Format, res *model.Result, stdout io.Writer) error {
+// finish uploads (with ctx: Ctrl-C cancels the upload), filters, reports
+// and applies the CI gate.
+func finish(ctx context.Context, g *globalOptions, o *scanOptions, format report.Format, res *model.Result, stdout io.Writer) error {
 	if res.Target.Type != model.TargetConfig {
 		recordEcosystems(dbDir(g), res)
 	}
@@ -302,11 +305,18 @@ func finish(g *globalOptions, o *scanOptions, format report.Format, res *model.R
 		if token == "" {
 			return fmt.Errorf("--server needs a token: --token or MAMORI_TOKEN")
 		}
-		var copts []client.Option
+		copts := []client.Option{client.WithUserAgent("mamori/" + version)}
 		if o.serverCA != "" {
 			copts = append(copts, client.WithCAFile(o.serverCA))
 		}
-		rc, err := client.Upload(context.Background(), o.serverURL, token, res, copts...)
+		if o.serverPin != "" {
+			copts = append(copts, client.WithPinnedCertificate(o.serverPin))
+		}
+		c, err := client.New(o.serverURL, token, copts...)
+		if err != nil {
+			return fmt.Errorf("upload to %s: %w", o.serverURL, err)
+		}
+		rc, err := c.UploadScan(ctx, res)
 		if err != nil {
 			return fmt.Errorf("upload to %s: %w", o.serverURL, err)
 		}

@@ -22,7 +22,7 @@ import (
 // Engine is the Engine of the findings the matcher makes (malicious-package
 // records, OSV MAL-*): what tells them from clamd's, YARA's and the hash
 // lists' malware findings when a re-match replaces them.
-const Engine = "osv"
+const Engine = model.EngineOSV
 
 // Source is where advisories come from; *vulndb.DB implements it.
 type Source interface {

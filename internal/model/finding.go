@@ -100,6 +100,12 @@ type Finding struct {
 	// Controls names the NIST SP 800-190 controls ("4.1.1") and CIS items
 	// ("CIS-Docker-4.1") the check serves.
 	Controls []string `json:"controls,omitempty"`
-	// Engine names the engine that produced a malware finding ("clamav", "yara", "sha256", "osv").
+	// Engine names the engine that produced a malware finding ("clamav",
+	// "yara", "sha256", EngineOSV).
 	Engine string `json:"engine,omitempty"`
 }
+
+// EngineOSV is the Engine of the malware findings the matcher makes from
+// OSV malicious-package records (MAL-*): what tells them from clamd's,
+// YARA's and the hash lists' when a re-match replaces them.
+const EngineOSV = "osv"

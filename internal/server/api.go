@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"mamori/internal/api"
 	"mamori/internal/auth"
 	"mamori/internal/model"
 	"mamori/internal/store"
@@ -19,12 +20,12 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "store unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
+	writeJSON(w, http.StatusOK, api.Health{Status: "ok", Version: s.cfg.Version})
 }
 
 func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.PrincipalFromRequest(r)
-	writeJSON(w, http.StatusOK, map[string]any{"tokenID": p.TokenID, "name": p.TokenName, "role": p.Role, "via": p.Via})
+	writeJSON(w, http.StatusOK, api.Whoami{TokenID: p.TokenID, Name: p.TokenName, Role: string(p.Role), Via: string(p.Via)})
 }
 
 // ---------------------------------------------------------------------------
@@ -53,10 +54,7 @@ func (s *Server) handleListImages(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, "images", err)
 		return
 	}
-	if res.Images == nil {
-		res.Images = []store.ImageSummary{}
-	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, apiImagePage(res))
 }
 
 func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +68,7 @@ func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, "image", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, img)
+	writeJSON(w, http.StatusOK, apiImageDetail(img))
 }
 
 func (s *Server) handleDeleteImage(w http.ResponseWriter, r *http.Request) {
@@ -104,7 +102,7 @@ func (s *Server) handleImageVulnerabilities(w http.ResponseWriter, r *http.Reque
 	if vs == nil {
 		vs = []model.Vulnerability{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"vulnerabilities": vs, "total": len(vs)})
+	writeJSON(w, http.StatusOK, api.ImageVulnerabilities{Vulnerabilities: vs, Total: len(vs)})
 }
 
 func (s *Server) handleImageFindings(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +130,7 @@ func (s *Server) handleImageFindings(w http.ResponseWriter, r *http.Request) {
 	if fs == nil {
 		fs = []model.Finding{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"findings": fs, "total": len(fs)})
+	writeJSON(w, http.StatusOK, api.ImageFindings{Findings: fs, Total: len(fs)})
 }
 
 // ---------------------------------------------------------------------------
@@ -205,10 +203,7 @@ func (s *Server) handleListVulnerabilities(w http.ResponseWriter, r *http.Reques
 		s.storeError(w, r, "vulnerabilities", err)
 		return
 	}
-	if res.Vulnerabilities == nil {
-		res.Vulnerabilities = []store.VulnerabilitySummary{}
-	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, apiVulnPage(res))
 }
 
 func (s *Server) handleGetVulnerability(w http.ResponseWriter, r *http.Request) {
@@ -227,13 +222,7 @@ func (s *Server) handleGetVulnerability(w http.ResponseWriter, r *http.Request) 
 		s.storeError(w, r, "vulnerability", err)
 		return
 	}
-	if d.Affected == nil {
-		d.Affected = []store.AffectedPackage{}
-	}
-	if d.Workloads == nil {
-		d.Workloads = []store.AffectedWorkload{}
-	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, apiVulnDetail(d))
 }
 
 // ---------------------------------------------------------------------------
@@ -257,10 +246,7 @@ func (s *Server) handleListScans(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, "scans", err)
 		return
 	}
-	if res.Scans == nil {
-		res.Scans = []store.ScanRecord{}
-	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, apiScanPage(res))
 }
 
 // ---------------------------------------------------------------------------
@@ -269,39 +255,21 @@ func (s *Server) handleListScans(w http.ResponseWriter, r *http.Request) {
 // maxTokenName bounds a token's name.
 const maxTokenName = 100
 
-type createTokenRequest struct {
-	Name string     `json:"name"`
-	Role store.Role `json:"role"`
-	// ExpiresIn is a Go duration ("720h"); "" never expires.
-	ExpiresIn string `json:"expiresIn,omitempty"`
-}
-
-// createTokenResponse is the stored token plus, this once, the secret.
-type createTokenResponse struct {
-	ID        int64      `json:"id"`
-	Name      string     `json:"name"`
-	Role      store.Role `json:"role"`
-	Prefix    string     `json:"prefix"`
-	CreatedAt time.Time  `json:"createdAt"`
-	ExpiresAt time.Time  `json:"expiresAt,omitzero"`
-	// Token is the secret, returned only here, once.
-	Token string `json:"token"`
-}
-
 func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) {
 	ts, err := s.st.ListTokens(r.Context())
 	if err != nil {
 		s.storeError(w, r, "tokens", err)
 		return
 	}
-	if ts == nil {
-		ts = []store.Token{}
+	out := api.TokenList{Tokens: make([]api.Token, 0, len(ts))}
+	for _, t := range ts {
+		out.Tokens = append(out.Tokens, apiToken(t))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
-	var req createTokenRequest
+	var req api.TokenRequest
 	if err := decodeJSON(r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -311,7 +279,12 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("name is required (at most %d characters)", maxTokenName))
 		return
 	}
-	if !req.Role.Valid() {
+	if req.Cluster != "" {
+		writeError(w, http.StatusBadRequest, "cluster: only cluster and agent tokens are bound to a cluster")
+		return
+	}
+	role := store.Role(req.Role)
+	if !role.Valid() {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid role %q: want admin, operator or viewer", req.Role))
 		return
 	}
@@ -324,7 +297,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		}
 		expires = time.Now().Add(d).UTC()
 	}
-	token, rec, err := auth.NewToken(req.Name, req.Role, expires)
+	token, rec, err := auth.NewToken(req.Name, role, expires)
 	if err != nil {
 		s.storeError(w, r, "token", err)
 		return
@@ -336,8 +309,8 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ := auth.PrincipalFromRequest(r)
 	s.log.Info("token created", "tokenID", stored.ID, "name", stored.Name, "role", stored.Role, "by", p.TokenID)
-	writeJSON(w, http.StatusCreated, createTokenResponse{ID: stored.ID, Name: stored.Name,
-		Role: stored.Role, Prefix: stored.Prefix, CreatedAt: stored.CreatedAt, ExpiresAt: stored.ExpiresAt, Token: token})
+	writeJSON(w, http.StatusCreated, api.TokenCreated{ID: stored.ID, Name: stored.Name,
+		Role: string(stored.Role), Prefix: stored.Prefix, CreatedAt: stored.CreatedAt, ExpiresAt: stored.ExpiresAt, Token: token})
 }
 
 func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {

@@ -5,14 +5,15 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"mamori/internal/api/client"
 	"mamori/internal/model"
-	"mamori/internal/server/client"
 	"mamori/internal/store"
 )
 
@@ -215,23 +216,23 @@ func TestClientUpload(t *testing.T) {
 	viewer, _ := e.token(store.RoleViewer)
 	res := testResult("upload-1", digestN(3), time.Now())
 	ctx := context.Background()
-	rec, err := client.Upload(ctx, e.ts.URL, op, res, client.WithRetries(2, time.Millisecond))
+	rec, err := upload(ctx, e.ts.URL, op, res, client.WithRetries(2, time.Millisecond))
 	if err != nil || rec.Status != "created" || rec.Attempts != 1 {
 		t.Fatalf("upload: %+v %v", rec, err)
 	}
-	rec, err = client.Upload(ctx, e.ts.URL, op, res)
+	rec, err = upload(ctx, e.ts.URL, op, res)
 	if err != nil || !rec.Duplicate {
 		t.Fatalf("second upload: %+v %v", rec, err)
 	}
-	if _, err := client.Upload(ctx, e.ts.URL, viewer, res); err == nil || !strings.Contains(err.Error(), "token refused") {
+	if _, err := upload(ctx, e.ts.URL, viewer, res); err == nil || !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("viewer upload: %v", err)
 	}
 	bad := *res
 	bad.SchemaVersion = 0
-	if _, err := client.Upload(ctx, e.ts.URL, op, &bad, client.WithRetries(3, time.Millisecond)); err == nil || !strings.Contains(err.Error(), "schemaVersion") {
+	if _, err := upload(ctx, e.ts.URL, op, &bad, client.WithRetries(3, time.Millisecond)); err == nil || !strings.Contains(err.Error(), "schemaVersion") {
 		t.Fatalf("bad upload: %v", err)
 	}
-	if _, err := client.Upload(ctx, "http://192.0.2.1:8443", op, res); err == nil || !strings.Contains(err.Error(), "plain HTTP") {
+	if _, err := upload(ctx, "http://192.0.2.1:8443", op, res); err == nil || !strings.Contains(err.Error(), "plain HTTP") {
 		t.Fatalf("plain http to non-loopback: %v", err)
 	}
 	if n := countScans(t, e); n != 1 {
@@ -254,7 +255,7 @@ func TestClientRetriesOn5xx(t *testing.T) {
 		h.ServeHTTP(w, r)
 	})
 	e.ts.Config.Handler = flaky
-	rec, err := client.Upload(context.Background(), e.ts.URL, op, testResult("retry-1", digestN(4), time.Now()), client.WithRetries(5, time.Millisecond))
+	rec, err := upload(context.Background(), e.ts.URL, op, testResult("retry-1", digestN(4), time.Now()), client.WithRetries(5, time.Millisecond))
 	if err != nil || rec.Attempts != 3 || rec.Status != "created" {
 		t.Fatalf("upload with retries: %+v %v", rec, err)
 	}

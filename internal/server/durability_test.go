@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"mamori/internal/api/client"
 	"mamori/internal/auth"
 	"mamori/internal/model"
-	"mamori/internal/server/client"
 	"mamori/internal/store"
 )
 
@@ -252,7 +252,7 @@ func TestDurabilityKill9(t *testing.T) {
 		// and nothing is stored twice.
 		dups := 0
 		for id, res := range attempts {
-			rec, err := client.Upload(context.Background(), "http://"+listen, token, res, client.WithRetries(3, 100*time.Millisecond))
+			rec, err := upload(context.Background(), "http://"+listen, token, res, client.WithRetries(3, 100*time.Millisecond))
 			if err != nil {
 				t.Fatalf("retry %s: %v", id, err)
 			}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"mamori/internal/api/client"
 	"mamori/internal/auth"
 	"mamori/internal/model"
 	"mamori/internal/store"
@@ -246,4 +247,13 @@ func mustJSON(t testing.TB, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// upload sends res with a new client of serverURL (the one typed client).
+func upload(ctx context.Context, serverURL, token string, res *model.Result, opts ...client.Option) (client.Receipt, error) {
+	c, err := client.New(serverURL, token, opts...)
+	if err != nil {
+		return client.Receipt{}, err
+	}
+	return c.UploadScan(ctx, res)
 }

@@ -7,28 +7,35 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
 
+	"mamori/internal/api"
 	"mamori/internal/auth"
 	"mamori/internal/store"
 )
 
-// Request body caps, each with its reason.
+// Request body caps (their reasons are with package api's limits).
 const (
-	// MaxScanBytes caps an uploaded scan result (compressed and
-	// decompressed). A large image's result (thousands of packages, tens of
-	// thousands of vulnerability rows with advisory text) is tens of MiB;
-	// 256 MiB leaves room and bounds the decoder's memory.
-	MaxScanBytes int64 = 256 << 20
-	// MaxRequestBytes caps every other request body (registry, token JSON,
-	// console forms): they are a few hundred bytes.
-	MaxRequestBytes int64 = 1 << 20
+	MaxScanBytes    = api.MaxScanBytes
+	MaxRequestBytes = api.MaxRequestBytes
 )
 
-// writeJSON writes v as JSON with status code.
+// apiPkg is the package whose types are the wire (reflect's PkgPath).
+var apiPkg = reflect.TypeOf(api.Error{}).PkgPath()
+
+// writeJSON writes v, a value of one of package api's types, as JSON with
+// status code. Any other type is a bug (a store row or an ad-hoc map
+// would put an undocumented shape on the wire): it is logged and answered
+// 500, which every route's test catches.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	if t := reflect.TypeOf(v); t == nil || t.PkgPath() != apiPkg {
+		slog.Error("server: response of a type outside package api", "type", fmt.Sprintf("%T", v))
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)

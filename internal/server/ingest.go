@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -15,32 +14,8 @@ import (
 	"mamori/internal/store"
 )
 
-// Validation limits of an uploaded result, each with its reason.
-const (
-	// maxScanIDLen: scanner IDs are 32 hex characters; other producers may
-	// use UUIDs; 128 leaves room without letting an ID be a payload.
-	maxScanIDLen = 128
-	// maxTargetNameLen: image references are at most a few hundred characters.
-	maxTargetNameLen = 4096
-	// maxFutureSkew: a result "created" further in the future than this is
-	// refused, so that a skewed clock cannot pin an image's latest scan.
-	maxFutureSkew = 24 * time.Hour
-)
-
-var (
-	scanIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
-	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-)
-
 // ErrInvalidScan: an uploaded result that is not a valid scan result.
 var ErrInvalidScan = errors.New("invalid scan result")
-
-// ingestResponse answers POST /api/v1/scans.
-type ingestResponse struct {
-	store.IngestOutcome
-	// Duplicate is true when this (target, scanID) was already stored.
-	Duplicate bool `json:"duplicate"`
-}
 
 // handleIngest stores one uploaded scan result (model.Result JSON, optionally
 // gzip-encoded). The body is decoded as a stream under MaxScanBytes
@@ -80,8 +55,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		s.ingestDecodeError(w, err)
 		return
 	}
-	if err := validateResult(&res, time.Now()); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	if err := res.Upgrade(); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%v: %v", ErrInvalidScan, err))
+		return
+	}
+	if err := res.Validate(time.Now()); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%v: %v", ErrInvalidScan, err))
 		return
 	}
 	out, err := s.st.IngestScan(r.Context(), &res)
@@ -98,7 +77,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusOK
 	}
 	s.log.Info("scan ingested", "target", res.Target.Name, "scanID", res.ScanID, "status", out.Status, "imageID", out.ImageID, "packages", out.Packages, "vulnerabilities", out.Vulnerabilities)
-	writeJSON(w, code, ingestResponse{IngestOutcome: out, Duplicate: out.Status == store.IngestDuplicate})
+	writeJSON(w, code, apiIngestOutcome(out))
 }
 
 // ingestDecodeError answers a body that could not be decoded: 413 over the
@@ -110,54 +89,6 @@ func (s *Server) ingestDecodeError(w http.ResponseWriter, err error) {
 		return
 	}
 	writeError(w, http.StatusBadRequest, fmt.Sprintf("%v: invalid JSON: %v", ErrInvalidScan, err))
-}
-
-// validateResult checks what the store cannot: the schema version and the
-// shape of the identifying fields.
-func validateResult(res *model.Result, now time.Time) error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidScan, fmt.Sprintf(format, a...))
-	}
-	switch {
-	case res.SchemaVersion != model.SchemaVersion:
-		return bad("schemaVersion %d is not supported (this server reads %d)", res.SchemaVersion, model.SchemaVersion)
-	case res.ScanID == "" || len(res.ScanID) > maxScanIDLen || !scanIDRE.MatchString(res.ScanID):
-		return bad("scanID must be 1 to %d characters of letters, digits, '.', '_', ':' and '-'", maxScanIDLen)
-	case res.CreatedAt.IsZero():
-		return bad("createdAt is missing")
-	case res.CreatedAt.After(now.Add(maxFutureSkew)):
-		return bad("createdAt %s is in the future", res.CreatedAt.Format(time.RFC3339))
-	case strings.TrimSpace(res.Target.Name) == "" || len(res.Target.Name) > maxTargetNameLen:
-		return bad("target.name is required (at most %d characters)", maxTargetNameLen)
-	}
-	switch res.Target.Type {
-	case model.TargetImage:
-		if !digestRE.MatchString(res.Target.Digest) {
-			return bad("target.digest %q: an image needs its manifest digest (sha256:<64 hex>)", res.Target.Digest)
-		}
-	case model.TargetRootFS, model.TargetFS, model.TargetConfig:
-		if res.Target.Digest != "" && !digestRE.MatchString(res.Target.Digest) {
-			return bad("target.digest %q is not a sha256 digest", res.Target.Digest)
-		}
-	default:
-		return bad("target.type %q: want image, rootfs, fs or config", res.Target.Type)
-	}
-	for i, v := range res.Vulnerabilities {
-		if v.ID == "" || v.Package.Name == "" {
-			return bad("vulnerabilities[%d]: id and package.name are required", i)
-		}
-	}
-	for i, f := range res.Findings {
-		if f.ID == "" || f.Kind == "" {
-			return bad("findings[%d]: id and kind are required", i)
-		}
-	}
-	for i, p := range res.Inventory.Packages {
-		if p.Name == "" {
-			return bad("model.packages[%d]: name is required", i)
-		}
-	}
-	return nil
 }
 
 var errTooLarge = errors.New("decompressed body over the cap")

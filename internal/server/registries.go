@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"mamori/internal/api"
 	"mamori/internal/auth"
 	"mamori/internal/server/regfilter"
 	"mamori/internal/store"
@@ -26,47 +27,7 @@ const (
 	minSchedule = 5 * time.Minute
 )
 
-// registryRequest creates or replaces a registry's configuration.
-type registryRequest struct {
-	Name     string `json:"name"`
-	URL      string `json:"url"`
-	Username string `json:"username,omitempty"`
-	// Password is the password or token: absent (null) keeps the stored one
-	// on update, "" clears it. It is encrypted at rest and never returned.
-	Password *string `json:"password,omitempty"`
-	// Repositories are globs (regfilter); none = every repository.
-	Repositories []string       `json:"repositories,omitempty"`
-	Tags         regfilter.Tags `json:"tags"`
-	// Schedule is a Go duration ("6h", "30m"); "" or "0" = manual syncs only.
-	Schedule string `json:"schedule,omitempty"`
-	// Insecure allows plain HTTP and unverified TLS certificates.
-	Insecure bool `json:"insecure,omitempty"`
-}
-
-// RegistryView is a registry as the API shows it: never the password.
-type RegistryView struct {
-	ID           int64          `json:"id"`
-	Name         string         `json:"name"`
-	URL          string         `json:"url"`
-	Username     string         `json:"username,omitempty"`
-	PasswordSet  bool           `json:"passwordSet"`
-	Repositories []string       `json:"repositories"`
-	Tags         regfilter.Tags `json:"tags"`
-	// RepositoryFilter and TagFilter are the same filters in the text
-	// syntax of package regfilter (what the console shows).
-	RepositoryFilter string `json:"repositoryFilter"`
-	TagFilter        string `json:"tagFilter"`
-	// Schedule is the interval as a Go duration ("6h0m0s"), "" when manual.
-	Schedule  string             `json:"schedule"`
-	Insecure  bool               `json:"insecure"`
-	CreatedAt time.Time          `json:"createdAt"`
-	UpdatedAt time.Time          `json:"updatedAt"`
-	LastSync  store.RegistrySync `json:"lastSync"`
-	// Syncing is true while a sync runs in this server process.
-	Syncing bool `json:"syncing"`
-}
-
-func (s *Server) view(r store.Registry) RegistryView {
+func (s *Server) view(r store.Registry) api.Registry {
 	repos, err := regfilter.ParseRepositories(r.RepositoryFilter)
 	if err != nil {
 		s.log.Warn("registry repository filter unreadable", "registry", r.ID, "err", err)
@@ -78,9 +39,10 @@ func (s *Server) view(r store.Registry) RegistryView {
 	if repos == nil {
 		repos = []string{}
 	}
-	v := RegistryView{ID: r.ID, Name: r.Name, URL: r.URL, Username: r.Username, PasswordSet: len(r.Secret) > 0,
-		Repositories: repos, Tags: tags, RepositoryFilter: r.RepositoryFilter, TagFilter: r.TagFilter, Insecure: r.Insecure, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		LastSync: r.LastSync, Syncing: s.syncer.running(r.ID)}
+	v := api.Registry{ID: r.ID, Name: r.Name, URL: r.URL, Username: r.Username, PasswordSet: len(r.Secret) > 0,
+		Repositories: repos, Tags: api.TagFilter{Include: tags.Include, Regex: tags.Regex, Latest: tags.Latest},
+		RepositoryFilter: r.RepositoryFilter, TagFilter: r.TagFilter, Insecure: r.Insecure, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		LastSync: apiRegistrySync(r.LastSync), Syncing: s.syncer.running(r.ID)}
 	if r.Schedule > 0 {
 		v.Schedule = r.Schedule.String()
 	}
@@ -123,7 +85,7 @@ func registryHost(raw string) (string, bool, error) {
 }
 
 // toRegistry validates req into a store record (Secret nil: not touched).
-func (s *Server) toRegistry(req registryRequest) (store.Registry, error) {
+func (s *Server) toRegistry(req api.RegistryRequest) (store.Registry, error) {
 	var r store.Registry
 	req.Name = strings.TrimSpace(req.Name)
 	if req.Name == "" || len(req.Name) > maxRegistryName {
@@ -148,10 +110,11 @@ func (s *Server) toRegistry(req registryRequest) (store.Registry, error) {
 			return r, fmt.Errorf("repositories: pattern %q contains a comma", g)
 		}
 	}
-	if err := req.Tags.Validate(); err != nil {
+	tags := regfilter.Tags{Include: req.Tags.Include, Regex: req.Tags.Regex, Latest: req.Tags.Latest}
+	if err := tags.Validate(); err != nil {
 		return r, err
 	}
-	tf := req.Tags.String()
+	tf := tags.String()
 	var sched time.Duration
 	if req.Schedule != "" && req.Schedule != "0" {
 		if sched, err = time.ParseDuration(req.Schedule); err != nil || sched < minSchedule {
@@ -182,11 +145,11 @@ func (s *Server) handleListRegistries(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, "registries", err)
 		return
 	}
-	out := make([]RegistryView, 0, len(rs))
+	out := api.RegistryList{Registries: make([]api.Registry, 0, len(rs))}
 	for _, x := range rs {
-		out = append(out, s.view(x))
+		out.Registries = append(out.Registries, s.view(x))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"registries": out})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleGetRegistry(w http.ResponseWriter, r *http.Request) {
@@ -204,7 +167,7 @@ func (s *Server) handleGetRegistry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCreateRegistry(w http.ResponseWriter, r *http.Request) {
-	var req registryRequest
+	var req api.RegistryRequest
 	if err := decodeJSON(r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -234,7 +197,7 @@ func (s *Server) handleUpdateRegistry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	var req registryRequest
+	var req api.RegistryRequest
 	if err := decodeJSON(r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -287,7 +250,7 @@ func (s *Server) handleSyncRegistry(w http.ResponseWriter, r *http.Request) {
 	if !started {
 		status = "running"
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"status": status, "registry": id})
+	writeJSON(w, http.StatusAccepted, api.Started{Status: status, Registry: id})
 }
 
 func (s *Server) handleRematch(w http.ResponseWriter, r *http.Request) {
@@ -300,7 +263,7 @@ func (s *Server) handleRematch(w http.ResponseWriter, r *http.Request) {
 	if !started {
 		status = "running"
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"status": status})
+	writeJSON(w, http.StatusAccepted, api.Started{Status: status})
 }
 
 func (s *Server) handleDB(w http.ResponseWriter, r *http.Request) {

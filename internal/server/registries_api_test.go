@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"mamori/internal/api"
 	"mamori/internal/store"
 )
 
@@ -51,7 +52,7 @@ func TestRegistryAPIValidationAndSecrets(t *testing.T) {
 		if code != 201 {
 			t.Fatalf("create: %d %s", code, b)
 		}
-		var rv RegistryView
+		var rv api.Registry
 		_ = json.Unmarshal(b, &rv)
 		if code, _ := e.do("POST", "/api/v1/registries", e.admin, ok); code != 409 {
 			t.Errorf("same name again: %d, want 409", code)

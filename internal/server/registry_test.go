@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"mamori/internal/api"
 	"mamori/internal/demo"
 	"mamori/internal/model"
 	"mamori/internal/store"
@@ -138,7 +139,7 @@ func TestRegistrySyncAndRematch(t *testing.T) {
 		if strings.Contains(string(body), regPassword) || !strings.Contains(string(body), `"passwordSet":true`) {
 			t.Fatalf("registry response leaks or misses the password flag: %s", body)
 		}
-		var rv RegistryView
+		var rv api.Registry
 		if err := json.Unmarshal(body, &rv); err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +205,7 @@ func TestRegistrySyncAndRematch(t *testing.T) {
 		if code != 201 {
 			t.Fatalf("create bad registry: %d %s", code, body)
 		}
-		var bv RegistryView
+		var bv api.Registry
 		_ = json.Unmarshal(body, &bv)
 		if _, err := e.srv.SyncRegistry(ctx, bv.ID); err == nil {
 			t.Fatal("sync with a wrong password succeeded")
@@ -236,7 +237,7 @@ func TestRegistrySyncAndRematch(t *testing.T) {
 			}
 		}
 		code, body = e.do("GET", "/api/v1/db", e.admin, nil)
-		var info DBInfo
+		var info api.DBInfo
 		if code != 200 || json.Unmarshal(body, &info) != nil || !info.Available || info.Rematch.Images != 2 ||
 			info.MatchedBuiltAt != info.BuiltAt.UTC().Format(time.RFC3339Nano) {
 			t.Errorf("db info: %d %s", code, body)
@@ -304,7 +305,7 @@ func TestRegistrySyncMalware(t *testing.T) {
 		if code != 201 {
 			t.Fatalf("create registry: %d %s", code, body)
 		}
-		var rv RegistryView
+		var rv api.Registry
 		if err := json.Unmarshal(body, &rv); err != nil {
 			t.Fatal(err)
 		}

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sort"
 	"sync"
 	"time"
 
+	"mamori/internal/api"
 	"mamori/internal/match"
 	"mamori/internal/model"
 	"mamori/internal/scan"
@@ -35,24 +35,7 @@ type vulnState struct {
 
 	rematchMu sync.Mutex // one re-match at a time
 	statusMu  sync.Mutex
-	status    RematchStatus
-}
-
-// RematchStatus describes the latest re-match.
-type RematchStatus struct {
-	Running    bool      `json:"running"`
-	StartedAt  time.Time `json:"startedAt,omitzero"`
-	FinishedAt time.Time `json:"finishedAt,omitzero"`
-	// Images re-matched, Skipped (a newer scan arrived meanwhile, or deleted).
-	Images  int `json:"images"`
-	Skipped int `json:"skipped"`
-	// MalwareStale counts the re-matched images whose OSV malicious-package
-	// findings (MAL-*) the DB would change but that were left as ingested,
-	// because the store cannot replace them (see matchReplacer).
-	MalwareStale int    `json:"malwareStale,omitempty"`
-	Error        string `json:"error,omitempty"`
-	// DBBuiltAt is the built-at of the DB matched against.
-	DBBuiltAt time.Time `json:"dbBuiltAt,omitzero"`
+	status    api.RematchStatus
 }
 
 func newVulnState(dir string, log *slog.Logger) *vulnState {
@@ -116,22 +99,9 @@ func (v *vulnState) close() {
 	}
 }
 
-// DBInfo answers GET /api/v1/db.
-type DBInfo struct {
-	// Available is false when the server has no vulnerability DB.
-	Available  bool           `json:"available"`
-	BuiltAt    time.Time      `json:"builtAt,omitzero"`
-	Records    int            `json:"records"`
-	Ecosystems map[string]int `json:"ecosystems,omitempty"`
-	// MatchedBuiltAt is the built-at of the DB the stored vulnerabilities
-	// were last re-matched against ("" before the first re-match).
-	MatchedBuiltAt string        `json:"matchedBuiltAt,omitempty"`
-	Rematch        RematchStatus `json:"rematch"`
-}
-
-func (v *vulnState) info(ctx context.Context, st store.MetaStore) DBInfo {
+func (v *vulnState) info(ctx context.Context, st store.MetaStore) api.DBInfo {
 	v.mu.RLock()
-	out := DBInfo{Available: v.db != nil, BuiltAt: v.md.BuiltAt, Records: v.md.Records, Ecosystems: v.md.Ecosystems}
+	out := api.DBInfo{Available: v.db != nil, BuiltAt: v.md.BuiltAt, Records: v.md.Records, Ecosystems: v.md.Ecosystems}
 	v.mu.RUnlock()
 	if s, err := st.GetMeta(ctx, store.MetaVulnDBBuiltAt); err == nil {
 		out.MatchedBuiltAt = s
@@ -187,38 +157,24 @@ func (s *Server) startRematch() bool {
 	return true
 }
 
-// matchReplacer is the store method a re-match needs to refresh OSV
-// malicious-package findings: ReplaceVulnerabilities that, in the same
-// transaction and under the same ErrStale/ErrNotFound rules, also replaces
-// the image's findings of Kind malware and Engine match.Engine with malware
-// (leaving every other finding, clamd's and the hash lists' included) and
-// updates its malware count. The SQL store (SQLite and PostgreSQL) has it;
-// a Store without it gets the counting fallback (MalwareStale).
-type matchReplacer interface {
-	ReplaceMatches(ctx context.Context, ref store.InventoryRef, vulns []model.Vulnerability, malware []model.Finding) error
-}
-
 // Rematch matches every stored inventory against the current vulnerability
-// DB and replaces each image's vulnerabilities and, when the store can
-// (matchReplacer), its OSV malicious-package findings: a MAL record new in
-// the DB adds a finding, a withdrawn or removed one drops it. Without that
-// store method the MAL findings stay as ingested and the images where the
-// DB would change them are counted (MalwareStale) and logged. No image is
+// DB and replaces each image's vulnerabilities and its OSV
+// malicious-package findings (store.ReplaceMatches): a MAL record new in
+// the DB adds a finding, a withdrawn or removed one drops it. No image is
 // touched. An image rescanned meanwhile is skipped (its new scan was matched
 // by its scanner). On success the DB's built-at is recorded in the store's meta.
-func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
+func (s *Server) Rematch(ctx context.Context) (api.RematchStatus, error) {
 	s.vdb.rematchMu.Lock()
 	defer s.vdb.rematchMu.Unlock()
 	m, md, release := s.vdb.acquire()
 	defer release()
-	st := RematchStatus{Running: true, StartedAt: time.Now().UTC(), DBBuiltAt: md.BuiltAt}
+	st := api.RematchStatus{Running: true, StartedAt: time.Now().UTC(), DBBuiltAt: md.BuiltAt}
 	s.setRematchStatus(st)
 	if m == nil {
 		st.Running, st.Error, st.FinishedAt = false, ErrNoVulnDB.Error(), time.Now().UTC()
 		s.setRematchStatus(st)
 		return st, ErrNoVulnDB
 	}
-	mr, canReplaceMalware := s.st.(matchReplacer)
 	err := s.st.ListInventories(ctx, func(ref store.InventoryRef, inv *model.Inventory) error {
 		vulns, mal, err := m.Match(ctx, inv)
 		if err != nil {
@@ -228,16 +184,8 @@ func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
 		if vulns == nil {
 			vulns = []model.Vulnerability{}
 		}
-		stale := false
-		if canReplaceMalware {
-			model.SortFindings(mal)
-			err = mr.ReplaceMatches(ctx, ref, vulns, mal)
-		} else {
-			err = s.st.ReplaceVulnerabilities(ctx, ref, vulns)
-			if err == nil {
-				stale, err = s.osvMalwareDiffers(ctx, ref.ImageID, mal)
-			}
-		}
+		model.SortFindings(mal)
+		err = s.st.ReplaceMatches(ctx, ref, vulns, mal)
 		switch {
 		case errors.Is(err, store.ErrStale), errors.Is(err, store.ErrNotFound):
 			st.Skipped++
@@ -246,9 +194,6 @@ func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
 			return fmt.Errorf("image %d: %w", ref.ImageID, err)
 		}
 		st.Images++
-		if stale {
-			st.MalwareStale++
-		}
 		if st.Images%100 == 0 {
 			s.setRematchStatus(st)
 		}
@@ -265,37 +210,10 @@ func (s *Server) Rematch(ctx context.Context) (RematchStatus, error) {
 	}
 	s.setRematchStatus(st)
 	s.log.Info("re-match done", "images", st.Images, "skipped", st.Skipped, "took", st.FinishedAt.Sub(st.StartedAt))
-	if st.MalwareStale > 0 {
-		s.log.Warn("re-match: malicious-package findings not refreshed: the store cannot replace findings; they stay as ingested until the images are scanned again",
-			"images", st.MalwareStale)
-	}
 	return st, nil
 }
 
-// osvMalwareDiffers reports whether image id's stored OSV malicious-package
-// findings differ from mal, the ones the current DB gives its inventory
-// (compared by advisory, path and package, which is what the matcher
-// derives them from).
-func (s *Server) osvMalwareDiffers(ctx context.Context, id int64, mal []model.Finding) (bool, error) {
-	stored, err := s.st.ListFindings(ctx, id, model.KindMalware)
-	if err != nil {
-		return false, err
-	}
-	key := func(f *model.Finding) string { return f.ID + "\x00" + f.Location.Path + "\x00" + f.Evidence }
-	want := map[string]bool{}
-	for i := range mal {
-		want[key(&mal[i])] = true
-	}
-	have := map[string]bool{}
-	for i := range stored {
-		if stored[i].Engine == match.Engine {
-			have[key(&stored[i])] = true
-		}
-	}
-	return !maps.Equal(want, have), nil
-}
-
-func (s *Server) setRematchStatus(st RematchStatus) {
+func (s *Server) setRematchStatus(st api.RematchStatus) {
 	s.vdb.statusMu.Lock()
 	s.vdb.status = st
 	s.vdb.statusMu.Unlock()

@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"mamori/internal/api"
 	"mamori/internal/match"
 	"mamori/internal/model"
 	"mamori/internal/store"
@@ -45,15 +45,13 @@ func importOSV(t *testing.T, dbDir string, records map[string]string) {
 	}
 }
 
-// recordingStore is the store with the method re-match needs to refresh
-// MAL findings (matchReplacer), recording the findings it is given.
+// recordingStore is the store recording the MAL findings a re-match gives
+// ReplaceMatches.
 type recordingStore struct {
 	store.Store
 	mu      sync.Mutex
 	malware map[int64][]model.Finding
 }
-
-var _ matchReplacer = (*recordingStore)(nil)
 
 func (r *recordingStore) ReplaceMatches(ctx context.Context, ref store.InventoryRef, vulns []model.Vulnerability, mal []model.Finding) error {
 	if err := r.Store.ReplaceVulnerabilities(ctx, ref, vulns); err != nil {
@@ -98,8 +96,7 @@ func osvMalware(t *testing.T, st store.Store, id int64) (ids []string, clamd boo
 // TestRematchMalwareFindings: a re-match computes the image's OSV
 // malicious-package findings from the new DB — a MAL record that now
 // matches is added, a withdrawn one dropped — and hands them to the store
-// with the vulnerabilities when the store can replace them. Without that
-// store method it leaves them as ingested and counts the image as stale.
+// with the vulnerabilities.
 func TestRematchMalwareFindings(t *testing.T) {
 	engines(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
@@ -114,12 +111,12 @@ func TestRematchMalwareFindings(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := out.ImageID
-		rematch := func(records map[string]string) RematchStatus {
+		rematch := func(records map[string]string) api.RematchStatus {
 			t.Helper()
 			importOSV(t, dbDir, records)
 			e.srv.checkVulnDB(ctx)
 			_, body := e.do("GET", "/api/v1/db", e.admin, nil)
-			var info DBInfo
+			var info api.DBInfo
 			if err := json.Unmarshal(body, &info); err != nil || info.Rematch.Error != "" || info.Rematch.Images != 1 {
 				t.Fatalf("re-match: %s %v", body, err)
 			}
@@ -130,29 +127,14 @@ func TestRematchMalwareFindings(t *testing.T) {
 		db3 := map[string]string{"MAL-2099-0001.json": malRecord("MAL-2099-0001", true)}
 
 		real := e.srv.st
-		if _, ok := real.(matchReplacer); !ok {
-			// Today's store: vulnerabilities are replaced, MAL findings stay
-			// as ingested, and the image is reported.
-			st := rematch(db1)
-			if st.MalwareStale != 1 {
-				t.Errorf("malwareStale = %d, want 1 (MAL-2099-0001 now matches)", st.MalwareStale)
-			}
-			if ids, clamd := osvMalware(t, real, id); len(ids) != 0 || !clamd {
-				t.Errorf("stored malware changed without the store method: %v clamd %v", ids, clamd)
-			}
-			if !strings.Contains(e.logs.String(), "malicious-package findings not refreshed") {
-				t.Error("the stale MAL findings are not logged")
-			}
-		}
-
-		// A store with the method gets the findings the new DB gives.
+		// The store gets the findings the new DB gives.
 		rec := &recordingStore{Store: real, malware: map[int64][]model.Finding{}}
 		e.srv.st = rec
 		defer func() { e.srv.st = real }()
 		want1 := []string{"MAL-2099-0001 osv pkg:npm/lodash@4.17.20 srv/app/node_modules/lodash/package.json"}
 		st := rematch(db1)
-		if got := rec.got(id); !slices.Equal(got, want1) || st.MalwareStale != 0 {
-			t.Errorf("DB with MAL-2099-0001: %q (stale %d), want %q", got, st.MalwareStale, want1)
+		if got := rec.got(id); !slices.Equal(got, want1) || st.Images != 1 {
+			t.Errorf("DB with MAL-2099-0001: %q (images %d), want %q", got, st.Images, want1)
 		}
 		rematch(db2)
 		if got := rec.got(id); !slices.Equal(got, []string{"MAL-2099-0002 osv pkg:npm/lodash@4.17.20 srv/app/node_modules/lodash/package.json"}) {
@@ -171,16 +153,12 @@ func TestRematchMalwareFindings(t *testing.T) {
 }
 
 // TestRematchMalwareFindingsStored is the end-to-end check of the same
-// behaviour on the real store; it runs once the store implements
-// matchReplacer.
+// behaviour on the real store.
 func TestRematchMalwareFindingsStored(t *testing.T) {
 	engines(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
 		dbDir := filepath.Join(t.TempDir(), "db")
 		e := newEnv(t, dsn, func(c *Config) { c.VulnDBDir = dbDir })
-		if _, ok := e.srv.st.(matchReplacer); !ok {
-			t.Skip("the store cannot replace findings yet (internal/store needs ReplaceMatches, see matchReplacer)")
-		}
 		res := testResult("mal-1", digestN(4243), time.Now())
 		res.Findings = append(res.Findings, model.Finding{Kind: model.KindMalware, ID: "Win.Test.EICAR_HDB-1",
 			Title: "Malware detected by clamav", Severity: model.SeverityCritical, Engine: "clamav"})

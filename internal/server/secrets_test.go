@@ -20,9 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"mamori/internal/api"
+	"mamori/internal/api/client"
 	"mamori/internal/auth"
 	"mamori/internal/console"
-	"mamori/internal/server/client"
 	"mamori/internal/store"
 )
 
@@ -118,7 +119,7 @@ func TestNoSecretInLogsOrResponses(t *testing.T) {
 	viewer, viewerID := newToken(store.RoleViewer)
 	secrets["operator token"], secrets["viewer token"] = op, viewer
 
-	if _, err := client.Upload(ctx, base, op, testResult("flow-1", digestN(42), time.Now())); err != nil {
+	if _, err := upload(ctx, base, op, testResult("flow-1", digestN(42), time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	pw1, pw2 := "first-Registry-pa55", "second-Registry-pa55"
@@ -127,7 +128,7 @@ func TestNoSecretInLogsOrResponses(t *testing.T) {
 	if code != 201 {
 		t.Fatalf("create registry: %d %s", code, b)
 	}
-	var rv RegistryView
+	var rv api.Registry
 	_ = json.Unmarshal(b, &rv)
 	call("PUT", fmt.Sprintf("/api/v1/registries/%d", rv.ID), admin, map[string]any{"name": "corp", "url": "https://127.0.0.1:1", "username": "ci", "password": pw2}, nil, true)
 	if _, err := srv.SyncRegistry(ctx, rv.ID); err == nil {
@@ -258,12 +259,12 @@ func TestTLS(t *testing.T) {
 	base := "https://" + ln.Addr().String()
 	res := testResult("tls-1", digestN(77), time.Now())
 	tok := "mmr_tls-test-token-0123456789abcdefghijklmnop"
-	_, err = client.Upload(ctx, base, tok, res, client.WithRetries(1, 0))
+	_, err = upload(ctx, base, tok, res, client.WithRetries(1, 0))
 	var cerr *x509.UnknownAuthorityError
 	if err == nil || !(errors.As(err, &cerr) || strings.Contains(err.Error(), "certificate")) {
 		t.Errorf("upload without the CA: %v, want a certificate error", err)
 	}
-	rec, err := client.Upload(ctx, base, tok, res, client.WithCAFile(certFile))
+	rec, err := upload(ctx, base, tok, res, client.WithCAFile(certFile))
 	if err != nil || rec.Status != "created" {
 		t.Fatalf("upload pinning the CA: %+v %v", rec, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"mamori/internal/match"
 	"mamori/internal/model"
 )
 
@@ -432,14 +431,14 @@ func (s *sqlStore) ReplaceVulnerabilities(ctx context.Context, ref InventoryRef,
 
 // ReplaceMatches is ReplaceVulnerabilities that also replaces the image's
 // malicious-package findings made by matching (Kind malware, Engine
-// match.Engine: OSV MAL-* records) with malware, in the same transaction,
+// model.EngineOSV: OSV MAL-* records) with malware, in the same transaction,
 // leaving every other finding (clamd's, YARA's, the hash lists') as the
 // scan stored it, and updating the image's malware count.
 func (s *sqlStore) ReplaceMatches(ctx context.Context, ref InventoryRef, vulns []model.Vulnerability, malware []model.Finding) error {
 	for i := range malware {
-		if malware[i].Kind != model.KindMalware || malware[i].Engine != match.Engine {
+		if malware[i].Kind != model.KindMalware || malware[i].Engine != model.EngineOSV {
 			return fmt.Errorf("store: replace matches: finding %d is %s/%s, want %s/%s: %w",
-				i, malware[i].Kind, malware[i].Engine, model.KindMalware, match.Engine, ErrInvalid)
+				i, malware[i].Kind, malware[i].Engine, model.KindMalware, model.EngineOSV, ErrInvalid)
 		}
 	}
 	if err := s.replaceMatches(ctx, ref, vulns, malware, true); err != nil {
@@ -449,7 +448,7 @@ func (s *sqlStore) ReplaceMatches(ctx context.Context, ref InventoryRef, vulns [
 }
 
 func (s *sqlStore) replaceMatches(ctx context.Context, ref InventoryRef, vulns []model.Vulnerability, malware []model.Finding, withMalware bool) error {
-	if err := validateVulnerabilities(vulns); err != nil {
+	if err := validateMatches(vulns, malware); err != nil {
 		return err
 	}
 	return s.write(ctx, func(t *tx) error {
@@ -490,7 +489,7 @@ func (s *sqlStore) replaceMatches(ctx context.Context, ref InventoryRef, vulns [
 // fs, numbered after the findings that stay.
 func (s *sqlStore) replaceMatchFindings(ctx context.Context, t *tx, imageID int64, fs []model.Finding) error {
 	if _, err := t.exec(ctx, `DELETE FROM findings WHERE image_id = ? AND kind = ? AND engine = ?`,
-		imageID, string(model.KindMalware), match.Engine); err != nil {
+		imageID, string(model.KindMalware), model.EngineOSV); err != nil {
 		return fmt.Errorf("delete matched findings: %w", err)
 	}
 	var next sql.NullInt64

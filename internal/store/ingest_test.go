@@ -33,7 +33,7 @@ func TestIngestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if img.Name != "registry.local/app:1" || img.Digest != "sha256:aaa" || img.ConfigDigest != "sha256:cfgsha256:aaa" ||
+		if img.Name != "registry.local/app:1" || img.Digest != dg("sha256:aaa") || img.ConfigDigest != "sha256:cfg"+dg("sha256:aaa") ||
 			img.OS != "Debian GNU/Linux 12 (bookworm)" || img.LatestScanID != out.ScanID || !img.LastScannedAt.Equal(t0) ||
 			img.ScanID != "scan-1" || img.Tool.Version != "test" || img.PackageCount != 4 || img.Platform != "linux/amd64" {
 			t.Errorf("image = %+v", img.ImageSummary)
@@ -201,15 +201,15 @@ func TestIngestInvalid(t *testing.T) {
 		{"invalid UTF-8", func(r *model.Result) *model.Result { r.Inventory.Packages[0].Version = "\xff\xfe"; return r }, "not valid UTF-8"},
 		{"CVSS out of range", func(r *model.Result) *model.Result { r.Vulnerabilities[0].CVSS[0].Score = 11; return r }, "outside 0..10"},
 		{"CVSS NaN", func(r *model.Result) *model.Result { r.Vulnerabilities[0].CVSS[0].Score = math.NaN(); return r }, "outside 0..10"},
-		{"huge ID", func(r *model.Result) *model.Result { r.ScanID = strings.Repeat("x", maxIDLen+1); return r }, "longer than"},
+		{"huge ID", func(r *model.Result) *model.Result { r.ScanID = strings.Repeat("x", model.MaxScanIDLen+1); return r }, "longer than"},
 	}
 	engines(t, func(t *testing.T, s *sqlStore) {
 		ctx := context.Background()
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				_, err := s.IngestScan(ctx, c.mutate(good()))
-				if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
-					t.Fatalf("err = %v, want ErrInvalid containing %q", err, c.want)
+				if !errors.Is(err, ErrInvalid) || !errors.Is(err, model.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("err = %v, want ErrInvalid (model's) containing %q", err, c.want)
 				}
 			})
 		}

@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,8 +113,24 @@ func pkg(name, version string) model.Package {
 		Locations: []model.PackageLocation{{Path: "var/lib/dpkg/status", LayerDiffID: "sha256:l1"}}}
 }
 
-// result builds a scan result of an image.
+// dg makes a short test digest a valid one, so that tests stay readable:
+// hex is padded with zeros ("sha256:d1" -> "sha256:00…d1"), anything else
+// is hashed ("sha256:new" -> the SHA-256 of "new").
+func dg(d string) string {
+	h, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(h) >= 64 {
+		return d
+	}
+	if _, err := hex.DecodeString(strings.Repeat("0", len(h)%2) + h); err != nil {
+		sum := sha256.Sum256([]byte(h))
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return "sha256:" + strings.Repeat("0", 64-len(h)) + h
+}
+
+// result builds a scan result of an image (a short digest is padded by dg).
 func result(name, digest, scanID string, created time.Time, vulns []model.Vulnerability, findings ...model.Finding) *model.Result {
+	digest = dg(digest)
 	seen := map[string]bool{}
 	var pkgs []model.Package
 	for _, v := range vulns {

@@ -17,6 +17,9 @@
 // "never" / "not set". Secrets (registry passwords, tokens, session IDs) are
 // never stored in the clear: the caller encrypts or hashes them and the store
 // keeps bytes only.
+//
+// The store's row types carry no JSON tags: they are not a wire format. The
+// API serves the types of package api, converted from these rows.
 package store
 
 import (
@@ -72,8 +75,8 @@ const (
 
 // Page selects a window of a sorted list: Offset rows skipped, at most Limit returned.
 type Page struct {
-	Limit  int `json:"limit"`
-	Offset int `json:"offset"`
+	Limit  int
+	Offset int
 }
 
 // ---------------------------------------------------------------------------
@@ -118,6 +121,13 @@ type ImageStore interface {
 	// ref.ScanID is no longer the image's latest scan, and ErrNotFound when
 	// the image is gone.
 	ReplaceVulnerabilities(ctx context.Context, ref InventoryRef, vulns []model.Vulnerability) error
+	// ReplaceMatches is ReplaceVulnerabilities that also replaces, in the
+	// same transaction and under the same ErrStale/ErrNotFound rules, the
+	// image's malware findings made by matching (Kind malware, Engine
+	// model.EngineOSV: OSV MAL-* records) with malware, leaving every other
+	// finding (clamd's, YARA's, the hash lists') as the scan stored it, and
+	// updates the image's malware count. A re-match uses it.
+	ReplaceMatches(ctx context.Context, ref InventoryRef, vulns []model.Vulnerability, malware []model.Finding) error
 }
 
 // IngestStatus says what IngestScan did.
@@ -135,32 +145,32 @@ const (
 
 // IngestOutcome is the result of IngestScan.
 type IngestOutcome struct {
-	Status IngestStatus `json:"status"`
+	Status IngestStatus
 	// ImageID is the stored image's ID, ScanID the stored scan's row ID.
-	ImageID int64 `json:"imageID"`
-	ScanID  int64 `json:"scanID"`
+	ImageID int64
+	ScanID  int64
 	// Counts of what the scan carried.
-	Packages        int `json:"packages"`
-	Vulnerabilities int `json:"vulnerabilities"`
-	Findings        int `json:"findings"`
+	Packages        int
+	Vulnerabilities int
+	Findings        int
 }
 
 // InventoryRef names one stored inventory: an image and the scan it came from.
 type InventoryRef struct {
-	ImageID int64 `json:"imageID"`
-	ScanID  int64 `json:"scanID"`
+	ImageID int64
+	ScanID  int64
 }
 
 // SeverityCounts counts vulnerability rows (vulnerability × package) by severity.
 type SeverityCounts struct {
-	Critical   int `json:"critical"`
-	High       int `json:"high"`
-	Medium     int `json:"medium"`
-	Low        int `json:"low"`
-	Negligible int `json:"negligible"`
-	Unknown    int `json:"unknown"`
+	Critical   int
+	High       int
+	Medium     int
+	Low        int
+	Negligible int
+	Unknown    int
 	// Fixable counts the rows with a known fixed version.
-	Fixable int `json:"fixable"`
+	Fixable int
 }
 
 // Total is the number of vulnerability rows.
@@ -170,35 +180,35 @@ func (c SeverityCounts) Total() int {
 
 // FindingCounts counts an image's latest findings by kind.
 type FindingCounts struct {
-	Secret    int `json:"secret"`
-	Malware   int `json:"malware"`
-	Misconfig int `json:"misconfig"`
+	Secret    int
+	Malware   int
+	Misconfig int
 }
 
 // ImageSummary is one image as listed.
 type ImageSummary struct {
-	ID int64 `json:"id"`
+	ID int64
 	// Name is the reference the latest scan was given (image ref, path).
-	Name string `json:"name"`
+	Name string
 	// Type is the target type (model.TargetImage, TargetRootFS, TargetFS ...).
-	Type string `json:"type"`
+	Type string
 	// Digest is the manifest digest; ConfigDigest the image ID (config digest).
-	Digest       string   `json:"digest,omitempty"`
-	ConfigDigest string   `json:"configDigest,omitempty"`
-	RepoTags     []string `json:"repoTags,omitempty"`
-	Platform     string   `json:"platform,omitempty"`
+	Digest       string
+	ConfigDigest string
+	RepoTags     []string
+	Platform     string
 	// OS is the detected OS's pretty name ("Debian GNU/Linux 12 (bookworm)"), or "".
-	OS   string `json:"os,omitempty"`
-	Size int64  `json:"size,omitempty"`
+	OS   string
+	Size int64
 	// FirstSeen is when the image was first ingested; LastScannedAt is the
 	// CreatedAt of its latest scan.
-	FirstSeen     time.Time `json:"firstSeen"`
-	LastScannedAt time.Time `json:"lastScannedAt"`
-	LatestScanID  int64     `json:"latestScanID"`
+	FirstSeen     time.Time
+	LastScannedAt time.Time
+	LatestScanID  int64
 	// PackageCount counts the latest inventory's packages.
-	PackageCount    int            `json:"packageCount"`
-	Vulnerabilities SeverityCounts `json:"vulnerabilities"`
-	FindingCounts   FindingCounts  `json:"findingCounts"`
+	PackageCount    int
+	Vulnerabilities SeverityCounts
+	FindingCounts   FindingCounts
 }
 
 // ImageSort orders ListImages.
@@ -216,66 +226,66 @@ const (
 // ImageFilter selects and orders images.
 type ImageFilter struct {
 	// Query matches a substring of the name or digest, case-insensitively.
-	Query string    `json:"query,omitempty"`
-	Sort  ImageSort `json:"sort,omitempty"`
+	Query string
+	Sort  ImageSort
 	// Reverse inverts the sort's natural direction.
-	Reverse bool `json:"reverse,omitempty"`
+	Reverse bool
 	Page
 }
 
 // ImagePage is a page of images and the number of images the filter matches.
 type ImagePage struct {
-	Images []ImageSummary `json:"images"`
-	Total  int            `json:"total"`
+	Images []ImageSummary
+	Total  int
 }
 
 // ImageDetail is one image with its latest scan's content.
 type ImageDetail struct {
 	ImageSummary
-	Layers   []model.Layer `json:"layers,omitempty"`
-	OSInfo   *model.OS     `json:"osInfo,omitempty"`
-	Tool     model.Tool    `json:"tool"`
-	ScanID   string        `json:"scanID"`
-	Scanners []string      `json:"scanners,omitempty"`
-	Warnings []string      `json:"warnings,omitempty"`
-	DB       *model.DBInfo `json:"db,omitempty"`
+	Layers   []model.Layer
+	OSInfo   *model.OS
+	Tool     model.Tool
+	ScanID   string
+	Scanners []string
+	Warnings []string
+	DB       *model.DBInfo
 	// Packages are sorted as model.SortPackages sorts them.
-	Packages []model.Package `json:"packages"`
-	Findings []model.Finding `json:"findings"`
+	Packages []model.Package
+	Findings []model.Finding
 }
 
 // ScanRecord is one ingested scan.
 type ScanRecord struct {
-	ID      int64 `json:"id"`
-	ImageID int64 `json:"imageID"`
+	ID      int64
+	ImageID int64
 	// ScanID is the scanner's own scan ID (model.Result.ScanID).
-	ScanID     string        `json:"scanID"`
-	TargetName string        `json:"targetName"`
-	CreatedAt  time.Time     `json:"createdAt"`
-	IngestedAt time.Time     `json:"ingestedAt"`
-	Tool       model.Tool    `json:"tool"`
-	Scanners   []string      `json:"scanners,omitempty"`
-	Warnings   []string      `json:"warnings,omitempty"`
-	DB         *model.DBInfo `json:"db,omitempty"`
+	ScanID     string
+	TargetName string
+	CreatedAt  time.Time
+	IngestedAt time.Time
+	Tool       model.Tool
+	Scanners   []string
+	Warnings   []string
+	DB         *model.DBInfo
 	// Counts of what the scan carried when ingested.
-	Packages        int `json:"packages"`
-	Vulnerabilities int `json:"vulnerabilities"`
-	Findings        int `json:"findings"`
+	Packages        int
+	Vulnerabilities int
+	Findings        int
 	// Latest is true for the scan the image's views show.
-	Latest bool `json:"latest"`
+	Latest bool
 }
 
 // ScanFilter selects scans.
 type ScanFilter struct {
 	// ImageID restricts to one image; 0 lists all.
-	ImageID int64 `json:"imageID,omitempty"`
+	ImageID int64
 	Page
 }
 
 // ScanPage is a page of scans and the number the filter matches.
 type ScanPage struct {
-	Scans []ScanRecord `json:"scans"`
-	Total int          `json:"total"`
+	Scans []ScanRecord
+	Total int
 }
 
 // ---------------------------------------------------------------------------
@@ -312,46 +322,46 @@ const (
 type VulnerabilityFilter struct {
 	// Query matches a substring of the ID, of an alias, or of an affected
 	// package name, case-insensitively.
-	Query string `json:"query,omitempty"`
+	Query string
 	// Package matches a substring of an affected package name only.
-	Package string `json:"package,omitempty"`
+	Package string
 	// Severities keeps only these severities (any of them).
-	Severities []model.Severity `json:"severities,omitempty"`
+	Severities []model.Severity
 	// CVSSMin / CVSSMax bound the highest CVSS base score (inclusive); a
 	// vulnerability without CVSS never passes a CVSS bound.
-	CVSSMin *float64 `json:"cvssMin,omitempty"`
-	CVSSMax *float64 `json:"cvssMax,omitempty"`
+	CVSSMin *float64
+	CVSSMax *float64
 	// FixableOnly keeps vulnerabilities with a known fixed version (in the
 	// image given by ImageID, when set).
-	FixableOnly bool `json:"fixableOnly,omitempty"`
+	FixableOnly bool
 	// ImageID keeps vulnerabilities of this image's latest scan; 0 = all images.
-	ImageID int64             `json:"imageID,omitempty"`
-	Sort    VulnerabilitySort `json:"sort,omitempty"`
+	ImageID int64
+	Sort    VulnerabilitySort
 	// Reverse inverts the sort's natural direction.
-	Reverse bool `json:"reverse,omitempty"`
+	Reverse bool
 	Page
 }
 
 // VulnerabilitySummary is one vulnerability as listed, aggregated over all
 // images' latest scans.
 type VulnerabilitySummary struct {
-	ID      string   `json:"id"`
-	Aliases []string `json:"aliases,omitempty"`
+	ID      string
+	Aliases []string
 	// Severity is the worst severity any affected row reports.
-	Severity model.Severity `json:"severity"`
+	Severity model.Severity
 	// CVSS is the highest CVSS base score of the advisory, nil when it has none.
-	CVSS    *float64 `json:"cvss,omitempty"`
-	Summary string   `json:"summary,omitempty"`
+	CVSS    *float64
+	Summary string
 	// Packages are the distinct affected package names (sorted, at most
 	// MaxSummaryPackages); PackageCount counts them all.
-	Packages     []string `json:"packages"`
-	PackageCount int      `json:"packageCount"`
+	Packages     []string
+	PackageCount int
 	// AffectedImages counts the images whose latest scan has it.
-	AffectedImages int `json:"affectedImages"`
+	AffectedImages int
 	// Fixable is true when a fixed version is known for at least one affected row.
-	Fixable   bool      `json:"fixable"`
-	Published time.Time `json:"published,omitempty"`
-	Modified  time.Time `json:"modified,omitempty"`
+	Fixable   bool
+	Published time.Time
+	Modified  time.Time
 }
 
 // MaxSummaryPackages caps VulnerabilitySummary.Packages (a kernel CVE can name
@@ -360,50 +370,50 @@ const MaxSummaryPackages = 5
 
 // VulnerabilityPage is a page of vulnerabilities and the number the filter matches.
 type VulnerabilityPage struct {
-	Vulnerabilities []VulnerabilitySummary `json:"vulnerabilities"`
-	Total           int                    `json:"total"`
+	Vulnerabilities []VulnerabilitySummary
+	Total           int
 }
 
 // VulnerabilityDetail is one vulnerability with its advisory text and where it is.
 type VulnerabilityDetail struct {
 	VulnerabilitySummary
-	Details     string       `json:"details,omitempty"`
-	References  []string     `json:"references,omitempty"`
-	CVSSVectors []model.CVSS `json:"cvssVectors,omitempty"`
+	Details     string
+	References  []string
+	CVSSVectors []model.CVSS
 	// DataSources are the OSV ecosystems the advisory matched in ("Debian:12", "npm").
-	DataSources []string `json:"dataSources,omitempty"`
+	DataSources []string
 	// Affected is the requested page of (image, package) rows, ordered by
 	// image name then package; AffectedTotal counts them all.
-	Affected      []AffectedPackage `json:"affected"`
-	AffectedTotal int               `json:"affectedTotal"`
+	Affected      []AffectedPackage
+	AffectedTotal int
 	// Workloads are the running workloads using an affected image. The table
 	// exists but nothing writes it until cluster reporting lands (a later
 	// issue); until then it is always empty — never invented.
-	Workloads []AffectedWorkload `json:"workloads"`
+	Workloads []AffectedWorkload
 }
 
 // AffectedPackage is one affected package in one image.
 type AffectedPackage struct {
-	ImageID       int64            `json:"imageID"`
-	ImageName     string           `json:"imageName"`
-	ImageDigest   string           `json:"imageDigest,omitempty"`
-	Package       model.PackageRef `json:"package"`
-	FixedVersion  string           `json:"fixedVersion,omitempty"`
-	Severity      model.Severity   `json:"severity"`
-	DataSource    string           `json:"dataSource,omitempty"`
-	LastScannedAt time.Time        `json:"lastScannedAt"`
+	ImageID       int64
+	ImageName     string
+	ImageDigest   string
+	Package       model.PackageRef
+	FixedVersion  string
+	Severity      model.Severity
+	DataSource    string
+	LastScannedAt time.Time
 }
 
 // AffectedWorkload is one workload running an affected image (filled by
 // cluster reporting, a later issue).
 type AffectedWorkload struct {
-	Cluster      string    `json:"cluster"`
-	Namespace    string    `json:"namespace"`
-	Kind         string    `json:"kind"`
-	Name         string    `json:"name"`
-	Container    string    `json:"container"`
-	ImageID      int64     `json:"imageID"`
-	LastDetected time.Time `json:"lastDetected"`
+	Cluster      string
+	Namespace    string
+	Kind         string
+	Name         string
+	Container    string
+	ImageID      int64
+	LastDetected time.Time
 }
 
 // ---------------------------------------------------------------------------
@@ -428,23 +438,23 @@ type RegistryStore interface {
 
 // Registry is one registry configuration.
 type Registry struct {
-	ID   int64  `json:"id"`
-	Name string `json:"name"`
+	ID   int64
+	Name string
 	// URL is the registry's address ("https://registry.example.com", "127.0.0.1:5000").
-	URL      string `json:"url"`
-	Username string `json:"username,omitempty"`
+	URL      string
+	Username string
 	// Secret is the password or token, encrypted by the server with its key;
-	// the store keeps the bytes as given. Never serialized.
-	Secret []byte `json:"-"`
+	// the store keeps the bytes as given.
+	Secret []byte
 	// RepositoryFilter and TagFilter select what is scanned (syntax is the server's).
-	RepositoryFilter string `json:"repositoryFilter,omitempty"`
-	TagFilter        string `json:"tagFilter,omitempty"`
+	RepositoryFilter string
+	TagFilter        string
 	// Schedule is the interval between syncs; 0 = manual only.
-	Schedule  time.Duration `json:"schedule"`
-	Insecure  bool          `json:"insecure,omitempty"`
-	CreatedAt time.Time     `json:"createdAt"`
-	UpdatedAt time.Time     `json:"updatedAt"`
-	LastSync  RegistrySync  `json:"lastSync"`
+	Schedule  time.Duration
+	Insecure  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	LastSync  RegistrySync
 }
 
 // Registry sync statuses (RegistrySync.Status is free text; these are the usual ones).
@@ -456,9 +466,9 @@ const (
 
 // RegistrySync is the outcome of the latest registry sync.
 type RegistrySync struct {
-	At     time.Time `json:"at"`
-	Status string    `json:"status,omitempty"`
-	Error  string    `json:"error,omitempty"`
+	At     time.Time
+	Status string
+	Error  string
 }
 
 // ---------------------------------------------------------------------------
@@ -499,18 +509,18 @@ type TokenStore interface {
 
 // Token is one API token (its hash, never the token).
 type Token struct {
-	ID   int64  `json:"id"`
-	Name string `json:"name"`
-	Role Role   `json:"role"`
-	// Hash is the server's hash of the token. Never serialized.
-	Hash []byte `json:"-"`
+	ID   int64
+	Name string
+	Role Role
+	// Hash is the server's hash of the token.
+	Hash []byte
 	// Prefix is the first characters of the token, for display ("mmr_3fA9").
-	Prefix     string    `json:"prefix"`
-	CreatedAt  time.Time `json:"createdAt"`
-	LastUsedAt time.Time `json:"lastUsedAt,omitempty"`
+	Prefix     string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
 	// ExpiresAt zero = never.
-	ExpiresAt time.Time `json:"expiresAt,omitempty"`
-	RevokedAt time.Time `json:"revokedAt,omitempty"`
+	ExpiresAt time.Time
+	RevokedAt time.Time
 }
 
 // Active reports whether the token is neither revoked nor expired at now.
@@ -538,14 +548,14 @@ type SessionStore interface {
 
 // Session is one console session.
 type Session struct {
-	// IDHash is the server's hash of the session cookie value. Never serialized.
-	IDHash  []byte `json:"-"`
-	TokenID int64  `json:"tokenID"`
-	Role    Role   `json:"role"`
-	// CSRFSecret is the per-session CSRF secret. Never serialized.
-	CSRFSecret []byte    `json:"-"`
-	CreatedAt  time.Time `json:"createdAt"`
-	ExpiresAt  time.Time `json:"expiresAt"`
+	// IDHash is the server's hash of the session cookie value.
+	IDHash  []byte
+	TokenID int64
+	Role    Role
+	// CSRFSecret is the per-session CSRF secret.
+	CSRFSecret []byte
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
 }
 
 // ---------------------------------------------------------------------------

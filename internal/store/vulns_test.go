@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,8 +147,8 @@ func TestGetVulnerability(t *testing.T) {
 				t.Errorf("affected row = %+v", x)
 			}
 		}
-		want := []row{{a, "alpha:1", "openssl", "3.0.2", "sha256:a"}, {b, "bravo:1", "openssl", "3.0.2", "sha256:b"},
-			{c, "charlie:1", "libssl3", "3.0.2", "sha256:c"}}
+		want := []row{{a, "alpha:1", "openssl", "3.0.2", dg("sha256:a")}, {b, "bravo:1", "openssl", "3.0.2", dg("sha256:b")},
+			{c, "charlie:1", "libssl3", "3.0.2", dg("sha256:c")}}
 		if !reflect.DeepEqual(rows, want) {
 			t.Errorf("affected = %+v", rows)
 		}
@@ -192,7 +193,7 @@ func TestListImages(t *testing.T) {
 			// critical ties (1 each); A has 2 high, B none high but 2 medium, C none.
 			{"risk", ImageFilter{Sort: ImageSortRisk}, []int64{a, b, c}, 3},
 			{"query name", ImageFilter{Query: "BRAVO"}, []int64{b}, 1},
-			{"query digest", ImageFilter{Query: "SHA256:B"}, []int64{b}, 1},
+			{"query digest", ImageFilter{Query: strings.ToUpper(dg("sha256:b"))}, []int64{b}, 1},
 			{"page", ImageFilter{Sort: ImageSortName, Page: Page{Limit: 1, Offset: 1}}, []int64{b}, 3},
 		}
 		for _, tc := range cases {

@@ -49,6 +49,7 @@ type scanOptions struct {
 	serverPin     string
 	dbMaxAge      time.Duration
 	offline       bool
+	pkgSecrets    bool
 	skipDBUpdate  bool
 	dbURL         string
 }
@@ -66,6 +67,7 @@ func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
 	f.StringVar(&o.failOn, "fail-on", "", "fail (see --exit-code) when a vulnerability or finding of this severity or worse is found")
 	f.BoolVar(&o.showSecrets, "show-secrets", false, "print secrets unredacted (never do this in shared CI logs)")
 	f.StringVar(&o.secretConfig, "secret-config", "", "YAML file with custom secret rules and allow rules")
+	f.BoolVar(&o.pkgSecrets, "show-packaged-secrets", false, "also report secrets in files an OS package installed unmodified (documentation examples), at the lowest severity")
 	f.StringSliceVar(&o.skipDirs, "skip-dirs", nil, "directories (relative to the root) not to scan")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not read or write the layer cache")
 	f.StringVar(&o.clamd, "clamd", "", "clamd address for malware scanning: unix:///run/clamav/clamd.ctl or tcp://127.0.0.1:3310 (default: the Debian socket when present)")
@@ -184,21 +186,22 @@ func setup(ctx context.Context, g *globalOptions, o *scanOptions, kind string) (
 		}
 	}
 	s, cleanup, warnings, err := scan.Build(ctx, scan.BuildOptions{
-		Kind:         kind,
-		Scanners:     o.scanners,
-		Cache:        c,
-		DBDir:        dbDir(g),
-		ShowSecrets:  o.showSecrets,
-		SecretConfig: o.secretConfig,
-		SkipDirs:     o.skipDirs,
-		Clamd:        o.clamd,
-		YARARules:    o.yaraRules,
-		HashLists:    o.hashLists,
-		Logger:       g.logger,
-		Version:      version,
-		Quiet:        g.quiet,
-		DBMaxAge:     dbMaxAge(o.dbMaxAge),
-		FetchDB:      firstRunFetch(g, o),
+		Kind:                kind,
+		Scanners:            o.scanners,
+		Cache:               c,
+		DBDir:               dbDir(g),
+		ShowSecrets:         o.showSecrets,
+		ShowPackagedSecrets: o.pkgSecrets,
+		SecretConfig:        o.secretConfig,
+		SkipDirs:            o.skipDirs,
+		Clamd:               o.clamd,
+		YARARules:           o.yaraRules,
+		HashLists:           o.hashLists,
+		Logger:              g.logger,
+		Version:             version,
+		Quiet:               g.quiet,
+		DBMaxAge:            dbMaxAge(o.dbMaxAge),
+		FetchDB:             firstRunFetch(g, o),
 	})
 	if err != nil {
 		return nil, nil, "", err

@@ -76,6 +76,14 @@ type Result struct {
 	// RUN) sets it on every version of the file it looks at; without it a
 	// clean rewrite leaves no result and the stale findings below survive.
 	Present bool `json:"present,omitempty"`
+	// Owned lists the files an OS package database says its packages
+	// installed, with their digests (dpkg's md5sums, rpm's file digests,
+	// apk's Z: checksums). The scan decides at merge whether a file with a
+	// finding is one of them, unmodified or changed after install.
+	Owned []OwnedFile `json:"owned,omitempty"`
+	// Digests are set by the walk on files that have findings or packages, so that the
+	// merge can compare them with Owned.
+	Digests *Digests `json:"digests,omitempty"`
 	// Warnings are problems with this file that did not stop its analysis
 	// (records of a package database that were skipped as malformed). The
 	// walk turns them into the layer's warnings, which every output format
@@ -85,7 +93,50 @@ type Result struct {
 
 // Empty reports whether r holds nothing (and is not marked Present).
 func (r *Result) Empty() bool {
-	return r == nil || (len(r.Packages) == 0 && r.OS == nil && len(r.Findings) == 0 && !r.Present)
+	return r == nil || (len(r.Packages) == 0 && r.OS == nil && len(r.Findings) == 0 && len(r.Owned) == 0 && !r.Present)
+}
+
+// OwnedFile is one file of an OS package, as its package database lists it.
+type OwnedFile struct {
+	// Path is clean and root-relative, like every path of a result.
+	Path string `json:"path"`
+	// Package is the package's name; Arch its architecture when the
+	// database names one (dpkg's "libc6:amd64.md5sums").
+	Package string `json:"package"`
+	Arch    string `json:"arch,omitempty"`
+	// Type is the package-url type of the database (deb, rpm, apk).
+	Type string `json:"type"`
+	// Algo is the digest algorithm ("md5", "sha1", "sha256", "sha512" ...)
+	// and Digest the lower-case hex digest the database recorded.
+	Algo   string `json:"algo"`
+	Digest string `json:"digest"`
+}
+
+// Digests are the digests of one file's content, in lower-case hex, in the
+// algorithms package databases use.
+type Digests struct {
+	MD5    string `json:"md5"`
+	SHA1   string `json:"sha1"`
+	SHA256 string `json:"sha256"`
+	SHA512 string `json:"sha512,omitempty"`
+}
+
+// Of returns the digest in algo, "" for an algorithm not computed.
+func (d *Digests) Of(algo string) string {
+	if d == nil {
+		return ""
+	}
+	switch algo {
+	case "md5":
+		return d.MD5
+	case "sha1":
+		return d.SHA1
+	case "sha256":
+		return d.SHA256
+	case "sha512":
+		return d.SHA512
+	}
+	return ""
 }
 
 // ConfigAnalyzer looks at an image's configuration (Env, User, history ...)

@@ -78,7 +78,8 @@ func deleteUnder(files map[string]*Result, whiteouts, opaque []string) {
 }
 
 func cloneResult(r *Result) *Result {
-	c := &Result{OS: r.OS, Present: r.Present}
+	c := &Result{OS: r.OS, Present: r.Present, Digests: r.Digests}
+	c.Owned = append(c.Owned, r.Owned...) // read-only after the walk; copied so Merge's output owns its slices
 	c.Packages = append(c.Packages, r.Packages...)
 	for i := range c.Packages {
 		c.Packages[i].Locations = append([]model.PackageLocation(nil), c.Packages[i].Locations...)

@@ -2,7 +2,7 @@ package analyzer
 
 // resultFormatVersion is part of every cache key: bump it when LayerResult's
 // encoding changes meaning.
-const resultFormatVersion = "layer-result/2" // 2: the last tar entry for a path wins (issue 14)
+const resultFormatVersion = "layer-result/3" // 2: the last tar entry for a path wins; 3: owned files and digests (issue 14)
 
 // LayerResult is what one walk of one layer (or one file tree) produced.
 // It is what the layer cache stores, keyed by Set.CacheKey(DiffID).
@@ -71,6 +71,10 @@ func (lr *LayerResult) add(path string, r *Result) {
 	}
 	cur.Packages = append(cur.Packages, r.Packages...)
 	cur.Findings = append(cur.Findings, r.Findings...)
+	cur.Owned = append(cur.Owned, r.Owned...)
+	if r.Digests != nil {
+		cur.Digests = r.Digests
+	}
 	if r.OS != nil {
 		cur.OS = r.OS
 	}

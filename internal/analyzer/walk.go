@@ -227,6 +227,21 @@ func (d *dispatcher) analyze(f *file) {
 	if len(results) == 0 {
 		return
 	}
+	for _, r := range results {
+		if (len(r.Findings) > 0 || (len(r.Packages) > 0 && len(r.Owned) == 0)) && len(f.need) > 0 {
+			// A file with findings (or a language package's manifest) may be
+			// one an OS package installed: keep its digests so that the merge
+			// can tell an unmodified packaged file from one changed after
+			// install. Few files have either; package databases (Owned) are
+			// the lists themselves and need none.
+			dg, err := fileDigests(f)
+			if err != nil {
+				d.warnf("%s: digest: %v", f.path, err)
+			}
+			results[0].Digests = dg
+			break
+		}
+	}
 	d.mu.Lock()
 	if d.current(f) {
 		for _, r := range results {

@@ -103,6 +103,21 @@ type Finding struct {
 	// Engine names the engine that produced a malware finding ("clamav",
 	// "yara", "sha256", EngineOSV).
 	Engine string `json:"engine,omitempty"`
+	// Owner is the OS package that installed the file, when one did, and
+	// whether the file still has the content the package installed.
+	Owner *FileOwner `json:"owner,omitempty"`
+}
+
+// FileOwner names the OS package (dpkg, rpm, apk) that installed a file,
+// as its package database lists it with a digest.
+type FileOwner struct {
+	Package string `json:"package"`
+	Version string `json:"version,omitempty"`
+	// Type is the package's package-url type (deb, rpm, apk).
+	Type string `json:"type"`
+	// Modified is true when the file's content differs from the digest the
+	// package database recorded at install: changed after install.
+	Modified bool `json:"modified"`
 }
 
 // EngineOSV is the Engine of the malware findings the matcher makes from

@@ -70,6 +70,10 @@ type Package struct {
 	// Dev is true for development-only dependencies (npm devDependencies ...).
 	Dev       bool              `json:"dev,omitempty"`
 	Locations []PackageLocation `json:"locations"`
+	// Owner is the OS package that installed this package's files (a
+	// Python or Ruby library from Debian's python3-* or ruby-* packages),
+	// when the first location is listed in the OS package database.
+	Owner *FileOwner `json:"owner,omitempty"`
 }
 
 // Key identifies a package for de-duplication: the same name and version of

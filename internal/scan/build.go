@@ -38,18 +38,20 @@ type BuildOptions struct {
 	// Kind is TargetImage, TargetRootFS or TargetFS.
 	Kind string
 	// Scanners beyond the inventory, which always runs.
-	Scanners     []string
-	Cache        *cache.Cache
-	DBDir        string
-	ShowSecrets  bool
-	SecretConfig string
-	SkipDirs     []string
-	Clamd        string
-	YARARules    []string
-	HashLists    []string
-	Logger       *slog.Logger
-	Version      string
-	Quiet        bool
+	Scanners    []string
+	Cache       *cache.Cache
+	DBDir       string
+	ShowSecrets bool
+	// ShowPackagedSecrets: see Config.
+	ShowPackagedSecrets bool
+	SecretConfig        string
+	SkipDirs            []string
+	Clamd               string
+	YARARules           []string
+	HashLists           []string
+	Logger              *slog.Logger
+	Version             string
+	Quiet               bool
 	// DBMaxAge is the age above which the vulnerability DB is reported
 	// stale (0: DefaultDBMaxAge; negative: never).
 	DBMaxAge time.Duration
@@ -94,7 +96,8 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 	default:
 		return nil, nil, nil, fmt.Errorf("scan: unknown target kind %q", opts.Kind)
 	}
-	cfg := Config{Cache: opts.Cache, Logger: opts.Logger, Version: opts.Version, Quiet: opts.Quiet}
+	cfg := Config{Cache: opts.Cache, Logger: opts.Logger, Version: opts.Version, Quiet: opts.Quiet,
+		ShowPackagedSecrets: opts.ShowPackagedSecrets}
 	for _, s := range opts.Scanners {
 		switch s {
 		case ScannerVuln, ScannerSecret, ScannerMalware, ScannerMisconfig:

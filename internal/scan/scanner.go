@@ -47,6 +47,9 @@ type Scanner struct {
 	quiet    bool
 	layerPar int
 	db       *model.DBInfo
+	// showPackagedSecrets keeps secrets found in unmodified files of OS
+	// packages (at the lowest severity); they are left out by default.
+	showPackagedSecrets bool
 }
 
 // Config holds what a Scanner is built from. Set is required; everything
@@ -72,6 +75,10 @@ type Config struct {
 	DB *model.DBInfo
 	// LayerParallelism bounds how many layers are walked at once (default GOMAXPROCS).
 	LayerParallelism int
+	// ShowPackagedSecrets keeps secrets in unmodified files an OS package
+	// installed (the distribution's documentation examples), at the lowest
+	// severity naming the package; by default they are left out.
+	ShowPackagedSecrets bool
 }
 
 // New returns a Scanner.
@@ -81,7 +88,7 @@ func New(c Config) (*Scanner, error) {
 	}
 	s := &Scanner{set: c.Set, config: c.ConfigAnalyzers, cache: c.Cache, matcher: c.Matcher,
 		checker: c.Checker, scanners: c.Scanners, log: c.Logger, version: c.Version, quiet: c.Quiet,
-		layerPar: c.LayerParallelism, db: c.DB}
+		layerPar: c.LayerParallelism, db: c.DB, showPackagedSecrets: c.ShowPackagedSecrets}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -292,6 +299,7 @@ func (s *Scanner) finish(ctx context.Context, res *model.Result, m *analyzer.Mer
 	res.Inventory.OS = osrelease.Resolve(oses)
 	osrelease.Apply(&res.Inventory)
 	model.SortPackages(res.Inventory.Packages)
+	applyOwnership(res, m, s.showPackagedSecrets)
 
 	if s.checker != nil {
 		fs, err := s.checker.CheckImage(ctx, cfg, &res.Inventory, res.Findings)

@@ -49,7 +49,7 @@ func New() *Cataloger { return &Cataloger{} }
 func (*Cataloger) Name() string { return Name }
 
 // Version implements analyzer.Analyzer.
-func (*Cataloger) Version() int { return 1 }
+func (*Cataloger) Version() int { return 2 } // 2: owned files (F:, R:, Z:)
 
 // Required wants lib/apk/db/installed.
 func (*Cataloger) Required(p string, _ fs.FileInfo) analyzer.Need {
@@ -67,11 +67,11 @@ func (*Cataloger) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.Res
 	if size := in.Content.Size(); size > maxInstalledSize {
 		return nil, fmt.Errorf("parse apk installed %s: %w (%d bytes, cap %d)", in.Path, ErrTooLarge, size, maxInstalledSize)
 	}
-	pkgs, skipped, err := ParseInstalled(ctx, in.Content, in.Path)
+	pkgs, owned, skipped, err := ParseInstalledFiles(ctx, in.Content, in.Path)
 	if err != nil {
 		return nil, fmt.Errorf("parse apk installed %s: %w", in.Path, err)
 	}
-	res := &analyzer.Result{Packages: pkgs}
+	res := &analyzer.Result{Packages: pkgs, Owned: owned}
 	if w := skipped.Warning(); w != "" {
 		res.Warnings = []string{w}
 	}

@@ -148,3 +148,28 @@ func BenchmarkParseInstalled2000(b *testing.B) {
 		}
 	}
 }
+
+func TestParseInstalledFiles(t *testing.T) {
+	in := "P:musl\nV:1.2.4-r2\nA:x86_64\nF:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1iVGRAvrGYf5FVvwIW6Iu5WQ7mRQ=\n" +
+		"R:nochecksum\nR:old\nZ:0123456789ABCDEF0123456789abcdef\nF:../etc\nR:escape\nZ:Q1iVGRAvrGYf5FVvwIW6Iu5WQ7mRQ=\n" +
+		"F:etc\nR:bad\nZ:Q1notbase64!!\n\n" +
+		"V:9\nF:x\nR:y\nZ:Q1iVGRAvrGYf5FVvwIW6Iu5WQ7mRQ=\n" // no P: the record and its files are skipped
+	pkgs, owned, skipped, err := ParseInstalledFiles(context.Background(), strings.NewReader(in), InstalledPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) != 1 || skipped.Records != 1 {
+		t.Fatalf("packages %+v, skipped %+v", pkgs, skipped)
+	}
+	var got []string
+	for _, o := range owned {
+		got = append(got, fmt.Sprintf("%s %s %s %s %s %s", o.Path, o.Package, o.Arch, o.Type, o.Algo, o.Digest))
+	}
+	want := []string{
+		"lib/ld-musl-x86_64.so.1 musl x86_64 apk sha1 89519102fac661fe4556fc085ba22ee5643b9914",
+		"lib/old musl x86_64 apk md5 0123456789abcdef0123456789abcdef",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}

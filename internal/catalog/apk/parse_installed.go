@@ -4,18 +4,26 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/package-url/packageurl-go"
 
+	"mamori/internal/analyzer"
 	"mamori/internal/model"
 )
 
 type record struct {
 	name, version, arch, origin, license string
 	fields                               int
+	// dir is the current F: directory, file the last R: file of it.
+	dir, file string
+	owned     []analyzer.OwnedFile
 }
 
 // ParseInstalled reads apk's installed database
@@ -28,10 +36,24 @@ type record struct {
 // to path. What was skipped is counted in Skipped, which the cataloger turns
 // into a scan warning. Reading stops with ctx.Err() when ctx is done.
 func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]model.Package, Skipped, error) {
+	pkgs, _, skipped, err := parseInstalled(ctx, r, path, false)
+	return pkgs, skipped, err
+}
+
+// ParseInstalledFiles is ParseInstalled that also returns the files each
+// package installed with their checksums: F: (a directory), R: (a file in
+// it) and Z: (its checksum: "Q1" and the base64 SHA-1 of the content, or
+// the hex MD5 of old databases). Files without a checksum are left out.
+func ParseInstalledFiles(ctx context.Context, r io.Reader, path string) ([]model.Package, []analyzer.OwnedFile, Skipped, error) {
+	return parseInstalled(ctx, r, path, true)
+}
+
+func parseInstalled(ctx context.Context, r io.Reader, path string, files bool) ([]model.Package, []analyzer.OwnedFile, Skipped, error) {
 	cr := &countingReader{r: io.LimitReader(r, maxInstalledSize+1)}
 	br := bufio.NewReaderSize(cr, maxLineSize)
 	var (
 		pkgs    []model.Package
+		owned   []analyzer.OwnedFile
 		cur     record
 		records int
 		skipped int
@@ -47,16 +69,20 @@ func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]model.Pack
 			skipped++
 		} else {
 			pkgs = append(pkgs, newPackage(cur, path))
+			for i := range cur.owned {
+				cur.owned[i].Package, cur.owned[i].Arch = cur.name, cur.arch
+			}
+			owned = append(owned, cur.owned...)
 		}
 		cur = record{}
 	}
 	for {
 		line, err := readLine(br)
 		if cr.n > maxInstalledSize {
-			return nil, Skipped{}, ErrTooLarge
+			return nil, nil, Skipped{}, ErrTooLarge
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, Skipped{}, err
+			return nil, nil, Skipped{}, err
 		}
 		switch {
 		case len(bytes.TrimSpace(line)) == 0:
@@ -77,20 +103,35 @@ func ParseInstalled(ctx context.Context, r io.Reader, path string) ([]model.Pack
 				cur.origin = v()
 			case 'L':
 				cur.license = v()
+			case 'F':
+				if files {
+					cur.dir, cur.file = v(), ""
+				}
+			case 'R':
+				if files {
+					cur.file = v()
+				}
+			case 'Z':
+				if files && cur.file != "" {
+					if o, ok := ownedFile(cur.dir, cur.file, v()); ok {
+						cur.owned = append(cur.owned, o)
+					}
+					cur.file = ""
+				}
 			}
 		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if lines++; lines%4096 == 0 && ctx.Err() != nil {
-			return nil, Skipped{}, ctx.Err()
+			return nil, nil, Skipped{}, ctx.Err()
 		}
 	}
 	flush()
 	if len(pkgs) == 0 && bad > 0 {
-		return nil, Skipped{}, fmt.Errorf("%w: no package record, %d lines that are not X:value", ErrMalformed, bad)
+		return nil, nil, Skipped{}, fmt.Errorf("%w: no package record, %d lines that are not X:value", ErrMalformed, bad)
 	}
-	return pkgs, Skipped{BadLines: bad, Records: skipped}, nil
+	return pkgs, owned, Skipped{BadLines: bad, Records: skipped}, nil
 }
 
 // Skipped counts what a parse left out of the database as malformed.
@@ -164,4 +205,31 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// ownedFile turns an R: file of directory F: and its Z: checksum into an
+// owned file; ok is false for a path with ".." or a checksum of no known
+// form.
+func ownedFile(dir, file, sum string) (analyzer.OwnedFile, bool) {
+	p, err := analyzer.CleanTarPath(dir + "/" + file)
+	if err != nil || p == "" || strings.Contains(file, "/") {
+		return analyzer.OwnedFile{}, false
+	}
+	o := analyzer.OwnedFile{Path: p, Type: model.TypeAPK}
+	switch {
+	case strings.HasPrefix(sum, "Q1"):
+		b, err := base64.StdEncoding.DecodeString(sum[2:])
+		if err != nil || len(b) != sha1.Size {
+			return analyzer.OwnedFile{}, false
+		}
+		o.Algo, o.Digest = "sha1", hex.EncodeToString(b)
+	case len(sum) == 32:
+		if _, err := hex.DecodeString(sum); err != nil {
+			return analyzer.OwnedFile{}, false
+		}
+		o.Algo, o.Digest = "md5", strings.ToLower(sum)
+	default:
+		return analyzer.OwnedFile{}, false
+	}
+	return o, true
 }

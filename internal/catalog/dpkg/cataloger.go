@@ -55,13 +55,14 @@ func New() *Cataloger { return &Cataloger{} }
 // Name implements analyzer.Analyzer.
 func (*Cataloger) Name() string { return Name }
 
-// Version implements analyzer.Analyzer.
-func (*Cataloger) Version() int { return 1 }
+// Version implements analyzer.Analyzer. 2: md5sums files give owned files.
+func (*Cataloger) Version() int { return 2 }
 
-// Required wants var/lib/dpkg/status and the files directly in
-// var/lib/dpkg/status.d/ except their *.md5sums companions.
+// Required wants var/lib/dpkg/status, the files directly in
+// var/lib/dpkg/status.d/, and every package's md5sums (info/*.md5sums,
+// status.d/*.md5sums): the files each package installed, with digests.
 func (*Cataloger) Required(p string, _ fs.FileInfo) analyzer.Need {
-	if isStatusFile(p) {
+	if isStatusFile(p) || isMD5sumsFile(p) {
 		return analyzer.Content
 	}
 	return analyzer.Skip
@@ -79,6 +80,20 @@ func isStatusFile(p string) bool {
 func (*Cataloger) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.Result, error) {
 	if in.Content == nil {
 		return nil, fmt.Errorf("parse dpkg status %s: no content", in.Path)
+	}
+	if isMD5sumsFile(in.Path) {
+		if size := in.Content.Size(); size > maxMD5sumsSize {
+			return nil, fmt.Errorf("parse dpkg md5sums %s: %w (%d bytes, cap %d)", in.Path, ErrTooLarge, size, maxMD5sumsSize)
+		}
+		owned, skipped, err := ParseMD5sums(ctx, in.Content, in.Path)
+		if err != nil {
+			return nil, fmt.Errorf("parse dpkg md5sums %s: %w", in.Path, err)
+		}
+		res := &analyzer.Result{Owned: owned}
+		if skipped > 0 {
+			res.Warnings = []string{fmt.Sprintf("skipped %d malformed lines", skipped)}
+		}
+		return res, nil
 	}
 	if size := in.Content.Size(); size > maxStatusSize {
 		return nil, fmt.Errorf("parse dpkg status %s: %w (%d bytes, cap %d)", in.Path, ErrTooLarge, size, maxStatusSize)

@@ -102,16 +102,20 @@ func TestDistrolessStatusD(t *testing.T) {
 func TestRequired(t *testing.T) {
 	c := New()
 	for p, want := range map[string]analyzer.Need{
-		"var/lib/dpkg/status":                 analyzer.Content,
-		"var/lib/dpkg/status.d/libc6":         analyzer.Content,
-		"var/lib/dpkg/status.d/base":          analyzer.Content,
-		"var/lib/dpkg/status.d/libc6.md5sums": analyzer.Skip,
-		"var/lib/dpkg/status.d/sub/x":         analyzer.Skip,
-		"var/lib/dpkg/status.d/":              analyzer.Skip,
-		"var/lib/dpkg/status-old":             analyzer.Skip,
-		"var/lib/dpkg/available":              analyzer.Skip,
-		"usr/share/var/lib/dpkg/status":       analyzer.Skip,
-		"var/lib/dpkg/info/libc6:amd64.list":  analyzer.Skip,
+		"var/lib/dpkg/status":                   analyzer.Content,
+		"var/lib/dpkg/status.d/libc6":           analyzer.Content,
+		"var/lib/dpkg/status.d/base":            analyzer.Content,
+		"var/lib/dpkg/status.d/libc6.md5sums":   analyzer.Content,
+		"var/lib/dpkg/info/libc6:amd64.md5sums": analyzer.Content,
+		"var/lib/dpkg/info/bash.md5sums":        analyzer.Content,
+		"var/lib/dpkg/info/.md5sums":            analyzer.Skip,
+		"var/lib/dpkg/info/sub/bash.md5sums":    analyzer.Skip,
+		"var/lib/dpkg/status.d/sub/x":           analyzer.Skip,
+		"var/lib/dpkg/status.d/":                analyzer.Skip,
+		"var/lib/dpkg/status-old":               analyzer.Skip,
+		"var/lib/dpkg/available":                analyzer.Skip,
+		"usr/share/var/lib/dpkg/status":         analyzer.Skip,
+		"var/lib/dpkg/info/libc6:amd64.list":    analyzer.Skip,
 	} {
 		if got := c.Required(p, nil); got != want {
 			t.Errorf("Required(%q) = %v, want %v", p, got, want)
@@ -236,5 +240,34 @@ func BenchmarkParseStatus2000(b *testing.B) {
 		if err != nil || len(pkgs) != 2000 {
 			b.Fatalf("%d packages, %v", len(pkgs), err)
 		}
+	}
+}
+
+func TestParseMD5sums(t *testing.T) {
+	in := "d41d8cd98f00b204e9800998ecf8427e  usr/bin/empty\n" +
+		"0123456789ABCDEF0123456789abcdef  usr/share/doc/x/README\n" +
+		"0123456789abcdef0123456789abcdef */usr/lib/binary-mode\n" +
+		"nothex0123456789abcdef0123456789  usr/bad/hex\n" +
+		"0123456789abcdef0123456789abcdef  ../../etc/passwd\n" +
+		"short  usr/bad/short\n" +
+		"\n"
+	owned, skipped, err := ParseMD5sums(context.Background(), strings.NewReader(in), "var/lib/dpkg/info/libfoo1:amd64.md5sums")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range owned {
+		got = append(got, fmt.Sprintf("%s %s %s %s %s %s", o.Path, o.Package, o.Arch, o.Type, o.Algo, o.Digest))
+	}
+	want := []string{
+		"usr/bin/empty libfoo1 amd64 deb md5 d41d8cd98f00b204e9800998ecf8427e",
+		"usr/share/doc/x/README libfoo1 amd64 deb md5 0123456789abcdef0123456789abcdef",
+		"usr/lib/binary-mode libfoo1 amd64 deb md5 0123456789abcdef0123456789abcdef",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if skipped != 3 {
+		t.Errorf("skipped %d, want 3 (bad hex, \"..\", short digest)", skipped)
 	}
 }

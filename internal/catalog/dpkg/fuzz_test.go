@@ -30,3 +30,19 @@ func FuzzParseStatus(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseMD5sums(f *testing.F) {
+	f.Add([]byte("d41d8cd98f00b204e9800998ecf8427e  usr/bin/x\n"), "var/lib/dpkg/info/a:amd64.md5sums")
+	f.Add([]byte("0123456789abcdef0123456789abcdef */../x\n\n  \n"), "var/lib/dpkg/status.d/b.md5sums")
+	f.Fuzz(func(t *testing.T, data []byte, file string) {
+		owned, _, err := ParseMD5sums(context.Background(), strings.NewReader(string(data)), file)
+		if err != nil {
+			return
+		}
+		for _, o := range owned {
+			if o.Path == "" || strings.HasPrefix(o.Path, "/") || strings.Contains("/"+o.Path+"/", "/../") || len(o.Digest) != 32 {
+				t.Fatalf("bad owned file %+v", o)
+			}
+		}
+	})
+}

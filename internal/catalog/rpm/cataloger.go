@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -130,7 +129,7 @@ func Default() *Cataloger {
 func (*Cataloger) Name() string { return Name }
 
 // Version implements analyzer.Analyzer.
-func (*Cataloger) Version() int { return 1 }
+func (*Cataloger) Version() int { return 2 } // 2: owned files with digests
 
 // Required wants the database files listed in dbPaths.
 func (*Cataloger) Required(p string, _ fs.FileInfo) analyzer.Need {
@@ -146,16 +145,40 @@ func (c *Cataloger) Analyze(ctx context.Context, in analyzer.Input) (*analyzer.R
 	if in.Content == nil {
 		return nil, fmt.Errorf("parse rpm database %s: no content", in.Path)
 	}
-	pkgs, err := c.Parse(ctx, in.Content, in.Content.Size(), in.Path)
+	db, err := c.ParseDB(ctx, in.Content, in.Content.Size(), in.Path)
 	if err != nil {
 		return nil, fmt.Errorf("parse rpm database %s: %w", in.Path, err)
 	}
-	return &analyzer.Result{Packages: pkgs}, nil
+	res := &analyzer.Result{Packages: db.Packages, Owned: db.Owned}
+	if db.Corrupt > 0 {
+		res.Warnings = []string{fmt.Sprintf("skipped %d corrupt package headers (last: %v)", db.Corrupt, db.LastErr)}
+	}
+	return res, nil
+}
+
+// DB is what ParseDB reads of an rpm database.
+type DB struct {
+	Packages []model.Package
+	// Owned are the packages' regular files with the digests rpm recorded.
+	Owned []analyzer.OwnedFile
+	// Corrupt counts headers that could not be read; LastErr says why.
+	Corrupt int
+	LastErr error
 }
 
 // Parse reads an rpm database of size bytes through r, in any of the three
 // formats, and returns its packages with Locations set to path.
 func (c *Cataloger) Parse(ctx context.Context, r io.ReaderAt, size int64, path string) ([]model.Package, error) {
+	db, err := c.ParseDB(ctx, r, size, path)
+	if err != nil {
+		return nil, err
+	}
+	return db.Packages, nil
+}
+
+// ParseDB is Parse that also returns the packages' files and what was
+// skipped.
+func (c *Cataloger) ParseDB(ctx context.Context, r io.ReaderAt, size int64, path string) (*DB, error) {
 	if size > c.opts.maxDBSize {
 		return nil, fmt.Errorf("%w (%d bytes, cap %d)", ErrTooLarge, size, c.opts.maxDBSize)
 	}
@@ -165,6 +188,7 @@ func (c *Cataloger) Parse(ctx context.Context, r io.ReaderAt, size int64, path s
 	}
 	var (
 		pkgs    []model.Package
+		owned   []analyzer.OwnedFile
 		corrupt int
 		lastErr error
 	)
@@ -182,14 +206,19 @@ func (c *Cataloger) Parse(ctx context.Context, r io.ReaderAt, size int64, path s
 			continue
 		}
 		pkgs = append(pkgs, newPackage(h, path))
+		for _, f := range h.Files {
+			p, err := analyzer.CleanTarPath(f.Path)
+			if err != nil || p == "" {
+				continue
+			}
+			owned = append(owned, analyzer.OwnedFile{Path: p, Package: h.Name, Arch: h.Arch, Type: model.TypeRPM,
+				Algo: f.Algo, Digest: f.Digest})
+		}
 	}
 	if len(pkgs) == 0 && corrupt > 0 {
 		return nil, fmt.Errorf("no readable header (%d corrupt): %w", corrupt, lastErr)
 	}
-	if corrupt > 0 {
-		slog.Debug("rpm database: skipped corrupt headers", "path", path, "corrupt", corrupt, "lastError", lastErr)
-	}
-	return pkgs, nil
+	return &DB{Packages: pkgs, Owned: owned, Corrupt: corrupt, LastErr: lastErr}, nil
 }
 
 func (c *Cataloger) tempDir() string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 )
 
 // Header tags and types read here (rpm lib/rpmtag.h).
@@ -15,10 +16,29 @@ const (
 	tagLicense   = 1014
 	tagArch      = 1022
 	tagSourceRPM = 1044
+	// The file list (lib/rpmtag.h): file i is DIRNAMES[DIRINDEXES[i]] +
+	// BASENAMES[i], with FILEDIGESTS[i] in FILEDIGESTALGO ("" for what is
+	// not a regular file).
+	tagFileDigests    = 1035
+	tagDirIndexes     = 1116
+	tagBaseNames      = 1117
+	tagDirNames       = 1118
+	tagFileDigestAlgo = 5011
 
-	typeInt32  = 4
-	typeString = 6
+	typeInt32       = 4
+	typeString      = 6
+	typeStringArray = 8
 )
+
+// Digest algorithms of FILEDIGESTALGO (OpenPGP hash IDs, RFC 4880 9.4);
+// rpm's default when the tag is absent is MD5.
+var digestAlgos = map[uint32]string{1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224"}
+
+// File is one file of a package: its absolute path and the hex digest rpm
+// recorded at install, in Algo ("md5", "sha256" ...).
+type File struct {
+	Path, Digest, Algo string
+}
 
 const (
 	// maxHeaderTags and maxHeaderData are rpm's own limits on one header
@@ -40,6 +60,8 @@ type Header struct {
 	// Epoch is the EPOCH tag; HasEpoch is false when the tag is absent.
 	Epoch    int32
 	HasEpoch bool
+	// Files are the package's regular files with digests.
+	Files []File
 }
 
 // ParseHeader reads an rpm header blob as the databases store it (an
@@ -65,6 +87,7 @@ func ParseHeader(b []byte) (*Header, error) {
 	}
 	data := b[dataStart : dataStart+int(dl)]
 	h := &Header{}
+	var fl fileList
 	for i := 0; i < int(il); i++ {
 		e := b[8+i*HeaderEntrySize : 8+(i+1)*HeaderEntrySize]
 		tag := int32(binary.BigEndian.Uint32(e[0:4]))
@@ -92,6 +115,31 @@ func ParseHeader(b []byte) (*Header, error) {
 			h.Epoch = int32(binary.BigEndian.Uint32(data[off : off+4]))
 			h.HasEpoch = true
 			continue
+		case tagFileDigests, tagBaseNames, tagDirNames:
+			ss, err := stringArray(data, typ, off, count)
+			if err != nil {
+				return nil, fmt.Errorf("%w: tag %d: %v", ErrCorrupt, tag, err)
+			}
+			switch tag {
+			case tagFileDigests:
+				fl.digests = ss
+			case tagBaseNames:
+				fl.bases = ss
+			default:
+				fl.dirs = ss
+			}
+			continue
+		case tagDirIndexes, tagFileDigestAlgo:
+			is, err := int32Array(data, typ, off, count)
+			if err != nil {
+				return nil, fmt.Errorf("%w: tag %d: %v", ErrCorrupt, tag, err)
+			}
+			if tag == tagDirIndexes {
+				fl.dirIndexes = is
+			} else if len(is) > 0 {
+				fl.algo, fl.hasAlgo = is[0], true
+			}
+			continue
 		default:
 			continue
 		}
@@ -104,5 +152,79 @@ func ParseHeader(b []byte) (*Header, error) {
 		}
 		*dst = string(data[off : int(off)+end])
 	}
+	files, err := fl.files()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	h.Files = files
 	return h, nil
+}
+
+// fileList collects the file tags of one header.
+type fileList struct {
+	digests, bases, dirs []string
+	dirIndexes           []uint32
+	algo                 uint32
+	hasAlgo              bool
+}
+
+// files joins the tags into files; a header whose counts disagree is
+// corrupt (rpm itself would refuse it).
+func (fl *fileList) files() ([]File, error) {
+	if len(fl.bases) == 0 {
+		return nil, nil
+	}
+	if len(fl.dirIndexes) != len(fl.bases) || (fl.digests != nil && len(fl.digests) != len(fl.bases)) {
+		return nil, fmt.Errorf("file list of %d names, %d directory indexes, %d digests", len(fl.bases), len(fl.dirIndexes), len(fl.digests))
+	}
+	algo := "md5"
+	if fl.hasAlgo {
+		a, ok := digestAlgos[fl.algo]
+		if !ok {
+			return nil, nil // a digest rpm may know and we do not: no files rather than wrong ones
+		}
+		algo = a
+	}
+	var out []File
+	for i, base := range fl.bases {
+		if fl.digests == nil || fl.digests[i] == "" {
+			continue // directory, symlink, ghost: no content to compare
+		}
+		d := fl.dirIndexes[i]
+		if int(d) >= len(fl.dirs) {
+			return nil, fmt.Errorf("directory index %d of %d", d, len(fl.dirs))
+		}
+		out = append(out, File{Path: fl.dirs[d] + base, Digest: strings.ToLower(fl.digests[i]), Algo: algo})
+	}
+	return out, nil
+}
+
+// stringArray reads count NUL-terminated strings at off.
+func stringArray(data []byte, typ uint32, off int32, count uint32) ([]string, error) {
+	if typ != typeStringArray || off < 0 || int(off) > len(data) || count > uint32(len(data)) {
+		return nil, fmt.Errorf("bad string array (type %d, offset %d, count %d)", typ, off, count)
+	}
+	out := make([]string, 0, count)
+	rest := data[off:]
+	for i := uint32(0); i < count; i++ {
+		end := bytes.IndexByte(rest, 0)
+		if end < 0 {
+			return nil, fmt.Errorf("string %d of %d unterminated", i, count)
+		}
+		out = append(out, string(rest[:end]))
+		rest = rest[end+1:]
+	}
+	return out, nil
+}
+
+// int32Array reads count big-endian 32-bit integers at off.
+func int32Array(data []byte, typ uint32, off int32, count uint32) ([]uint32, error) {
+	if typ != typeInt32 || off < 0 || uint64(off)+4*uint64(count) > uint64(len(data)) {
+		return nil, fmt.Errorf("bad int32 array (type %d, offset %d, count %d)", typ, off, count)
+	}
+	out := make([]uint32, count)
+	for i := range out {
+		out[i] = binary.BigEndian.Uint32(data[int(off)+4*i:])
+	}
+	return out, nil
 }

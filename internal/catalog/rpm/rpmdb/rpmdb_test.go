@@ -109,11 +109,14 @@ func TestParseHeader(t *testing.T) {
 	}
 	sort.Slice(got, func(i, j int) bool { return got[i].Name < got[j].Name })
 	// As `rpm --dbpath DIR -qa --qf '%{NAME} %{EPOCH} %{VERSION} %{RELEASE}
-	// %{ARCH} %{SOURCERPM} %{LICENSE}'` prints them.
+	// %{ARCH} %{SOURCERPM} %{LICENSE}'` prints them, and the files as
+	// `--qf '[%{FILENAMES} %{FILEDIGESTS} %{FILEDIGESTALGO}\n]'` does.
 	want := []Header{
 		{Name: "gpg-pubkey", Version: "54fa0874", Release: "6b027099", SourceRPM: "(none)", License: "pubkey"},
-		{Name: "libmamori-fixture", Version: "1.2.3", Release: "4.el9", Arch: "noarch", SourceRPM: "mamori-fixture-1.2.3-4.el9.src.rpm", License: "MIT", Epoch: 1, HasEpoch: true},
-		{Name: "mamori-fixture", Version: "1.2.3", Release: "4.el9", Arch: "noarch", SourceRPM: "mamori-fixture-1.2.3-4.el9.src.rpm", License: "MIT and ASL 2.0", Epoch: 1, HasEpoch: true},
+		{Name: "libmamori-fixture", Version: "1.2.3", Release: "4.el9", Arch: "noarch", SourceRPM: "mamori-fixture-1.2.3-4.el9.src.rpm", License: "MIT", Epoch: 1, HasEpoch: true,
+			Files: []File{{Path: "/usr/share/libmamori-fixture/README", Digest: "a325dcacb80b202a014b420b93fc19061900018f8ce216d0a0cb00d610ec7f97", Algo: "sha256"}}},
+		{Name: "mamori-fixture", Version: "1.2.3", Release: "4.el9", Arch: "noarch", SourceRPM: "mamori-fixture-1.2.3-4.el9.src.rpm", License: "MIT and ASL 2.0", Epoch: 1, HasEpoch: true,
+			Files: []File{{Path: "/usr/share/mamori-fixture/README", Digest: "e80b71cd14d3cbd65f4173abcbfcf01a545dbca32a72d575108b553a648cc96f", Algo: "sha256"}}},
 		{Name: "noepoch-fixture", Version: "0.9", Release: "1", Arch: "noarch", SourceRPM: "noepoch-fixture-0.9-1.src.rpm", License: "BSD"},
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -99,3 +99,18 @@ func OpenRegular(path string) (*os.File, *unix.Stat_t, error) {
 	}
 	return f, &st, nil
 }
+
+// OpenDirInRoot opens the directory at path inside root the way OpenInRoot
+// opens a file (RESOLVE_IN_ROOT, no magic links).
+func OpenDirInRoot(root *os.File, path string) (*os.File, error) {
+	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	rel := strings.TrimLeft(path, "/")
+	if rel == "" {
+		rel = "."
+	}
+	fd, err := unix.Openat2(int(root.Fd()), rel, &how)
+	if err != nil {
+		return nil, fmt.Errorf("hostfs: open directory %s in %s: %w", path, root.Name(), err)
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(root.Name(), rel)), nil
+}

@@ -17,6 +17,24 @@ import (
 	"mamori/internal/model"
 )
 
+// Check IDs of this file.
+const (
+	ImgEmptyPassword    = "MSC-IMG-011"
+	ImgDuplicateAccount = "MSC-IMG-012"
+)
+
+// accountChecks are the account-database checks of this file: metadata here, logic below, tests in accounts_test.go.
+func accountChecks() []CheckInfo {
+	return []CheckInfo{
+		img(ImgEmptyPassword, "Account with an empty password", high,
+			"An account's password field is empty in /etc/shadow (or BSD /etc/master.passwd), or in /etc/passwd itself: su and login accept it with no password (pam_unix nullok, Debian's default). Locked fields (!, !!, *) are not empty. Alpine images before 3.9.2 shipped root this way (CVE-2019-5021).",
+			"Lock the account (passwd -l NAME, or usermod -p '!' NAME), or remove it; set a password only if someone must log in.", nistImageConfig, "CIS-Docker-4.1").withPeers("DKL-LI-0001"),
+		img(ImgDuplicateAccount, "Duplicate user or group ID", med,
+			"/etc/passwd gives one UID to several user names, or /etc/group one GID to several group names, or a name is defined twice: file ownership and audit trails cannot tell the accounts apart, and a second UID 0 name is a hidden root account.",
+			"Give every account and group its own ID and remove the duplicates (userdel, groupdel or edit the files in the Dockerfile).", nistImageConfig).withPeers("DKL-LI-0002"),
+	}
+}
+
 const (
 	// MaxAccountFileSize caps the bytes read from one account file. An
 	// /etc/passwd line is ~50-100 bytes, so 4 MiB is some 40,000 accounts —

@@ -13,6 +13,92 @@ import (
 	"mamori/internal/secret"
 )
 
+// Check IDs of this file.
+const (
+	DFRootUser      = "MSC-DF-001"
+	DFNoHealthcheck = "MSC-DF-002"
+	DFAddURL        = "MSC-DF-003"
+	DFAddLocal      = "MSC-DF-004"
+	DFUpdateAlone   = "MSC-DF-005"
+	DFUnpinnedBase  = "MSC-DF-006"
+	DFSudo          = "MSC-DF-007"
+	DFPipeToShell   = "MSC-DF-008"
+	DFSecretValue   = "MSC-DF-009"
+	DFSensitiveArg  = "MSC-DF-010"
+	DFNoInstallRecs = "MSC-DF-011"
+	DFExposeSSH     = "MSC-DF-012"
+	DFChmodWorld    = "MSC-DF-013"
+	DFPkgCache      = "MSC-DF-014"
+	DFDistUpgrade   = "MSC-DF-015"
+	DFStageAlias    = "MSC-DF-018"
+	DFPortRange     = "MSC-DF-019"
+	DFCurlAndWget   = "MSC-DF-024"
+	DFMaintainer    = "MSC-DF-025"
+)
+
+// dockerfileChecks are the Dockerfile checks of this file: metadata here, logic below, tests in dockerfile_test.go.
+func dockerfileChecks() []CheckInfo {
+	return []CheckInfo{
+		df(DFRootUser, "Final stage runs as root", high,
+			"The last stage has no USER instruction, or its last USER is root (0).",
+			"Add USER <non-root user> near the end of the final stage.", nistImageConfig, "CIS-Docker-4.1").withPeers("DS-0002"),
+		df(DFNoHealthcheck, "No HEALTHCHECK instruction", low,
+			"The Dockerfile has no HEALTHCHECK (or HEALTHCHECK NONE).",
+			"Add a HEALTHCHECK instruction (orchestrators use their own probes instead).", nistImageConfig, "CIS-Docker-4.6").withPeers("DS-0026"),
+		df(DFAddURL, "ADD from a URL", med,
+			"ADD fetches a remote URL without verifying it.",
+			"Use curl/wget with checksum verification, or ADD --checksum=sha256:...", nistImageConfig, nistUntrustedImages, "CIS-Docker-4.9"),
+		df(DFAddLocal, "ADD used instead of COPY", low,
+			"ADD of a local file that is not an archive: ADD's implicit extraction and URL handling are surprises waiting to happen.",
+			"Use COPY.", nistImageConfig, "CIS-Docker-4.9").withPeers("DS-0005"),
+		df(DFUpdateAlone, "Package index update without install", med,
+			"A RUN updates the package index (apt-get update, apk update ...) without installing in the same RUN; the layer cache keeps a stale index.",
+			"Update and install in one RUN.", nistImageConfig, "CIS-Docker-4.7").withPeers("DS-0017"),
+		df(DFUnpinnedBase, "Base image not pinned", med,
+			"FROM names an image with no tag or the tag latest: builds are not reproducible and may pull an untrusted or changed base.",
+			"Pin the base image by a version tag and, better, a digest (image:tag@sha256:...).", nistUntrustedImages, nistStaleImages).withPeers("DS-0001"),
+		df(DFSudo, "RUN uses sudo", med,
+			"sudo in a Dockerfile hides privilege changes and leaves sudo installed.",
+			"Run privileged steps before USER switches to the unprivileged user; do not install sudo.", nistImageConfig).withPeers("DS-0010", "DKL-DI-0001"),
+		df(DFPipeToShell, "Downloaded script piped into a shell", high,
+			"A RUN pipes curl or wget output straight into a shell: whatever the server returns is executed unverified.",
+			"Download to a file, verify its checksum or signature, then run it.", nistUntrustedImages, nistImageConfig),
+		df(DFSecretValue, "Secret in ENV or ARG", crit,
+			"An ENV or ARG instruction holds a credential; it is stored in the image configuration or its history.",
+			"Remove and revoke it; use RUN --mount=type=secret or runtime secrets.", nistImageSecrets, "CIS-Docker-4.10").withPeers("DS-0031"),
+		df(DFSensitiveArg, "Secret passed as a build argument", med,
+			"An ARG whose name says it holds a secret (PASSWORD, TOKEN, API_KEY ...): build argument values used by RUN are recorded in the image history.",
+			"Use RUN --mount=type=secret,id=... instead of build arguments.", nistImageSecrets, "CIS-Docker-4.10").withPeers("DS-0031"),
+		df(DFNoInstallRecs, "apt-get install without --no-install-recommends", low,
+			"apt-get install pulls recommended packages too, growing the attack surface.",
+			"Add --no-install-recommends.", nistImageConfig, "CIS-Docker-4.3").withPeers("DS-0029"),
+		df(DFExposeSSH, "EXPOSE of a remote administration port", med,
+			"The Dockerfile exposes port 22 (SSH) or 23 (telnet).",
+			"Remove the EXPOSE and the daemon.", nistImageConfig, "CIS-Docker-5.7").withPeers("DS-0004"),
+		df(DFChmodWorld, "chmod makes files world-writable", med,
+			"A RUN gives write permission to all users (chmod 777, 666, o+w, a+w).",
+			"Grant write access to the owning user or group only.", nistImageConfig),
+		df(DFPkgCache, "Package manager cache left in the layer", low,
+			"A RUN leaves the package manager's index or cache in its layer: apt-get update without removing /var/lib/apt/lists, apk add without --no-cache, yum/dnf/microdnf install without a later clean all, zypper install without zypper clean. Later layers cannot shrink it, and the stale index is shipped. Cache mounts (RUN --mount=type=cache) are not reported.",
+			"Clean in the same RUN: rm -rf /var/lib/apt/lists/*, apk add --no-cache, yum clean all, dnf clean all, microdnf clean all, zypper clean -a; or use a BuildKit cache mount.", nistImageConfig).withPeers("DS-0015", "DS-0019", "DS-0020", "DS-0025", "DS-0027", "DKL-DI-0004", "DKL-DI-0005"),
+		df(DFDistUpgrade, "apt-get dist-upgrade in the build", low,
+			"apt-get dist-upgrade (or full-upgrade) may install and remove packages to follow dependency changes, so the image drifts from its base release and builds stop being reproducible.",
+			"Use a newer base image, or apt-get upgrade of the packages you need.", nistImageConfig, nistStaleImages).withPeers("DS-0024", "DKL-DI-0003"),
+		df(DFStageAlias, "Stage name reused or copied from itself", low,
+			"Two FROM instructions name the same stage (AS name), or COPY --from names the stage it is in: the build fails, or copies from a stage other than the one intended.",
+			"Give every stage its own name, and copy only from earlier stages.", nistImageConfig).withPeers("DS-0006", "DS-0012"),
+		df(DFPortRange, "EXPOSE of a port out of range", low,
+			"EXPOSE names a port above 65535.",
+			"Expose a port between 1 and 65535.", nistImageConfig).withPeers("DS-0008"),
+		df(DFCurlAndWget, "Both curl and wget used", low,
+			"RUN instructions call both curl and wget: two download tools where one does, more in the image and in its attack surface.",
+			"Pick one of curl or wget.", nistImageConfig).withPeers("DS-0014"),
+		df(DFMaintainer, "Deprecated MAINTAINER instruction", low,
+			"MAINTAINER is deprecated since Docker 1.13.",
+			"Use LABEL org.opencontainers.image.authors=\"...\" instead.", nistImageConfig).withPeers("DS-0022"),
+	}
+}
+
 // MaxDockerfileSize caps a Dockerfile read into memory: real Dockerfiles
 // are a few KiB; 1 MiB leaves room for generated ones with huge heredocs.
 const MaxDockerfileSize = 1 << 20

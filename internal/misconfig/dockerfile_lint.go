@@ -8,6 +8,40 @@ import (
 	"strings"
 )
 
+// Check IDs of this file.
+const (
+	DFAptNoYes        = "MSC-DF-016"
+	DFRepeated        = "MSC-DF-017"
+	DFWorkdirRelative = "MSC-DF-020"
+	DFWorkdirSystem   = "MSC-DF-021"
+	DFCopyDestSlash   = "MSC-DF-022"
+	DFRunCd           = "MSC-DF-023"
+)
+
+// dockerfileLintChecks are the Dockerfile lint checks of this file: metadata here, logic below, tests in dockerfile_lint_test.go.
+func dockerfileLintChecks() []CheckInfo {
+	return []CheckInfo{
+		df(DFAptNoYes, "apt-get install without -y", low,
+			"apt-get install without -y (--yes, --assume-yes or -qq) asks for confirmation whenever it would install more than named, and a build has no one to answer: the build aborts.",
+			"Add -y.", nistImageConfig).withPeers("DS-0021"),
+		df(DFRepeated, "CMD, ENTRYPOINT or HEALTHCHECK repeated in a stage", low,
+			"A stage has more than one CMD, ENTRYPOINT or HEALTHCHECK: only the last takes effect, so the image runs or probes something other than what the first one reads.",
+			"Keep one of each per stage.", nistImageConfig).withPeers("DS-0007", "DS-0016", "DS-0023"),
+		df(DFWorkdirRelative, "WORKDIR path not absolute", low,
+			"A relative WORKDIR resolves against the previous one (or the base image's), so where files land depends on instructions elsewhere.",
+			"Use an absolute path (or a variable holding one).", nistImageConfig).withPeers("DS-0009"),
+		df(DFWorkdirSystem, "WORKDIR in a system directory", med,
+			"WORKDIR is /proc, /sys, /dev, /boot, /initrd, /lost+found or below: at run time these hold the kernel's interfaces and boot files, so the process starts inside them and relative writes land there.",
+			"Use an application directory such as /app or /srv/app.", nistImageConfig, nistRuntimeConfig).withPeers("DS-0030"),
+		df(DFCopyDestSlash, "COPY or ADD of several sources to a destination without a trailing slash", low,
+			"With more than one source, COPY and ADD need a directory destination ending in /; without it the build fails.",
+			"End the destination with /.", nistImageConfig).withPeers("DS-0011"),
+		df(DFRunCd, "RUN cd instead of WORKDIR", low,
+			"A RUN changes directory with cd: the change lasts for that RUN only, which hides where later instructions run and makes the Dockerfile hard to follow.",
+			"Use WORKDIR to change directory.", nistImageConfig).withPeers("DS-0013"),
+	}
+}
+
 // Package-manager command patterns. opts matches the options between a
 // tool and its subcommand ("-y", "--setopt=x=y", "-o Acquire::Retries=3").
 const pmOpts = `(?:(?:-o\s+\S+|-{1,2}[\w=.:/,-]+)\s+)*`

@@ -8,6 +8,24 @@ import (
 	"mamori/internal/model"
 )
 
+// Check IDs of this file.
+const (
+	ImgSetuid        = "MSC-IMG-008"
+	ImgWorldWritable = "MSC-IMG-010"
+)
+
+// fileModeChecks are the file-mode checks of this file: metadata here, logic below, tests in filemode_test.go.
+func fileModeChecks() []CheckInfo {
+	return []CheckInfo{
+		img(ImgSetuid, "setuid or setgid file", low,
+			"A regular file has the setuid or setgid bit: a local privilege escalation path if the program is exploitable.",
+			"Remove the bit (chmod a-s) from files that do not need it, or run with no-new-privileges.", nistImageConfig, "CIS-Docker-4.8").withPeers("CIS-DI-0008"),
+		img(ImgWorldWritable, "World-writable file", med,
+			"A regular file is writable by every user: any process in the container can change it.",
+			"Remove the other-write bit (chmod o-w).", nistImageConfig, nistHostFS),
+	}
+}
+
 // fileModeVersion is bumped when FileModeAnalyzer's output can change.
 const fileModeVersion = 1
 

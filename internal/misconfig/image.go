@@ -15,6 +15,60 @@ import (
 	"mamori/internal/secret"
 )
 
+// Check IDs of this file.
+const (
+	ImgRootUser        = "MSC-IMG-001"
+	ImgNoHealthcheck   = "MSC-IMG-002"
+	ImgUpdateAlone     = "MSC-IMG-003"
+	ImgAddRemote       = "MSC-IMG-004"
+	ImgSecrets         = "MSC-IMG-005"
+	ImgRemoteAdminPkg  = "MSC-IMG-006"
+	ImgPrivilegedPort  = "MSC-IMG-007"
+	ImgRemoteAdminPort = "MSC-IMG-009"
+	ImgSensitiveVolume = "MSC-IMG-014"
+	ImgLatestBase      = "MSC-IMG-015"
+	ImgAddLocal        = "MSC-IMG-016"
+)
+
+// imageChecks are the image configuration and build history checks of this file: metadata here, logic below, tests in image_test.go.
+func imageChecks() []CheckInfo {
+	return []CheckInfo{
+		img(ImgRootUser, "Image runs as root", high,
+			"The image configuration sets no user, or root (User empty, \"root\", \"0\", \"0:0\"): its processes run as root unless the runtime overrides it.",
+			"Create an unprivileged user and end the Dockerfile with USER <name or uid>.", nistImageConfig, "CIS-Docker-4.1").withPeers("CIS-DI-0001", "DS-0002"),
+		img(ImgNoHealthcheck, "Image has no HEALTHCHECK", low,
+			"The image configuration has no health check, so the engine cannot tell a hung container from a healthy one.",
+			"Add a HEALTHCHECK instruction (orchestrators use their own probes instead).", nistImageConfig, "CIS-Docker-4.6").withPeers("CIS-DI-0006", "DS-0026"),
+		img(ImgUpdateAlone, "Package index update in its own layer", med,
+			"A history entry runs a package index update (apt-get update, apk update, yum makecache ...) without installing in the same RUN; the cached index goes stale and later installs get old packages.",
+			"Update and install in one RUN: apt-get update && apt-get install -y ...", nistImageConfig, "CIS-Docker-4.7").withPeers("CIS-DI-0007", "DS-0017"),
+		img(ImgAddRemote, "ADD from a remote URL", med,
+			"A layer was added from a URL with ADD: the content is fetched unverified at build time.",
+			"Download with curl or wget and verify a checksum, or use ADD --checksum; prefer COPY for local files.", nistImageConfig, nistUntrustedImages, "CIS-Docker-4.9").withPeers("CIS-DI-0009"),
+		img(ImgSecrets, "Secrets in the image configuration", crit,
+			"The environment, labels, entrypoint or build history (where build arguments are recorded) holds credentials; anyone who can pull the image can read them.",
+			"Remove the secret, revoke it, and pass secrets at run time or with BuildKit secret mounts.", nistImageSecrets, "CIS-Docker-4.10").withPeers("CIS-DI-0010", "DS-0031"),
+		img(ImgRemoteAdminPkg, "Remote administration daemon installed", high,
+			"A package providing a remote login or file-transfer daemon (sshd, telnetd, ftpd, rsh, VNC ...) is installed; containers should be administered through the runtime, not a daemon inside them.",
+			"Remove the package from the image.", nistImageConfig, "CIS-Docker-4.3", "CIS-Docker-5.7"),
+		img(ImgPrivilegedPort, "Exposes a privileged port", low,
+			"The image exposes a TCP/UDP port below 1024, which needs root or CAP_NET_BIND_SERVICE to bind.",
+			"Listen on a port at or above 1024 and map it at run time.", nistImageConfig, "CIS-Docker-5.8"),
+		img(ImgRemoteAdminPort, "Exposes a remote administration port", med,
+			"The image exposes port 22 (SSH) or 23 (telnet).",
+			"Remove the EXPOSE and the daemon; use the runtime's exec for administration.", nistImageConfig, "CIS-Docker-5.7").withPeers("DS-0004"),
+		img(ImgSensitiveVolume, "VOLUME on a system directory", med,
+			"The image declares a VOLUME on a system directory (/, /etc, /root, /boot, /usr, /lib, /bin, /sbin, /var/run, /run, or /proc, /sys, /dev and below): the directory becomes a separate, persistent mount that outlives the container and image updates (a tampered /etc/passwd survives an upgrade), other containers can attach it with --volumes-from, and over /proc, /sys or /dev it hides the kernel interfaces the runtime sets up.",
+			"Remove the VOLUME instruction; declare volumes only for application data directories.", nistImageConfig, nistRuntimeConfig).withPeers("DKL-DI-0002"),
+		img(ImgLatestBase, "Base image tag latest or missing", med,
+			"The image's org.opencontainers.image.base.name label names its base image by the tag latest or by no tag, with no base digest label: which base was used cannot be told, and rebuilds pick up whatever the tag points to.",
+			"Build FROM a version tag and a digest, and record them in the base.name and base.digest labels.", nistUntrustedImages, nistStaleImages).withPeers("DKL-DI-0006"),
+		img(ImgAddLocal, "ADD of a local file in the history", low,
+			"A history entry (other than the base image's root file system) added local files with ADD rather than COPY (CIS Docker 4.9): ADD's implicit archive extraction and URL fetching are surprises waiting to happen. BuildKit history names the sources, and archives (a legitimate use of ADD) are not reported; the classic builder records only \"ADD file:<hash> in <dest>\", so those are all reported.",
+			"Use COPY for local files and directories.", nistImageConfig, "CIS-Docker-4.9").withPeers("CIS-DI-0009", "DS-0005"),
+	}
+}
+
 // ImageFacts are the facts about an image's file system that the image
 // checks need, taken from the merged (whiteout-applied) inventory.
 type ImageFacts struct {

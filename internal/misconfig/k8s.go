@@ -15,6 +15,124 @@ import (
 	"mamori/internal/model"
 )
 
+// Check IDs of this file.
+const (
+	K8sPrivileged       = "MSC-K8S-001"
+	K8sHostPID          = "MSC-K8S-002"
+	K8sHostIPC          = "MSC-K8S-003"
+	K8sHostNetwork      = "MSC-K8S-004"
+	K8sHostProcess      = "MSC-K8S-005"
+	K8sCapsBaseline     = "MSC-K8S-006"
+	K8sHostPath         = "MSC-K8S-007"
+	K8sHostPathSens     = "MSC-K8S-008"
+	K8sHostPort         = "MSC-K8S-009"
+	K8sAppArmor         = "MSC-K8S-010"
+	K8sSELinux          = "MSC-K8S-011"
+	K8sProcMount        = "MSC-K8S-012"
+	K8sSeccompBaseline  = "MSC-K8S-013"
+	K8sSysctls          = "MSC-K8S-014"
+	K8sVolumeTypes      = "MSC-K8S-015"
+	K8sPrivEscalation   = "MSC-K8S-016"
+	K8sRunAsNonRoot     = "MSC-K8S-017"
+	K8sRunAsUserRoot    = "MSC-K8S-018"
+	K8sSeccompRestrict  = "MSC-K8S-019"
+	K8sCapsDropAll      = "MSC-K8S-020"
+	K8sCapsAddRestrict  = "MSC-K8S-021"
+	K8sReadOnlyRootFS   = "MSC-K8S-022"
+	K8sNoLimits         = "MSC-K8S-023"
+	K8sNoRequests       = "MSC-K8S-024"
+	K8sImageTag         = "MSC-K8S-025"
+	K8sAutomountSAToken = "MSC-K8S-026"
+	K8sPullPolicy       = "MSC-K8S-027"
+)
+
+// podSecurityChecks are the workload (Pod Security Standards and hygiene) checks of this file: metadata here, logic below, tests in k8s_test.go.
+func podSecurityChecks() []CheckInfo {
+	return []CheckInfo{
+		k8s(K8sPrivileged, "Privileged container", crit,
+			"securityContext.privileged is true: the container has all capabilities and device access — root on the node.",
+			"Remove privileged: true.", nistRuntimeConfig, pssBaseline, "CIS-K8s-5.2.2").withPeers("KSV-0017"),
+		k8s(K8sHostPID, "Host PID namespace shared", high,
+			"hostPID: true lets the pod see and signal every process on the node.",
+			"Remove hostPID.", nistRuntimeConfig, nistSharedKernel, pssBaseline, "CIS-K8s-5.2.3").withPeers("KSV-0010"),
+		k8s(K8sHostIPC, "Host IPC namespace shared", high,
+			"hostIPC: true shares the node's System V IPC and POSIX message queues.",
+			"Remove hostIPC.", nistRuntimeConfig, nistSharedKernel, pssBaseline, "CIS-K8s-5.2.4").withPeers("KSV-0008"),
+		k8s(K8sHostNetwork, "Host network namespace shared", high,
+			"hostNetwork: true puts the pod on the node's network stack, bypassing network policies.",
+			"Remove hostNetwork.", nistRuntimeConfig, nistNetAccess, pssBaseline, "CIS-K8s-5.2.5").withPeers("KSV-0009"),
+		k8s(K8sHostProcess, "Windows HostProcess container", high,
+			"windowsOptions.hostProcess: true runs the container as a process on the Windows node.",
+			"Remove hostProcess.", nistRuntimeConfig, pssBaseline, "CIS-K8s-5.2.11").withPeers("KSV-0103"),
+		k8s(K8sCapsBaseline, "Capability added beyond the baseline set", high,
+			"capabilities.add names a capability outside the Pod Security Standards baseline set (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT).",
+			"Remove the capability (SYS_ADMIN, NET_ADMIN, NET_RAW ... are rarely needed).", nistRuntimeConfig, pssBaseline, "CIS-K8s-5.2.9").withPeers("KSV-0005", "KSV-0022", "KSV-0119", "KSV-0120"),
+		k8s(K8sHostPath, "hostPath volume", high,
+			"A hostPath volume exposes the node's file system to the pod.",
+			"Use a PersistentVolumeClaim, emptyDir, configMap or secret volume instead.", nistHostFS, pssBaseline, "CIS-K8s-5.2.12").withPeers("KSV-0023"),
+		k8s(K8sHostPathSens, "hostPath to a sensitive host path", crit,
+			"A hostPath volume mounts a sensitive node path (/, /etc, /proc, /boot, /root, the container runtime socket, /var/lib/kubelet ...): a path to node takeover.",
+			"Remove the volume.", nistHostFS, nistRuntimeConfig, pssBaseline, "CIS-K8s-5.2.12").withPeers("KSV-0006", "KSV-0023", "KSV-0121"),
+		k8s(K8sHostPort, "hostPort used", med,
+			"A container port is bound on the node (hostPort), bypassing services and network policy.",
+			"Remove hostPort; expose the pod with a Service.", nistNetAccess, pssBaseline, "CIS-K8s-5.2.13").withPeers("KSV-0024"),
+		k8s(K8sAppArmor, "AppArmor disabled", med,
+			"The AppArmor profile is set to unconfined (appArmorProfile.type Unconfined or the container.apparmor.security.beta.kubernetes.io annotation).",
+			"Use RuntimeDefault or a Localhost profile.", nistRuntimeConfig, pssBaseline).withPeers("KSV-0002"),
+		k8s(K8sSELinux, "SELinux options not allowed", med,
+			"seLinuxOptions sets a user or role, or a type other than container_t, container_init_t, container_kvm_t or container_engine_t.",
+			"Remove the custom SELinux options.", nistRuntimeConfig, pssBaseline).withPeers("KSV-0025"),
+		k8s(K8sProcMount, "/proc mount unmasked", med,
+			"securityContext.procMount is not Default: masked /proc paths become visible.",
+			"Remove procMount or set it to Default.", nistRuntimeConfig, pssBaseline).withPeers("KSV-0027"),
+		k8s(K8sSeccompBaseline, "Seccomp disabled", med,
+			"seccompProfile.type is Unconfined: every system call is allowed.",
+			"Use seccompProfile type RuntimeDefault or Localhost.", nistRuntimeConfig, pssBaseline, "CIS-K8s-5.7.2").withPeers("KSV-0104"),
+		k8s(K8sSysctls, "Unsafe sysctl", high,
+			"securityContext.sysctls sets a sysctl outside the Pod Security Standards safe set.",
+			"Remove the sysctl.", nistRuntimeConfig, nistSharedKernel, pssBaseline).withPeers("KSV-0026"),
+		k8s(K8sVolumeTypes, "Volume type not allowed by the restricted profile", low,
+			"The restricted profile allows only configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected and secret volumes.",
+			"Use a PersistentVolumeClaim or one of the allowed types.", nistRuntimeConfig, pssRestricted).withPeers("KSV-0028"),
+		k8s(K8sPrivEscalation, "Privilege escalation allowed", med,
+			"allowPrivilegeEscalation is not set to false: setuid binaries and file capabilities can raise privileges.",
+			"Set securityContext.allowPrivilegeEscalation: false.", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.2.6").withPeers("KSV-0001"),
+		k8s(K8sRunAsNonRoot, "runAsNonRoot not set", med,
+			"Neither the pod nor the container sets runAsNonRoot: true, so the image's user (often root) is used.",
+			"Set securityContext.runAsNonRoot: true (and a non-zero runAsUser).", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.2.7").withPeers("KSV-0012"),
+		k8s(K8sRunAsUserRoot, "Runs as UID 0", high,
+			"runAsUser is 0 (root).",
+			"Set runAsUser to a non-zero UID.", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.2.7").withPeers("KSV-0105"),
+		k8s(K8sSeccompRestrict, "Seccomp profile not set", low,
+			"The restricted profile requires seccompProfile.type RuntimeDefault or Localhost on the pod or every container.",
+			"Set securityContext.seccompProfile.type: RuntimeDefault.", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.7.2").withPeers("KSV-0030", "KSV-0104"),
+		k8s(K8sCapsDropAll, "Capabilities not dropped", low,
+			"capabilities.drop does not include ALL: the container keeps the runtime's default capabilities (NET_RAW among them).",
+			"Set capabilities.drop: [ALL] and add back only NET_BIND_SERVICE if needed.", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.2.8", "CIS-K8s-5.2.10").withPeers("KSV-0003", "KSV-0004", "KSV-0106"),
+		k8s(K8sCapsAddRestrict, "Capability added beyond NET_BIND_SERVICE", med,
+			"The restricted profile allows adding only NET_BIND_SERVICE.",
+			"Remove the added capability.", nistRuntimeConfig, pssRestricted, "CIS-K8s-5.2.9").withPeers("KSV-0022", "KSV-0106"),
+		k8s(K8sReadOnlyRootFS, "Root file system writable", low,
+			"readOnlyRootFilesystem is not true: an intruder can modify the container's binaries and configuration.",
+			"Set securityContext.readOnlyRootFilesystem: true and mount emptyDir volumes where writes are needed.", nistRuntimeConfig, "CIS-Docker-5.12").withPeers("KSV-0014"),
+		k8s(K8sNoLimits, "No CPU or memory limit", low,
+			"The container sets no CPU or no memory limit: it can starve its neighbours.",
+			"Set resources.limits.cpu and resources.limits.memory.", nistRuntimeConfig, "CIS-Docker-5.10", "CIS-Docker-5.11").withPeers("KSV-0011", "KSV-0018"),
+		k8s(K8sNoRequests, "No CPU or memory request", low,
+			"The container sets no CPU or no memory request: the scheduler cannot place it safely.",
+			"Set resources.requests.cpu and resources.requests.memory.", nistRuntimeConfig).withPeers("KSV-0015", "KSV-0016"),
+		k8s(K8sImageTag, "Image tag latest or missing", med,
+			"The container image has no tag or the tag latest: what runs changes whenever the tag moves.",
+			"Pin the image by a version tag and a digest.", nistStaleImages, nistUntrustedImages).withPeers("KSV-0013"),
+		k8s(K8sAutomountSAToken, "Service account token mounted", low,
+			"automountServiceAccountToken is not false: the pod gets API credentials it may not need.",
+			"Set automountServiceAccountToken: false unless the workload calls the Kubernetes API.", nistOrchAccess, "CIS-K8s-5.1.6").withPeers("KSV-0036"),
+		k8s(K8sPullPolicy, "imagePullPolicy is not Always for a mutable tag", low,
+			"The image is referenced by tag, not digest, and imagePullPolicy is not Always: nodes may run a stale cached image.",
+			"Reference the image by digest, or set imagePullPolicy: Always.", nistStaleImages),
+	}
+}
+
 const (
 	// MaxManifestSize caps a manifest file read into memory (10 MiB holds
 	// the rendered output of the largest Helm charts several times over).

@@ -9,6 +9,20 @@ import (
 	"mamori/internal/model"
 )
 
+// Check IDs of this file.
+const (
+	ImgLeftoverFile = "MSC-IMG-013"
+)
+
+// leftoverChecks are the leftover-file check of this file: metadata here, logic below, tests in leftovers_test.go.
+func leftoverChecks() []CheckInfo {
+	return []CheckInfo{
+		img(ImgLeftoverFile, "Unnecessary file in the image", low,
+			"The image ships a file that only the build needed or that leaked in from a developer's machine: version-control metadata (.git, .svn, .hg: the source and its history), Dockerfiles and Compose files, cloud CLI profile directories (.aws, .azure, .gcp), IDE settings, caches, an SSH authorized_keys. This check reports that the file is there; credentials inside such files are reported by the secret scanner.",
+			"Exclude it from the build context (.dockerignore) or delete it in the same RUN that created it; use multi-stage builds so that only the artefacts reach the final stage.", nistImageConfig, nistImageSecrets).withPeers("DKL-LI-0003"),
+	}
+}
+
 // leftoversVersion is bumped when LeftoversAnalyzer's output can change.
 const leftoversVersion = 1
 

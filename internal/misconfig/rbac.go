@@ -10,6 +10,68 @@ import (
 	"mamori/internal/model"
 )
 
+// Check IDs of this file.
+const (
+	K8sRBACWildcard         = "MSC-K8S-028"
+	K8sRBACAllResources     = "MSC-K8S-029"
+	K8sRBACWildcardVerb     = "MSC-K8S-030"
+	K8sRBACSecretsCluster   = "MSC-K8S-031"
+	K8sRBACSecretsNamespace = "MSC-K8S-032"
+	K8sRBACNodeProxy        = "MSC-K8S-033"
+	K8sRBACWorkloads        = "MSC-K8S-034"
+	K8sRBACConfigMaps       = "MSC-K8S-035"
+	K8sRBACEscalate         = "MSC-K8S-036"
+	K8sRBACExec             = "MSC-K8S-037"
+	K8sRBACNetworking       = "MSC-K8S-038"
+	K8sRBACAdminBinding     = "MSC-K8S-039"
+	K8sRBACBroadSubject     = "MSC-K8S-040"
+)
+
+// rbacChecks are the RBAC checks of this file: metadata here, logic below, tests in rbac_test.go.
+func rbacChecks() []CheckInfo {
+	return []CheckInfo{
+		rbac(K8sRBACWildcard, "Role grants every verb on every resource", crit,
+			"A Role or ClusterRole rule has verbs [*] on resources [*]: whoever is bound to it is (namespace or cluster) admin, including every secret and the RBAC objects themselves.",
+			"List the resources and verbs the subject needs; bind the default admin or edit roles explicitly if that is really meant.", nistOrchAdmin, "CIS-K8s-5.1.3").withPeers("KSV-0044", "KSV-0046"),
+		rbac(K8sRBACAllResources, "Role grants access to every resource", crit,
+			"A rule names resources [*] (with verbs other than *): read or write access to every resource type, secrets and custom resources included, present and future.",
+			"List the resources the subject needs instead of *.", nistOrchAdmin, "CIS-K8s-5.1.3").withPeers("KSV-0046", "KSV-0112"),
+		rbac(K8sRBACWildcardVerb, "Role grants every verb on sensitive resources", high,
+			"A rule grants verbs [*] on secrets, pods, workload controllers, service accounts, users, groups or the RBAC objects: every current and future verb, escalate, bind and impersonate included.",
+			"List the verbs the subject needs.", nistOrchAdmin, "CIS-K8s-5.1.3").withPeers("KSV-0045"),
+		rbac(K8sRBACSecretsCluster, "ClusterRole grants access to secrets", crit,
+			"A ClusterRole rule allows reading or changing secrets: bound cluster-wide, it reads every service account token, and some of those tokens are bound to cluster-admin.",
+			"Remove secrets from the ClusterRole; grant access to named secrets (resourceNames) in a namespaced Role if needed.", nistOrchAdmin, nistOrchAccess, "CIS-K8s-5.1.2").withPeers("KSV-0041"),
+		rbac(K8sRBACSecretsNamespace, "Role grants access to secrets in its namespace", med,
+			"A Role rule allows reading or changing the secrets of its namespace: the tokens of more privileged service accounts there are within reach.",
+			"Restrict the rule to the secrets needed (resourceNames) and the verbs needed.", nistOrchAccess, "CIS-K8s-5.1.2").withPeers("KSV-0113"),
+		rbac(K8sRBACNodeProxy, "Role grants nodes/proxy", high,
+			"A rule allows get or create on nodes/proxy: direct access to the kubelet API, which runs commands in any pod on the node and bypasses audit logging and admission.",
+			"Remove nodes/proxy; monitoring that needs kubelet metrics can use nodes/metrics or nodes/stats.", nistOrchAdmin, "CIS-K8s-5.1.10").withPeers("KSV-0047"),
+		rbac(K8sRBACWorkloads, "Role can create or change workloads", med,
+			"A rule allows creating, changing or deleting pods or workload controllers: depending on admission policy, a subject can run privileged pods that escape to the node, mount any secret of the namespace, or run under a more privileged service account.",
+			"Grant write access to workloads only to deployment tooling, and enforce Pod Security Admission in the namespace.", nistOrchAdmin, "CIS-K8s-5.1.4").withPeers("KSV-0048"),
+		rbac(K8sRBACConfigMaps, "Role can change ConfigMaps", med,
+			"A rule allows creating, changing or deleting ConfigMaps: workloads read configuration (and sometimes credentials) from them, so a change alters what they run or where they connect.",
+			"Remove write verbs on configmaps, or restrict them to named ConfigMaps (resourceNames).", nistOrchAccess).withPeers("KSV-0049"),
+		rbac(K8sRBACEscalate, "Role can escalate, bind or impersonate", crit,
+			"A rule allows escalate or bind on roles and bindings, or impersonate on users, groups or service accounts: each lets the subject exceed its own permissions (RBAC's escalation prevention does not apply), up to cluster-admin.",
+			"Remove escalate, bind and impersonate; grant them only to the controllers that manage RBAC.", nistOrchAdmin, "CIS-K8s-5.1.8").withPeers("KSV-0050", "KSV-0043"),
+		rbac(K8sRBACExec, "Role can exec or attach into pods", high,
+			"A rule allows create (or get) on pods/exec or pods/attach: a shell in any pod of the scope, with its service account, its secrets and, for privileged pods, the node.",
+			"Remove pods/exec and pods/attach; use break-glass access for debugging.", nistOrchAdmin, nistRuntimeConfig).withPeers("KSV-0053", "KSV-0054"),
+		rbac(K8sRBACNetworking, "Role can change Services or network policies", med,
+			"A rule allows changing Services, Endpoints, EndpointSlices, Ingresses or NetworkPolicies: traffic meant for other pods can be redirected to the subject's pods, and network segmentation lifted.",
+			"Grant write access to networking objects only to the controllers and tooling that own them.", nistOrchNetwork, nistOrchAdmin).withPeers("KSV-0056"),
+		rbac(K8sRBACAdminBinding, "Binding to cluster-admin, admin or edit", med,
+			"A RoleBinding or ClusterRoleBinding grants the default cluster-admin, admin or edit ClusterRole: full control of the cluster, or of a namespace's workloads and secrets.",
+			"Bind a role with only the permissions the subject needs.", nistOrchAdmin, "CIS-K8s-5.1.1").withPeers("KSV-0111"),
+		rbac(K8sRBACBroadSubject, "Binding to anonymous users, all authenticated users or system:masters", crit,
+			"A binding names system:anonymous, system:unauthenticated or system:authenticated (every request, or every user and service account in the cluster), or system:masters (a group whose members bypass RBAC).",
+			"Bind named users, groups or service accounts instead.", nistOrchAccess, nistOrchAdmin).withPeers("KSV-0122", "KSV-0123", "KSV-01011"),
+	}
+}
+
 // rbacKinds are the RBAC objects the Kubernetes checks read
 // (rbac.authorization.k8s.io/v1).
 var rbacKinds = map[string]bool{"Role": true, "ClusterRole": true, "RoleBinding": true, "ClusterRoleBinding": true}

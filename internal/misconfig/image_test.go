@@ -7,7 +7,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 )
 
 func TestCheckImage(t *testing.T) {
@@ -105,4 +104,3 @@ func (f fi) Mode() fs.FileMode  { return f.mode }
 func (f fi) ModTime() time.Time { return time.Time{} }
 func (f fi) IsDir() bool        { return false }
 func (f fi) Sys() any           { return nil }
-

@@ -10,7 +10,7 @@
 # Usage: bench/distro-secrets.sh       Env: NO_TRIVY=1 skips trivy.
 source "$(dirname "$0")/lib.sh"
 ensure_time
-pick() { dpkg-query -W -f '${Package} ${db:Status-Status}\n' | awk -v re="$1" '$2=="installed" && $1 ~ re {print $1; exit}'; }
+pick() { dpkg-query -W -f '${Package} ${db:Status-Status}\n' | awk -v re="$1" '!f && $2=="installed" && $1 ~ re {print $1; f=1}'; }
 PKGS="$(pick '^libruby3\.[0-9]+$') $(pick '^libpython3\.[0-9]+-stdlib$') $(pick '^perl-modules-5\.[0-9]+$')"
 [ "$(echo $PKGS | wc -w)" = 3 ] || { echo "install ruby, python3 and perl first (have: $PKGS)" >&2; exit 2; }
 D="$BENCH_DIR/distro"

@@ -206,6 +206,7 @@ type Env struct {
 	index  map[string]int    // variable name -> position in vars
 	sizes  map[string]sizeOf // variable and list name -> size bounds, for the estimator
 	macros map[string]*macroDef
+	lists  map[string][]string
 	inline *celgo.StaticOptimizer // nil when there are no macros
 }
 
@@ -232,10 +233,12 @@ func NewEnv(vars []Var, opts ...Option) (*Env, error) {
 		index:  make(map[string]int, len(vars)),
 		sizes:  make(map[string]sizeOf, len(vars)+len(o.lists)),
 		macros: make(map[string]*macroDef, len(o.macros)),
+		lists:  make(map[string][]string, len(o.lists)),
 	}
 	envOpts := []celgo.EnvOption{
 		ext.Strings(),
 		ext.Sets(),
+		ext.Math(),
 		celgo.Lib(library{}),
 		celgo.ParserExpressionSizeLimit(MaxExprSize),
 		celgo.ParserRecursionLimit(maxParseRecursion),
@@ -267,6 +270,7 @@ func NewEnv(vars []Var, opts ...Option) (*Env, error) {
 		}
 		e.sizes[l.Name] = sizeOf{size: uint64(len(l.Values)), elem: longest}
 		vals := append([]string(nil), l.Values...)
+		e.lists[l.Name] = vals
 		envOpts = append(envOpts, celgo.Constant(l.Name, ListOf(String), types.NewStringList(types.DefaultTypeAdapter, vals)))
 	}
 	for _, m := range o.macros {

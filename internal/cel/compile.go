@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	celgo "cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/interpreter"
@@ -272,6 +273,18 @@ func sized(t *Type, top cost.SizeEstimate, elemKey ...uint64) *cost.SizeEstimate
 	return nil
 }
 
-func (estimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
-	return nil
+// EstimateCallCost prices path.match with a declared list or a variable as its patterns (the
+// overload's own estimator handles literals): a declared list by its strings, a variable by its
+// declared sizes. Every other call is priced by the cost models.
+func (es estimator) EstimateCallCost(_, overloadID string, _ *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
+	if overloadID != "path_match_string_string" && overloadID != "path_match_string_list" || len(args) != 2 {
+		return nil
+	}
+	if e := args[1].Expr(); e != nil && e.Kind() == ast.IdentKind {
+		if vals, ok := es.e.lists[e.AsIdent()]; ok {
+			name := cost.EstimateSize(es, args[0])
+			return cost.NewCallEstimate(cost.RangedCostEstimate(1, globPatternsUnits(vals, name.Max)), nil)
+		}
+	}
+	return worstGlobCall(es, args)
 }

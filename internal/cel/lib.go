@@ -54,10 +54,6 @@ func (library) CompileOptions() []celgo.EnvOption {
 	perElem := func(target cost.QuantityExpr, list int) cost.QuantityExpr {
 		return cost.Sum(one(), cost.Mul(cost.Length(cost.Arg(list)), cost.Sum(one(), scan(target), scan(cost.ArgElem(list)))))
 	}
-	globCost := func(name, glob cost.QuantityExpr) cost.QuantityExpr {
-		// one path.Match per (pattern segment, name segment) pair; bounded by len(name)*len(glob).
-		return cost.Sum(one(), scan(cost.Mul(cost.Sum(one(), name), cost.Sum(one(), glob))))
-	}
 	return []celgo.EnvOption{
 		celgo.Function("path.base",
 			celgo.Overload("path_base_string", []*Type{String}, String, celgo.UnaryBinding(strFn(pathBase)))),
@@ -93,9 +89,10 @@ func (library) CompileOptions() []celgo.EnvOption {
 			cost.Overload("path_base_string", cost.EvalCost(cost.Sum(one(), scan(cost.Arg(0)))), cost.ResultSize(cost.Arg(0))),
 			cost.Overload("path_dir_string", cost.EvalCost(cost.Sum(one(), scan(cost.Arg(0)))), cost.ResultSize(cost.Arg(0))),
 			cost.Overload("path_ext_string", cost.EvalCost(cost.Sum(one(), scan(cost.Arg(0)))), cost.ResultSize(cost.Arg(0))),
-			cost.Overload("path_match_string_string", cost.EvalCost(globCost(cost.Arg(0), cost.Arg(1)))),
-			cost.Overload("path_match_string_list", cost.EvalCost(cost.Sum(one(),
-				cost.Mul(cost.Length(cost.Arg(1)), globCost(cost.Arg(0), cost.ArgElem(1)))))),
+			// Globs are priced by globUnits, from the patterns when they are known at compile time
+			// (literals, declared lists: estimator.EstimateCallCost) and from their sizes otherwise.
+			cost.Overload("path_match_string_string", cost.ManualCost(estimateGlobCall, trackGlobCall)),
+			cost.Overload("path_match_string_list", cost.ManualCost(estimateGlobCall, trackGlobCall)),
 			cost.Overload("path_under_string_string", cost.EvalCost(cost.Sum(one(), scan(cost.Arg(1))))),
 			cost.Overload("path_under_string_list", cost.EvalCost(perElem(cost.Arg(0), 1))),
 			cost.Overload("ip_in_cidr_string_string", cost.EvalCost(cost.Sum(cost.Const(4), scan(cost.Arg(0)), scan(cost.Arg(1))))),
@@ -239,6 +236,146 @@ func pathMatchAny(p, globs ref.Val) ref.Val {
 		return types.MaybeNoSuchOverloadErr(p)
 	}
 	return eachString(globs, func(g string) (bool, error) { return Glob(g, string(ps)) })
+}
+
+// globUnits bounds, in cost units, the work of Glob(pattern, name) for a name of at most n bytes.
+// Segments before the first "**" are each compared with one name segment (once); segments after
+// it may be compared with every name segment. A segment with '*' may backtrack over the name
+// segment it is compared with. Linear work is priced like a string scan (0.1 per byte), the
+// products like a regular expression (0.1 x 0.25 per byte pair).
+func globUnits(pattern string, n uint64) uint64 {
+	var lin, quad uint64
+	n1 := n + 1
+	lin = n1 // walking the name
+	afterDouble := false
+	segs := uint64(0)
+	for rest := pattern; ; {
+		seg := rest
+		i := strings.IndexByte(rest, '/')
+		if i >= 0 {
+			seg = rest[:i]
+		}
+		segs++
+		l := uint64(len(seg)) + 1
+		star := strings.IndexByte(seg, '*') >= 0
+		switch {
+		case seg == "**":
+			afterDouble = true
+			lin += n1
+		case !afterDouble && !star:
+			lin += l
+		case !afterDouble:
+			quad += l * n1
+		case !star:
+			quad += l * n1
+		default:
+			quad += 2 * l * n1
+		}
+		if i < 0 {
+			break
+		}
+		rest = rest[i+1:]
+	}
+	quad += segs * n1 / 2 // the state-set loop, once per name segment and pattern segment
+	return 1 + cost.SafeCeil(float64(lin)*cost.StringTraversalCostFactor) +
+		cost.SafeCeil(float64(quad)*cost.StringTraversalCostFactor*cost.RegexStringLengthCostFactor)
+}
+
+// globUnitsWorst bounds globUnits for every pattern of at most m bytes.
+func globUnitsWorst(m, n uint64) uint64 {
+	n1, m1 := n+1, m+1
+	lin := n1*(1+m1/3) + m1
+	quad := 2*m1*n1 + m1*n1/2
+	return 1 + cost.SafeCeil(float64(lin)*cost.StringTraversalCostFactor) +
+		cost.SafeCeil(float64(quad)*cost.StringTraversalCostFactor*cost.RegexStringLengthCostFactor)
+}
+
+// globPatternsUnits prices matching a name of at most n bytes against known patterns.
+func globPatternsUnits(patterns []string, n uint64) uint64 {
+	total := uint64(1)
+	for _, p := range patterns {
+		total = cost.SafeAdd(total, globUnits(p, n))
+	}
+	return total
+}
+
+// estimateGlobCall prices path.match: from the patterns when they are literals, from the sizes
+// otherwise. A name (a declared list or a variable) is left to the Env's estimator, which knows
+// the lists (estimator.EstimateCallCost).
+func estimateGlobCall(est cost.Estimator, _ *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
+	if len(args) != 2 {
+		return nil
+	}
+	if e := args[1].Expr(); e != nil && e.Kind() == ast.IdentKind {
+		return nil
+	}
+	name := cost.EstimateSize(est, args[0])
+	if patterns, ok := literalPatterns(args[1]); ok {
+		return cost.NewCallEstimate(cost.RangedCostEstimate(1, globPatternsUnits(patterns, name.Max)), nil)
+	}
+	return worstGlobCall(est, args)
+}
+
+// worstGlobCall bounds path.match for patterns known only by their sizes.
+func worstGlobCall(est cost.Estimator, args []cost.AstNode) *cost.CallEstimate {
+	name := cost.EstimateSize(est, args[0])
+	pat := cost.EstimateSize(est, args[1])
+	if args[1].Type() != nil && args[1].Type().Kind() == types.ListKind {
+		elem := cost.UnknownSizeEstimate()
+		if pat.Elem != nil {
+			elem = *pat.Elem
+		}
+		per := globUnitsWorst(elem.Max, name.Max)
+		return cost.NewCallEstimate(cost.RangedCostEstimate(1, cost.SafeAdd(1, cost.SafeMultiply(pat.Max, per))), nil)
+	}
+	return cost.NewCallEstimate(cost.RangedCostEstimate(1, globUnitsWorst(pat.Max, name.Max)), nil)
+}
+
+// literalPatterns returns the strings of a string literal or a list literal of string literals.
+func literalPatterns(node cost.AstNode) ([]string, bool) {
+	e := node.Expr()
+	if e == nil {
+		return nil, false
+	}
+	switch e.Kind() {
+	case ast.LiteralKind:
+		if s, ok := e.AsLiteral().(types.String); ok {
+			return []string{string(s)}, true
+		}
+	case ast.ListKind:
+		var out []string
+		for _, el := range e.AsList().Elements() {
+			if el.Kind() != ast.LiteralKind {
+				return nil, false
+			}
+			s, ok := el.AsLiteral().(types.String)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, string(s))
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// trackGlobCall charges the actual bound of a call at evaluation.
+func trackGlobCall(args []ref.Val, _ ref.Val) *uint64 {
+	var c uint64 = 1
+	if len(args) == 2 {
+		if name, ok := args[0].(types.String); ok {
+			n := uint64(len(name))
+			if p, ok := args[1].(types.String); ok {
+				c = globUnits(string(p), n)
+			} else {
+				eachString(args[1], func(p string) (bool, error) {
+					c = cost.SafeAdd(c, globUnits(p, n))
+					return false, nil
+				})
+			}
+		}
+	}
+	return &c
 }
 
 // maxGlobSegments bounds the number of slash-separated segments of a glob (the matcher keeps

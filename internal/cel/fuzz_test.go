@@ -34,7 +34,7 @@ func FuzzCompileEval(f *testing.F) {
 		"proc.exe": "/usr/bin/bash", "proc.name": "bash", "proc.uid": 0,
 		"proc.args": []string{"bash", "-c", "id"}, "net.addr": "10.1.2.3",
 		"container.labels": map[string]string{"app": "web"},
-		"obj": map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"image": "nginx:latest"}}}},
+		"obj":              map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"image": "nginx:latest"}}}},
 	})
 	f.Fuzz(func(t *testing.T, expr string) {
 		// A hang anywhere (parse, check, estimate, plan, evaluation) crashes the worker, which

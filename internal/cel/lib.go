@@ -10,6 +10,7 @@ import (
 	celgo "cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
+	"cel.dev/cel-go/common/decls"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -55,34 +56,34 @@ func (library) CompileOptions() []celgo.EnvOption {
 		return cost.Sum(one(), cost.Mul(cost.Length(cost.Arg(list)), cost.Sum(one(), scan(target), scan(cost.ArgElem(list)))))
 	}
 	return []celgo.EnvOption{
-		celgo.Function("path.base",
+		celgo.Function("path.base", decls.DisableTypeGuards(true),
 			celgo.Overload("path_base_string", []*Type{String}, String, celgo.UnaryBinding(strFn(pathBase)))),
-		celgo.Function("path.dir",
+		celgo.Function("path.dir", decls.DisableTypeGuards(true),
 			celgo.Overload("path_dir_string", []*Type{String}, String, celgo.UnaryBinding(strFn(pathDir)))),
-		celgo.Function("path.ext",
+		celgo.Function("path.ext", decls.DisableTypeGuards(true),
 			celgo.Overload("path_ext_string", []*Type{String}, String, celgo.UnaryBinding(strFn(gopath.Ext)))),
-		celgo.Function("path.match",
+		celgo.Function("path.match", decls.DisableTypeGuards(true),
 			celgo.Overload("path_match_string_string", []*Type{String, String}, Bool, celgo.BinaryBinding(pathMatchOne)),
 			celgo.Overload("path_match_string_list", []*Type{String, listStr}, Bool, celgo.BinaryBinding(pathMatchAny))),
-		celgo.Function("path.under",
+		celgo.Function("path.under", decls.DisableTypeGuards(true),
 			celgo.Overload("path_under_string_string", []*Type{String, String}, Bool, celgo.BinaryBinding(pathUnderOne)),
 			celgo.Overload("path_under_string_list", []*Type{String, listStr}, Bool, celgo.BinaryBinding(pathUnderAny))),
-		celgo.Function("ip.inCIDR",
+		celgo.Function("ip.inCIDR", decls.DisableTypeGuards(true),
 			celgo.Overload("ip_in_cidr_string_string", []*Type{String, String}, Bool, celgo.BinaryBinding(inCIDROne)),
 			celgo.Overload("ip_in_cidr_string_list", []*Type{String, listStr}, Bool, celgo.BinaryBinding(inCIDRAny))),
-		celgo.Function("ip.isPrivate",
+		celgo.Function("ip.isPrivate", decls.DisableTypeGuards(true),
 			celgo.Overload("ip_is_private_string", []*Type{String}, Bool, celgo.UnaryBinding(addrFn(netip.Addr.IsPrivate)))),
-		celgo.Function("ip.isLoopback",
+		celgo.Function("ip.isLoopback", decls.DisableTypeGuards(true),
 			celgo.Overload("ip_is_loopback_string", []*Type{String}, Bool, celgo.UnaryBinding(addrFn(netip.Addr.IsLoopback)))),
-		celgo.Function("ip.isLinkLocal",
+		celgo.Function("ip.isLinkLocal", decls.DisableTypeGuards(true),
 			celgo.Overload("ip_is_link_local_string", []*Type{String}, Bool, celgo.UnaryBinding(addrFn(netip.Addr.IsLinkLocalUnicast)))),
-		celgo.Function("startsWithAny",
+		celgo.Function("startsWithAny", decls.DisableTypeGuards(true),
 			celgo.MemberOverload("string_starts_with_any_list", []*Type{String, listStr}, Bool,
 				celgo.BinaryBinding(strListFn(strings.HasPrefix)))),
-		celgo.Function("endsWithAny",
+		celgo.Function("endsWithAny", decls.DisableTypeGuards(true),
 			celgo.MemberOverload("string_ends_with_any_list", []*Type{String, listStr}, Bool,
 				celgo.BinaryBinding(strListFn(strings.HasSuffix)))),
-		celgo.Function("containsAny",
+		celgo.Function("containsAny", decls.DisableTypeGuards(true),
 			celgo.MemberOverload("string_contains_any_list", []*Type{String, listStr}, Bool,
 				celgo.BinaryBinding(strListFn(strings.Contains)))),
 		celgo.CostModel(
@@ -276,7 +277,13 @@ func globUnits(pattern string, n uint64) uint64 {
 		}
 		rest = rest[i+1:]
 	}
-	quad += segs * n1 / 2 // the state-set loop, once per name segment and pattern segment
+	// The state-set loop runs once per name segment and pattern segment. Without "**" a match
+	// ends after at most segs name segments (each state lives for one name segment).
+	if afterDouble {
+		quad += segs * n1 / 2
+	} else {
+		quad += segs * (segs + 1)
+	}
 	return 1 + cost.SafeCeil(float64(lin)*cost.StringTraversalCostFactor) +
 		cost.SafeCeil(float64(quad)*cost.StringTraversalCostFactor*cost.RegexStringLengthCostFactor)
 }
@@ -388,28 +395,36 @@ var ErrBadGlob = errors.New("bad glob pattern")
 // Glob reports whether name matches the slash-separated glob pattern. Within a segment, *, ?,
 // [class] and \ escapes mean what they mean to path.Match; a segment that is exactly ** matches
 // zero or more whole segments. The match runs in O(segments(name) x segments(pattern)) segment
-// comparisons and does not allocate.
+// comparisons, stops at the first name segment no pattern state survives, and does not
+// allocate. A malformed pattern is reported when the match reaches the malformed segment
+// (ValidateGlob checks a whole pattern).
 func Glob(pattern, name string) (bool, error) {
-	var segs [maxGlobSegments + 1]string
-	n := 0
-	for rest := pattern; ; {
-		if n == maxGlobSegments {
-			return false, fmt.Errorf("%w: more than %d segments", ErrBadGlob, maxGlobSegments)
+	// The literal part before the first meta character, up to its last slash, must be a prefix
+	// of the name: most patterns of a list are rejected here.
+	meta := globMeta(pattern)
+	if meta < 0 {
+		return pattern == name, nil
+	}
+	if cut := strings.LastIndexByte(pattern[:meta], '/'); cut > 0 && !strings.HasPrefix(name, pattern[:cut]) {
+		return false, nil
+	}
+	n := strings.Count(pattern, "/") + 1
+	if n > maxGlobSegments {
+		return false, fmt.Errorf("%w: more than %d segments", ErrBadGlob, maxGlobSegments)
+	}
+	// dbl marks the "**" segments.
+	var dbl uint64
+	for j, rest := 0, pattern; j < n; j++ {
+		var seg string
+		seg, rest = cutSegment(rest)
+		if seg == "**" {
+			dbl |= 1 << j
 		}
-		i := strings.IndexByte(rest, '/')
-		if i < 0 {
-			segs[n] = rest
-			n++
-			break
-		}
-		segs[n] = rest[:i]
-		n++
-		rest = rest[i+1:]
 	}
 	closure := func(set uint64) uint64 {
-		for i := 0; i < n; i++ {
-			if set&(1<<i) != 0 && segs[i] == "**" {
-				set |= 1 << (i + 1)
+		for j := 0; j < n; j++ {
+			if set&dbl&(1<<j) != 0 {
+				set |= 1 << (j + 1)
 			}
 		}
 		return set
@@ -417,22 +432,23 @@ func Glob(pattern, name string) (bool, error) {
 	state := closure(1)
 	for rest := name; ; {
 		var seg string
-		i := strings.IndexByte(rest, '/')
-		if i < 0 {
-			seg = rest
-		} else {
-			seg = rest[:i]
-		}
+		last := strings.IndexByte(rest, '/') < 0
+		seg, rest = cutSegment(rest)
 		var next uint64
-		for j := 0; j < n; j++ {
-			if state&(1<<j) == 0 {
+		live := state &^ (1 << n) // the accepting state consumes nothing
+		p := pattern
+		for j := 0; live != 0 && j < n; j++ {
+			var ps string
+			ps, p = cutSegment(p)
+			if live&(1<<j) == 0 {
 				continue
 			}
-			if segs[j] == "**" {
+			live &^= 1 << j
+			if dbl&(1<<j) != 0 {
 				next |= 1 << j
 				continue
 			}
-			ok, err := gopath.Match(segs[j], seg)
+			ok, err := gopath.Match(ps, seg)
 			if err != nil {
 				return false, fmt.Errorf("%w: %q: %w", ErrBadGlob, pattern, err)
 			}
@@ -441,12 +457,30 @@ func Glob(pattern, name string) (bool, error) {
 			}
 		}
 		state = closure(next)
-		if state == 0 || i < 0 {
+		if state == 0 || last {
 			break
 		}
-		rest = rest[i+1:]
 	}
 	return state&(1<<n) != 0, nil
+}
+
+// globMeta is the index of the first meta character (* ? [ \) of a pattern, or -1.
+func globMeta(p string) int {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '*', '?', '[', '\\':
+			return i
+		}
+	}
+	return -1
+}
+
+// cutSegment splits off the first slash-separated segment.
+func cutSegment(s string) (seg, rest string) {
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return s, ""
 }
 
 // ValidateGlob reports a malformed glob pattern.

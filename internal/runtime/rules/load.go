@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -32,8 +32,10 @@ const (
 	// (proc.args.exists(a, proc.args.exists(...))) are far over the limit, and so is scanning every
 	// argument for a substring (64 arguments of up to 4 KiB): match proc.cmdline instead.
 	RuleCostLimit uint64 = 50_000
-	maxRules             = 10_000
 )
+
+// maxRules bounds the rules of one load.
+const maxRules = 10_000
 
 // ErrInvalid classifies rule-file errors that are not CEL errors (schema, IDs, references).
 var ErrInvalid = errors.New("rules: invalid rule file")

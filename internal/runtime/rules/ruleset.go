@@ -237,7 +237,9 @@ func (l *loader) ruleset(f yamlFile, n *yaml.Node) {
 		"namespaces": func(v *yaml.Node) { rs.Namespaces = l.strings(f, v, label+": namespaces") },
 		"labels":     func(v *yaml.Node) { rs.Labels = l.labelSelector(f, v, label) },
 		"host":       func(v *yaml.Node) { hostNode = v },
-		"rules":      func(v *yaml.Node) { l.seq(f, v, label+": rules", func(f yamlFile, e *yaml.Node) { l.rulesetEntry(f, e, rs, label) }) },
+		"rules": func(v *yaml.Node) {
+			l.seq(f, v, label+": rules", func(f yamlFile, e *yaml.Node) { l.rulesetEntry(f, e, rs, label) })
+		},
 	})
 	if hostNode != nil {
 		b := l.boolean(f, hostNode, label+": host")

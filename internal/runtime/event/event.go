@@ -155,7 +155,7 @@ type File struct {
 	Flags    int    `json:"flags,omitempty"` // open flags (O_WRONLY, O_CREAT ...); unlinkat/renameat2 flags
 	Mode     uint32 `json:"mode,omitempty"`  // chmod mode; creation mode of open with O_CREAT
 	Inode    uint64 `json:"inode,omitempty"`
-	Dev      uint64 `json:"dev,omitempty"` // the kernel's dev_t of the file system (MKDEV(major, minor) with 20-bit minor)
+	Dev      uint64 `json:"dev,omitempty"` // the file system's device, encoded as stat(2)'s st_dev
 	FD       int    `json:"fd,omitempty"`  // fchmod's descriptor
 }
 

@@ -201,7 +201,7 @@ func decodeRecord(raw []byte, boot time.Time, e *event.Event) (recordInfo, error
 
 	switch e.Kind {
 	case event.KindExec:
-		e.File.Inode, e.File.Dev = a(4), a(5)
+		e.File.Inode, e.File.Dev = a(4), userDev(a(5))
 		e.Syscall = ""
 		e.Ret = 0
 		e.File.Resolved = false // the file name as asked
@@ -216,7 +216,7 @@ func decodeRecord(raw []byte, boot time.Time, e *event.Event) (recordInfo, error
 		if e.File.Flags&0o100 != 0 { // O_CREAT
 			e.File.Mode = uint32(a(1)) & 0o7777
 		}
-		e.File.Inode, e.File.Dev = a(4), a(5)
+		e.File.Inode, e.File.Dev = a(4), userDev(a(5))
 		if e.Syscall == "" && e.Kind == event.KindLoad {
 			e.Syscall = "execve" // the executable itself, reported at exec
 		}
@@ -227,7 +227,7 @@ func decodeRecord(raw []byte, boot time.Time, e *event.Event) (recordInfo, error
 		e.File.Mode = uint32(a(1)) & 0o7777
 		if sys == sysFchmod {
 			e.File.FD = int(int32(a(2)))
-			e.File.Inode, e.File.Dev = a(4), a(5)
+			e.File.Inode, e.File.Dev = a(4), userDev(a(5))
 		}
 	case event.KindConnect, event.KindAccept, event.KindListen, event.KindBind:
 		decodeNet(e, sockaddr, sockinfo)
@@ -280,6 +280,14 @@ func decodeRecord(raw []byte, boot time.Time, e *event.Event) (recordInfo, error
 		e.File = event.File{}
 	}
 	return info, nil
+}
+
+// userDev converts the kernel's internal dev_t (MKDEV: major << 20 |
+// minor) to the encoding stat(2) returns in st_dev, so File.Dev compares
+// with what user space sees (and with the fallback's fstat).
+func userDev(kdev uint64) uint64 {
+	major, minor := uint32(kdev>>20), uint32(kdev&0xfffff)
+	return uint64(minor&0xff) | uint64(major&0xfff)<<8 | uint64(minor&^0xff)<<12 | uint64(major&^0xfff)<<32
 }
 
 // idOrUnset reads a uid/gid argument: (u32)-1 is "unset" (-1).

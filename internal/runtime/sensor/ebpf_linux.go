@@ -23,10 +23,8 @@ import (
 // bpf_x86_bpfel.{go,o} are committed.
 //go:generate ../../../scripts/bpf-generate.sh
 
-// Values of struct sensor_config and the filter maps (bpf/sensor.bpf.c).
+// Values of the prefix map and stats slots (bpf/sensor.bpf.c).
 const (
-	cgInclude  = 1
-	cgExclude  = 2
 	pfxInclude = 1
 	pfxExclude = 2
 	stSlots    = numKinds + 2
@@ -47,7 +45,15 @@ var _ backend = (*ebpfBackend)(nil)
 // startEBPF loads and attaches the programs. Any refusal (no BTF, verifier,
 // permissions) is returned wrapped in ErrNotSupported with the kernel's
 // reason, so auto mode can fall back.
-func startEBPF(o *options, c *counters) (*ebpfBackend, error) {
+func startEBPF(o *options, c *counters) (backend, error) {
+	b, err := newEBPF(o, c)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func newEBPF(o *options, c *counters) (*ebpfBackend, error) {
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return nil, fmt.Errorf("%w: kernel BTF: %w", ErrNotSupported, err)
 	}

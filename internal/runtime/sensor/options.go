@@ -47,6 +47,13 @@ const (
 	maxPrefixLen = 256
 )
 
+// Values of the cgroup filter map (CG_INCLUDE, CG_EXCLUDE in
+// bpf/sensor.bpf.c), also used by the fallback.
+const (
+	cgInclude = 1
+	cgExclude = 2
+)
+
 // DefaultWatchPrefixes are the file-event path prefixes watched when no
 // WithPathPrefixes is given: where the built-in rules look (credentials,
 // persistence, binaries, logs, temporary and in-memory directories, kernel

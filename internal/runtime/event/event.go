@@ -28,6 +28,9 @@ type Event struct {
 	// failure (a refused finit_module has Ret -38 ENOSYS or -1 EPERM ...).
 	// For exit it is the exit code (status >> 8) or 128+signal.
 	Ret int64 `json:"ret"`
+	// Compat says the system call came through the 32-bit entry (int 0x80
+	// or ia32 on x86-64): rare in a 64-bit system, a known evasion.
+	Compat bool `json:"compat,omitempty"`
 
 	Process Process `json:"process"`
 

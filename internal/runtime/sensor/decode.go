@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"mamori/internal/runtime/event"
@@ -91,7 +92,6 @@ type recordInfo struct {
 }
 
 func (ri recordInfo) unnormalized() bool { return ri.flags&fUnnormalized != 0 }
-func (ri recordInfo) compat() bool       { return ri.flags&fCompat != 0 }
 
 // decodeRecord decodes one ring-buffer record into e (which it resets).
 // boot is the wall-clock time of boot, to convert the kernel's boot-time
@@ -127,6 +127,7 @@ func decodeRecord(raw []byte, boot time.Time, e *event.Event) (recordInfo, error
 	e.Time = boot.Add(time.Duration(u64(offTs)))
 	e.Ret = int64(u64(offRet))
 	e.CgroupID = u64(offCgid)
+	e.Compat = flags&fCompat != 0
 	p := &e.Process
 	p.PID = int(u32(offPid))
 	p.TID = int(u32(offTid))
@@ -267,6 +268,11 @@ func decodeRecord(raw []byte, boot time.Time, e *event.Event) (recordInfo, error
 		if len(e.NS.Types) == 0 {
 			e.NS.Types = nsTypeOfTarget(e.NS.Target)
 		}
+		// nsfs files have no name of their own (the kernel makes
+		// "uts:[4026531838]" up for /proc/PID/fd): name it the same way.
+		if ino := a(2); ino != 0 && len(e.NS.Types) == 1 && !strings.Contains(e.NS.Target, ":[") {
+			e.NS.Target = e.NS.Types[0] + ":[" + strconv.FormatUint(ino, 10) + "]"
+		}
 		e.File = event.File{}
 	case event.KindMemfdCreate:
 		e.Memfd.Flags = int(int32(a(0)))
@@ -347,8 +353,9 @@ func splitArgs(b []byte) (args []string, truncated bool) {
 
 func nsTypeOfTarget(target string) []string {
 	// nsfs files are named "mnt:[4026531840]" (the walk gives "/mnt:[...]").
+	target = strings.TrimPrefix(target, "/")
 	for _, t := range []string{"mnt", "pid", "net", "user", "uts", "ipc", "cgroup", "time"} {
-		if len(target) > len(t)+1 && (target[:len(t)+1] == t+":" || (target[0] == '/' && len(target) > len(t)+2 && target[1:len(t)+2] == t+":")) {
+		if strings.HasPrefix(target, t+":[") {
 			return []string{t}
 		}
 	}
@@ -485,6 +492,9 @@ func protocolName(family, typ, proto int) string {
 			return "icmp"
 		case proto == 132:
 			return "sctp"
+		case proto == 262:
+			// IPPROTO_MPTCP: multipath TCP (Go 1.24+ listens with it by default)
+			return "mptcp"
 		}
 		if proto != 0 {
 			return strconv.Itoa(proto)

@@ -23,12 +23,6 @@ import (
 // so no network, mount, module, namespace, memfd_create or bpf events; no
 // open flags), and filters in user space.
 
-// fallbackKinds are the kinds the fallback can report.
-var fallbackKinds = []event.Kind{
-	event.KindExec, event.KindFork, event.KindExit, event.KindSetuid, event.KindSetgid, event.KindPtrace,
-	event.KindOpen, event.KindWrite, event.KindLoad,
-}
-
 // CN_PROC constants (linux/cn_proc.h, linux/connector.h).
 const (
 	cnIdxProc         = 1

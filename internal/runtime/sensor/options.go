@@ -33,6 +33,12 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("sensor: unknown mode %q (want auto, ebpf or fallback)", event.Sanitize(s, 32))
 }
 
+// fallbackKinds are the kinds the fallback (CN_PROC + fanotify) reports.
+var fallbackKinds = []event.Kind{
+	event.KindExec, event.KindFork, event.KindExit, event.KindSetuid, event.KindSetgid, event.KindPtrace,
+	event.KindOpen, event.KindWrite, event.KindLoad,
+}
+
 // Defaults.
 const (
 	// DefaultRingBufferSize holds about 30,000 typical records (a file

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -85,12 +86,36 @@ func New(opts ...Option) (*Sensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.log.Info("runtime sensor started", "mode", s.mode)
+	if s.mode == ModeFallback {
+		var missing []string
+		for _, k := range event.Kinds {
+			if o.kinds[k] && !slices.Contains(fallbackKinds, k) {
+				missing = append(missing, string(k))
+			}
+		}
+		if len(missing) > 0 {
+			o.log.Warn("the fallback sensor cannot report some kinds", "kinds", missing)
+		}
+	}
+	o.log.Info("runtime sensor started", "mode", s.mode, "kinds", len(s.Kinds()))
 	return s, nil
 }
 
 // Mode says which sensor runs: "ebpf" or "fallback".
 func (s *Sensor) Mode() Mode { return s.mode }
+
+// Kinds lists the kinds this sensor reports: those asked for (WithKinds)
+// that its mode can observe (the fallback sees fewer). Rules over other
+// kinds cannot fire.
+func (s *Sensor) Kinds() []event.Kind {
+	var out []event.Kind
+	for _, k := range event.Kinds {
+		if s.o.kinds[k] && (s.mode == ModeEBPF || slices.Contains(fallbackKinds, k)) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 // Run calls fn for each event, in the order the reader receives them, until
 // ctx ends (then it returns nil) or the sensor fails. fn runs on Run's

@@ -24,6 +24,7 @@ APT_PACKAGES=(
 	python3 perl                    # with ruby: the distribution-owned files of internal/scan's TestDistributionOwnedSecrets
 	gcc binutils time               # cargo-auditable fixtures (objcopy), GNU time for RSS measurements
 	nftables iproute2               # host firewall tests: network namespaces, `nft list` to check
+	clang llvm libbpf-dev bpftool   # regenerate the runtime sensor's BPF objects and check them (scripts/bpf-generate.sh)
 )
 
 install_packages() {
@@ -75,6 +76,11 @@ staticcheck -tags yara,isal ./...
 staticcheck -checks inherit,-U1000 ./internal/inflate/...  # the pure-Go build of the inflater
 staticcheck -checks inherit,-U1000 ./internal/malware/...  # the untagged build: yara-only helpers are unused there
 
+log "BPF objects match their C source"
+# The committed bpf2go outputs must be what bpf/sensor.bpf.c compiles to
+# (skipped, said so, without clang or with another clang major version).
+./scripts/bpf-generate.sh --check
+
 log "go test"
 go test -count=1 -timeout 15m ./...
 
@@ -98,3 +104,5 @@ MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 10m ./internal/host/firewall/.
 MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 5m ./internal/host/fanotify/... ./internal/host/hostfs/... ./internal/host/antimalware/... ./internal/host/appcontrol/...
 # Runtime e2e: real containerd (+ dockerd) under temp dirs, started by internal/testctr.
 MAMORI_TEST_RUNTIME=1 MAMORI_TEST_DOCKER=1 go test -p 1 -count=1 -timeout 8m ./internal/testctr/...
+# Runtime sensor: eBPF programs and the CN_PROC + fanotify fallback against real processes (skips where BPF is refused).
+MAMORI_TEST_RUNTIME=1 go test -p 1 -count=1 -timeout 3m ./internal/runtime/sensor/...

@@ -133,6 +133,7 @@ const (
 	bpfVarUnusedSect     = "unused_sect"
 	bpfVarUnusedSockinfo = "unused_sockinfo"
 	bpfVarUnusedStat     = "unused_stat"
+	bpfVarWakeupBytes    = "wakeup_bytes"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -209,6 +210,7 @@ type bpfVariableSpecs struct {
 	UnusedSect     *ebpf.VariableSpec `ebpf:"unused_sect"`
 	UnusedSockinfo *ebpf.VariableSpec `ebpf:"unused_sockinfo"`
 	UnusedStat     *ebpf.VariableSpec `ebpf:"unused_stat"`
+	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // bpfObjects contains all objects after they have been loaded into the kernel.
@@ -267,6 +269,7 @@ type bpfVariables struct {
 	UnusedSect     *ebpf.Variable `ebpf:"unused_sect"`
 	UnusedSockinfo *ebpf.Variable `ebpf:"unused_sockinfo"`
 	UnusedStat     *ebpf.Variable `ebpf:"unused_stat"`
+	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // bpfPrograms contains all programs after they have been loaded into the kernel.

@@ -31,6 +31,12 @@ const (
 	stPathTrnc = numKinds
 )
 
+// pollInterval is how long a record may wait in the ring buffer when too
+// few are waiting to wake the reader (the kernel wakes it once 1/16 of the
+// ring is full): the detection latency floor, against a context switch per
+// event under load.
+const pollInterval = 50 * time.Millisecond
+
 type ebpfBackend struct {
 	objs  bpfObjects
 	links []link.Link
@@ -65,6 +71,9 @@ func newEBPF(o *options, c *counters) (*ebpfBackend, error) {
 		return nil, fmt.Errorf("sensor: BPF object: %w", err)
 	}
 	spec.Maps[bpfMapEvents].MaxEntries = uint32(o.ringSize)
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(o.ringSize / 16)); err != nil {
+		return nil, fmt.Errorf("sensor: BPF object: wakeup threshold: %w", err)
+	}
 	b := &ebpfBackend{c: c, log: o.log}
 	if err := spec.LoadAndAssign(&b.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
@@ -205,8 +214,13 @@ func (b *ebpfBackend) run(ctx context.Context, emit func(*event.Event, recordInf
 	stop := context.AfterFunc(ctx, func() { b.rd.Close() })
 	defer stop()
 	var rec ringbuf.Record
+	b.rd.SetDeadline(time.Now().Add(pollInterval))
 	for {
 		if err := b.rd.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				b.rd.SetDeadline(time.Now().Add(pollInterval))
+				continue
+			}
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return nil
 			}

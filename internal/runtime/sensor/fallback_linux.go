@@ -7,8 +7,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,18 +147,33 @@ func (b *fallbackBackend) cnControl(op uint32) error {
 	return nil
 }
 
-// openFanotify marks the file system of each watched prefix (and "/").
+// maxDirMarks bounds the directories the fallback marks one by one.
+const maxDirMarks = 8192
+
+// openFanotify marks what the file events need. Load events (every file
+// opened) and WithFallbackMarks need file-system marks: every open on the
+// file system, filtered here. Otherwise each watched prefix's directory
+// tree gets directory marks (events for the files directly inside a
+// marked directory), so other files cost nothing; directories created
+// later are not marked.
 func (b *fallbackBackend) openFanotify() error {
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_NOTIF|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK, unix.O_RDONLY|unix.O_LARGEFILE|unix.O_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("fanotify_init: %w", err)
 	}
 	b.fanFD = fd
+	mask := uint64(unix.FAN_OPEN | unix.FAN_MODIFY | unix.FAN_CLOSE_WRITE)
+	if b.o.kinds[event.KindLoad] || b.o.allPaths || b.o.fallbackMarks != nil {
+		return b.markFilesystems(mask)
+	}
+	return b.markDirectories(mask | unix.FAN_EVENT_ON_CHILD)
+}
+
+func (b *fallbackBackend) markFilesystems(mask uint64) error {
 	marks := b.o.fallbackMarks
 	if marks == nil {
 		marks = append([]string{"/"}, b.o.include...)
 	}
-	mask := uint64(unix.FAN_OPEN | unix.FAN_MODIFY | unix.FAN_CLOSE_WRITE)
 	seen := map[uint64]bool{}
 	var errs []error
 	for _, p := range marks {
@@ -166,7 +184,7 @@ func (b *fallbackBackend) openFanotify() error {
 		if seen[st.Dev] {
 			continue
 		}
-		if err := unix.FanotifyMark(fd, unix.FAN_MARK_ADD|unix.FAN_MARK_FILESYSTEM, mask, unix.AT_FDCWD, p); err != nil {
+		if err := unix.FanotifyMark(b.fanFD, unix.FAN_MARK_ADD|unix.FAN_MARK_FILESYSTEM, mask, unix.AT_FDCWD, p); err != nil {
 			errs = append(errs, fmt.Errorf("mark %s: %w", event.Quote(p, 128), err))
 			continue
 		}
@@ -177,6 +195,47 @@ func (b *fallbackBackend) openFanotify() error {
 	}
 	if len(errs) > 0 {
 		b.o.log.Warn("fallback sensor: some file systems are not watched", "err", errors.Join(errs...))
+	}
+	return nil
+}
+
+func (b *fallbackBackend) markDirectories(mask uint64) error {
+	n := 0
+	var errs []error
+	mark := func(dir string) {
+		if n >= maxDirMarks {
+			return
+		}
+		if err := unix.FanotifyMark(b.fanFD, unix.FAN_MARK_ADD|unix.FAN_MARK_DONT_FOLLOW, mask, unix.AT_FDCWD, dir); err != nil {
+			errs = append(errs, fmt.Errorf("mark %s: %w", event.Quote(dir, 128), err))
+			return
+		}
+		n++
+	}
+	for _, p := range b.o.include {
+		root := p
+		if !strings.HasSuffix(p, "/") {
+			root = filepath.Dir(p) // a file prefix: its directory
+		}
+		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil // unreadable or gone: skip
+			}
+			if !d.IsDir() {
+				return nil
+			}
+			if n >= maxDirMarks {
+				return filepath.SkipAll
+			}
+			mark(path)
+			return nil
+		})
+	}
+	if n == 0 {
+		return fmt.Errorf("no watched directory could be marked: %w", errors.Join(errs...))
+	}
+	if n >= maxDirMarks {
+		b.o.log.Warn("fallback sensor: directory mark limit reached, deeper directories are not watched", "limit", maxDirMarks)
 	}
 	return nil
 }
@@ -399,7 +458,12 @@ func (b *fallbackBackend) procEvent(kind event.Kind, pid int) *event.Event {
 		return nil
 	}
 	s, ok := b.snap(pid)
-	if !ok || b.skip(pid, s.cgid) {
+	if !ok {
+		// Gone before /proc could be read (a short-lived process while
+		// the reader was behind): report what is known, the PID.
+		s.proc = event.Process{PID: pid, TID: pid, LoginUID: -1}
+	}
+	if b.skip(pid, s.cgid) {
 		return nil
 	}
 	e := &event.Event{Time: time.Now(), Kind: kind, Process: s.proc, CgroupID: s.cgid, Namespaces: s.ns}

@@ -125,6 +125,10 @@ struct sensor_config {
 #define PFX_INCLUDE 1
 #define PFX_EXCLUDE 2
 
+/* Bytes waiting in the ring buffer before the reader is woken; set by user
+ * space at load time. */
+volatile const __u64 wakeup_bytes = 65536;
+
 /* Force BTF for the shared types (bpf2go -type). */
 const struct rec_hdr *unused_rec_hdr __attribute__((unused));
 const struct sect *unused_sect __attribute__((unused));
@@ -637,7 +641,12 @@ static __always_inline void emit(struct scratch_buf *s)
 	h->size = len;
 	if (h->flags & F_PATH_TRUNC)
 		count(ST_PATH_TRUNC, false);
-	if (bpf_ringbuf_output(&events, s->buf, len, 0) < 0)
+	/* Wake the reader only once a batch is waiting: a wakeup per record
+	 * costs a context switch per event under a storm. The reader also
+	 * polls (ebpf_linux.go, pollInterval), so a lone record waits at most
+	 * that long. */
+	__u64 wake = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, s->buf, len, wake) < 0)
 		count(kind < K_MAX ? kind : 0, true);
 	else
 		count(kind < K_MAX ? kind : 0, false);

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"mamori/internal/model"
 )
 
 func TestSanitize(t *testing.T) {
@@ -121,5 +123,32 @@ func TestNames(t *testing.T) {
 	p := Process{CapEffective: 1 << CapSysAdmin}
 	if !p.HasCap(CapSysAdmin) || p.HasCap(CapNetRaw) || p.HasCap(99) {
 		t.Error("HasCap")
+	}
+}
+
+func TestModelConversions(t *testing.T) {
+	e := &Event{
+		Time: time.Unix(1, 0), Kind: KindExec,
+		Process: Process{PID: 7, PPID: 1, Exe: "/tmp/x\xff", Args: []string{"a\x00b", strings.Repeat("y", 70000)}, ParentExe: "/bin/bash"},
+		Container: Container{ID: "abc", Image: "busybox", Labels: map[string]string{"app": "web"}},
+	}
+	me := &model.Event{ID: "1", Time: e.Time, Source: model.SourceRuntime, Action: model.ActionLog,
+		Process: e.ModelProcess(), Container: e.ModelContainer(), File: e.ModelFile(), Network: e.ModelNetwork()}
+	if err := me.Validate(); err != nil {
+		t.Fatalf("model event from hostile values: %v", err)
+	}
+	if me.Process.Exe != `/tmp/x\xff` || me.Process.Args[0] != `a\x00b` || me.Process.Ancestors[0] != "/bin/bash" || me.Network != nil {
+		t.Errorf("%+v", me.Process)
+	}
+	if (&Event{Kind: KindOpen}).ModelContainer() != nil {
+		t.Error("host event has a container")
+	}
+	c := &Event{Kind: KindConnect, Net: Net{Protocol: "tcp", DstAddr: "10.0.0.1", DstPort: 443}}
+	if n := c.ModelNetwork(); n == nil || n.DstPort != 443 || c.ModelFile() != nil {
+		t.Errorf("%+v", n)
+	}
+	ch := &Event{Kind: KindChmod, File: File{Path: "/usr/bin/x", Mode: 0o4755}}
+	if f := ch.ModelFile(); f.Mode != "4755" {
+		t.Errorf("%+v", f)
 	}
 }

@@ -179,6 +179,21 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
+	t.Run("64 KiB argv is cut and flagged", func(t *testing.T) {
+		cmd := exec.Command("/bin/true", strings.Repeat("A", 64<<10), "tail\x1b")
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		e := c.wait(t, "exec", of(cmd.Process.Pid, event.KindExec))
+		p := e.Process
+		if !p.ArgsTruncated || len(p.Args) != 2 || p.Args[0] != "/bin/true" || len(p.Args[1]) >= event.MaxArgsBytes {
+			t.Errorf("argv: truncated %v, %d args, second %d bytes", p.ArgsTruncated, len(p.Args), len(p.Args[1]))
+		}
+		if r := e.String(); len(r) > 4096 {
+			t.Errorf("rendering is %d bytes", len(r))
+		}
+	})
+
 	t.Run("open of a watched prefix, not of an unwatched one", func(t *testing.T) {
 		w, o := filepath.Join(watched, "f"), filepath.Join(other, "f")
 		for _, p := range []string{w, o} {
@@ -555,6 +570,27 @@ func TestSensorFallback(t *testing.T) {
 	}
 	c.wait(t, "open", func(e *event.Event) bool { return e.Kind == event.KindOpen && e.File.Path == target })
 	c.wait(t, "exit", of(pid, event.KindExit))
+}
+
+func TestSensorFallbackLoad(t *testing.T) {
+	privileged(t)
+	_, other := dirs(t)
+	lib := filepath.Join(other, "libfallback.so")
+	if err := os.WriteFile(lib, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// load needs whole-file-system marks: every open, de-duplicated per cgroup
+	_, c := startSensor(t, WithMode(ModeFallback), WithKinds(event.KindLoad))
+	runHelper(t, "open-two", lib+string(filepath.ListSeparator)+lib, "MAMORI_SENSOR_LINGER=300ms")
+	runHelper(t, "open-two", lib+string(filepath.ListSeparator)+lib, "MAMORI_SENSOR_LINGER=300ms")
+	e := c.wait(t, "load", func(e *event.Event) bool { return e.Kind == event.KindLoad && e.File.Path == lib })
+	if e.File.Inode == 0 || e.CgroupID == 0 {
+		t.Errorf("load: %+v cgroup %d", e.File, e.CgroupID)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := c.count(func(e *event.Event) bool { return e.Kind == event.KindLoad && e.File.Path == lib }); n != 1 {
+		t.Errorf("%d load events for one file opened four times in one cgroup", n)
+	}
 }
 
 // TestSensorStorm measures what the sensor sustains: an open storm on a

@@ -326,6 +326,14 @@ func TestGlob(t *testing.T) {
 		{"/a/[bc]", "/a/c", true},
 		{`/a/\*`, "/a/*", true},
 		{"/**/**/x", "/x", true},
+		{"/etc/cron.d/**", "/etc/cron.d", true},
+		{"/etc/cron.d/**", "/etc/cron.d/a/b/c", true},
+		{"/etc/cron.d/**", "/etc/cron.dx/a", false},
+		{"/etc/cron.*/**", "/etc/cron.daily/x", true},
+		{"**/docker.sock", "/var/run/docker.sock", true},
+		{"**/docker.sock", "/var/run/docker.sock/x", false},
+		{"/home/*/.ssh/id_*", "/home/u/.ssh/id_rsa", true},
+		{"/home/*/.ssh/id_*", "/home/u/v/.ssh/id_rsa", false},
 	}
 	for _, c := range cases {
 		got, err := Glob(c.pat, c.name)

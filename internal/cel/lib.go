@@ -430,7 +430,15 @@ func Glob(pattern, name string) (bool, error) {
 		return set
 	}
 	state := closure(1)
+	// A trailing "**" matches whatever remains once it is reached.
+	tail := uint64(1) << (n - 1)
+	if dbl&tail == 0 {
+		tail = 0
+	}
 	for rest := name; ; {
+		if state&tail != 0 {
+			return true, nil
+		}
 		var seg string
 		last := strings.IndexByte(rest, '/') < 0
 		seg, rest = cutSegment(rest)

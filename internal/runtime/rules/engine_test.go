@@ -217,3 +217,35 @@ func TestKinds(t *testing.T) {
 		t.Errorf("kinds %v: no built-in rule reads fork or exit", kinds)
 	}
 }
+
+// TestModelEvent: every built-in match converts to an envelope the store accepts, hostile values
+// included.
+func TestModelEvent(t *testing.T) {
+	e := builtinEngine(t)
+	ev := e.NewEvaluator()
+	n := 0
+	for _, c := range ruleCases() {
+		in := c.pos
+		in.Ctx.Ancestors = []string{"/bin/sh\n\xff", strings.Repeat("/x", 5000)}
+		ms, err := ev.Eval(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			me := m.ModelEvent(in, "0123456789abcdef0123456789abcdef")
+			if err := me.Validate(); err != nil {
+				t.Errorf("%s: %v", m.Rule.ID, err)
+			}
+			if me.Rule.ID != m.Rule.ID || me.Tactic != m.Rule.Tactic || me.Technique != m.Rule.Technique || me.Action != m.Action {
+				t.Errorf("%s: %+v", m.Rule.ID, me)
+			}
+			if m.Rule.ID == "container-drift" && me.Module != "drift" {
+				t.Errorf("drift module %q", me.Module)
+			}
+			n++
+		}
+	}
+	if n < len(ruleCases()) {
+		t.Fatalf("%d envelopes", n)
+	}
+}

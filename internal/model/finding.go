@@ -79,6 +79,14 @@ type Location struct {
 	EndLine   int `json:"endLine,omitempty"`
 	// Inner names a member inside an archive ("lib/a.jar!/b.class").
 	Inner string `json:"inner,omitempty"`
+	// Encoding says the finding was inside encoded text, and how it was
+	// decoded, outermost first ("base64", "base64/hex", "percent"); the
+	// lines are those of the encoded text.
+	Encoding string `json:"encoding,omitempty"`
+	// KeyPath is where in a YAML or JSON document the finding is
+	// (`data."tls.key"`, `[1].stringData.password`; " > " joins the path
+	// inside a decoded document to the outer one).
+	KeyPath string `json:"keyPath,omitempty"`
 }
 
 // Finding is one secret, malware or misconfiguration result.

@@ -125,9 +125,15 @@ func mixedCorpus(n int) []byte {
 	return b.Bytes()
 }
 
-// BenchmarkScan10MiB measures scanning throughput on a 10 MiB mixed text file.
+// BenchmarkScan10MiB measures scanning throughput on a 10 MiB mixed text
+// file, with the decoding stage (the default) and without it.
 func BenchmarkScan10MiB(b *testing.B) {
-	s, err := NewScanner()
+	b.Run("decode", func(b *testing.B) { benchScan(b) })
+	b.Run("plain", func(b *testing.B) { benchScan(b, WithDecoding(false)) })
+}
+
+func benchScan(b *testing.B, opts ...Option) {
+	s, err := NewScanner(opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -93,6 +93,9 @@ type Rule struct {
 	// Placeholders makes the rule drop secrets that look like placeholders
 	// (changeme, xxx, ${VAR}, <password> ...): set on generic rules.
 	Placeholders bool
+	// Peers names the equivalent rules of gitleaks (v8.30) and trivy
+	// (v0.74) as "gitleaks:<id>" and "trivy:<id>" (docs/checks.md).
+	Peers []string
 	// Description and Remediation are copied into findings.
 	Description string
 	Remediation string

@@ -3,11 +3,13 @@ package secret
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"mamori/internal/model"
 )
@@ -38,6 +40,7 @@ type Scanner struct {
 	noKeyword   []int   // rules without keywords: always run on whole content
 	showSecrets bool
 	maxFileSize int64
+	noDecode    bool
 	digest      string
 }
 
@@ -47,7 +50,15 @@ type Option func(*options) error
 type options struct {
 	showSecrets bool
 	maxFileSize int64
+	noDecode    bool
 	config      *Config
+}
+
+// WithDecoding turns the decoding stage (base64, hex and percent-encoded
+// values decoded and scanned again; Kubernetes Secret objects) on or off.
+// On by default.
+func WithDecoding(on bool) Option {
+	return func(o *options) error { o.noDecode = !on; return nil }
 }
 
 // WithShowSecrets puts the raw secret into each finding's Evidence instead
@@ -103,7 +114,7 @@ func NewScanner(opts ...Option) (*Scanner, error) {
 			return nil, err
 		}
 	}
-	s := &Scanner{allow: allow, showSecrets: o.showSecrets, maxFileSize: o.maxFileSize}
+	s := &Scanner{allow: allow, showSecrets: o.showSecrets, maxFileSize: o.maxFileSize, noDecode: o.noDecode}
 	kwPos := map[string]int{}
 	var kws []string
 	seen := map[string]bool{}
@@ -142,7 +153,7 @@ func NewScanner(opts ...Option) (*Scanner, error) {
 
 func (s *Scanner) computeDigest() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "show=%t max=%d\n", s.showSecrets, s.maxFileSize)
+	fmt.Fprintf(h, "show=%t max=%d decode=%t depth=%d\n", s.showSecrets, s.maxFileSize, !s.noDecode, maxDecodeDepth)
 	for _, r := range s.rules {
 		fmt.Fprintf(h, "r %s %s %d %q %v %t %d %v %v %g %d %t\n", r.ID, r.Title, r.Severity, r.Regex, r.Keywords,
 			r.Multiline, r.Lookbehind, r.Requires, r.Path, r.MinEntropy, r.MinLength*1000000+r.MaxLength, r.Placeholders)
@@ -189,11 +200,22 @@ type candidate struct {
 // Scan returns the secrets found in content, which came from path (used
 // for rule path filters, allow rules and the findings' Location.Path).
 // Content is scanned as given: callers skip binary files (IsBinary).
+//
+// Encoded values (base64, hex, percent-encoding) are decoded and scanned
+// again, and Kubernetes Secret objects reported, unless the Scanner was
+// built WithDecoding(false); such findings say how they were encoded
+// (Location.Encoding) and where in a YAML/JSON file they are (KeyPath).
 func (s *Scanner) Scan(path string, content []byte) []model.Finding {
 	cands := s.scan(path, content)
 	out := make([]model.Finding, 0, len(cands))
 	for _, c := range cands {
 		out = append(out, s.toFinding(c, model.Location{Path: path, StartLine: c.startLine, EndLine: c.endLine}))
+	}
+	if !s.noDecode {
+		out = append(out, s.deep(path, content, model.Location{Path: path}, true, cands)...)
+	}
+	if len(out) > maxFindingsPerFile {
+		out = out[:maxFindingsPerFile]
 	}
 	return out
 }
@@ -214,6 +236,12 @@ func (s *Scanner) ScanText(field, text string) []model.Finding {
 		f := s.toFinding(c, model.Location{Config: field})
 		f.Controls = append(f.Controls, controlCISDocker410)
 		out = append(out, f)
+	}
+	if !s.noDecode {
+		for _, f := range s.deep("", []byte(text), model.Location{Config: field}, false, cands) {
+			f.Controls = append(f.Controls, controlCISDocker410)
+			out = append(out, f)
+		}
 	}
 	return out
 }
@@ -382,7 +410,7 @@ func (s *Scanner) accept(r *Rule, sec, match []byte, path string) bool {
 	if bytes.Contains(bytes.ToLower(sec), []byte("example")) {
 		return false
 	}
-	if r.Placeholders && looksLikePlaceholder(sec) {
+	if r.Placeholders && (looksLikePlaceholder(sec) || encodedPlaceholder(sec)) {
 		return false
 	}
 	for _, a := range s.allow {
@@ -466,4 +494,14 @@ func gluedLeft(content []byte, off int) bool {
 	}
 	c := content[off-1]
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// encodedPlaceholder reports whether sec is base64 of a placeholder: a
+// Kubernetes Secret's "password: Y2hhbmdlbWU=" is "changeme".
+func encodedPlaceholder(sec []byte) bool {
+	if len(sec) < 8 || len(sec)%4 != 0 {
+		return false
+	}
+	dec, err := base64.StdEncoding.DecodeString(string(sec))
+	return err == nil && len(dec) > 0 && utf8.Valid(dec) && placeholderValue(bytes.TrimSpace(dec))
 }

@@ -93,7 +93,12 @@ func digests(ctx context.Context, r io.ReaderAt, size int64, lim *hostfs.Limiter
 	if extra != nil {
 		w = io.MultiWriter(h, extra)
 	}
-	buf := make([]byte, hashBuf)
+	// One read for a small file; at most hashBuf at a time for a large one.
+	bufSize := int64(hashBuf)
+	if size < bufSize {
+		bufSize = max(size, 1)
+	}
+	buf := make([]byte, bufSize)
 	for off := int64(0); off < size; {
 		if err := ctx.Err(); err != nil {
 			return sum, nil, err

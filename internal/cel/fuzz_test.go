@@ -2,6 +2,9 @@ package cel
 
 import (
 	"context"
+	"errors"
+	"path"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,4 +57,61 @@ func FuzzCompileEval(f *testing.F) {
 			t.Fatalf("%q (estimated %+v) took %v", expr, prg.Cost(), d)
 		}
 	})
+}
+
+// FuzzGlob checks Glob against a naive recursive matcher over segments, and that it never panics
+// and reports a malformed pattern as ErrBadGlob.
+func FuzzGlob(f *testing.F) {
+	for _, s := range [][2]string{
+		{"/etc/cron.d/**", "/etc/cron.d/a/b"}, {"**/docker.sock", "/run/docker.sock"},
+		{"/home/*/.ssh/id_*", "/home/u/.ssh/id_rsa"}, {"/a/**/b/*", "/a/x/b/y"}, {"/a/[b", "/a/b"},
+		{"**", ""}, {"/**/**/x", "/x"}, {`/a/\*`, "/a/*"}, {"/a/?", "/a/"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		if len(pattern) > 200 || len(name) > 200 {
+			return
+		}
+		got, err := Glob(pattern, name)
+		psegs := strings.Split(pattern, "/")
+		if len(psegs) > maxGlobSegments {
+			return
+		}
+		want, werr := naiveGlob(psegs, strings.Split(name, "/"))
+		if err != nil || werr != nil {
+			// Glob may skip a malformed segment it never reaches; when it does report, it is
+			// ErrBadGlob.
+			if err != nil && !errors.Is(err, ErrBadGlob) {
+				t.Fatalf("Glob(%q, %q): %v", pattern, name, err)
+			}
+			return
+		}
+		if got != want {
+			t.Fatalf("Glob(%q, %q) = %v, want %v", pattern, name, got, want)
+		}
+	})
+}
+
+func naiveGlob(p, n []string) (bool, error) {
+	if len(p) == 0 {
+		return len(n) == 0, nil
+	}
+	if p[0] == "**" {
+		for i := 0; i <= len(n); i++ {
+			ok, err := naiveGlob(p[1:], n[i:])
+			if err != nil || ok {
+				return ok, err
+			}
+		}
+		return false, nil
+	}
+	if len(n) == 0 {
+		return false, nil
+	}
+	ok, err := path.Match(p[0], n[0])
+	if err != nil || !ok {
+		return false, err
+	}
+	return naiveGlob(p[1:], n[1:])
 }

@@ -229,7 +229,7 @@ func ruleCases() []ruleCase {
 			mk(event.KindExec, ctr, proc("/usr/bin/nsenter", "-t", "1", "-m", "-u", "-n", "-i", "sh")),
 			mk(event.KindExec, proc("/usr/bin/nsenter", "-t", "1", "-m"))},
 		{"setns-in-container",
-			mk(event.KindSetns, ctr, proc("/tmp/escape"), nsflags(event.CloneNewNS, "/proc/1/ns/mnt")),
+			mk(event.KindSetns, ctr, proc("/tmp/escape"), nsflags(event.CloneNewNS, "mnt:[4026531840]")),
 			mk(event.KindSetns, ctr, proc("/usr/bin/runc"), comm("runc:[2:INIT]"), nsflags(event.CloneNewNS, ""))},
 		{"unshare-in-container",
 			mk(event.KindUnshare, ctr, proc("/usr/bin/unshare", "-r", "sh"), nsflags(event.CloneNewUser|event.CloneNewNS, "")),

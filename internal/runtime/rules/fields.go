@@ -346,7 +346,7 @@ func fields() []field {
 			}
 			return strList(event.NSTypes(in.Event.NS.Flags), 8, 8)
 		}},
-		{"ns.target", S, maxPath, 0, 0, nsKinds, `namespace file setns joined ("/proc/1/ns/mnt")`, func(in *Input) ref.Val { return str(in.Event.NS.Target, maxPath) }},
+		{"ns.target", S, maxPath, 0, 0, nsKinds, `the namespace setns joined ("mnt:[4026531840]") when the sensor resolved it`, func(in *Input) ref.Val { return str(in.Event.NS.Target, maxPath) }},
 
 		{"memfd.name", S, maxName, 0, 0, kindsOf(event.KindMemfdCreate), "memfd name", func(in *Input) ref.Val { return str(in.Event.Memfd.Name, maxName) }},
 		{"memfd.flags", I, 0, 0, 0, kindsOf(event.KindMemfdCreate), "memfd_create flags", func(in *Input) ref.Val { return integer(in.Event.Memfd.Flags) }},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -157,6 +158,9 @@ type RunSpec struct {
 	// /<namespace>/<id>.
 	Cgroup     string
 	Privileged bool
+	// Mounts are extra mounts in ctr's form:
+	// "type=bind,src=/host/dir,dst=/data,options=rbind:rw".
+	Mounts []string
 }
 
 // Container is a container started by Run.
@@ -198,6 +202,9 @@ func (d *Daemon) runArgs(spec *RunSpec) []string {
 	}
 	if spec.Privileged {
 		args = append(args, "--privileged")
+	}
+	for _, m := range spec.Mounts {
+		args = append(args, "--mount", m)
 	}
 	return args
 }
@@ -310,4 +317,39 @@ func WaitGone(pid int, timeout time.Duration) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return false
+}
+
+// FindProcess returns the PID of a process named comm (the kernel's
+// 15-byte task name) whose parent is ppid, waiting up to timeout for it.
+// Background processes of `ctr task exec ... sh -c 'x &'` are reparented
+// to the container's init, so ppid is Container.PID.
+func FindProcess(ppid int, comm string, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return 0, fmt.Errorf("testctr: read /proc: %w", err)
+		}
+		for _, de := range ents {
+			b, err := os.ReadFile(filepath.Join("/proc", de.Name(), "stat"))
+			if err != nil {
+				continue // not a process, or gone
+			}
+			s := string(b)
+			i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+			if i < 0 || j < i || s[i+1:j] != comm {
+				continue
+			}
+			if f := strings.Fields(s[j+1:]); len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+				pid, err := strconv.Atoi(de.Name())
+				if err == nil {
+					return pid, nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("testctr: no process %q with parent %d after %s", comm, ppid, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

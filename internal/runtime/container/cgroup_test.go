@@ -129,13 +129,19 @@ bad line
 	if ms[0].FSType != "overlay" || !strings.Contains(ms[0].SuperOptions, "upperdir=/var/lib/a/3/fs") || ms[0].Dev() != 40 {
 		t.Fatalf("%+v", ms[0])
 	}
+	if o := ms[0].Options(); len(o) != 4 || o[2] != "upperdir=/var/lib/a/3/fs" {
+		t.Fatalf("options %q", o)
+	}
+	if o := (Mount{SuperOptions: `rw,upperdir=/a\054b\040c`}).Options(); len(o) != 2 || o[1] != "upperdir=/a,b c" {
+		t.Fatalf("escaped options %q", o)
+	}
 	if ms[2].MountPoint != "/my dir" || ms[2].Source != `tm\p` {
 		t.Fatalf("%+v", ms[2])
 	}
 	if cg := FindCgroup2([]byte(mi)); cg.Mount != "/sys/fs/cgroup/unified" {
 		t.Fatalf("cgroup2 %q", cg.Mount)
 	}
-	if (Mount{Major: 8, Minor: 1}).Dev() != 8<<20|1 {
+	if (Mount{Major: 8, Minor: 1}).Dev() != 8<<8|1 || (Mount{Major: 254, Minor: 300}).Dev() != 0x10fe2c {
 		t.Fatal("dev")
 	}
 	if Unescape(`a\040b\`) != `a b\` || Unescape(`\999`) != `\999` {

@@ -95,12 +95,28 @@ type Mount struct {
 	MountPoint   string
 	FSType       string
 	Source       string
-	SuperOptions string // per-superblock options (overlay's lowerdir/upperdir live here)
+	// SuperOptions are the per-superblock options (overlay's lowerdir and
+	// upperdir live here), still escaped: a comma inside a value is \054,
+	// so split with Options.
+	SuperOptions string
 }
 
-// Dev returns the mount's device as the kernel's dev_t (MKDEV: major << 20 |
-// minor), the form of event.File.Dev.
-func (m Mount) Dev() uint64 { return uint64(m.Major)<<20 | uint64(m.Minor) }
+// Options splits the super options at their commas and unescapes each
+// ("upperdir=/a b" from "upperdir=/a\040b").
+func (m Mount) Options() []string {
+	if m.SuperOptions == "" {
+		return nil
+	}
+	parts := strings.Split(m.SuperOptions, ",")
+	for i, p := range parts {
+		parts[i] = Unescape(p)
+	}
+	return parts
+}
+
+// Dev returns the mount's device encoded as stat(2)'s st_dev, the form
+// of event.File.Dev.
+func (m Mount) Dev() uint64 { return unix.Mkdev(m.Major, m.Minor) }
 
 // maxMountinfoLine bounds one mountinfo line (overlay option strings of
 // 100-layer images run to several KiB).
@@ -156,7 +172,7 @@ func parseMountLine(line string) (Mount, bool) {
 	m.FSType = Unescape(g[0])
 	m.Source = Unescape(g[1])
 	if len(g) > 2 {
-		m.SuperOptions = Unescape(g[2])
+		m.SuperOptions = g[2]
 	}
 	return m, true
 }

@@ -34,6 +34,7 @@ type scanOptions struct {
 	vexFiles      []string
 	exitCode      int
 	failOn        string
+	policyFile    string
 	showSecrets   bool
 	secretConfig  string
 	skipDirs      []string
@@ -65,6 +66,7 @@ func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
 	f.StringSliceVar(&o.vexFiles, "vex", nil, "OpenVEX documents whose not_affected/fixed statements suppress vulnerabilities")
 	f.IntVar(&o.exitCode, "exit-code", 0, "exit with this code when findings at or above --fail-on remain (default 1 when --fail-on is set)")
 	f.StringVar(&o.failOn, "fail-on", "", "fail (see --exit-code) when a vulnerability or finding of this severity or worse is found")
+	f.StringVar(&o.policyFile, "policy", "", "policy file (docs/policies.md): fail (see --exit-code) when its admission rules block the image")
 	f.BoolVar(&o.showSecrets, "show-secrets", false, "print secrets unredacted (never do this in shared CI logs)")
 	f.StringVar(&o.secretConfig, "secret-config", "", "YAML file with custom secret rules and allow rules")
 	f.BoolVar(&o.pkgSecrets, "show-packaged-secrets", false, "also report secrets in files an OS package installed unmodified (documentation examples), at the lowest severity")
@@ -330,23 +332,34 @@ func finish(ctx context.Context, g *globalOptions, o *scanOptions, format report
 	for _, w := range res.Warnings {
 		g.logger.Warn(w)
 	}
-	gate, err := policy.NewGate(policy.GateOptions{
-		Severities:    o.severities,
-		IgnoreUnfixed: o.ignoreUnfixed,
-		IgnoreFile:    o.ignoreFile,
-		VEXFiles:      o.vexFiles,
-		FailOn:        o.failOn,
-		FailAny:       o.exitCode != 0 && o.failOn == "",
-	})
+	gopts, err := gateOptions(o)
 	if err != nil {
 		return err
 	}
-	verdict, err := gate.Apply(res)
+	gate, err := policy.NewGate(gopts)
 	if err != nil {
 		return err
 	}
+	now := time.Now()
+	verdict := gate.Check(res, now)
 	for _, w := range verdict.Warnings {
 		g.logger.Warn(w)
+	}
+	res = verdict.Result
+	var pdec *policy.Decision
+	if o.policyFile != "" {
+		ev, err := loadPolicy(o.policyFile)
+		if err != nil {
+			return err
+		}
+		for _, w := range ev.Warnings() {
+			g.logger.Warn(w)
+		}
+		d := ev.Evaluate(&policy.Image{Result: res}, now)
+		for _, w := range d.Warnings() {
+			g.logger.Warn(w)
+		}
+		pdec = &d
 	}
 	out := stdout
 	if o.output != "" {
@@ -367,6 +380,16 @@ func finish(ctx context.Context, g *globalOptions, o *scanOptions, format report
 		}
 		if !g.quiet {
 			fmt.Fprintf(os.Stderr, "mamori: gate failed: %s\n", strings.Join(verdict.Reasons, "; "))
+		}
+		return &exitError{code: code}
+	}
+	if pdec != nil && pdec.Action == model.ActionBlock {
+		code := o.exitCode
+		if code == 0 {
+			code = 1
+		}
+		if !g.quiet {
+			fmt.Fprintf(os.Stderr, "mamori: policy %q blocks the image:\n  %s\n", pdec.Policy, strings.ReplaceAll(pdec.Message(), "\n", "\n  "))
 		}
 		return &exitError{code: code}
 	}

@@ -1,147 +1,166 @@
-// Package policy decides what to do about scan results. The CI gate is the
-// first policy: filter what is reported, then fail the pipeline when what
-// remains is bad enough.
 package policy
 
 import (
 	"fmt"
-	"strings"
+	"time"
 
 	"mamori/internal/model"
+	"mamori/internal/vex"
 )
 
-// GateOptions are the CI gate's settings, as the CLI flags give them.
+// The CI gate: filter what a scan reports (severities, unfixed, ignore file
+// and VEX), then fail the pipeline when what remains is bad enough. The
+// failing part is a policy (GatePolicy) decided by the evaluator; the
+// settings come parsed from the edge (the CLI reads flags and files).
+
+// GateOptions are the CI gate's settings.
 type GateOptions struct {
 	// Severities keeps only these severities in the report; empty keeps all.
-	Severities []string
+	Severities []model.Severity
 	// IgnoreUnfixed drops vulnerabilities without a known fix.
 	IgnoreUnfixed bool
-	// IgnoreFile and VEXFiles suppress vulnerabilities by ID.
-	IgnoreFile string
-	VEXFiles   []string
-	// FailOn fails the gate when anything at or above this severity remains.
-	FailOn string
+	// Suppress holds ignore-file entries and OpenVEX statements; nil
+	// suppresses nothing. Its Now is ignored: Check's time decides expiry.
+	Suppress *vex.Rules
+	// FailOn fails the gate when anything at or above this severity
+	// remains; nil sets no threshold.
+	FailOn *model.Severity
 	// FailAny fails the gate when anything at all remains (trivy's
 	// --exit-code without a threshold).
 	FailAny bool
 }
 
-// Gate filters results and decides pass or fail.
+// Gate is a compiled CI gate.
 type Gate struct {
-	keep     map[model.Severity]bool
-	unfixed  bool
-	failOn   model.Severity
-	hasFail  bool
-	failAny  bool
-	suppress Suppressor
+	opts GateOptions
+	keep [model.SeverityCritical + 1]bool
+	eval *Evaluator
 }
 
-// Suppressor removes vulnerabilities the user has said do not apply
-// (ignore files, VEX statements).
-type Suppressor interface {
-	Suppress(vulns []model.Vulnerability) (kept []model.Vulnerability, suppressed int, warnings []string)
-}
-
-// Verdict is the gate's decision.
+// Verdict is the gate's decision about one scan.
 type Verdict struct {
-	Failed     bool
-	Reasons    []string
+	// Result is the scan as the report shows it: a filtered copy, the
+	// input is not modified.
+	Result   *model.Result
+	Decision Decision
+	Failed   bool
+	// Reasons say why it failed ("2 vulnerabilities at or above HIGH").
+	Reasons []string
+	// Warnings are about the suppressions (an expired ignore entry).
 	Warnings   []string
 	Suppressed int
 }
 
-// NewGate validates opts. Suppression files are loaded by LoadSuppressor.
-func NewGate(opts GateOptions) (*Gate, error) {
-	g := &Gate{unfixed: opts.IgnoreUnfixed, failAny: opts.FailAny}
-	if len(opts.Severities) > 0 {
-		g.keep = map[model.Severity]bool{}
-		for _, s := range opts.Severities {
-			for _, part := range strings.Split(s, ",") {
-				if strings.TrimSpace(part) == "" {
-					continue
-				}
-				sev, err := model.ParseSeverity(part)
-				if err != nil {
-					return nil, fmt.Errorf("--severity: %w", err)
-				}
-				g.keep[sev] = true
-			}
-		}
+// gateRules names the gate's rules and the words its reasons use for them.
+var gateRules = []struct{ rule, noun string }{
+	{"vulnerabilities", "vulnerabilities"},
+	{"malware", string(model.KindMalware)},
+	{"secrets", string(model.KindSecret)},
+	{"misconfigurations", string(model.KindMisconfig)},
+}
+
+// GatePolicy is the policy the gate enforces: one blocking rule per kind of
+// finding at or above FailOn (any severity with FailAny); no rules when the
+// gate never fails.
+func GatePolicy(o GateOptions) *Policy {
+	p := &Policy{APIVersion: APIVersion, Kind: Kind, Name: "ci-gate"}
+	if o.FailOn == nil && !o.FailAny {
+		return p
 	}
-	if opts.FailOn != "" {
-		sev, err := model.ParseSeverity(opts.FailOn)
-		if err != nil {
-			return nil, fmt.Errorf("--fail-on: %w", err)
-		}
-		g.failOn, g.hasFail = sev, true
+	sev := ""
+	if o.FailOn != nil {
+		sev = o.FailOn.String()
 	}
-	sup, err := LoadSuppressor(opts.IgnoreFile, opts.VEXFiles)
+	for _, g := range gateRules {
+		r := Rule{Name: g.rule, Action: model.ActionBlock}
+		switch g.rule {
+		case "vulnerabilities":
+			r.Vulnerabilities = &Vulnerabilities{Severity: sev}
+		case "malware":
+			r.Malware = &Findings{Severity: sev}
+		case "secrets":
+			r.Secrets = &Findings{Severity: sev}
+		case "misconfigurations":
+			r.Misconfigurations = &Findings{Severity: sev}
+		}
+		p.Admission = append(p.Admission, r)
+	}
+	return p
+}
+
+// NewGate compiles the gate.
+func NewGate(o GateOptions) (*Gate, error) {
+	ev, err := Compile(GatePolicy(o))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ci gate: %w", err)
 	}
-	g.suppress = sup
+	g := &Gate{opts: o, eval: ev}
+	if len(o.Severities) == 0 {
+		for i := range g.keep {
+			g.keep[i] = true
+		}
+	}
+	for _, s := range o.Severities {
+		if s >= 0 && int(s) < len(g.keep) {
+			g.keep[s] = true
+		}
+	}
 	return g, nil
 }
 
-// Apply filters res in place and returns the verdict.
-func (g *Gate) Apply(res *model.Result) (Verdict, error) {
-	var v Verdict
-	vulns := res.Vulnerabilities[:0]
-	for _, x := range res.Vulnerabilities {
-		if g.unfixed && x.FixedVersion == "" {
-			continue
-		}
-		if g.keep != nil && !g.keep[x.Severity] {
-			continue
-		}
-		vulns = append(vulns, x)
-	}
-	res.Vulnerabilities = vulns
-	if g.suppress != nil {
-		kept, n, warns := g.suppress.Suppress(res.Vulnerabilities)
-		res.Vulnerabilities = kept
-		v.Suppressed = n
-		v.Warnings = append(v.Warnings, warns...)
-	}
-	fs := res.Findings[:0]
-	for _, f := range res.Findings {
-		if g.keep != nil && !g.keep[f.Severity] {
-			continue
-		}
-		fs = append(fs, f)
-	}
-	res.Findings = fs
+func (g *Gate) kept(s model.Severity) bool { return s >= 0 && int(s) < len(g.keep) && g.keep[s] }
 
-	counts := map[string]int{}
+// Check filters res and decides, at time at (ignore-entry expiry).
+func (g *Gate) Check(res *model.Result, at time.Time) Verdict {
+	// Empty and nil slices stay as they were: the JSON report writes them
+	// differently ([] and null), and the report must not change.
+	out := *res
+	out.Vulnerabilities = nil
+	if res.Vulnerabilities != nil {
+		out.Vulnerabilities = make([]model.Vulnerability, 0, len(res.Vulnerabilities))
+	}
 	for _, x := range res.Vulnerabilities {
-		if g.fails(x.Severity) {
-			counts["vulnerabilities"]++
+		if g.opts.IgnoreUnfixed && x.FixedVersion == "" {
+			continue
 		}
+		if !g.kept(x.Severity) {
+			continue
+		}
+		out.Vulnerabilities = append(out.Vulnerabilities, x)
+	}
+	var v Verdict
+	if g.opts.Suppress != nil {
+		rules := *g.opts.Suppress
+		rules.Now = at
+		kept, sup := vex.Filter(out.Vulnerabilities, &rules)
+		out.Vulnerabilities = kept
+		v.Suppressed = len(sup)
+		v.Warnings = append(v.Warnings, rules.Warnings()...)
+	}
+	out.Findings = nil
+	if res.Findings != nil {
+		out.Findings = make([]model.Finding, 0, len(res.Findings))
 	}
 	for _, f := range res.Findings {
-		if g.fails(f.Severity) {
-			counts[string(f.Kind)]++
+		if g.kept(f.Severity) {
+			out.Findings = append(out.Findings, f)
 		}
 	}
-	for _, k := range []string{"vulnerabilities", string(model.KindMalware), string(model.KindSecret), string(model.KindMisconfig)} {
-		if n := counts[k]; n > 0 {
-			v.Failed = true
-			if g.hasFail {
-				v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s at or above %s", n, k, g.failOn))
-			} else {
-				v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s", n, k))
+	v.Result = &out
+	v.Decision = g.eval.Evaluate(&Image{Ref: res.Target.Name, Result: &out}, at)
+	v.Failed = v.Decision.Action == model.ActionBlock
+	for _, viol := range v.Decision.Violations {
+		noun := viol.Rule
+		for _, gr := range gateRules {
+			if gr.rule == viol.Rule {
+				noun = gr.noun
 			}
 		}
+		if g.opts.FailOn != nil {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s at or above %s", viol.Count, noun, *g.opts.FailOn))
+		} else {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s", viol.Count, noun))
+		}
 	}
-	return v, nil
-}
-
-func (g *Gate) fails(s model.Severity) bool {
-	switch {
-	case g.hasFail:
-		return s >= g.failOn
-	case g.failAny:
-		return true
-	}
-	return false
+	return v
 }

@@ -1,0 +1,122 @@
+package policy
+
+import (
+	"mamori/internal/model"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Subject is what a policy decides about: *Image, *Workload, *Access or
+// *RuntimeHit.
+type Subject interface{ isSubject() }
+
+// Image is one image's scan result, as the CI gate and registry scans see
+// it. Admission rules whose criteria are about images (scan results,
+// registries, tags, digests, CEL over images only) apply to it.
+type Image struct {
+	// Ref is the image reference; empty means Result.Target.Name.
+	Ref    string
+	Result *model.Result
+}
+
+// ImageScan is what is known about one image of a workload.
+type ImageScan struct {
+	// Result is the image's latest scan; nil when there is none.
+	Result *model.Result
+	// ScanError is set when an inline scan was tried and failed
+	// (UnknownImages scan): OnScanFailure then decides.
+	ScanError string
+}
+
+// Workload is a Kubernetes object that runs pods: a Pod or a pod controller
+// (Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob,
+// ReplicationController), with its pod template extracted. DecodeWorkload
+// and WorkloadOf build one from an object.
+type Workload struct {
+	Kind       string
+	APIVersion string
+	Name       string
+	Namespace  string
+	// Labels and Annotations are the object's own.
+	Labels      map[string]string
+	Annotations map[string]string
+	// PodLabels and PodAnnotations are the pod's: the object's for a Pod,
+	// the pod template's for a controller. Selectors match PodLabels.
+	PodLabels      map[string]string
+	PodAnnotations map[string]string
+	// Spec is the pod spec (the template's for a controller).
+	Spec *corev1.PodSpec
+	// SpecPath is the field path of Spec in the object ("spec",
+	// "spec.template.spec", "spec.jobTemplate.spec.template.spec"); violation
+	// field paths start with it.
+	SpecPath string
+	// PodMetaPath is the field path of the pod's metadata ("metadata",
+	// "spec.template.metadata").
+	PodMetaPath string
+
+	// NamespaceLabels and NamespaceAnnotations are the namespace object's.
+	NamespaceLabels      map[string]string
+	NamespaceAnnotations map[string]string
+
+	// Images holds the scan of each image, keyed by the reference exactly as
+	// the containers write it. An image without an entry was never scanned.
+	Images map[string]ImageScan
+
+	// Running says the workload already runs (continuous compliance):
+	// compliance rules apply. Otherwise it is being admitted: admission
+	// rules apply.
+	Running bool
+
+	// Object is the whole object as decoded JSON, for CEL rules. When nil,
+	// it is derived from what the workload was built from, once per
+	// evaluation that needs it.
+	Object map[string]any
+	// raw is the JSON the workload was decoded from (DecodeWorkload).
+	raw []byte
+	// typed is the object the workload was built from (WorkloadOf).
+	typed any
+}
+
+// Access is a request to exec into, attach to or port-forward to a pod.
+type Access struct {
+	// Operation is exec, attach or portforward.
+	Operation string
+	Namespace string
+	Pod       string
+	Container string
+	Command   []string
+	User      string
+	Groups    []string
+	// PodLabels and NamespaceLabels, when known, let selectors and
+	// exceptions apply.
+	PodLabels       map[string]string
+	NamespaceLabels map[string]string
+}
+
+// Access operations.
+const (
+	OpExec        = "exec"
+	OpAttach      = "attach"
+	OpPortForward = "portforward"
+)
+
+// RuntimeHit is a runtime rule that matched an event in a pod or on a host
+// (the rule engine in internal/runtime/rules found it). The policy decides
+// whether the ruleset is in force there and what to do.
+type RuntimeHit struct {
+	Ruleset string
+	Rule    string
+	// Namespace, PodLabels, NamespaceLabels and Image locate the pod; all
+	// empty for a process outside Kubernetes.
+	Namespace       string
+	PodLabels       map[string]string
+	NamespaceLabels map[string]string
+	Image           string
+	// Kind is the workload kind, for Match.Kinds.
+	Kind string
+}
+
+func (*Image) isSubject()      {}
+func (*Workload) isSubject()   {}
+func (*Access) isSubject()     {}
+func (*RuntimeHit) isSubject() {}

@@ -101,13 +101,16 @@ func Parse(file string, data []byte) (*Policy, error) {
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		line := extra.Line
+		if len(extra.Content) > 0 {
+			line = extra.Content[0].Line
+		}
 		if err != nil {
 			return nil, yamlErrors(file, err)
 		}
 		return nil, Errors{{File: file, Line: line, Msg: "more than one document: one policy per file"}}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, Errors{{File: file, Line: doc.Line, Msg: "a policy is a mapping (apiVersion, kind, name, rules ...)"}}
+		return nil, Errors{{File: file, Line: doc.Line, Column: doc.Column, Msg: "a policy is a mapping (apiVersion, kind, name, rules ...)"}}
 	}
 	var p Policy
 	strict := yaml.NewDecoder(bytes.NewReader(data))

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"mamori/internal/model"
 )
 
@@ -44,6 +46,7 @@ func (p *Policy) Validate() error {
 	for i := range p.Admission {
 		p.validateRule(&p.Admission[i], "admission", i, names, add)
 	}
+	names = map[string]bool{}
 	for i := range p.Compliance {
 		p.validateRule(&p.Compliance[i], "compliance", i, names, add)
 	}
@@ -118,7 +121,7 @@ func (p *Policy) validateRule(r *Rule, section string, i int, names map[string]b
 	if err := checkName(r.Name); err != nil {
 		add(p.errAt("name: "+err.Error(), at("name")...))
 	} else if names[r.Name] {
-		add(p.errAt(fmt.Sprintf("rule name %q used twice (rule names are unique across admission and compliance)", r.Name), at("name")...))
+		add(p.errAt(fmt.Sprintf("rule name %q used twice in %s", r.Name, section), at("name")...))
 	}
 	names[r.Name] = true
 	allowed := admissionActions
@@ -134,6 +137,10 @@ func (p *Policy) validateRule(r *Rule, section string, i int, names map[string]b
 	name, set := r.criterion()
 	switch {
 	case len(set) == 0:
+		if key := p.nullCriterion(at()...); key != "" {
+			add(p.errAt(key+" has no value: switch a check on with true or {}", at(key)...))
+			return
+		}
 		add(p.errAt("the rule has no criterion (podSecurity, privileged, vulnerabilities, cel, ...: docs/policies.md)", at()...))
 		return
 	case len(set) > 1:
@@ -338,4 +345,20 @@ func parseExpiry(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("expires %q: want a date (2026-12-31) or an RFC 3339 time", s)
+}
+
+// nullCriterion finds a criterion key written without a value
+// (`privileged:`), which YAML reads as absent.
+func (p *Policy) nullCriterion(path ...any) string {
+	n := p.src.node(path...)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i].Value, n.Content[i+1]
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" && k != "name" && k != "action" && k != "description" && k != "match" {
+			return k
+		}
+	}
+	return ""
 }

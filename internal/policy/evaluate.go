@@ -119,25 +119,29 @@ type imageInfo struct {
 type state struct {
 	ev      *Evaluator
 	at      time.Time
-	d       *Decision
+	dec     Decision
+	d       *Decision // &dec
 	r       *rule
 	sc      scope
 	w       *Workload
 	spec    *corev1.PodSpec
 	imgs    []imageInfo
 	exIn    []bool // exceptions in force and in scope for this subject
+	seen    map[dedupKey]int // reported fields -> index in Violations
 	cel     celInputs
 	noSpec  corev1.PodSpec // stands in for a nil spec; never written
 	imgBuf  [4]imageInfo
 	vulnBuf [4]*exception
 }
 
-func (e *Evaluator) getState(at time.Time, d *Decision) *state {
+func (e *Evaluator) getState(at time.Time) *state {
 	s, _ := e.states.Get().(*state)
 	if s == nil {
 		s = &state{ev: e}
 	}
-	s.at, s.d = at, d
+	s.at = at
+	s.dec = Decision{Policy: e.name, Action: model.ActionAllow}
+	s.d = &s.dec
 	s.imgs = s.imgBuf[:0]
 	if cap(s.exIn) < len(e.exceptions) {
 		s.exIn = make([]bool, len(e.exceptions))
@@ -148,6 +152,8 @@ func (e *Evaluator) getState(at time.Time, d *Decision) *state {
 
 func (e *Evaluator) putState(s *state) {
 	s.d, s.r, s.w, s.spec = nil, nil, nil, nil
+	s.dec = Decision{} // the caller owns the returned decision's slices
+	clear(s.seen)
 	s.sc = scope{}
 	clear(s.imgBuf[:])
 	s.imgs = nil
@@ -160,8 +166,7 @@ func (e *Evaluator) putState(s *state) {
 // subject and never fails: a rule that cannot be decided (a CEL error)
 // counts as violated, with the reason in its message.
 func (e *Evaluator) Evaluate(sub Subject, at time.Time) Decision {
-	d := Decision{Policy: e.name, Action: model.ActionAllow}
-	s := e.getState(at, &d)
+	s := e.getState(at)
 	defer e.putState(s)
 	switch x := sub.(type) {
 	case *Workload:
@@ -181,7 +186,7 @@ func (e *Evaluator) Evaluate(sub Subject, at time.Time) Decision {
 			s.evalRuntime(x)
 		}
 	}
-	return d
+	return s.dec
 }
 
 func (s *state) evalWorkload(w *Workload) {
@@ -427,21 +432,25 @@ func (s *state) report(v Violation) {
 		return
 	}
 	if s.r.dedup && v.Field != "" {
-		fam := family(v.Control)
-		for i := range s.d.Violations {
-			o := &s.d.Violations[i]
-			if o.Field == v.Field && o.Image == v.Image && family(o.Control) == fam {
-				if actionRank(v.Action) > actionRank(o.Action) {
-					*o = v
-					s.raise(v.Action)
-				}
-				return
+		k := dedupKey{family(v.Control), v.Field, v.Image}
+		if i, ok := s.seen[k]; ok {
+			if o := &s.d.Violations[i]; actionRank(v.Action) > actionRank(o.Action) {
+				*o = v
+				s.raise(v.Action)
 			}
+			return
 		}
+		if s.seen == nil {
+			s.seen = make(map[dedupKey]int)
+		}
+		s.seen[k] = len(s.d.Violations)
 	}
 	s.d.Violations = append(s.d.Violations, v)
 	s.raise(v.Action)
 }
+
+// dedupKey identifies a field reported by a control family.
+type dedupKey struct{ family, field, image string }
 
 func (s *state) raise(a model.Action) {
 	if actionRank(a) > actionRank(s.d.Action) {

@@ -232,27 +232,34 @@ func ctlAppArmor(s *state) {
 // ctlSELinux: the SELinux type must be allowed; user and role unset.
 func ctlSELinux(types []string) func(*state) {
 	return func(s *state) {
-		check := func(o *corev1.SELinuxOptions, field func(string) string, who, container, image string) {
+		// c is nil for the pod's own options; names are built only on failure.
+		check := func(o *corev1.SELinuxOptions, field func(string) string, c *corev1.Container) {
 			if o == nil {
 				return
 			}
+			fail := func(f, what, v string) {
+				who, name, image := "pod", "", ""
+				if c != nil {
+					who, name, image = "container "+ctrName(c), c.Name, c.Image
+				}
+				s.fail(CtlSELinux, field(f), name, image, who+" sets SELinux "+what+" "+strconv.Quote(v))
+			}
 			if !slices.Contains(types, o.Type) {
-				s.fail(CtlSELinux, field("type"), container, image, who+" sets SELinux type "+strconv.Quote(o.Type))
+				fail("type", "type", o.Type)
 			}
 			if o.User != "" {
-				s.fail(CtlSELinux, field("user"), container, image, who+" sets SELinux user "+strconv.Quote(o.User))
+				fail("user", "user", o.User)
 			}
 			if o.Role != "" {
-				s.fail(CtlSELinux, field("role"), container, image, who+" sets SELinux role "+strconv.Quote(o.Role))
+				fail("role", "role", o.Role)
 			}
 		}
 		if sc := s.spec.SecurityContext; sc != nil {
-			check(sc.SELinuxOptions, func(f string) string { return s.specField("securityContext.seLinuxOptions." + f) }, "pod", "", "")
+			check(sc.SELinuxOptions, func(f string) string { return s.specField("securityContext.seLinuxOptions." + f) }, nil)
 		}
 		eachContainer(s.spec, func(list string, i int, c *corev1.Container) {
 			if sc := c.SecurityContext; sc != nil {
-				check(sc.SELinuxOptions, func(f string) string { return s.ctrField(list, i, "securityContext.seLinuxOptions."+f) },
-					"container "+ctrName(c), c.Name, c.Image)
+				check(sc.SELinuxOptions, func(f string) string { return s.ctrField(list, i, "securityContext.seLinuxOptions."+f) }, c)
 			}
 		})
 	}

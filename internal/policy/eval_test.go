@@ -83,8 +83,8 @@ func TestScanCriteria(t *testing.T) {
 		{"vulnerabilities: {cvss: 8.5}", 3, "CVE-2024-0001,GHSA-xxxx-0002,CVE-2024-0003"}, // the 4.0 score counts
 		{"vulnerabilities: {severity: critical, publishedDaysAgo: 30}", 1, "CVE-2024-0001"},
 		{"vulnerabilities: {severity: high, publishedDaysAgo: 30}", 2, "CVE-2024-0001,CVE-2024-0003"}, // no date counts as old
-		{"vulnerabilities: {ids: [cve-2024-0002]}", 1, "GHSA-xxxx-0002"},                               // by alias, any case
-		{"vulnerabilities: {severity: critical, knownExploited: true}", 0, ""},                          // no KEV data yet (issue 15)
+		{"vulnerabilities: {ids: [cve-2024-0002]}", 1, "GHSA-xxxx-0002"},                              // by alias, any case
+		{"vulnerabilities: {severity: critical, knownExploited: true}", 0, ""},                        // no KEV data yet (issue 15)
 		{"vulnerabilities: {severity: critical, cvss: 9.9}", 0, ""},
 		{"malware: {}", 1, "Eicar-Test-Signature"},
 		{"secrets: {}", 2, "aws-access-key-id,generic-api-key"},

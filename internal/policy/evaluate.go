@@ -126,7 +126,7 @@ type state struct {
 	w       *Workload
 	spec    *corev1.PodSpec
 	imgs    []imageInfo
-	exIn    []bool // exceptions in force and in scope for this subject
+	exIn    []bool           // exceptions in force and in scope for this subject
 	seen    map[dedupKey]int // reported fields -> index in Violations
 	cel     celInputs
 	noSpec  corev1.PodSpec // stands in for a nil spec; never written

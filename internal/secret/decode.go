@@ -93,6 +93,17 @@ var byteFlags = func() (t [256]uint8) {
 func findTokens(content []byte, fn func(token) bool) {
 	n := len(content)
 	for i := 0; i < n; {
+		if i == 0 || content[i-1] == '\n' {
+			// A block of wrapped base64 lines (a key file, a MIME body):
+			// one value, decoded whole.
+			if end := base64Block(content, i); end > i {
+				if !fn(token{i, end, encBase64}) {
+					return
+				}
+				i = end
+				continue
+			}
+		}
 		c := content[i]
 		if c == '%' && i+2 < n && isHex(content[i+1]) && isHex(content[i+2]) {
 			start, end := urlRun(content, i)
@@ -176,6 +187,9 @@ func decodeToken(content []byte, t token) ([]byte, bool) {
 			return nil, false
 		}
 	case encBase64:
+		if bytes.IndexByte(raw, '\n') >= 0 {
+			raw = bytes.Join(bytes.Fields(raw), nil) // a wrapped block
+		}
 		s := bytes.TrimRight(raw, "=")
 		enc := base64.RawStdEncoding
 		if bytes.ContainsAny(s, "-_") {
@@ -248,6 +262,68 @@ func (l lineIndex) column(off int) int {
 func allHex(b []byte) bool {
 	for _, c := range b {
 		if !isHex(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// minBlockLine is the shortest line of a wrapped base64 block (PEM and
+// MIME wrap at 64 and 76 characters; base64(1) at 76).
+const minBlockLine = 40
+
+// base64Block returns the end of a block of base64 lines starting at
+// start: at least two lines of only base64 characters, all but the last of
+// one length (a multiple of 4, at least minBlockLine), the last no longer
+// and padded as base64 allows. It returns start when there is none.
+func base64Block(content []byte, start int) int {
+	width, lines, pos := 0, 0, start
+	for pos < len(content) && pos-start <= maxTokenLen {
+		eol := bytes.IndexByte(content[pos:], '\n')
+		line := content[pos:]
+		next := len(content)
+		if eol >= 0 {
+			line, next = content[pos:pos+eol], pos+eol+1
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if !isBase64Line(line) {
+			break
+		}
+		switch {
+		case lines == 0:
+			if len(line) < minBlockLine || len(line)%4 != 0 {
+				return start
+			}
+			width = len(line)
+		case len(line) > width:
+			return blockEnd(start, pos, lines)
+		}
+		lines++
+		if len(line) < width || bytes.HasSuffix(line, []byte("=")) {
+			return blockEnd(start, pos+len(line), lines) // the last, short line
+		}
+		pos = next
+	}
+	return blockEnd(start, pos, lines)
+}
+
+func blockEnd(start, end, lines int) int {
+	if lines < 2 {
+		return start
+	}
+	return end
+}
+
+func isBase64Line(l []byte) bool {
+	if len(l) == 0 {
+		return false
+	}
+	body := bytes.TrimRight(l, "=")
+	if len(l)-len(body) > 2 {
+		return false
+	}
+	for _, c := range body {
+		if byteFlags[c]&fB64 == 0 || byteFlags[c]&fURL != 0 {
 			return false
 		}
 	}

@@ -191,3 +191,20 @@ func TestDecodingHostile(t *testing.T) {
 		t.Errorf("200,000 tokens took %s", time.Since(t0))
 	}
 }
+
+// TestWrappedBase64Block: a key file stored as wrapped base64 (base64(1)
+// output, 76 characters a line) is one value, decoded whole.
+func TestWrappedBase64Block(t *testing.T) {
+	s := newTestScanner(t)
+	enc := base64.StdEncoding.EncodeToString([]byte(pemBody(newGen())))
+	var wrapped strings.Builder
+	for len(enc) > 76 {
+		wrapped.WriteString(enc[:76] + "\n")
+		enc = enc[76:]
+	}
+	wrapped.WriteString(enc + "\n")
+	fs := s.Scan("testsetup/certs/server.key.b64", []byte(wrapped.String()))
+	if !has(fs, want{"private-key-rsa", "base64", "", 1}) || len(fs) != 1 {
+		t.Errorf("findings %+v", findingsOf(fs))
+	}
+}

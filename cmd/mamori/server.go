@@ -7,25 +7,29 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"mamori/internal/auth"
 	"mamori/internal/console"
 	"mamori/internal/server"
+	"mamori/internal/service/events"
 )
 
 // serverOptions are the flags of mamori server.
 type serverOptions struct {
-	listen       string
-	dataDir      string
-	db           string
-	tlsCert      string
-	tlsKey       string
-	insecureHTTP bool
-	clamd        string
-	failRate     float64
-	failBurst    int
+	listen        string
+	dataDir       string
+	db            string
+	tlsCert       string
+	tlsKey        string
+	insecureHTTP  bool
+	clamd         string
+	failRate      float64
+	failBurst     int
+	eventMaxAge   time.Duration
+	eventMaxCount int
 }
 
 func newServerCmd(g *globalOptions) *cobra.Command {
@@ -62,6 +66,8 @@ stored inventory is re-matched without pulling any image.`,
 	f.StringVar(&o.clamd, "clamd", "", "clamd address for the malware scanning of registry images: unix:///run/clamav/clamd.ctl or tcp://127.0.0.1:3310 (default: the Debian socket, used when it answers; the built-in hash list runs always)")
 	f.Float64Var(&o.failRate, "auth-failures-per-minute", auth.DefaultFailuresPerMinute, "failed token authentications allowed per client address per minute once the burst is spent (0 turns throttling off)")
 	f.IntVar(&o.failBurst, "auth-failure-burst", auth.DefaultFailureBurst, "failed token authentications allowed in a row per client address before it gets 429 (0 turns throttling off)")
+	f.DurationVar(&o.eventMaxAge, "event-max-age", events.DefaultMaxAge, "delete security events older than this (negative: keep them regardless of age)")
+	f.IntVar(&o.eventMaxCount, "event-max-count", events.DefaultMaxCount, "keep at most this many security events, the newest (negative: no count limit)")
 	return cmd
 }
 
@@ -83,17 +89,18 @@ func runServer(cmd *cobra.Command, g *globalOptions, o *serverOptions) error {
 		dataDir = d
 	}
 	srv, err := server.New(cmd.Context(), server.Config{
-		Listen:       o.listen,
-		DataDir:      dataDir,
-		DB:           o.db,
-		TLSCert:      o.tlsCert,
-		TLSKey:       o.tlsKey,
-		InsecureHTTP: o.insecureHTTP,
-		Clamd:        o.clamd,
-		VulnDBDir:    dbDir(g),
-		Logger:       log,
-		Version:      version,
-		Stderr:       cmd.ErrOrStderr(),
+		Listen:         o.listen,
+		DataDir:        dataDir,
+		DB:             o.db,
+		TLSCert:        o.tlsCert,
+		TLSKey:         o.tlsKey,
+		InsecureHTTP:   o.insecureHTTP,
+		Clamd:          o.clamd,
+		EventRetention: events.Retention{MaxAge: o.eventMaxAge, MaxCount: o.eventMaxCount},
+		VulnDBDir:      dbDir(g),
+		Logger:         log,
+		Version:        version,
+		Stderr:         cmd.ErrOrStderr(),
 		AuthFailureLimit: auth.FailureLimit{PerMinute: o.failRate, Burst: o.failBurst,
 			Disabled: o.failRate == 0 || o.failBurst == 0},
 		ConsoleFactory: func(d server.ConsoleDeps) (http.Handler, error) {
@@ -101,7 +108,8 @@ func runServer(cmd *cobra.Command, g *globalOptions, o *serverOptions) error {
 				console.WithLogger(d.Logger),
 				console.WithVersion(d.Version),
 				console.WithRegistrySecrets(d.SealSecret),
-				console.WithRegistrySync(d.StartSync))
+				console.WithRegistrySync(d.StartSync),
+				console.WithServices(console.Services{Tokens: d.Tokens, Events: d.Events}))
 		},
 	})
 	if err != nil {

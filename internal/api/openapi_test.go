@@ -52,7 +52,23 @@ var wireSchemas = map[string]any{
 	"DBInfo":               DBInfo{},
 	"RematchStatus":        RematchStatus{},
 
+	"EventBatch":        EventBatch{},
+	"EventIngestResult": EventIngestResult{},
+	"EventRejection":    EventRejection{},
+	"EventRecord":       EventRecord{},
+	"EventPage":         EventPage{},
+	"ClusterRequest":    ClusterRequest{},
+	"Cluster":           Cluster{},
+	"ClusterCreated":    ClusterCreated{},
+	"ClusterList":       ClusterList{},
+	"ClusterReport":     ClusterReport{},
+	"AgentReport":       AgentReport{},
+	"Agent":             Agent{},
+	"AgentList":         AgentList{},
+	"ComponentConfig":   ComponentConfig{},
+
 	// The model's types, which the API carries as they are.
+	"Event":         model.Event{},
 	"ScanResult":    model.Result{},
 	"Vulnerability": model.Vulnerability{},
 	"PackageRef":    model.PackageRef{},

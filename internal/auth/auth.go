@@ -61,8 +61,11 @@ const (
 type Principal struct {
 	TokenID   int64
 	TokenName string
-	Role      store.Role
-	Via       Via
+	Role      Role
+	// Cluster is the cluster a cluster or agent token is bound to ("" for
+	// human roles and for agents of bare hosts).
+	Cluster string
+	Via     Via
 	// csrf is the session's CSRF secret (ViaSession only).
 	csrf []byte
 }
@@ -230,7 +233,8 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*P
 		return nil, fmt.Errorf("auth: look up token: %w", err)
 	}
 	now := a.now()
-	if !t.Active(now) || !t.Role.Valid() {
+	role := Role(t.Role)
+	if !t.Active(now) || !role.Valid() {
 		return nil, ErrUnauthenticated
 	}
 	if now.Sub(t.LastUsedAt) >= touchInterval {
@@ -238,7 +242,7 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*P
 			a.log.Warn("record token use", "tokenID", t.ID, "err", err)
 		}
 	}
-	return &Principal{TokenID: t.ID, TokenName: t.Name, Role: t.Role, Via: ViaToken}, nil
+	return &Principal{TokenID: t.ID, TokenName: t.Name, Role: role, Cluster: t.Cluster, Via: ViaToken}, nil
 }
 
 // cookieName is the session cookie's name for this request.
@@ -275,10 +279,11 @@ func (a *Authenticator) sessionFromCookie(r *http.Request) (*Principal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: look up session token: %w", err)
 	}
-	if !t.Active(now) || !t.Role.Valid() {
+	// Sessions are for people: a machine token never had one (Login refuses it).
+	if role := Role(t.Role); !t.Active(now) || !role.Human() {
 		return nil, ErrUnauthenticated
 	}
-	return &Principal{TokenID: t.ID, TokenName: t.Name, Role: t.Role, Via: ViaSession, csrf: s.CSRFSecret}, nil
+	return &Principal{TokenID: t.ID, TokenName: t.Name, Role: Role(t.Role), Via: ViaSession, csrf: s.CSRFSecret}, nil
 }
 
 // authenticate finds r's principal: the bearer token when an Authorization
@@ -408,6 +413,11 @@ func (a *Authenticator) Login(w http.ResponseWriter, r *http.Request, token stri
 	if err != nil {
 		return nil, err
 	}
+	if !p.Role.Human() {
+		// The console is for people; a component's token has no business there.
+		a.log.Info("console login refused: machine token", "tokenID", p.TokenID, "role", p.Role)
+		return nil, fmt.Errorf("%w: a %s token cannot log in to the console", ErrForbidden, p.Role)
+	}
 	if err := a.endSession(r); err != nil {
 		a.log.Warn("end previous session", "err", err)
 	}
@@ -421,7 +431,7 @@ func (a *Authenticator) Login(w http.ResponseWriter, r *http.Request, token stri
 	}
 	secret, _ := base64.RawURLEncoding.DecodeString(csrf) // just encoded: cannot fail
 	now := a.now().UTC()
-	s := store.Session{IDHash: HashToken(id), TokenID: p.TokenID, Role: p.Role, CSRFSecret: secret,
+	s := store.Session{IDHash: HashToken(id), TokenID: p.TokenID, Role: string(p.Role), CSRFSecret: secret,
 		CreatedAt: now, ExpiresAt: now.Add(a.ttl)}
 	if err := a.st.CreateSession(r.Context(), s); err != nil {
 		return nil, fmt.Errorf("auth: create session: %w", err)
@@ -482,7 +492,7 @@ func RequireAction(act Action) func(http.Handler) http.Handler {
 				return
 			}
 			if !p.Allowed(act) {
-				WriteError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this (needs %s)", p.Role, MinRole(act)))
+				WriteError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this (needs %s)", p.Role, Who(act)))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -492,7 +502,7 @@ func RequireAction(act Action) func(http.Handler) http.Handler {
 
 // RequireRole refuses requests whose principal is not at least role (401
 // anonymous, 403 lower role), answering JSON errors.
-func RequireRole(role store.Role) func(http.Handler) http.Handler {
+func RequireRole(role Role) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, ok := PrincipalFromRequest(r)
@@ -513,7 +523,7 @@ func RequireRole(role store.Role) func(http.Handler) http.Handler {
 // RequireSession is RequireRole for console pages: an anonymous GET or HEAD
 // is redirected (303) to loginPath with the page in the "next" parameter;
 // other anonymous requests get 401 and a too-low role gets 403, as plain text.
-func RequireSession(role store.Role, loginPath string) func(http.Handler) http.Handler {
+func RequireSession(role Role, loginPath string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, ok := PrincipalFromRequest(r)
@@ -552,15 +562,22 @@ func (a *Authenticator) DeleteExpiredSessions(ctx context.Context) (int64, error
 }
 
 // NewToken generates a token and the store record for it (hash and display
-// prefix; ID and CreatedAt left for the store). The token string is the
-// only copy of the secret: show it once.
-func NewToken(name string, role store.Role, expires time.Time) (token string, rec store.Token, err error) {
+// prefix; ID and CreatedAt left for the store). cluster binds a cluster
+// token (required) or an agent token (optional) to a cluster; human roles
+// take none. The token string is the only copy of the secret: show it once.
+func NewToken(name string, role Role, cluster string, expires time.Time) (token string, rec store.Token, err error) {
 	if !role.Valid() {
-		return "", store.Token{}, fmt.Errorf("auth: unknown role %q (want admin, operator or viewer)", role)
+		return "", store.Token{}, fmt.Errorf("auth: unknown role %q (want admin, operator, viewer, cluster or agent)", truncate(string(role)))
+	}
+	switch {
+	case role == RoleCluster && cluster == "":
+		return "", store.Token{}, errors.New("auth: a cluster token needs its cluster")
+	case role.Human() && cluster != "":
+		return "", store.Token{}, fmt.Errorf("auth: a %s token is not bound to a cluster", role)
 	}
 	token, err = GenerateToken()
 	if err != nil {
 		return "", store.Token{}, err
 	}
-	return token, store.Token{Name: name, Role: role, Hash: HashToken(token), Prefix: DisplayPrefix(token), ExpiresAt: expires}, nil
+	return token, store.Token{Name: name, Role: string(role), Cluster: cluster, Hash: HashToken(token), Prefix: DisplayPrefix(token), ExpiresAt: expires}, nil
 }

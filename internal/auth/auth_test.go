@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -57,13 +58,25 @@ func TestGenerateToken(t *testing.T) {
 	}
 }
 
+// TestAllowed is the permission table, stated independently of the code:
+// the human roles are ordered; each machine role may do only its own
+// actions (never read, ingest scans or administer).
 func TestAllowed(t *testing.T) {
-	want := map[store.Role]map[Action]bool{
-		store.RoleViewer:   {ActionPublic: true, ActionRead: true, ActionIngest: false, ActionAdmin: false},
-		store.RoleOperator: {ActionPublic: true, ActionRead: true, ActionIngest: true, ActionAdmin: false},
-		store.RoleAdmin:    {ActionPublic: true, ActionRead: true, ActionIngest: true, ActionAdmin: true},
-		"":                 {ActionPublic: true, ActionRead: false, ActionIngest: false, ActionAdmin: false},
-		"root":             {ActionPublic: true, ActionRead: false, ActionIngest: false, ActionAdmin: false},
+	const (
+		P, R, I, A = ActionPublic, ActionRead, ActionIngest, ActionAdmin
+		E, C, G    = ActionEvents, ActionCluster, ActionAgent
+	)
+	want := map[Role]map[Action]bool{
+		RoleViewer:   {P: true, R: true, I: false, A: false, E: false, C: false, G: false},
+		RoleOperator: {P: true, R: true, I: true, A: false, E: false, C: false, G: false},
+		RoleAdmin:    {P: true, R: true, I: true, A: true, E: false, C: false, G: false},
+		RoleCluster:  {P: true, R: false, I: false, A: false, E: true, C: true, G: false},
+		RoleAgent:    {P: true, R: false, I: false, A: false, E: true, C: false, G: true},
+		"":           {P: true, R: false, I: false, A: false, E: false, C: false, G: false},
+		"root":       {P: true, R: false, I: false, A: false, E: false, C: false, G: false},
+	}
+	if len(want[RoleAdmin]) != len(Actions) {
+		t.Fatalf("the table covers %d actions, there are %d", len(want[RoleAdmin]), len(Actions))
 	}
 	for role, acts := range want {
 		for a, ok := range acts {
@@ -75,8 +88,58 @@ func TestAllowed(t *testing.T) {
 			t.Errorf("Allowed(%q, unknown)", role)
 		}
 	}
-	if !AtLeast(store.RoleAdmin, store.RoleViewer) || AtLeast(store.RoleViewer, store.RoleOperator) || AtLeast("x", "x") {
+	if !AtLeast(RoleAdmin, RoleViewer) || AtLeast(RoleViewer, RoleOperator) || AtLeast("x", "x") ||
+		AtLeast(RoleCluster, RoleViewer) || AtLeast(RoleAgent, RoleAgent) {
 		t.Error("AtLeast")
+	}
+	for a, who := range map[Action]string{P: "public", R: "viewer", I: "operator", A: "admin", E: "agent cluster", C: "cluster", G: "agent", "x": ""} {
+		if got := Who(a); got != who {
+			t.Errorf("Who(%s) = %q, want %q", a, got, who)
+		}
+	}
+	for _, r := range Roles {
+		if got, err := ParseRole(string(r)); err != nil || got != r {
+			t.Errorf("ParseRole(%s): %v %v", r, got, err)
+		}
+	}
+	if _, err := ParseRole("root"); err == nil {
+		t.Error("ParseRole(root)")
+	}
+}
+
+// TestMachineTokens: cluster and agent tokens authenticate as bearer
+// tokens with their cluster, but never start a console session; a token
+// needs the cluster its role asks for.
+func TestMachineTokens(t *testing.T) {
+	st := openStore(t)
+	a, _ := New(st)
+	ctx := context.Background()
+	if _, _, err := NewToken("c", RoleCluster, "", time.Time{}); err == nil {
+		t.Error("a cluster token without its cluster")
+	}
+	if _, _, err := NewToken("v", RoleViewer, "prod", time.Time{}); err == nil {
+		t.Error("a viewer token bound to a cluster")
+	}
+	if _, _, err := NewToken("x", "root", "", time.Time{}); err == nil {
+		t.Error("an unknown role")
+	}
+	for _, role := range []Role{RoleCluster, RoleAgent} {
+		tok, rec, err := NewToken(string(role), role, "prod", time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.CreateToken(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		p, err := a.AuthenticateToken(ctx, tok)
+		if err != nil || p.Role != role || p.Cluster != "prod" {
+			t.Errorf("%s: %+v %v", role, p, err)
+		}
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("POST", "/login", nil)
+		if _, err := a.Login(w, r, tok); !errors.Is(err, ErrForbidden) || len(w.Result().Cookies()) != 0 {
+			t.Errorf("%s console login: %v, cookies %v", role, err, w.Result().Cookies())
+		}
 	}
 }
 
@@ -91,10 +154,10 @@ func consoleApp(a *Authenticator) http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	mux.Handle("GET /page", RequireSession(store.RoleViewer, "/login")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /page", RequireSession(RoleViewer, "/login")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, CSRFToken(r))
 	})))
-	mux.Handle("POST /change", RequireSession(store.RoleAdmin, "/login")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("POST /change", RequireSession(RoleAdmin, "/login")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "changed")
 	})))
 	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
@@ -150,7 +213,7 @@ func TestSessionsAndCSRF(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	adminTok, rec, err := NewToken("admin", store.RoleAdmin, time.Time{})
+	adminTok, rec, err := NewToken("admin", RoleAdmin, "", time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +221,7 @@ func TestSessionsAndCSRF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	viewerTok, rec, _ := NewToken("viewer", store.RoleViewer, time.Time{})
+	viewerTok, rec, _ := NewToken("viewer", RoleViewer, "", time.Time{})
 	if _, err := st.CreateToken(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +347,7 @@ func TestSecureCookieUnderTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, rec, _ := NewToken("a", store.RoleAdmin, time.Time{})
+	tok, rec, _ := NewToken("a", RoleAdmin, "", time.Time{})
 	if _, err := st.CreateToken(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
@@ -307,12 +370,12 @@ func TestBearerTokens(t *testing.T) {
 	st := openStore(t)
 	a, _ := New(st)
 	ctx := context.Background()
-	tok, rec, _ := NewToken("op", store.RoleOperator, time.Time{})
+	tok, rec, _ := NewToken("op", RoleOperator, "", time.Time{})
 	r, err := st.CreateToken(ctx, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	expTok, rec2, _ := NewToken("old", store.RoleAdmin, time.Now().Add(-time.Minute))
+	expTok, rec2, _ := NewToken("old", RoleAdmin, "", time.Now().Add(-time.Minute))
 	if _, err := st.CreateToken(ctx, rec2); err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"mamori/internal/store"
 )
 
 // fakeClock is a settable clock.
@@ -253,7 +251,7 @@ func TestMiddlewareThrottlesFailedTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	good, rec, _ := NewToken("ci", store.RoleViewer, time.Time{})
+	good, rec, _ := NewToken("ci", RoleViewer, "", time.Time{})
 	if _, err := st.CreateToken(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +336,7 @@ func TestLoginThrottled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good, rec, _ := NewToken("me", store.RoleAdmin, time.Time{})
+	good, rec, _ := NewToken("me", RoleAdmin, "", time.Time{})
 	if _, err := st.CreateToken(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}

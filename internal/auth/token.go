@@ -19,8 +19,12 @@
 //
 // # Roles
 //
-// admin > operator > viewer. Allowed(role, action) is the one permission
-// function; every route names the Action it needs.
+// Human roles: admin > operator > viewer. Machine roles: cluster (the
+// cluster component of one cluster) and agent (node agents), bound to a
+// cluster by their token (Principal.Cluster), each allowed only its own
+// actions and never a console session. Allowed(role, action) is the one
+// permission function; every route names the Action it needs. The store
+// keeps roles as text: this package is the authorization vocabulary.
 //
 // # Console sessions and CSRF
 //

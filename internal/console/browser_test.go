@@ -13,7 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"mamori/internal/store"
+	"mamori/internal/auth"
 )
 
 // chromiumPath is Debian's chromium (apt-get install chromium).
@@ -81,7 +81,7 @@ func TestBrowser(t *testing.T) {
 	b.do("bad token", chromedp.SendKeys(css("#token"), "mmr_not-a-real-token-but-long-enough-to-check"),
 		chromedp.Click(css(`button[type=submit]`)), waitPage("login"))
 	b.expectText(".login-card", "not valid")
-	b.do("login", chromedp.SendKeys(css("#token"), e.tokens[store.RoleAdmin]), chromedp.Click(css(`button[type=submit]`)), waitPage("images"))
+	b.do("login", chromedp.SendKeys(css("#token"), e.tokens[auth.RoleAdmin]), chromedp.Click(css(`button[type=submit]`)), waitPage("images"))
 	b.expectText("main", "Images scanned", "registry.local/payments/api:1.4.2", "Debian GNU/Linux 12 (bookworm)")
 	b.expectText(".topbar", "console-admin", "admin")
 	b.shot("02-images")
@@ -172,7 +172,7 @@ func TestBrowser(t *testing.T) {
 
 	// A viewer sees the same data and no write controls.
 	b.do("logout", chromedp.EmulateViewport(1440, 900), chromedp.Click(css(`form[action="/logout"] button`)), waitPage("login"))
-	b.do("login viewer", chromedp.SendKeys(css("#token"), e.tokens[store.RoleViewer]),
+	b.do("login viewer", chromedp.SendKeys(css("#token"), e.tokens[auth.RoleViewer]),
 		chromedp.Click(css(`button[type=submit]`)), waitPage("images"))
 	b.do("viewer registries", chromedp.Navigate(e.srv.URL+"/registries"), waitPage("registries"))
 	b.expectText("main", "harbor-prod")

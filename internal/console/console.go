@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"mamori/internal/auth"
+	"mamori/internal/service/events"
+	"mamori/internal/service/tokens"
 	"mamori/internal/store"
 	"mamori/web"
 )
@@ -75,6 +77,7 @@ type options struct {
 	seal      SealFunc
 	sync      SyncFunc
 	now       func() time.Time
+	services  Services
 }
 
 // WithLogger sets the logger (default: discard).
@@ -123,6 +126,22 @@ func WithRegistrySecrets(seal SealFunc) Option {
 func WithRegistrySync(sync SyncFunc) Option {
 	return func(o *options) error {
 		o.sync = sync
+		return nil
+	}
+}
+
+// Services are the domain services the console calls for what the API
+// does too, so that every rule and audit line exists once. A nil service is
+// made by New over the console's store.
+type Services struct {
+	Tokens *tokens.Service
+	Events *events.Service
+}
+
+// WithServices sets the domain services (the server passes its own).
+func WithServices(s Services) Option {
+	return func(o *options) error {
+		o.services = s
 		return nil
 	}
 }
@@ -180,6 +199,12 @@ func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, e
 	if err != nil {
 		return nil, err
 	}
+	if o.services.Tokens == nil {
+		o.services.Tokens = tokens.New(st, o.logger, o.now)
+	}
+	if o.services.Events == nil {
+		o.services.Events = events.New(st, events.Retention{}, o.logger, o.now)
+	}
 	c := &Console{st: st, authn: authn, opt: o, pages: pages, mux: http.NewServeMux()}
 	if err := c.routes(); err != nil {
 		return nil, err
@@ -196,8 +221,8 @@ func (c *Console) routes() error {
 	if err != nil {
 		return fmt.Errorf("console: static assets: %w", err)
 	}
-	viewer := auth.RequireSession(store.RoleViewer, "/login")
-	admin := auth.RequireSession(store.RoleAdmin, "/login")
+	viewer := auth.RequireSession(auth.RoleViewer, "/login")
+	admin := auth.RequireSession(auth.RoleAdmin, "/login")
 	h := func(f http.HandlerFunc) http.Handler { return f }
 
 	m := c.mux

@@ -36,18 +36,18 @@ func TestLoginLogout(t *testing.T) {
 	if code != http.StatusUnauthorized || !strings.Contains(body, "not valid") {
 		t.Errorf("bad token: %d", code)
 	}
-	code, _, _ = c.post("/login", url.Values{"token": {e.tokens[store.RoleViewer]}})
+	code, _, _ = c.post("/login", url.Values{"token": {e.tokens[auth.RoleViewer]}})
 	if code != http.StatusForbidden {
 		t.Errorf("login without login_csrf: %d, want 403", code)
 	}
-	code, body, _ = c.post("/login", url.Values{"token": {e.tokens[store.RoleViewer]}, "login_csrf": {"forged"}})
+	code, body, _ = c.post("/login", url.Values{"token": {e.tokens[auth.RoleViewer]}, "login_csrf": {"forged"}})
 	if code != http.StatusForbidden {
 		t.Errorf("login with forged login_csrf: %d, want 403", code)
 	}
 	lc = fieldValue(body, "login_csrf")
 
 	// A real login returns to the page asked for.
-	code, _, hdr = c.post("/login", url.Values{"token": {e.tokens[store.RoleViewer]}, "login_csrf": {lc},
+	code, _, hdr = c.post("/login", url.Values{"token": {e.tokens[auth.RoleViewer]}, "login_csrf": {lc},
 		"next": {"/vulnerabilities?severity=critical"}})
 	if code != http.StatusSeeOther || hdr.Get("Location") != "/vulnerabilities?severity=critical" {
 		t.Fatalf("login: %d %q", code, hdr.Get("Location"))
@@ -95,7 +95,7 @@ func TestSafeNext(t *testing.T) {
 
 func TestPages(t *testing.T) {
 	e := newEnv(t)
-	c := e.login(store.RoleViewer)
+	c := e.login(auth.RoleViewer)
 	img := "/images/" + strconv.FormatInt(e.imgID, 10)
 
 	tests := []struct {
@@ -166,7 +166,7 @@ func TestPages(t *testing.T) {
 // pages: every ID appears exactly once over the pages, worst first.
 func TestVulnerabilityOrderAndPaging(t *testing.T) {
 	e := newEnv(t)
-	c := e.login(store.RoleViewer)
+	c := e.login(auth.RoleViewer)
 	sevRank := map[string]int{"Critical": 5, "High": 4, "Medium": 3, "Low": 2, "Negligible": 1, "Unknown": 0}
 	rowRE := regexp.MustCompile(`<span class="sev sev-[a-z]+">([A-Za-z]+)</span></td>\s*<td><a class="primary" href="/vulnerabilities/([^"]+)"`)
 	seen := map[string]bool{}
@@ -208,7 +208,7 @@ func TestVulnerabilityOrderAndPaging(t *testing.T) {
 // scanned content never reach a page unescaped.
 func TestHostileContent(t *testing.T) {
 	e := newEnv(t)
-	c := e.login(store.RoleAdmin)
+	c := e.login(auth.RoleAdmin)
 	_, list, _ := c.get("/images?q=evil")
 	m := regexp.MustCompile(`href="/images/(\d+)"`).FindStringSubmatch(list)
 	if m == nil {
@@ -281,7 +281,7 @@ func TestSevbar(t *testing.T) {
 // writes are refused server-side; admin writes need the CSRF token.
 func TestRoles(t *testing.T) {
 	e := newEnv(t)
-	for _, role := range []store.Role{store.RoleViewer, store.RoleOperator} {
+	for _, role := range []auth.Role{auth.RoleViewer, auth.RoleOperator} {
 		c := e.login(role)
 		for _, p := range []string{"/registries", "/settings/tokens", "/scanner"} {
 			_, body, _ := c.get(p)
@@ -310,7 +310,7 @@ func TestRoles(t *testing.T) {
 	if code, _, _ := anon.post("/settings/tokens", url.Values{"name": {"x"}, "role": {"admin"}}); code != http.StatusUnauthorized {
 		t.Errorf("anonymous POST: %d, want 401", code)
 	}
-	admin := e.login(store.RoleAdmin)
+	admin := e.login(auth.RoleAdmin)
 	if code, _, _ := admin.post("/settings/tokens", url.Values{"name": {"x"}, "role": {"admin"}}); code != http.StatusForbidden {
 		t.Errorf("admin POST without CSRF: %d, want 403", code)
 	}
@@ -329,7 +329,7 @@ func TestRoles(t *testing.T) {
 
 func TestRegistryCRUD(t *testing.T) {
 	e := newEnv(t)
-	c := e.login(store.RoleAdmin)
+	c := e.login(auth.RoleAdmin)
 	const password = "s3cret-Registry-Passw0rd"
 
 	_, body, _ := c.get("/registries")
@@ -399,7 +399,7 @@ func TestRegistryCRUD(t *testing.T) {
 
 func TestRegistryPasswordWithoutKey(t *testing.T) {
 	e := newEnv(t, WithRegistrySecrets(nil))
-	c := e.login(store.RoleAdmin)
+	c := e.login(auth.RoleAdmin)
 	code, body, _ := c.postCSRF("/registries", url.Values{"name": {"r"}, "url": {"r.example.com"}, "password": {"pw-pw-pw"}})
 	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "cannot store registry passwords") {
 		t.Errorf("password without key: %d", code)
@@ -411,7 +411,7 @@ func TestRegistryPasswordWithoutKey(t *testing.T) {
 
 func TestTokens(t *testing.T) {
 	e := newEnv(t)
-	c := e.login(store.RoleAdmin)
+	c := e.login(auth.RoleAdmin)
 	code, body, _ := c.postCSRF("/settings/tokens", url.Values{"name": {"ci-payments"}, "role": {"operator"}, "expires_days": {"30"}})
 	if code != http.StatusCreated {
 		t.Fatalf("create token: %d", code)
@@ -421,7 +421,7 @@ func TestTokens(t *testing.T) {
 		t.Fatal("new token not shown")
 	}
 	p, err := e.authn.AuthenticateToken(context.Background(), tok[1])
-	if err != nil || p.Role != store.RoleOperator || p.TokenName != "ci-payments" {
+	if err != nil || p.Role != auth.RoleOperator || p.TokenName != "ci-payments" {
 		t.Fatalf("the shown token does not authenticate as the operator: %+v %v", p, err)
 	}
 	_, body, _ = c.get("/settings/tokens")
@@ -441,7 +441,7 @@ func TestTokens(t *testing.T) {
 	if m == nil {
 		t.Fatal("scanner page does not fill in the token")
 	}
-	if p, err := e.authn.AuthenticateToken(context.Background(), m[1]); err != nil || p.Role != store.RoleOperator {
+	if p, err := e.authn.AuthenticateToken(context.Background(), m[1]); err != nil || p.Role != auth.RoleOperator {
 		t.Errorf("scanner token: %+v %v", p, err)
 	}
 
@@ -486,13 +486,13 @@ func TestEmptyStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, rec, _ := auth.NewToken("first", store.RoleAdmin, time.Time{})
+	tok, rec, _ := auth.NewToken("first", auth.RoleAdmin, "", time.Time{})
 	if _, err := st.CreateToken(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, authn: a, tokens: map[store.Role]string{store.RoleAdmin: tok}}
+	e := &env{t: t, st: st, authn: a, tokens: map[auth.Role]string{auth.RoleAdmin: tok}}
 	e.srv = newTestServer(t, cons)
-	c := e.login(store.RoleAdmin)
+	c := e.login(auth.RoleAdmin)
 	for p, want := range map[string]string{
 		"/images":          "No images scanned yet",
 		"/vulnerabilities": "Nothing scanned yet",
@@ -506,7 +506,7 @@ func TestEmptyStore(t *testing.T) {
 
 func TestScannerServerURL(t *testing.T) {
 	e := newEnv(t, WithServerURL("https://mamori.example.com:8443/"))
-	c := e.login(store.RoleOperator)
+	c := e.login(auth.RoleOperator)
 	_, body, _ := c.get("/scanner")
 	for _, w := range []string{"mamori image --input image.tar --server https://mamori.example.com:8443 --token", "--server-ca tls-cert.pem"} {
 		if !strings.Contains(body, w) {

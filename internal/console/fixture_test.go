@@ -172,7 +172,7 @@ type env struct {
 	st     store.Store
 	authn  *auth.Authenticator
 	srv    *httptest.Server
-	tokens map[store.Role]string
+	tokens map[auth.Role]string
 	syncs  []int64
 	imgID  int64
 }
@@ -191,7 +191,7 @@ func newEnv(t *testing.T, opts ...Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, authn: a, tokens: map[store.Role]string{}}
+	e := &env{t: t, st: st, authn: a, tokens: map[auth.Role]string{}}
 	now := time.Now().UTC()
 	for i, img := range []struct{ name, digest string }{
 		{"registry.local/payments/api:1.4.2", "sha256:1111111111111111111111111111111111111111111111111111111111111111"},
@@ -206,8 +206,8 @@ func newEnv(t *testing.T, opts ...Option) *env {
 			e.imgID = out.ImageID
 		}
 	}
-	for _, role := range []store.Role{store.RoleAdmin, store.RoleOperator, store.RoleViewer} {
-		tok, rec, err := auth.NewToken("console-"+string(role), role, time.Time{})
+	for _, role := range []auth.Role{auth.RoleAdmin, auth.RoleOperator, auth.RoleViewer} {
+		tok, rec, err := auth.NewToken("console-"+string(role), role, "", time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +252,7 @@ func (e *env) anon() *client {
 }
 
 // login logs in through the login form with role's token.
-func (e *env) login(role store.Role) *client {
+func (e *env) login(role auth.Role) *client {
 	e.t.Helper()
 	c := e.anon()
 	code, body, _ := c.get("/login")

@@ -134,7 +134,7 @@ func TestVulnerabilitiesPageLatency100k(t *testing.T) {
 	defer st.Close()
 	fillPerfStore(t, st)
 	e := perfEnv(t, st)
-	c := e.login(store.RoleViewer)
+	c := e.login(auth.RoleViewer)
 
 	for _, u := range perfURLs {
 		// Warm up once (first query plans, page cache).
@@ -171,9 +171,9 @@ func perfEnv(tb testing.TB, st store.Store) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &env{t: t, st: st, authn: a, tokens: map[store.Role]string{}}
-	for _, role := range []store.Role{store.RoleViewer} {
-		tok, rec, err := auth.NewToken("perf-"+string(role), role, time.Time{})
+	e := &env{t: t, st: st, authn: a, tokens: map[auth.Role]string{}}
+	for _, role := range []auth.Role{auth.RoleViewer} {
+		tok, rec, err := auth.NewToken("perf-"+string(role), role, "", time.Time{})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -208,7 +208,7 @@ func BenchmarkVulnerabilitiesPage100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, rec, _ := auth.NewToken("bench", store.RoleViewer, time.Time{})
+	tok, rec, _ := auth.NewToken("bench", auth.RoleViewer, "", time.Time{})
 	if _, err := st.CreateToken(ctx, rec); err != nil {
 		b.Fatal(err)
 	}

@@ -86,7 +86,7 @@ type flash struct {
 // viewer is the logged-in principal as the templates see it.
 type viewer struct {
 	Name    string
-	Role    store.Role
+	Role    auth.Role
 	IsAdmin bool
 	// CanIngest: operator and above.
 	CanIngest bool
@@ -181,7 +181,7 @@ var funcs = template.FuncMap{
 	"num":       fmtNum,
 	"dur":       fmtDuration,
 	"isURL":     isHTTPURL,
-	"roleName":  func(r store.Role) string { return string(r) },
+	"roleName":  func(r any) string { return fmt.Sprint(r) },
 	"pathEsc":   url.PathEscape,
 	"deref":     func(f *float64) float64 { return *f },
 }

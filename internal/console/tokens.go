@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"mamori/internal/auth"
+	"mamori/internal/service"
+	"mamori/internal/service/tokens"
 	"mamori/internal/store"
 )
 
 const (
-	maxTokenName = 100
 	// maxTokenDays: a year; longer-lived credentials should be re-issued.
 	maxTokenDays = 366
 )
@@ -25,7 +26,7 @@ type tokensData struct {
 	NewTokenName string
 	Errors       []string
 	Form         tokenForm
-	Roles        []store.Role
+	Roles        []auth.Role
 }
 
 type tokenForm struct {
@@ -35,11 +36,11 @@ type tokenForm struct {
 }
 
 func (c *Console) tokensPage(w http.ResponseWriter, r *http.Request) {
-	c.renderTokens(w, r, http.StatusOK, tokensData{Form: tokenForm{Role: string(store.RoleViewer)}}, flashFromQuery(r))
+	c.renderTokens(w, r, http.StatusOK, tokensData{Form: tokenForm{Role: string(auth.RoleViewer)}}, flashFromQuery(r))
 }
 
 func (c *Console) renderTokens(w http.ResponseWriter, r *http.Request, status int, d tokensData, fl *flash) {
-	toks, err := c.st.ListTokens(r.Context())
+	toks, err := c.opt.services.Tokens.List(r.Context())
 	if err != nil {
 		c.storeError(w, r, "token list", err)
 		return
@@ -50,32 +51,22 @@ func (c *Console) renderTokens(w http.ResponseWriter, r *http.Request, status in
 	}
 	d.Tokens = toks
 	d.Now = c.opt.now()
-	d.Roles = []store.Role{store.RoleViewer, store.RoleOperator, store.RoleAdmin}
+	d.Roles = []auth.Role{auth.RoleViewer, auth.RoleOperator, auth.RoleAdmin}
 	p := c.newPage(r, "tokens", "API tokens", crumb{Label: "Settings"}, crumb{Label: "API tokens"})
 	p.Data = d
 	p.Flash = fl
 	c.render(w, r, status, "tokens", p)
 }
 
-// mintToken creates a token; the returned string is the only copy.
-func (c *Console) mintToken(r *http.Request, name string, role store.Role, days int) (string, error) {
-	var exp time.Time
-	if days > 0 {
-		exp = c.opt.now().Add(time.Duration(days) * 24 * time.Hour).UTC()
-	}
-	tok, rec, err := auth.NewToken(name, role, exp)
+// mintToken creates a token through the token service (the API's rules
+// and audit line); the returned string is the only copy.
+func (c *Console) mintToken(r *http.Request, name string, role auth.Role, days int) (string, error) {
+	created, err := c.opt.services.Tokens.Create(r.Context(), tokens.Request{Name: name, Role: role,
+		ExpiresIn: time.Duration(days) * 24 * time.Hour})
 	if err != nil {
 		return "", err
 	}
-	if _, err := c.st.CreateToken(r.Context(), rec); err != nil {
-		return "", err
-	}
-	by := ""
-	if p, ok := auth.PrincipalFromRequest(r); ok {
-		by = p.TokenName
-	}
-	c.opt.logger.Info("console: token created", "name", name, "role", role, "by", by)
-	return tok, nil
+	return created.Secret, nil
 }
 
 func (c *Console) tokenCreate(w http.ResponseWriter, r *http.Request) {
@@ -89,13 +80,7 @@ func (c *Console) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		Role: r.PostFormValue("role"),
 		Days: strings.TrimSpace(r.PostFormValue("expires_days")),
 	}}
-	role := store.Role(d.Form.Role)
-	if d.Form.Name == "" || len(d.Form.Name) > maxTokenName || hasControl(d.Form.Name) {
-		d.Errors = append(d.Errors, "Name: required, at most 100 characters, no control characters.")
-	}
-	if !role.Valid() {
-		d.Errors = append(d.Errors, "Role: choose viewer, operator or admin.")
-	}
+	role := auth.Role(d.Form.Role)
 	days := 0
 	if d.Form.Days != "" {
 		n, err := strconv.Atoi(d.Form.Days)
@@ -110,6 +95,10 @@ func (c *Console) tokenCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := c.mintToken(r, d.Form.Name, role, days)
 	switch {
+	case errors.Is(err, service.ErrInvalid):
+		d.Errors = append(d.Errors, sentence(err.Error()))
+		c.renderTokens(w, r, http.StatusUnprocessableEntity, d, nil)
+		return
 	case errors.Is(err, store.ErrConflict):
 		d.Errors = append(d.Errors, "A token named "+strconv.Quote(d.Form.Name)+" already exists.")
 		c.renderTokens(w, r, http.StatusConflict, d, nil)
@@ -119,7 +108,7 @@ func (c *Console) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.renderTokens(w, r, http.StatusCreated, tokensData{NewToken: tok, NewTokenName: d.Form.Name,
-		Form: tokenForm{Role: string(store.RoleViewer)}}, nil)
+		Form: tokenForm{Role: string(auth.RoleViewer)}}, nil)
 }
 
 func (c *Console) tokenRevoke(w http.ResponseWriter, r *http.Request) {
@@ -128,11 +117,10 @@ func (c *Console) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 		c.notFound(w, r, "Token IDs are numbers; this one is not.")
 		return
 	}
-	if err := c.st.RevokeToken(r.Context(), id, c.opt.now()); err != nil {
+	if err := c.opt.services.Tokens.Revoke(r.Context(), id); err != nil {
 		c.storeError(w, r, "token", err)
 		return
 	}
-	c.opt.logger.Info("console: token revoked", "tokenID", id)
 	if p, ok := auth.PrincipalFromRequest(r); ok && p.TokenID == id {
 		// Revoking one's own token ends this session too.
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -188,12 +176,11 @@ func (c *Console) scannerToken(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = "ci-" + c.opt.now().UTC().Format("20060102-150405")
 	}
-	if len(name) > maxTokenName || hasControl(name) {
-		c.renderScanner(w, r, http.StatusUnprocessableEntity, scannerData{Errors: []string{"Name: at most 100 characters, no control characters."}})
-		return
-	}
-	tok, err := c.mintToken(r, name, store.RoleOperator, 0)
+	tok, err := c.mintToken(r, name, auth.RoleOperator, 0)
 	switch {
+	case errors.Is(err, service.ErrInvalid):
+		c.renderScanner(w, r, http.StatusUnprocessableEntity, scannerData{Errors: []string{sentence(err.Error())}})
+		return
 	case errors.Is(err, store.ErrConflict):
 		c.renderScanner(w, r, http.StatusConflict, scannerData{Errors: []string{"A token named " + strconv.Quote(name) + " already exists."}})
 		return
@@ -202,4 +189,16 @@ func (c *Console) scannerToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.renderScanner(w, r, http.StatusCreated, scannerData{Token: tok, TokenName: name})
+}
+
+// sentence makes a service's message a sentence for a page.
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
 }

@@ -11,6 +11,7 @@ import (
 	"mamori/internal/api"
 	"mamori/internal/auth"
 	"mamori/internal/model"
+	"mamori/internal/service/tokens"
 	"mamori/internal/store"
 )
 
@@ -25,7 +26,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.PrincipalFromRequest(r)
-	writeJSON(w, http.StatusOK, api.Whoami{TokenID: p.TokenID, Name: p.TokenName, Role: string(p.Role), Via: string(p.Via)})
+	writeJSON(w, http.StatusOK, api.Whoami{TokenID: p.TokenID, Name: p.TokenName, Role: string(p.Role), Via: string(p.Via), Cluster: p.Cluster})
 }
 
 // ---------------------------------------------------------------------------
@@ -252,13 +253,10 @@ func (s *Server) handleListScans(w http.ResponseWriter, r *http.Request) {
 // ---------------------------------------------------------------------------
 // Tokens
 
-// maxTokenName bounds a token's name.
-const maxTokenName = 100
-
 func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) {
-	ts, err := s.st.ListTokens(r.Context())
+	ts, err := s.tokens.List(r.Context())
 	if err != nil {
-		s.storeError(w, r, "tokens", err)
+		s.fail(w, r, "tokens", err)
 		return
 	}
 	out := api.TokenList{Tokens: make([]api.Token, 0, len(ts))}
@@ -274,43 +272,21 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	req.Name = strings.TrimSpace(req.Name)
-	if req.Name == "" || len(req.Name) > maxTokenName {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("name is required (at most %d characters)", maxTokenName))
-		return
-	}
-	if req.Cluster != "" {
-		writeError(w, http.StatusBadRequest, "cluster: only cluster and agent tokens are bound to a cluster")
-		return
-	}
-	role := store.Role(req.Role)
-	if !role.Valid() {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid role %q: want admin, operator or viewer", req.Role))
-		return
-	}
-	var expires time.Time
+	var life time.Duration
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid expiresIn %q: want a positive duration such as 720h", req.ExpiresIn))
 			return
 		}
-		expires = time.Now().Add(d).UTC()
+		life = d
 	}
-	token, rec, err := auth.NewToken(req.Name, role, expires)
+	c, err := s.tokens.Create(r.Context(), tokens.Request{Name: req.Name, Role: auth.Role(req.Role), Cluster: req.Cluster, ExpiresIn: life})
 	if err != nil {
-		s.storeError(w, r, "token", err)
+		s.fail(w, r, "token", err)
 		return
 	}
-	stored, err := s.st.CreateToken(r.Context(), rec)
-	if err != nil {
-		s.storeError(w, r, "token", err)
-		return
-	}
-	p, _ := auth.PrincipalFromRequest(r)
-	s.log.Info("token created", "tokenID", stored.ID, "name", stored.Name, "role", stored.Role, "by", p.TokenID)
-	writeJSON(w, http.StatusCreated, api.TokenCreated{ID: stored.ID, Name: stored.Name,
-		Role: string(stored.Role), Prefix: stored.Prefix, CreatedAt: stored.CreatedAt, ExpiresAt: stored.ExpiresAt, Token: token})
+	writeJSON(w, http.StatusCreated, apiTokenCreated(c))
 }
 
 func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
@@ -319,15 +295,9 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, err := s.st.GetToken(r.Context(), id); err != nil {
-		s.storeError(w, r, "token", err)
+	if err := s.tokens.Revoke(r.Context(), id); err != nil {
+		s.fail(w, r, "token", err)
 		return
 	}
-	if err := s.st.RevokeToken(r.Context(), id, time.Now().UTC()); err != nil {
-		s.storeError(w, r, "token", err)
-		return
-	}
-	p, _ := auth.PrincipalFromRequest(r)
-	s.log.Info("token revoked", "tokenID", id, "by", p.TokenID)
 	w.WriteHeader(http.StatusNoContent)
 }

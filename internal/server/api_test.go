@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mamori/internal/api/client"
+	"mamori/internal/auth"
 	"mamori/internal/model"
 	"mamori/internal/store"
 )
@@ -29,7 +30,7 @@ func countScans(t *testing.T, e *testEnv) int {
 func TestIngestAndViews(t *testing.T) {
 	engines(t, func(t *testing.T, dsn string) {
 		e := newEnv(t, dsn)
-		op, _ := e.token(store.RoleOperator)
+		op, _ := e.token(auth.RoleOperator)
 		res := testResult("scan-1", digestN(1), time.Now().Add(-time.Minute))
 
 		code, body := e.do("POST", "/api/v1/scans", op, res)
@@ -56,7 +57,7 @@ func TestIngestAndViews(t *testing.T) {
 			t.Fatalf("scans after duplicate = %d, want 1", n)
 		}
 
-		viewer, _ := e.token(store.RoleViewer)
+		viewer, _ := e.token(auth.RoleViewer)
 		code, body = e.do("GET", "/api/v1/images", viewer, nil)
 		var imgs store.ImagePage
 		if code != 200 || json.Unmarshal(body, &imgs) != nil || imgs.Total != 1 {
@@ -150,7 +151,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestIngestRejectsBadPayloads(t *testing.T) {
 	engines(t, func(t *testing.T, dsn string) {
 		e := newEnv(t, dsn, func(c *Config) { c.maxScanBytes = 64 << 10 })
-		op, _ := e.token(store.RoleOperator)
+		op, _ := e.token(auth.RoleOperator)
 		good := testResult("scan-ok", digestN(7), time.Now())
 
 		wrongSchema := *good
@@ -212,8 +213,8 @@ func TestIngestRejectsBadPayloads(t *testing.T) {
 
 func TestClientUpload(t *testing.T) {
 	e := newEnv(t, "")
-	op, _ := e.token(store.RoleOperator)
-	viewer, _ := e.token(store.RoleViewer)
+	op, _ := e.token(auth.RoleOperator)
+	viewer, _ := e.token(auth.RoleViewer)
 	res := testResult("upload-1", digestN(3), time.Now())
 	ctx := context.Background()
 	rec, err := upload(ctx, e.ts.URL, op, res, client.WithRetries(2, time.Millisecond))
@@ -243,7 +244,7 @@ func TestClientUpload(t *testing.T) {
 
 func TestClientRetriesOn5xx(t *testing.T) {
 	e := newEnv(t, "")
-	op, _ := e.token(store.RoleOperator)
+	op, _ := e.token(auth.RoleOperator)
 	fails := 2
 	h := e.srv.Handler()
 	flaky := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -40,7 +40,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	} else if token, err = auth.GenerateToken(); err != nil {
 		return err
 	}
-	rec := store.Token{Name: bootstrapTokenName, Role: store.RoleAdmin, Hash: auth.HashToken(token), Prefix: auth.DisplayPrefix(token)}
+	rec := store.Token{Name: bootstrapTokenName, Role: string(auth.RoleAdmin), Hash: auth.HashToken(token), Prefix: auth.DisplayPrefix(token)}
 	for i := 2; ; i++ {
 		_, err = s.st.CreateToken(ctx, rec)
 		if !errors.Is(err, store.ErrConflict) || i > 100 {

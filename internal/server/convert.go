@@ -2,6 +2,8 @@ package server
 
 import (
 	"mamori/internal/api"
+	"mamori/internal/service/events"
+	"mamori/internal/service/tokens"
 	"mamori/internal/store"
 )
 
@@ -88,8 +90,32 @@ func apiVulnDetail(d *store.VulnerabilityDetail) api.VulnerabilityDetail {
 }
 
 func apiToken(t store.Token) api.Token {
-	return api.Token{ID: t.ID, Name: t.Name, Role: string(t.Role), Prefix: t.Prefix, CreatedAt: t.CreatedAt,
+	return api.Token{ID: t.ID, Name: t.Name, Role: t.Role, Cluster: t.Cluster, Prefix: t.Prefix, CreatedAt: t.CreatedAt,
 		LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+}
+
+func apiTokenCreated(c tokens.Created) api.TokenCreated {
+	t := c.Token
+	return api.TokenCreated{ID: t.ID, Name: t.Name, Role: t.Role, Cluster: t.Cluster, Prefix: t.Prefix,
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, Token: c.Secret}
+}
+
+func apiCluster(c store.Cluster) api.Cluster {
+	return api.Cluster{ID: c.ID, Name: c.Name, CreatedAt: c.CreatedAt, RegisteredAt: c.RegisteredAt, LastContact: c.LastContact,
+		Version: c.Version, KubernetesVersion: c.KubernetesVersion, Nodes: c.Nodes}
+}
+
+func apiAgent(a store.Agent) api.Agent {
+	return api.Agent{ID: a.ID, Cluster: a.Cluster, Node: a.Node, Hostname: a.Hostname, Version: a.Version, OS: a.OS,
+		Kernel: a.Kernel, Arch: a.Arch, FirstSeen: a.FirstSeen, LastContact: a.LastContact}
+}
+
+func apiEventPage(p store.EventPage) api.EventPage {
+	out := api.EventPage{Events: make([]api.EventRecord, 0, len(p.Events)), NextCursor: events.EncodeCursor(p.Next)}
+	for _, r := range p.Events {
+		out.Events = append(out.Events, api.EventRecord{Event: r.Event, ReceivedAt: r.ReceivedAt, ReportedBy: r.ReportedBy})
+	}
+	return out
 }
 
 func apiRegistrySync(s store.RegistrySync) api.RegistrySync {

@@ -18,7 +18,6 @@ import (
 	"mamori/internal/api/client"
 	"mamori/internal/auth"
 	"mamori/internal/model"
-	"mamori/internal/store"
 	"mamori/internal/store/pgtest"
 )
 
@@ -128,10 +127,16 @@ func newEnv(t testing.TB, dsn string, opts ...envOption) *testEnv {
 }
 
 // token creates a token of role through the API and returns it with its ID.
-func (e *testEnv) token(role store.Role) (string, int64) {
+func (e *testEnv) token(role auth.Role) (string, int64) {
+	e.t.Helper()
+	return e.clusterToken(role, "")
+}
+
+// clusterToken creates a token bound to cluster (which must exist).
+func (e *testEnv) clusterToken(role auth.Role, cluster string) (string, int64) {
 	e.t.Helper()
 	name := fmt.Sprintf("%s-%d", role, time.Now().UnixNano())
-	code, body := e.do("POST", "/api/v1/tokens", e.admin, map[string]any{"name": name, "role": role})
+	code, body := e.do("POST", "/api/v1/tokens", e.admin, map[string]any{"name": name, "role": role, "cluster": cluster})
 	if code != http.StatusCreated {
 		e.t.Fatalf("create token: %d %s", code, body)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"mamori/internal/api"
 	"mamori/internal/auth"
+	"mamori/internal/service"
 	"mamori/internal/store"
 )
 
@@ -63,6 +64,19 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, what string,
 	default:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+// fail answers an error of a service: its message with 400 for refused
+// input, 403 for a caller acting outside its identity, else as storeError.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	switch {
+	case errors.Is(err, service.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, auth.ErrForbidden):
+		writeError(w, http.StatusForbidden, err.Error())
+	default:
+		s.storeError(w, r, what, err)
 	}
 }
 

@@ -23,36 +23,8 @@ var ErrInvalidScan = errors.New("invalid scan result")
 // transaction; the answer (201 created/stale, 200 duplicate) is sent only
 // after the commit. Nothing is stored for a refused payload.
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: want application/json", ct))
-		return
-	}
-	var body io.Reader = r.Body
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			s.ingestDecodeError(w, err)
-			return
-		}
-		defer zr.Close()
-		body = &capReader{r: zr, left: s.cfg.maxScanBytes}
-	default:
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content encoding %q: want gzip or none", enc))
-		return
-	}
 	var res model.Result
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(&res); err != nil {
-		s.ingestDecodeError(w, err)
-		return
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err == nil {
-			err = errors.New("trailing data after the result")
-		}
-		s.ingestDecodeError(w, err)
+	if !s.decodeUpload(w, r, s.cfg.maxScanBytes, "scan result", &res) {
 		return
 	}
 	if err := res.Upgrade(); err != nil {
@@ -80,15 +52,51 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, apiIngestOutcome(out))
 }
 
-// ingestDecodeError answers a body that could not be decoded: 413 over the
-// cap, 400 otherwise.
-func (s *Server) ingestDecodeError(w http.ResponseWriter, err error) {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) || errors.Is(err, errTooLarge) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("scan result over the %d-byte cap", s.cfg.maxScanBytes))
-		return
+// decodeUpload decodes an uploaded JSON body (optionally gzip-encoded)
+// into dst as a stream under max bytes (compressed and decompressed),
+// refusing trailing data. Unknown fields are allowed: a newer producer may
+// send fields this server does not know. It answers the request and
+// returns false when the body is refused: 415 for another content type or
+// encoding, 413 over the cap, 400 for anything else.
+func (s *Server) decodeUpload(w http.ResponseWriter, r *http.Request, max int64, what string, dst any) bool {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: want application/json", ct))
+		return false
 	}
-	writeError(w, http.StatusBadRequest, fmt.Sprintf("%v: invalid JSON: %v", ErrInvalidScan, err))
+	fail := func(err error) bool {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) || errors.Is(err, errTooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s over the %d-byte cap", what, max))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid %s: invalid JSON: %v", what, err))
+		return false
+	}
+	var body io.Reader = r.Body
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return fail(err)
+		}
+		defer zr.Close()
+		body = &capReader{r: zr, left: max}
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content encoding %q: want gzip or none", enc))
+		return false
+	}
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(dst); err != nil {
+		return fail(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = fmt.Errorf("trailing data after the %s", what)
+		}
+		return fail(err)
+	}
+	return true
 }
 
 var errTooLarge = errors.New("decompressed body over the cap")

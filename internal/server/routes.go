@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 
+	"mamori/internal/api"
 	"mamori/internal/auth"
 )
 
@@ -50,6 +51,22 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Pattern: "/api/v1/tokens", Action: auth.ActionAdmin, handler: s.handleListTokens},
 		{Method: "POST", Pattern: "/api/v1/tokens", Action: auth.ActionAdmin, handler: s.handleCreateToken},
 		{Method: "DELETE", Pattern: "/api/v1/tokens/{id}", Action: auth.ActionAdmin, handler: s.handleRevokeToken},
+
+		{Method: "POST", Pattern: api.PathEvents, Action: auth.ActionEvents, MaxBody: api.MaxEventBytes, handler: s.handleIngestEvents},
+		{Method: "GET", Pattern: api.PathEvents, Action: auth.ActionRead, handler: s.handleListEvents},
+
+		{Method: "GET", Pattern: api.PathClusters, Action: auth.ActionRead, handler: s.handleListClusters},
+		{Method: "POST", Pattern: api.PathClusters, Action: auth.ActionAdmin, handler: s.handleCreateCluster},
+		{Method: "DELETE", Pattern: api.PathCluster, Action: auth.ActionAdmin, handler: s.handleDeleteCluster},
+		{Method: "POST", Pattern: api.PathClusterRegister, Action: auth.ActionCluster, handler: s.clusterContact(true)},
+		{Method: "POST", Pattern: api.PathClusterHeartbeat, Action: auth.ActionCluster, handler: s.clusterContact(false)},
+		{Method: "GET", Pattern: api.PathClusterConfig, Action: auth.ActionCluster, handler: s.handleComponentConfig},
+
+		{Method: "GET", Pattern: api.PathAgents, Action: auth.ActionRead, handler: s.handleListAgents},
+		{Method: "DELETE", Pattern: api.PathAgent, Action: auth.ActionAdmin, handler: s.handleDeleteAgent},
+		{Method: "POST", Pattern: api.PathAgentRegister, Action: auth.ActionAgent, handler: s.agentContact(true)},
+		{Method: "POST", Pattern: api.PathAgentHeartbeat, Action: auth.ActionAgent, handler: s.agentContact(false)},
+		{Method: "GET", Pattern: api.PathAgentConfig, Action: auth.ActionAgent, handler: s.handleComponentConfig},
 	}
 }
 

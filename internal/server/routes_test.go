@@ -14,8 +14,10 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"mamori/internal/api"
 	"mamori/internal/auth"
 	"mamori/internal/demo"
+	"mamori/internal/model"
 	"mamori/internal/store"
 )
 
@@ -74,8 +76,48 @@ func routeCases() map[string]routeCase {
 		"POST /api/v1/tokens": func(*testing.T, *testEnv) (string, any) {
 			return "/api/v1/tokens", map[string]any{"name": fmt.Sprintf("t-%d", time.Now().UnixNano()), "role": "viewer"}
 		},
+		"POST /api/v1/events": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/events", api.EventBatch{Events: []model.Event{{ID: fmt.Sprintf("rt-%d", time.Now().UnixNano()),
+				Time: time.Now(), Source: model.SourceRuntime, Action: model.ActionLog, Severity: model.SeverityHigh, Message: "routes test"}}}
+		},
+		"GET /api/v1/events":   static("/api/v1/events?severity=high&source=runtime"),
+		"GET /api/v1/clusters": static("/api/v1/clusters"),
+		"POST /api/v1/clusters": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/clusters", map[string]any{"name": fmt.Sprintf("c-%d", time.Now().UnixNano())}
+		},
+		"DELETE /api/v1/clusters/{id}": func(t *testing.T, e *testEnv) (string, any) {
+			c, err := e.srv.Store().CreateCluster(context.Background(), fmt.Sprintf("victim-%d", time.Now().UnixNano()), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("/api/v1/clusters/%d", c.ID), nil
+		},
+		"POST /api/v1/clusters/register": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/clusters/register", api.ClusterReport{Version: "t"}
+		},
+		"POST /api/v1/clusters/heartbeat": func(*testing.T, *testEnv) (string, any) { return "/api/v1/clusters/heartbeat", api.ClusterReport{} },
+		"GET /api/v1/clusters/config":     static("/api/v1/clusters/config"),
+		"GET /api/v1/agents":              static("/api/v1/agents"),
+		"DELETE /api/v1/agents/{id}": func(t *testing.T, e *testEnv) (string, any) {
+			a, err := e.srv.Store().RegisterAgent(context.Background(), store.Agent{Node: fmt.Sprintf("victim-%d", time.Now().UnixNano())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("/api/v1/agents/%d", a.ID), nil
+		},
+		"POST /api/v1/agents/register": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/agents/register", api.AgentReport{Node: "node-1", Version: "t"}
+		},
+		"POST /api/v1/agents/heartbeat": func(t *testing.T, e *testEnv) (string, any) {
+			// The agent of the routes test's cluster is registered (the heartbeat of an unknown one is a 404).
+			if _, err := e.srv.Store().RegisterAgent(context.Background(), store.Agent{Cluster: routesCluster, Node: "node-1"}); err != nil {
+				t.Fatal(err)
+			}
+			return "/api/v1/agents/heartbeat", api.AgentReport{Node: "node-1"}
+		},
+		"GET /api/v1/agents/config": static("/api/v1/agents/config"),
 		"DELETE /api/v1/tokens/{id}": func(t *testing.T, e *testEnv) (string, any) {
-			_, rec, err := auth.NewToken(fmt.Sprintf("victim-%d", time.Now().UnixNano()), store.RoleViewer, time.Time{})
+			_, rec, err := auth.NewToken(fmt.Sprintf("victim-%d", time.Now().UnixNano()), auth.RoleViewer, "", time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,6 +131,9 @@ func routeCases() map[string]routeCase {
 }
 
 var fixtureSeq int
+
+// routesCluster is the cluster the machine tokens of the routes test are bound to.
+const routesCluster = "routes"
 
 func ingestFixture(t *testing.T, e *testEnv) int64 {
 	t.Helper()
@@ -129,25 +174,32 @@ func TestRoutesByRoles(t *testing.T) {
 			c.AuthFailureLimit = auth.FailureLimit{Burst: 1000}
 		})
 		e.srv.checkVulnDB(context.Background())
-		viewer, _ := e.token(store.RoleViewer)
-		operator, _ := e.token(store.RoleOperator)
-		revoked, revokedID := e.token(store.RoleAdmin)
+		viewer, _ := e.token(auth.RoleViewer)
+		operator, _ := e.token(auth.RoleOperator)
+		if _, err := e.srv.Store().CreateCluster(context.Background(), routesCluster, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		clusterTok, _ := e.clusterToken(auth.RoleCluster, routesCluster)
+		agentTok, _ := e.clusterToken(auth.RoleAgent, routesCluster)
+		revoked, revokedID := e.token(auth.RoleAdmin)
 		if code, body := e.do("DELETE", fmt.Sprintf("/api/v1/tokens/%d", revokedID), e.admin, nil); code != 204 {
 			t.Fatalf("revoke: %d %s", code, body)
 		}
 		garbage, _ := auth.GenerateToken()
 		callers := []struct {
 			name, token string
-			role        store.Role // "" = not authenticated
-			header      string     // a raw Authorization header instead of a token
+			role        auth.Role // "" = not authenticated
+			header      string    // a raw Authorization header instead of a token
 		}{
 			{name: "unauthenticated"},
 			{name: "garbage", token: garbage},
 			{name: "malformed", header: "Basic YWRtaW46YWRtaW4="},
 			{name: "revoked", token: revoked},
-			{name: "viewer", token: viewer, role: store.RoleViewer},
-			{name: "operator", token: operator, role: store.RoleOperator},
-			{name: "admin", token: e.admin, role: store.RoleAdmin},
+			{name: "viewer", token: viewer, role: auth.RoleViewer},
+			{name: "operator", token: operator, role: auth.RoleOperator},
+			{name: "admin", token: e.admin, role: auth.RoleAdmin},
+			{name: "cluster", token: clusterTok, role: auth.RoleCluster},
+			{name: "agent", token: agentTok, role: auth.RoleAgent},
 		}
 		cases := routeCases()
 		seen := map[string]bool{}
@@ -244,10 +296,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	for _, rt := range e.srv.Routes() {
 		key := rt.Method + " " + rt.Pattern
 		served[key] = true
-		want := string(auth.MinRole(rt.Action))
-		if rt.Action == auth.ActionPublic {
-			want = "public"
-		}
+		want := auth.Who(rt.Action)
 		// The document is the independent statement of who may call what:
 		// a route whose action changes without the document fails here.
 		if got, ok := docRole[key]; ok && got != want {
@@ -274,7 +323,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Errorf("docs/openapi.yaml documents routes the server does not serve: %v", extra)
 	}
 	// Every documented non-public route names its security.
-	re := regexp.MustCompile(`x-mamori-role: (\w+)`)
+	re := regexp.MustCompile(`x-mamori-role: (\w[\w ]*)`)
 	if n := len(re.FindAll(raw, -1)); n != len(served) {
 		t.Errorf("x-mamori-role given %d times, want once per route (%d)", n, len(served))
 	}

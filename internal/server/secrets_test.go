@@ -24,7 +24,6 @@ import (
 	"mamori/internal/api/client"
 	"mamori/internal/auth"
 	"mamori/internal/console"
-	"mamori/internal/store"
 )
 
 // TestNoSecretInLogsOrResponses runs a whole flow — bootstrap, tokens,
@@ -104,7 +103,7 @@ func TestNoSecretInLogsOrResponses(t *testing.T) {
 		}
 		return resp.StatusCode, b, resp.Header
 	}
-	newToken := func(role store.Role) (string, int64) {
+	newToken := func(role auth.Role) (string, int64) {
 		code, b, _ := call("POST", "/api/v1/tokens", admin, map[string]any{"name": fmt.Sprintf("%s-%d", role, time.Now().UnixNano()), "role": role}, nil, false)
 		var r struct {
 			ID    int64  `json:"id"`
@@ -115,8 +114,8 @@ func TestNoSecretInLogsOrResponses(t *testing.T) {
 		}
 		return r.Token, r.ID
 	}
-	op, _ := newToken(store.RoleOperator)
-	viewer, viewerID := newToken(store.RoleViewer)
+	op, _ := newToken(auth.RoleOperator)
+	viewer, viewerID := newToken(auth.RoleViewer)
 	secrets["operator token"], secrets["viewer token"] = op, viewer
 
 	if _, err := upload(ctx, base, op, testResult("flow-1", digestN(42), time.Now())); err != nil {

@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"mamori/internal/auth"
+	"mamori/internal/service/events"
+	"mamori/internal/service/identities"
+	"mamori/internal/service/tokens"
 	"mamori/internal/store"
 )
 
@@ -101,6 +104,9 @@ type Config struct {
 	// turns it off. The address is the connection's: X-Forwarded-For is
 	// not trusted (there is no trusted-proxy setting).
 	AuthFailureLimit auth.FailureLimit
+	// EventRetention bounds the stored events (zero fields: the defaults
+	// of package service/events).
+	EventRetention events.Retention
 	// Clamd is the clamd address registry scans use for malware ("" =
 	// malware.DefaultClamdAddress, used when reachable; the built-in hash
 	// list runs always).
@@ -122,6 +128,9 @@ type ConsoleDeps struct {
 	StartSync func(ctx context.Context, registryID int64) error
 	Logger    *slog.Logger
 	Version   string
+	// The domain services the console shares with the API.
+	Tokens *tokens.Service
+	Events *events.Service
 }
 
 // Server is a configured mamori server. Make one with New; Run serves it.
@@ -138,6 +147,11 @@ type Server struct {
 	handler http.Handler
 	// limiter throttles failed authentication (nil when disabled).
 	limiter *auth.FailureLimiter
+
+	// The domain services the API and the console call.
+	tokens     *tokens.Service
+	identities *identities.Service
+	events     *events.Service
 
 	vdb      *vulnState
 	syncer   *syncer
@@ -226,12 +240,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
+	s.tokens = tokens.New(st, cfg.Logger, nil)
+	s.identities = identities.New(st, s.tokens, cfg.Logger, nil)
+	s.events = events.New(st, cfg.EventRetention, cfg.Logger, nil)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.vdb = newVulnState(cfg.VulnDBDir, cfg.Logger)
 	s.syncer = newSyncer(s)
 	s.console = cfg.Console
 	if cfg.ConsoleFactory != nil {
 		deps := ConsoleDeps{Auth: s.auth, Store: st, SealSecret: s.box.seal, Logger: cfg.Logger, Version: cfg.Version,
+			Tokens: s.tokens, Events: s.events,
 			StartSync: func(_ context.Context, id int64) error { s.syncer.start(id); return nil }}
 		if s.console, err = cfg.ConsoleFactory(deps); err != nil {
 			s.bgCancel()
@@ -351,6 +369,8 @@ func checkLoopback(listen string) error {
 // backgroundLoop runs the periodic work until ctx ends.
 func (s *Server) backgroundLoop(ctx context.Context) {
 	s.checkVulnDB(ctx)
+	s.pruneEvents(ctx)
+	lastPrune := time.Now()
 	t := time.NewTicker(s.cfg.SchedulerTick)
 	defer t.Stop()
 	for {
@@ -368,5 +388,16 @@ func (s *Server) backgroundLoop(ctx context.Context) {
 		if s.limiter != nil {
 			s.limiter.Sweep()
 		}
+		if time.Since(lastPrune) >= events.DefaultPruneInterval {
+			s.pruneEvents(ctx)
+			lastPrune = time.Now()
+		}
+	}
+}
+
+// pruneEvents applies the events retention.
+func (s *Server) pruneEvents(ctx context.Context) {
+	if _, err := s.events.Prune(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("events retention", "err", err)
 	}
 }

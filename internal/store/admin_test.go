@@ -81,7 +81,7 @@ func TestRegistries(t *testing.T) {
 func TestTokensAndSessions(t *testing.T) {
 	engines(t, func(t *testing.T, s *sqlStore) {
 		ctx := context.Background()
-		tk, err := s.CreateToken(ctx, Token{Name: "ci", Role: RoleOperator, Hash: []byte("h1"), Prefix: "mmr_ab", ExpiresAt: t0.Add(time.Hour)})
+		tk, err := s.CreateToken(ctx, Token{Name: "ci", Role: "operator", Hash: []byte("h1"), Prefix: "mmr_ab", ExpiresAt: t0.Add(time.Hour)})
 		if err != nil || tk.ID == 0 || tk.CreatedAt.IsZero() {
 			t.Fatalf("create = %+v, %v", tk, err)
 		}
@@ -92,10 +92,10 @@ func TestTokensAndSessions(t *testing.T) {
 		if !got.Active(t0) || got.Active(t0.Add(2*time.Hour)) {
 			t.Errorf("Active wrong around expiry")
 		}
-		if _, err := s.CreateToken(ctx, Token{Name: "dup", Role: RoleViewer, Hash: []byte("h1")}); !errors.Is(err, ErrConflict) {
+		if _, err := s.CreateToken(ctx, Token{Name: "dup", Role: "viewer", Hash: []byte("h1")}); !errors.Is(err, ErrConflict) {
 			t.Errorf("duplicate hash err = %v", err)
 		}
-		for _, bad := range []Token{{Name: "x", Role: "root", Hash: []byte("h")}, {Name: "x", Role: RoleAdmin}, {Role: RoleAdmin, Hash: []byte("h")}} {
+		for _, bad := range []Token{{Name: "x", Role: "admin"}, {Role: "admin", Hash: []byte("h")}} {
 			if _, err := s.CreateToken(ctx, bad); !errors.Is(err, ErrInvalid) {
 				t.Errorf("%+v: err = %v", bad, err)
 			}
@@ -111,20 +111,20 @@ func TestTokensAndSessions(t *testing.T) {
 		if got, _ := s.GetToken(ctx, tk.ID); !got.LastUsedAt.Equal(t0.Add(time.Minute)) {
 			t.Errorf("last used = %v", got.LastUsedAt)
 		}
-		admin, _ := s.CreateToken(ctx, Token{Name: "admin", Role: RoleAdmin, Hash: []byte("h2")})
+		admin, _ := s.CreateToken(ctx, Token{Name: "admin", Role: "admin", Hash: []byte("h2")})
 
 		// Sessions.
-		se := Session{IDHash: []byte("s1"), TokenID: tk.ID, Role: RoleOperator, CSRFSecret: []byte("csrf"), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		se := Session{IDHash: []byte("s1"), TokenID: tk.ID, Role: "operator", CSRFSecret: []byte("csrf"), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 		if err := s.CreateSession(ctx, se); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.CreateSession(ctx, se); !errors.Is(err, ErrConflict) {
 			t.Errorf("duplicate session err = %v", err)
 		}
-		if err := s.CreateSession(ctx, Session{IDHash: []byte("s9"), TokenID: 999, Role: RoleViewer, CSRFSecret: []byte("c"), ExpiresAt: t0}); !errors.Is(err, ErrNotFound) {
+		if err := s.CreateSession(ctx, Session{IDHash: []byte("s9"), TokenID: 999, Role: "viewer", CSRFSecret: []byte("c"), ExpiresAt: t0}); !errors.Is(err, ErrNotFound) {
 			t.Errorf("session of unknown token err = %v", err)
 		}
-		if err := s.CreateSession(ctx, Session{IDHash: []byte("s9"), TokenID: tk.ID, Role: RoleViewer}); !errors.Is(err, ErrInvalid) {
+		if err := s.CreateSession(ctx, Session{IDHash: []byte("s9"), TokenID: tk.ID, Role: "viewer"}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("session without secret err = %v", err)
 		}
 		gs, err := s.GetSession(ctx, []byte("s1"), t0.Add(time.Minute))
@@ -134,7 +134,7 @@ func TestTokensAndSessions(t *testing.T) {
 		if _, err := s.GetSession(ctx, []byte("s1"), t0.Add(time.Hour)); !errors.Is(err, ErrNotFound) {
 			t.Errorf("expired session err = %v", err)
 		}
-		s2 := Session{IDHash: []byte("s2"), TokenID: admin.ID, Role: RoleAdmin, CSRFSecret: []byte("c"), CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
+		s2 := Session{IDHash: []byte("s2"), TokenID: admin.ID, Role: "admin", CSRFSecret: []byte("c"), CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
 		if err := s.CreateSession(ctx, s2); err != nil {
 			t.Fatal(err)
 		}

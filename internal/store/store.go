@@ -57,6 +57,8 @@ type Store interface {
 	TokenStore
 	SessionStore
 	MetaStore
+	EventStore
+	ClusterStore
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string
@@ -474,26 +476,14 @@ type RegistrySync struct {
 // ---------------------------------------------------------------------------
 // Tokens
 
-// Role is an API token's role.
-type Role string
-
-const (
-	RoleAdmin    Role = "admin"
-	RoleOperator Role = "operator"
-	RoleViewer   Role = "viewer"
-)
-
-// Valid reports whether r is one of the three roles.
-func (r Role) Valid() bool {
-	return r == RoleAdmin || r == RoleOperator || r == RoleViewer
-}
-
 // TokenStore keeps API tokens. The store never sees a token: the server
 // hashes it and stores the hash and a short display prefix.
 type TokenStore interface {
 	// CreateToken stores t (ID set by the store, CreatedAt when zero) and
 	// returns it as stored; ErrConflict when the hash is taken (names need
-	// not be unique), ErrInvalid for an empty name, a bad role or an empty hash.
+	// not be unique), ErrInvalid for an empty name, no role or an empty hash.
+	// The role is the caller's vocabulary (package auth); the store keeps
+	// it as text.
 	CreateToken(ctx context.Context, t Token) (Token, error)
 	// GetTokenByHash finds a token by hash; ErrNotFound when unknown or
 	// revoked. The caller checks expiry (Token.Active).
@@ -511,7 +501,9 @@ type TokenStore interface {
 type Token struct {
 	ID   int64
 	Name string
-	Role Role
+	Role string
+	// Cluster binds a machine token to a cluster ("" when unbound).
+	Cluster string
 	// Hash is the server's hash of the token.
 	Hash []byte
 	// Prefix is the first characters of the token, for display ("mmr_3fA9").
@@ -551,7 +543,7 @@ type Session struct {
 	// IDHash is the server's hash of the session cookie value.
 	IDHash  []byte
 	TokenID int64
-	Role    Role
+	Role    string
 	// CSRFSecret is the per-session CSRF secret.
 	CSRFSecret []byte
 	CreatedAt  time.Time

@@ -8,16 +8,14 @@ import (
 	"time"
 )
 
-const tokenCols = `id, name, role, hash, prefix, created_at, last_used_at, expires_at, revoked_at`
+const tokenCols = `id, name, role, cluster, hash, prefix, created_at, last_used_at, expires_at, revoked_at`
 
 func scanToken(r rowScanner) (Token, error) {
 	var t Token
-	var role string
 	var created, used, expires, revoked int64
-	if err := r.Scan(&t.ID, &t.Name, &role, &t.Hash, &t.Prefix, &created, &used, &expires, &revoked); err != nil {
+	if err := r.Scan(&t.ID, &t.Name, &t.Role, &t.Cluster, &t.Hash, &t.Prefix, &created, &used, &expires, &revoked); err != nil {
 		return t, err
 	}
-	t.Role = Role(role)
 	t.CreatedAt, t.LastUsedAt, t.ExpiresAt, t.RevokedAt = fromTS(created), fromTS(used), fromTS(expires), fromTS(revoked)
 	return t, nil
 }
@@ -27,8 +25,10 @@ func (s *sqlStore) CreateToken(ctx context.Context, tk Token) (Token, error) {
 	c := &checker{}
 	c.required("token name", tk.Name, maxTypeLen*4)
 	c.str("token prefix", tk.Prefix)
-	if !tk.Role.Valid() {
-		c.fail("unknown role %q (want admin, operator or viewer)", tk.Role)
+	c.required("token role", tk.Role, maxTypeLen)
+	c.str("token cluster", tk.Cluster)
+	if len(tk.Cluster) > maxTypeLen*4 {
+		c.fail("token cluster is longer than %d bytes", maxTypeLen*4)
 	}
 	if len(tk.Hash) == 0 {
 		c.fail("empty token hash")
@@ -42,8 +42,8 @@ func (s *sqlStore) CreateToken(ctx context.Context, tk Token) (Token, error) {
 	tk.CreatedAt = fromTS(ts(tk.CreatedAt))
 	tk.ExpiresAt, tk.LastUsedAt, tk.RevokedAt = fromTS(ts(tk.ExpiresAt)), time.Time{}, time.Time{}
 	err := s.write(ctx, func(t *tx) error {
-		return t.queryRow(ctx, `INSERT INTO tokens (name, role, hash, prefix, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
-			RETURNING id`, tk.Name, string(tk.Role), tk.Hash, tk.Prefix, ts(tk.CreatedAt), ts(tk.ExpiresAt)).Scan(&tk.ID)
+		return t.queryRow(ctx, `INSERT INTO tokens (name, role, cluster, hash, prefix, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+			RETURNING id`, tk.Name, tk.Role, tk.Cluster, tk.Hash, tk.Prefix, ts(tk.CreatedAt), ts(tk.ExpiresAt)).Scan(&tk.ID)
 	})
 	if isUniqueViolation(err) {
 		return Token{}, fmt.Errorf("store: token hash: %w", ErrConflict)
@@ -146,9 +146,7 @@ func (s *sqlStore) CreateSession(ctx context.Context, se Session) error {
 	if len(se.CSRFSecret) == 0 {
 		c.fail("empty CSRF secret")
 	}
-	if !se.Role.Valid() {
-		c.fail("unknown role %q", se.Role)
-	}
+	c.required("session role", se.Role, maxTypeLen)
 	if se.ExpiresAt.IsZero() {
 		c.fail("session without expiry")
 	}
@@ -160,7 +158,7 @@ func (s *sqlStore) CreateSession(ctx context.Context, se Session) error {
 	}
 	err := s.write(ctx, func(t *tx) error {
 		_, err := t.exec(ctx, `INSERT INTO sessions (id_hash, token_id, role, csrf_secret, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, se.IDHash, se.TokenID, string(se.Role), se.CSRFSecret, ts(se.CreatedAt), ts(se.ExpiresAt))
+			VALUES (?, ?, ?, ?, ?, ?)`, se.IDHash, se.TokenID, se.Role, se.CSRFSecret, ts(se.CreatedAt), ts(se.ExpiresAt))
 		return err
 	})
 	switch {
@@ -187,7 +185,7 @@ func (s *sqlStore) GetSession(ctx context.Context, idHash []byte, now time.Time)
 	if err != nil {
 		return Session{}, fmt.Errorf("store: get session: %w", err)
 	}
-	se.Role, se.CreatedAt, se.ExpiresAt = Role(role), fromTS(created), fromTS(expires)
+	se.Role, se.CreatedAt, se.ExpiresAt = role, fromTS(created), fromTS(expires)
 	return se, nil
 }
 

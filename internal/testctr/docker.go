@@ -34,9 +34,9 @@ type Docker struct {
 	Socket string
 	d      *Daemon
 
-	cmd  *exec.Cmd
-	done <-chan struct{}
-	reg  *http.Server
+	cmd       *exec.Cmd
+	done      <-chan struct{}
+	reg       *http.Server
 	removeKey bool
 	// RegistryHost is the loopback registry ("127.0.0.1:port"); dockerd
 	// treats 127.0.0.0/8 registries as insecure (plain HTTP) by default.

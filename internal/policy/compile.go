@@ -80,16 +80,8 @@ func Compile(p *Policy) (*Evaluator, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	for i := range p.Runtime {
-		r := &p.Runtime[i]
-		ref := &rulesetRef{ruleset: r.Ruleset, match: newMatcher(r.Match), action: r.Action, rules: map[string]model.Action{}}
-		if ref.action == "" {
-			ref.action = model.ActionLog
-		}
-		for k, v := range r.Rules {
-			ref.rules[k] = v
-		}
-		e.runtime = append(e.runtime, ref)
+	for _, r := range p.Runtime {
+		e.runtime = append(e.runtime, cloneRulesetRef(r))
 	}
 	e.unknownRule = &rule{name: "unknownImages", action: model.ActionLog, exceptions: e.exceptionsFor("unknownImages")}
 	return e, nil

@@ -415,40 +415,54 @@ func TestRuntimeRulesets(t *testing.T) {
 kind: Policy
 name: rt
 runtime:
-  - ruleset: mamori-default
-    action: log
+  - ruleset: default
     rules: {crypto-miner: terminate, shell-in-container: isolate}
-  - ruleset: mamori-default
-    match: {namespaces: [payments]}
-    action: isolate
   - ruleset: strict
-    match: {selector: {matchLabels: {pci: "true"}}}
+    match: {namespaces: [payments], selector: {matchLabels: {pci: "true"}}}
+    host: false
     action: terminate
 exceptions:
   - {name: debug-shells, reason: break-glass namespace, namespaces: [debug], rules: [shell-in-container]}
+  - {name: old-miner-image, reason: benchmark image mines on purpose, expires: '2026-10-01', images: ['*/bench/*']}
 `)
+	refs := ev.Runtime()
+	if len(refs) != 2 || refs[0].Ruleset != "default" || refs[0].Action != "" || refs[0].Rules["crypto-miner"] != model.ActionTerminate ||
+		refs[1].Match.Namespaces[0] != "payments" || refs[1].Match.Selector.MatchLabels["pci"] != "true" || *refs[1].Host || refs[1].Action != model.ActionTerminate {
+		t.Errorf("runtime %+v", refs)
+	}
+	refs[0].Rules["crypto-miner"] = model.ActionLog // a copy: the evaluator is not changed
+	if ev.Runtime()[0].Rules["crypto-miner"] != model.ActionTerminate {
+		t.Error("Runtime returned the evaluator's own map")
+	}
 	tests := []struct {
-		hit  RuntimeHit
-		want model.Action
+		hit      RuntimeHit
+		want     model.Action
+		exempted string
 	}{
-		{RuntimeHit{Ruleset: "mamori-default", Rule: "crypto-miner", Namespace: "shop"}, model.ActionTerminate},
-		{RuntimeHit{Ruleset: "mamori-default", Rule: "shell-in-container", Namespace: "shop"}, model.ActionIsolate},
-		{RuntimeHit{Ruleset: "mamori-default", Rule: "read-shadow", Namespace: "shop"}, model.ActionLog},
-		{RuntimeHit{Ruleset: "mamori-default", Rule: "read-shadow", Namespace: "payments"}, model.ActionIsolate},
-		{RuntimeHit{Ruleset: "strict", Rule: "any", Namespace: "shop"}, model.ActionAllow},
-		{RuntimeHit{Ruleset: "strict", Rule: "any", Namespace: "shop", PodLabels: map[string]string{"pci": "true"}}, model.ActionTerminate},
-		{RuntimeHit{Ruleset: "unknown", Rule: "x"}, model.ActionAllow},
-		{RuntimeHit{Ruleset: "mamori-default", Rule: "shell-in-container", Namespace: "debug"}, model.ActionAllow},
+		{RuntimeHit{Ruleset: "default", Rule: "crypto-miner", Action: model.ActionTerminate, Namespace: "shop"}, model.ActionTerminate, ""},
+		{RuntimeHit{Ruleset: "default", Rule: "read-shadow", Namespace: "shop"}, model.ActionLog, ""},
+		{RuntimeHit{Ruleset: "default", Rule: "shell-in-container", Action: model.ActionIsolate, Namespace: "debug"}, model.ActionAllow, "debug-shells"},
+		{RuntimeHit{Ruleset: "default", Rule: "shell-in-container", Action: model.ActionIsolate, Namespace: "shop"}, model.ActionIsolate, ""},
+		// The exception expired a month before.
+		{RuntimeHit{Ruleset: "default", Rule: "crypto-miner", Action: model.ActionTerminate, Image: "registry.example.com/bench/miner:1"}, model.ActionTerminate, ""},
 	}
 	for _, tt := range tests {
 		d := ev.Evaluate(&tt.hit, testNow)
 		if d.Action != tt.want {
 			t.Errorf("%+v: %s %+v", tt.hit, d.Action, d)
 		}
+		if tt.exempted != "" && (len(d.Exempted) != 1 || d.Exempted[0].Exception != tt.exempted) {
+			t.Errorf("%+v: exempted %+v", tt.hit, d.Exempted)
+		}
+		if tt.exempted == "" && (len(d.Violations) != 1 || d.Violations[0].Rule != tt.hit.Rule || d.Violations[0].Control != CtlRuntime) {
+			t.Errorf("%+v: violations %+v", tt.hit, d.Violations)
+		}
 	}
-	sel := ev.Rulesets("payments", "Deployment", nil, nil)
-	if len(sel) != 2 || sel[0].Ruleset != "mamori-default" || sel[1].Action != model.ActionIsolate || sel[0].Rules["crypto-miner"] != model.ActionTerminate {
-		t.Errorf("rulesets %+v", sel)
+	// Runtime rulesets are selected as the engine selects containers.
+	_, err := Parse("p.yaml", []byte("apiVersion: mamori.dev/v1\nkind: Policy\nname: p\nruntime:\n  - ruleset: r\n    match: {namespaces: [prod-*], kinds: [Pod]}\n"))
+	if err == nil || !strings.Contains(err.Error(), "p.yaml:6:12: runtime[0].match: a runtime ruleset is selected by namespaces and selector only") ||
+		!strings.Contains(err.Error(), `p.yaml:6:26: runtime[0].match.namespaces[0]: namespace "prod-*"`) {
+		t.Errorf("error %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -19,7 +20,7 @@ type Evaluator struct {
 	onFailure  string // UnknownAllow or UnknownBlock
 	admission  []*rule
 	compliance []*rule
-	runtime    []*rulesetRef
+	runtime    []RulesetRef
 	exceptions []*exception
 	warnings   []string
 	// unknownRule is the pseudo-rule unknown-image violations are reported under.
@@ -58,14 +59,6 @@ type rule struct {
 // appliesToImages: the rule can judge an image subject.
 func (r *rule) appliesToImages() bool {
 	return r.image != nil || (r.cel != nil && r.cel.imageOnly)
-}
-
-// rulesetRef is a compiled runtime ruleset reference.
-type rulesetRef struct {
-	ruleset string
-	match   *matcher
-	action  model.Action
-	rules   map[string]model.Action
 }
 
 // exception is a compiled exception.
@@ -328,22 +321,10 @@ func (s *state) evalAccess(a *Access) {
 }
 
 func (s *state) evalRuntime(h *RuntimeHit) {
-	s.sc = scope{namespace: h.Namespace, kind: h.Kind, podLabels: h.PodLabels, nsLabels: h.NamespaceLabels}
-	var action model.Action
-	for _, ref := range s.ev.runtime {
-		if ref.ruleset != h.Ruleset || !ref.match.matches(&s.sc) {
-			continue
-		}
-		a, ok := ref.rules[h.Rule]
-		if !ok {
-			a = ref.action
-		}
-		if actionRank(a) > actionRank(action) {
-			action = a
-		}
-	}
+	s.sc = scope{namespace: h.Namespace, podLabels: h.PodLabels}
+	action := h.Action
 	if action == "" {
-		return // the ruleset is not in force here
+		action = model.ActionLog
 	}
 	s.scopeExceptions(true)
 	v := Violation{Policy: s.ev.name, Rule: h.Rule, Action: action, Control: CtlRuntime, Image: h.Image,
@@ -359,30 +340,38 @@ func (s *state) evalRuntime(h *RuntimeHit) {
 	s.raise(action)
 }
 
-// RulesetSelection is a runtime ruleset in force for a pod, with the action
-// of each rule (Rules) and of the others (Action).
-type RulesetSelection struct {
-	Ruleset string
-	Action  model.Action
-	Rules   map[string]model.Action
-}
-
-// Rulesets lists the runtime rulesets in force for a pod, so that an agent
-// loads only those. When several references select the same ruleset, each
-// is listed; Evaluate of a RuntimeHit takes the strongest action.
-func (e *Evaluator) Rulesets(namespace, kind string, podLabels, nsLabels map[string]string) []RulesetSelection {
-	sc := scope{namespace: namespace, kind: kind, podLabels: podLabels, nsLabels: nsLabels}
-	var out []RulesetSelection
-	for _, ref := range e.runtime {
-		if ref.match.matches(&sc) {
-			rules := make(map[string]model.Action, len(ref.rules))
-			for k, v := range ref.rules {
-				rules[k] = v
-			}
-			out = append(out, RulesetSelection{Ruleset: ref.ruleset, Action: ref.action, Rules: rules})
-		}
+// Runtime returns the policy's runtime ruleset references (a copy), for the
+// node agent to build its engine's rulesets from.
+func (e *Evaluator) Runtime() []RulesetRef {
+	out := make([]RulesetRef, len(e.runtime))
+	for i, r := range e.runtime {
+		out[i] = cloneRulesetRef(r)
 	}
 	return out
+}
+
+func cloneRulesetRef(r RulesetRef) RulesetRef {
+	c := r
+	if r.Match != nil {
+		m := *r.Match
+		m.Namespaces = slices.Clone(r.Match.Namespaces)
+		if r.Match.Selector != nil {
+			sel := *r.Match.Selector
+			sel.MatchLabels = maps.Clone(r.Match.Selector.MatchLabels)
+			sel.MatchExpressions = slices.Clone(r.Match.Selector.MatchExpressions)
+			for i := range sel.MatchExpressions {
+				sel.MatchExpressions[i].Values = slices.Clone(sel.MatchExpressions[i].Values)
+			}
+			m.Selector = &sel
+		}
+		c.Match = &m
+	}
+	if r.Host != nil {
+		h := *r.Host
+		c.Host = &h
+	}
+	c.Rules = maps.Clone(r.Rules)
+	return c
 }
 
 // scopeExceptions decides which exceptions are in force and in scope for

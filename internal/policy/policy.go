@@ -318,14 +318,23 @@ type LabelRequirement struct {
 	Values   []string `yaml:"values,omitempty" json:"values,omitempty"`
 }
 
-// RulesetRef puts a runtime ruleset in force for the pods it matches and
-// chooses the actions of its rules.
+// RulesetRef puts a runtime ruleset (internal/runtime/rules: a named
+// selection of runtime rules, from the built-in or user rule files; "default"
+// is every rule with its own action) in force for the containers it selects
+// and chooses the actions of its rules. The node agent turns each reference
+// into an engine ruleset: the named ruleset's rules, scoped by Match and
+// Host, with the actions below.
 type RulesetRef struct {
-	// Ruleset is the name of the ruleset (internal/runtime/rules).
+	// Ruleset is the name of the ruleset.
 	Ruleset string `yaml:"ruleset" json:"ruleset"`
-	Match   *Match `yaml:"match,omitempty" json:"match,omitempty"`
-	// Action applies to every rule of the ruleset not named in Rules:
-	// log (the default), isolate or terminate.
+	// Match selects containers by namespace (exact names) and pod labels
+	// (selector), as the runtime engine does; other Match fields are refused.
+	Match *Match `yaml:"match,omitempty" json:"match,omitempty"`
+	// Host says whether the ruleset also covers processes outside
+	// containers; unset, it does exactly when Match is empty.
+	Host *bool `yaml:"host,omitempty" json:"host,omitempty"`
+	// Action, when set, is the action of every rule of the ruleset not named
+	// in Rules: log, isolate or terminate. Empty keeps each rule's action.
 	Action model.Action `yaml:"action,omitempty" json:"action,omitempty"`
 	// Rules gives single rules their own action (rule ID -> action).
 	Rules map[string]model.Action `yaml:"rules,omitempty" json:"rules,omitempty"`

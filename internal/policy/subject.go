@@ -1,9 +1,9 @@
 package policy
 
 import (
-	"mamori/internal/model"
-
 	corev1 "k8s.io/api/core/v1"
+
+	"mamori/internal/model"
 )
 
 // Subject is what a policy decides about: *Image, *Workload, *Access or
@@ -100,20 +100,20 @@ const (
 	OpPortForward = "portforward"
 )
 
-// RuntimeHit is a runtime rule that matched an event in a pod or on a host
-// (the rule engine in internal/runtime/rules found it). The policy decides
-// whether the ruleset is in force there and what to do.
+// RuntimeHit is a runtime rule that matched an event (internal/runtime/rules
+// found it, in a ruleset the policy put in force, with the action the
+// engine chose). The policy applies its exceptions: a waived hit is allowed,
+// with the exception's name and reason in Decision.Exempted.
 type RuntimeHit struct {
 	Ruleset string
 	Rule    string
-	// Namespace, PodLabels, NamespaceLabels and Image locate the pod; all
-	// empty for a process outside Kubernetes.
-	Namespace       string
-	PodLabels       map[string]string
-	NamespaceLabels map[string]string
-	Image           string
-	// Kind is the workload kind, for Match.Kinds.
-	Kind string
+	// Action is the engine's action for the match; empty means log.
+	Action model.Action
+	// Namespace, PodLabels and Image locate the container; all empty for a
+	// process outside Kubernetes.
+	Namespace string
+	PodLabels map[string]string
+	Image     string
 }
 
 func (*Image) isSubject()      {}

@@ -305,8 +305,16 @@ func (p *Policy) validateRuleset(r *RulesetRef, i int, add func(*Error)) {
 			add(p.errAt(fmt.Sprintf("rule %q: action %q: want one of %s", k, a, actionList(runningActions)), "runtime", i, "rules", k))
 		}
 	}
-	if r.Match != nil {
-		p.validateMatch(r.Match, []any{"runtime", i, "match"}, add)
+	if m := r.Match; m != nil {
+		p.validateMatch(m, []any{"runtime", i, "match"}, add)
+		if len(m.ExcludeNamespaces) > 0 || m.NamespaceSelector != nil || len(m.Kinds) > 0 {
+			add(p.errAt("a runtime ruleset is selected by namespaces and selector only (the agent's engine selects containers by them)", "runtime", i, "match"))
+		}
+		for j, ns := range m.Namespaces {
+			if strings.ContainsAny(ns, "*?") {
+				add(p.errAt(fmt.Sprintf("namespace %q: runtime rulesets name namespaces exactly", ns), "runtime", i, "match", "namespaces", j))
+			}
+		}
 	}
 }
 

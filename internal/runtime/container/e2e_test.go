@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"mamori/internal/runtime/event"
+	"mamori/internal/runtime/sensor"
 	"mamori/internal/testctr"
 )
 
@@ -445,4 +447,67 @@ func TestHostCgroupShapedLikeContainerd(t *testing.T) {
 	if s := r.Stats(); s.HostCgroup == 0 {
 		t.Fatalf("not remembered: %+v", s)
 	}
+}
+
+// TestShortLivedSensor: the real eBPF sensor's exec event of a container
+// whose process exits at once (`true`), attributed only after the
+// container is deleted (as an agent lagging behind a storm would).
+func TestShortLivedSensor(t *testing.T) {
+	d := ctrd.Get(t)
+	r := resolver(t, d, nil)
+	s, err := sensor.New(sensor.WithMode(sensor.ModeEBPF), sensor.WithKinds(event.KindExec, event.KindExit))
+	if errors.Is(err, sensor.ErrNotSupported) {
+		t.Skipf("no eBPF here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mu sync.Mutex
+	var evs []*event.Event
+	exits := map[event.ProcKey]time.Time{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx, func(e *event.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case e.Kind == event.KindExit:
+				exits[e.Process.Key()] = e.Time
+			case len(e.Process.Args) > 1 && e.Process.Args[1] == "mamori-short-lived":
+				evs = append(evs, e)
+			}
+		})
+	}()
+	img := d.BuildImage(t, "", testctr.ImageSpec{})
+	ids := map[string]bool{}
+	for i := 0; i < 5; i++ {
+		id := "short-" + testctr.RandomTag()
+		ids[id] = true
+		if _, err := d.RunOnce(context.Background(), testctr.RunSpec{ID: id, Image: img, Args: []string{"true", "mamori-short-lived"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the ring buffer's poll
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(evs) != len(ids) {
+		t.Fatalf("%d exec events for %d containers", len(evs), len(ids))
+	}
+	var longest time.Duration
+	for _, e := range evs {
+		if x, ok := exits[e.Process.Key()]; ok && x.Sub(e.Time) > longest {
+			longest = x.Sub(e.Time)
+		}
+		got := r.Attribute(e)
+		if got == nil || !ids[got.ID] || e.Container.Image != img.Ref || e.Container.ImageDigest != img.Digest {
+			t.Fatalf("event %s attributed to %s", e, got)
+		}
+		delete(ids, got.ID)
+	}
+	t.Logf("%d containers; their process lived at most %s from exec to exit (kernel times); all attributed after deletion", len(evs), longest)
 }

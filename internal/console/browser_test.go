@@ -126,6 +126,19 @@ func TestBrowser(t *testing.T) {
 		"registry.local/payments/api:1.4.2", "7.88.1-10+deb12u3", "Affected workloads", "No cluster reports workloads yet")
 	b.shot("09-vulnerability-detail")
 
+	// Events: every source on one page; filter by minimum severity; open one.
+	b.do("events", chromedp.Click(css(`nav.nav a[href="/events"]`)), waitPage("events"))
+	b.expectText("#event-table", "Shell started in a container", "Executable not in the image", "Image tag latest", "bastion", hostileEventMessage)
+	b.shot("16-events")
+	b.do("filter critical events", chromedp.SetValue(css(`select[name=severity]`), "critical"),
+		chromedp.Click(css(`form.toolbar button[type=submit]`)), waitPage("events"))
+	b.expectURL("severity=critical")
+	b.expectText("#event-table", "Executable not in the image", "bastion")
+	b.expectNoText("#event-table", "Shell started in a container", "Image tag latest")
+	b.do("open event", chromedp.Click(css(`#event-table td.event-msg summary`)), chromedp.WaitVisible(css(`#event-table details[open] dl.kv`)))
+	b.expectText("#event-table details[open]", "/tmp/xmrig", "prod agents")
+	b.shot("17-events-critical")
+
 	// Registries: add one through the form, sync it.
 	b.do("registries", chromedp.Click(css(`nav.nav a[href="/registries"]`)), waitPage("registries"))
 	b.expectText("main", "No registries yet")
@@ -162,6 +175,7 @@ func TestBrowser(t *testing.T) {
 		{img, "image", "21-image-1024"},
 		{"/vulnerabilities", "vulns", "22-vulnerabilities-1024"},
 		{"/vulnerabilities/DEBIAN-CVE-2023-38545", "vuln", "23-vulnerability-1024"},
+		{"/events", "events", "26-events-1024"},
 		{"/scanner", "scanner", "24-scanner-1024"},
 		{"/settings/tokens", "tokens", "25-tokens-1024"},
 	} {

@@ -173,7 +173,7 @@ var _ http.Handler = (*Console)(nil)
 // New returns the console over st, authenticating with authn. The handler
 // wraps itself in authn.Middleware (sessions, CSRF and cross-origin checks),
 // so mount it as is, NOT behind another auth.Middleware: mux.Handle("/", c).
-// Its paths: /login, /logout, /images…, /vulnerabilities…, /registries…,
+// Its paths: /login, /logout, /images…, /vulnerabilities…, /events, /registries…,
 // /scanner…, /settings/tokens…, /static/… ("/" redirects to /images).
 func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, error) {
 	if st == nil {
@@ -241,6 +241,7 @@ func (c *Console) routes() error {
 	m.Handle("GET /images/{id}", viewer(h(c.imagePage)))
 	m.Handle("GET /vulnerabilities", viewer(h(c.vulnsPage)))
 	m.Handle("GET /vulnerabilities/{id}", viewer(h(c.vulnPage)))
+	m.Handle("GET /events", viewer(h(c.eventsPage)))
 	m.Handle("GET /registries", viewer(h(c.registriesPage)))
 	m.Handle("GET /registries/new", admin(h(c.registryForm)))
 	m.Handle("POST /registries", admin(h(c.registrySave)))

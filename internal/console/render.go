@@ -34,6 +34,7 @@ var pageFiles = map[string]string{
 	"image":         "image.html",
 	"vulns":         "vulns.html",
 	"vuln":          "vuln.html",
+	"events":        "events.html",
 	"registries":    "registries.html",
 	"registry_form": "registry_form.html",
 	"scanner":       "scanner.html",

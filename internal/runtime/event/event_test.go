@@ -129,7 +129,7 @@ func TestNames(t *testing.T) {
 func TestModelConversions(t *testing.T) {
 	e := &Event{
 		Time: time.Unix(1, 0), Kind: KindExec,
-		Process: Process{PID: 7, PPID: 1, Exe: "/tmp/x\xff", Args: []string{"a\x00b", strings.Repeat("y", 70000)}, ParentExe: "/bin/bash"},
+		Process:   Process{PID: 7, PPID: 1, Exe: "/tmp/x\xff", Args: []string{"a\x00b", strings.Repeat("y", 70000)}, ParentExe: "/bin/bash"},
 		Container: Container{ID: "abc", Image: "busybox", Labels: map[string]string{"app": "web"}},
 	}
 	me := &model.Event{ID: "1", Time: e.Time, Source: model.SourceRuntime, Action: model.ActionLog,

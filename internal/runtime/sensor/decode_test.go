@@ -13,19 +13,19 @@ import (
 
 // rec builds a ring-buffer record the way bpf/sensor.bpf.c lays it out.
 type rec struct {
-	kind, sysid           uint32
-	ts, cgid, start       uint64
-	capEff, capPerm       uint64
-	ret                   int64
-	a                     [6]uint64
-	pid, tid, ppid        uint32
-	uid, gid, euid, egid  uint32
-	loginuid              uint32
-	mnt, pidns, net       uint32
-	flags                 uint32
-	comm                  string
-	sects                 []sect
-	sizeDelta             int // added to the size field (hostile records)
+	kind, sysid          uint32
+	ts, cgid, start      uint64
+	capEff, capPerm      uint64
+	ret                  int64
+	a                    [6]uint64
+	pid, tid, ppid       uint32
+	uid, gid, euid, egid uint32
+	loginuid             uint32
+	mnt, pidns, net      uint32
+	flags                uint32
+	comm                 string
+	sects                []sect
+	sizeDelta            int // added to the size field (hostile records)
 }
 
 type sect struct {

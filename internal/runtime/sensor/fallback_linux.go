@@ -58,7 +58,7 @@ type fallbackBackend struct {
 	stopW   int
 	stopMu  sync.Mutex
 	running sync.WaitGroup // run in progress: close waits for it before closing descriptors
-	monoOff time.Duration // wall - CLOCK_MONOTONIC
+	monoOff time.Duration  // wall - CLOCK_MONOTONIC
 
 	mu       sync.Mutex
 	snaps    map[int]snapshot // by PID, dropped at exec and exit

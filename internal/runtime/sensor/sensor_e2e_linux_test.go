@@ -253,7 +253,9 @@ func TestSensorEBPF(t *testing.T) {
 		}
 		port := l.Net.SrcPort
 		// (Go's net package first binds ::1 to probe for IPv6)
-		b := c.wait(t, "bind", func(e *event.Event) bool { return e.Process.PID == pid && e.Kind == event.KindBind && e.Net.Family == event.AFInet })
+		b := c.wait(t, "bind", func(e *event.Event) bool {
+			return e.Process.PID == pid && e.Kind == event.KindBind && e.Net.Family == event.AFInet
+		})
 		if b.Net.SrcAddr != "127.0.0.1" || b.Net.Family != event.AFInet {
 			t.Errorf("bind: %+v", b.Net)
 		}

@@ -36,14 +36,17 @@ func Privileged(t testing.TB) {
 
 // Tmpfs mounts a new tmpfs of sizeMiB on a new directory under the test's
 // temp dir, private (no propagation), and unmounts it when the test ends.
+// Mounts the kit left behind by a test process that died are removed
+// first.
 // Marks on it (MarkMount or MarkFilesystem) see only the test's files.
 func Tmpfs(t testing.TB, sizeMiB int) string {
 	t.Helper()
+	sweepStale(t)
 	dir := filepath.Join(t.TempDir(), "tmpfs")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("mamori-test", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, fmt.Sprintf("size=%dm,mode=0755", sizeMiB)); err != nil {
+	if err := unix.Mount(source(), dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, fmt.Sprintf("size=%dm,mode=0755", sizeMiB)); err != nil {
 		t.Fatalf("mount tmpfs on %s: %v", dir, err)
 	}
 	t.Cleanup(func() { unmount(t, dir) })
@@ -92,11 +95,12 @@ func Ext4(t testing.TB, sizeMiB int) string {
 // it when the test ends: a mount mark on it sees only opens through it.
 func Procfs(t testing.TB) string {
 	t.Helper()
+	sweepStale(t)
 	dir := filepath.Join(t.TempDir(), "proc")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("proc", dir, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := unix.Mount(source(), dir, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		t.Fatalf("mount proc on %s: %v", dir, err)
 	}
 	t.Cleanup(func() { unmount(t, dir) })

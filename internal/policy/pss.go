@@ -281,15 +281,17 @@ func procMount(control string, relaxForUserNS bool) func(*state) {
 	}
 }
 
-// ctlSeccomp (baseline): no Unconfined profile.
+// ctlSeccomp (baseline): a profile, when set, is RuntimeDefault or Localhost
+// (Unconfined, or a profile object without a type, is refused).
 func ctlSeccomp(s *state) {
-	if sc := s.spec.SecurityContext; sc != nil && sc.SeccompProfile != nil && sc.SeccompProfile.Type == corev1.SeccompProfileTypeUnconfined {
-		s.fail(CtlSeccomp, s.specField("securityContext.seccompProfile.type"), "", "", "pod disables seccomp (Unconfined)")
+	if sc := s.spec.SecurityContext; sc != nil && sc.SeccompProfile != nil && !validSeccomp(sc.SeccompProfile.Type) {
+		s.fail(CtlSeccomp, s.specField("securityContext.seccompProfile.type"), "", "",
+			"pod sets seccomp profile "+strconv.Quote(string(sc.SeccompProfile.Type))+" (want RuntimeDefault or Localhost)")
 	}
 	eachContainer(s.spec, func(list string, i int, c *corev1.Container) {
-		if sc := c.SecurityContext; sc != nil && sc.SeccompProfile != nil && sc.SeccompProfile.Type == corev1.SeccompProfileTypeUnconfined {
+		if sc := c.SecurityContext; sc != nil && sc.SeccompProfile != nil && !validSeccomp(sc.SeccompProfile.Type) {
 			s.fail(CtlSeccomp, s.ctrField(list, i, "securityContext.seccompProfile.type"), c.Name, c.Image,
-				"container "+ctrName(c)+" disables seccomp (Unconfined)")
+				"container "+ctrName(c)+" sets seccomp profile "+strconv.Quote(string(sc.SeccompProfile.Type))+" (want RuntimeDefault or Localhost)")
 		}
 	})
 }

@@ -564,3 +564,40 @@ func TestMarkErrors(t *testing.T) {
 		t.Errorf("Run on a closed listener: %v", err)
 	}
 }
+
+// TestDispatchNonRegular drives the listener's dispatch with a FIFO the way
+// a kernel before 6.14 reports one (it sends permission events for FIFOs
+// and devices; 6.14+ sends none, see TestFIFONotOpenedAnsweredAtOnce): the
+// handler is never called and nothing reads it. (The verdict write finds
+// no such pending event in the kernel and is counted as a response error.)
+func TestDispatchNonRegular(t *testing.T) {
+	fanotifytest.Privileged(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, p := range []string{fifo, "/dev/null"} {
+		fd, err := unix.Open(p, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		called := false
+		l.dispatch(OpenPerm, int32(fd), 1, HandlerFunc(func(context.Context, *Event) Verdict { called = true; return Deny }), nil)
+		if called {
+			t.Errorf("%s: handler called", p)
+		}
+		// dispatch closed the descriptor.
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+			t.Errorf("%s: descriptor %d left open", p, fd)
+		}
+	}
+	if st := l.Stats(); st.AllowedNonRegular != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}

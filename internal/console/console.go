@@ -28,6 +28,7 @@ import (
 
 	"mamori/internal/auth"
 	"mamori/internal/service/events"
+	"mamori/internal/service/registries"
 	"mamori/internal/service/tokens"
 	"mamori/internal/store"
 	"mamori/web"
@@ -134,8 +135,9 @@ func WithRegistrySync(sync SyncFunc) Option {
 // does too, so that every rule and audit line exists once. A nil service is
 // made by New over the console's store.
 type Services struct {
-	Tokens *tokens.Service
-	Events *events.Service
+	Tokens     *tokens.Service
+	Events     *events.Service
+	Registries *registries.Service
 }
 
 // WithServices sets the domain services (the server passes its own).
@@ -201,6 +203,13 @@ func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, e
 	}
 	if o.services.Tokens == nil {
 		o.services.Tokens = tokens.New(st, o.logger, o.now)
+	}
+	if o.services.Registries == nil {
+		var seal registries.SealFunc
+		if o.seal != nil {
+			seal = registries.SealFunc(o.seal)
+		}
+		o.services.Registries = registries.New(st, seal, o.logger)
 	}
 	if o.services.Events == nil {
 		o.services.Events = events.New(st, events.Retention{}, o.logger, o.now)

@@ -2,6 +2,8 @@ package console
 
 import (
 	"context"
+	"html"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -347,7 +349,7 @@ func TestRegistryCRUD(t *testing.T) {
 	}
 	// Invalid input: the form comes back with the errors and nothing is stored.
 	code, body, _ := c.postCSRF("/registries", url.Values{"name": {""}, "url": {"ftp://x"}, "schedule_hours": {"-1"}, "password": {password}})
-	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "Name: required") || !strings.Contains(body, "Schedule:") {
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "Name is required") || !strings.Contains(body, "Schedule:") {
 		t.Errorf("invalid registry: %d", code)
 	}
 	if strings.Contains(body, password) {
@@ -554,5 +556,45 @@ func TestEventsPage(t *testing.T) {
 	}
 	if code, _, _ := e.anon().get("/events"); code != http.StatusSeeOther {
 		t.Errorf("anonymous: %d, want a redirect to the login", code)
+	}
+}
+
+// TestRegistryRulesConsole: the console's registry form goes through the
+// registry service, so it refuses what the API refuses (the same rules:
+// TestRegistryRulesAPI in internal/server sends the same registries).
+func TestRegistryRulesConsole(t *testing.T) {
+	var logs strings.Builder
+	e := newEnv(t, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	c := e.login(auth.RoleAdmin)
+	for _, tc := range []struct {
+		name string
+		form url.Values
+		want string
+	}{
+		{"plain HTTP without insecure", url.Values{"url": {"http://registry.example.com"}}, "is plain HTTP: set insecure"},
+		{"schedule under the minimum", url.Values{"schedule_hours": {"0.05"}}, "at least 5m0s"},
+		{"not a registry address", url.Values{"url": {"registry.example.com/team"}}, "valid RFC 3986 URI authorities"},
+		{"bad repository glob", url.Values{"repository_filter": {"team/["}}, "Repository filter"},
+		{"URL with credentials", url.Values{"url": {"https://user:pw@registry.example.com"}}, "must not carry credentials"},
+	} {
+		form := url.Values{"name": {"reg-" + strings.ReplaceAll(tc.name, " ", "-")}, "url": {"https://registry.example.com"}}
+		for k, v := range tc.form {
+			form[k] = v
+		}
+		code, body, _ := c.postCSRF("/registries", form)
+		if code != http.StatusUnprocessableEntity || !strings.Contains(html.UnescapeString(body), tc.want) {
+			t.Errorf("%s: %d, want 422 with %q", tc.name, code, tc.want)
+		}
+	}
+	if regs, _ := e.st.ListRegistries(context.Background()); len(regs) != 0 {
+		t.Fatalf("%d registries stored from refused forms", len(regs))
+	}
+	// Plain HTTP when asked for, and the audit line the API writes too.
+	code, _, _ := c.postCSRF("/registries", url.Values{"name": {"local"}, "url": {"http://127.0.0.1:5000"}, "insecure": {"on"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("insecure registry: %d", code)
+	}
+	if !strings.Contains(logs.String(), "registry created") || !strings.Contains(logs.String(), "by=console-admin") {
+		t.Errorf("no audit line for the console's registry: %s", logs.String())
 	}
 }

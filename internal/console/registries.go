@@ -2,24 +2,16 @@ package console
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"mamori/internal/service"
+	"mamori/internal/service/registries"
+	"mamori/internal/service/registries/regfilter"
 	"mamori/internal/store"
-)
-
-// Registry form limits, each with its reason.
-const (
-	maxRegistryName   = 100  // a display name
-	maxRegistryURL    = 2048 // the practical URL limit of browsers and proxies
-	maxRegistryField  = 512  // user names and filters
-	maxRegistrySecret = 8192 // registry tokens (JWTs, cloud access tokens) are a few KiB
-	// maxScheduleHours: a schedule longer than four weeks is a mistake, not a schedule.
-	maxScheduleHours = 24 * 28
 )
 
 type registriesData struct {
@@ -28,7 +20,7 @@ type registriesData struct {
 }
 
 func (c *Console) registriesPage(w http.ResponseWriter, r *http.Request) {
-	regs, err := c.st.ListRegistries(r.Context())
+	regs, err := c.opt.services.Registries.List(r.Context())
 	if err != nil {
 		c.storeError(w, r, "registry list", err)
 		return
@@ -57,19 +49,19 @@ type registryFormData struct {
 }
 
 func (c *Console) registryForm(w http.ResponseWriter, r *http.Request) {
-	d := registryFormData{ScheduleHours: "24", CanSeal: c.opt.seal != nil}
+	d := registryFormData{ScheduleHours: "24", CanSeal: c.opt.services.Registries.CanSeal()}
 	if idS := r.PathValue("id"); idS != "" {
 		id, err := strconv.ParseInt(idS, 10, 64)
 		if err != nil || id <= 0 {
 			c.notFound(w, r, "Registry IDs are numbers; this one is not.")
 			return
 		}
-		reg, err := c.st.GetRegistry(r.Context(), id)
+		reg, err := c.opt.services.Registries.Get(r.Context(), id)
 		if err != nil {
 			c.storeError(w, r, "registry", err)
 			return
 		}
-		d = formFromRegistry(reg, c.opt.seal != nil)
+		d = formFromRegistry(reg, c.opt.services.Registries.CanSeal())
 	}
 	c.renderRegistryForm(w, r, http.StatusOK, d)
 }
@@ -111,14 +103,14 @@ func (c *Console) registrySave(w http.ResponseWriter, r *http.Request) {
 			c.notFound(w, r, "Registry IDs are numbers; this one is not.")
 			return
 		}
-		if existing, err = c.st.GetRegistry(ctx, id); err != nil {
+		if existing, err = c.opt.services.Registries.Get(ctx, id); err != nil {
 			c.storeError(w, r, "registry", err)
 			return
 		}
 	}
 	f := r.PostForm
 	d := registryFormData{
-		Edit: edit, ID: existing.ID, HasSecret: len(existing.Secret) > 0, CanSeal: c.opt.seal != nil,
+		Edit: edit, ID: existing.ID, HasSecret: len(existing.Secret) > 0, CanSeal: c.opt.services.Registries.CanSeal(),
 		Name:          strings.TrimSpace(f.Get("name")),
 		URL:           strings.TrimSpace(f.Get("url")),
 		Username:      strings.TrimSpace(f.Get("username")),
@@ -127,46 +119,30 @@ func (c *Console) registrySave(w http.ResponseWriter, r *http.Request) {
 		ScheduleHours: strings.TrimSpace(f.Get("schedule_hours")),
 		Insecure:      f.Get("insecure") != "",
 	}
-	password := f.Get("password")
-	clearSecret := f.Get("clear_password") != ""
-
-	reg := existing
-	reg.Name, reg.URL, reg.Username = d.Name, d.URL, d.Username
-	reg.RepositoryFilter, reg.TagFilter, reg.Insecure = d.RepoFilter, d.TagFilter, d.Insecure
-	d.Errors = validateRegistry(&reg, d.ScheduleHours, len(password))
-	switch {
-	case password != "" && c.opt.seal == nil:
-		d.Errors = append(d.Errors, "This server cannot store registry passwords: it has no encryption key configured.")
-	case password != "":
-		sealed, err := c.opt.seal([]byte(password))
-		if err != nil {
-			c.opt.logger.Error("console: seal registry secret", "registry", reg.Name, "err", err)
-			d.Errors = append(d.Errors, "The password could not be encrypted; the server log has the details.")
-		}
-		reg.Secret = sealed
-	case clearSecret:
-		reg.Secret = []byte{}
-	default:
-		reg.Secret = nil // keep the stored one
-	}
+	in, errs := registryInput(d, f.Get("password"), f.Get("clear_password") != "")
+	d.Errors = errs
 	if len(d.Errors) > 0 {
+		// Show the service's objection too, so that one round trip shows all.
+		if err := c.opt.services.Registries.Check(in); err != nil {
+			d.Errors = append([]string{sentence(err.Error())}, d.Errors...)
+		}
 		c.renderRegistryForm(w, r, http.StatusUnprocessableEntity, d)
 		return
 	}
 	var err error
 	if edit {
-		_, err = c.st.UpdateRegistry(ctx, reg)
+		_, err = c.opt.services.Registries.Update(ctx, existing.ID, in)
 	} else {
-		_, err = c.st.CreateRegistry(ctx, reg)
+		_, err = c.opt.services.Registries.Create(ctx, in)
 	}
 	switch {
-	case errors.Is(err, store.ErrConflict):
-		d.Errors = append(d.Errors, "A registry named "+strconv.Quote(reg.Name)+" already exists.")
-		c.renderRegistryForm(w, r, http.StatusConflict, d)
-		return
-	case errors.Is(err, store.ErrInvalid):
-		d.Errors = append(d.Errors, "The store refused this registry: "+err.Error())
+	case errors.Is(err, service.ErrInvalid):
+		d.Errors = append(d.Errors, sentence(err.Error()))
 		c.renderRegistryForm(w, r, http.StatusUnprocessableEntity, d)
+		return
+	case errors.Is(err, store.ErrConflict):
+		d.Errors = append(d.Errors, "A registry named "+strconv.Quote(d.Name)+" already exists.")
+		c.renderRegistryForm(w, r, http.StatusConflict, d)
 		return
 	case err != nil:
 		c.storeError(w, r, "registry", err)
@@ -179,53 +155,40 @@ func (c *Console) registrySave(w http.ResponseWriter, r *http.Request) {
 	redirectFlash(w, r, "/registries", msg)
 }
 
-// validateRegistry checks the form's fields and sets reg.Schedule.
-func validateRegistry(reg *store.Registry, schedule string, secretLen int) []string {
+// registryInput reads the form into the registry service's input. What
+// the form alone can tell (the text syntax of the filters, the schedule as
+// hours) is checked here; every rule of a registry is the service's, the
+// same as the API's.
+func registryInput(d registryFormData, password string, clearPassword bool) (registries.Input, []string) {
 	var errs []string
-	if reg.Name == "" || len(reg.Name) > maxRegistryName || hasControl(reg.Name) {
-		errs = append(errs, fmt.Sprintf("Name: required, at most %d characters, no control characters.", maxRegistryName))
+	in := registries.Input{Name: d.Name, URL: d.URL, Username: d.Username, Insecure: d.Insecure}
+	repos, err := regfilter.ParseRepositories(d.RepoFilter)
+	if err != nil {
+		errs = append(errs, "Repository filter: "+err.Error()+".")
 	}
-	if reg.URL == "" || len(reg.URL) > maxRegistryURL || hasControl(reg.URL) || strings.ContainsAny(reg.URL, " \t") {
-		errs = append(errs, "URL: required, e.g. https://registry.example.com or registry.example.com:5000.")
-	} else {
-		u := reg.URL
-		if !strings.Contains(u, "://") {
-			u = "https://" + u
-		}
-		pu, err := url.Parse(u)
-		if err != nil || pu.Host == "" || (pu.Scheme != "https" && pu.Scheme != "http") || pu.User != nil {
-			errs = append(errs, "URL: not a registry address (https://HOST[:PORT], without credentials in it).")
-		}
+	in.Repositories = repos
+	tags, err := regfilter.ParseTags(d.TagFilter)
+	if err != nil {
+		errs = append(errs, "Tag filter: "+err.Error()+".")
 	}
-	for _, fv := range []struct{ name, v string }{
-		{"User name", reg.Username}, {"Repository filter", reg.RepositoryFilter}, {"Tag filter", reg.TagFilter},
-	} {
-		if len(fv.v) > maxRegistryField || hasControl(fv.v) {
-			errs = append(errs, fmt.Sprintf("%s: at most %d characters, no control characters.", fv.name, maxRegistryField))
-		}
-	}
-	if secretLen > maxRegistrySecret {
-		errs = append(errs, fmt.Sprintf("Password: at most %d bytes.", maxRegistrySecret))
-	}
-	reg.Schedule = 0
-	if schedule != "" && schedule != "0" {
-		h, err := strconv.ParseFloat(schedule, 64)
-		if err != nil || h < 0.25 || h > maxScheduleHours {
-			errs = append(errs, fmt.Sprintf("Schedule: hours between syncs, from 0.25 to %d (empty or 0: manual only).", maxScheduleHours))
+	in.Tags = tags
+	if d.ScheduleHours != "" && d.ScheduleHours != "0" {
+		h, err := strconv.ParseFloat(d.ScheduleHours, 64)
+		// A float64 of hours over a century would overflow the duration.
+		if err != nil || h <= 0 || h > 24*365*100 || h != h {
+			errs = append(errs, "Schedule: a number of hours between syncs (empty or 0: manual only).")
 		} else {
-			reg.Schedule = time.Duration(h * float64(time.Hour)).Round(time.Minute)
+			in.Schedule = time.Duration(h * float64(time.Hour)).Round(time.Minute)
 		}
 	}
-	return errs
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return true
-		}
+	switch {
+	case password != "":
+		in.Password = &password
+	case clearPassword:
+		empty := ""
+		in.Password = &empty
 	}
-	return false
+	return in, errs
 }
 
 func (c *Console) registryDelete(w http.ResponseWriter, r *http.Request) {
@@ -234,7 +197,7 @@ func (c *Console) registryDelete(w http.ResponseWriter, r *http.Request) {
 		c.notFound(w, r, "Registry IDs are numbers; this one is not.")
 		return
 	}
-	if err := c.st.DeleteRegistry(r.Context(), id); err != nil {
+	if err := c.opt.services.Registries.Delete(r.Context(), id); err != nil {
 		c.storeError(w, r, "registry", err)
 		return
 	}
@@ -251,7 +214,7 @@ func (c *Console) registrySync(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, http.StatusNotImplemented, "Sync not available", "This server does not run registry syncs.")
 		return
 	}
-	if _, err := c.st.GetRegistry(r.Context(), id); err != nil {
+	if _, err := c.opt.services.Registries.Get(r.Context(), id); err != nil {
 		c.storeError(w, r, "registry", err)
 		return
 	}

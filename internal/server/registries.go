@@ -4,27 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-
 	"mamori/internal/api"
-	"mamori/internal/auth"
-	"mamori/internal/server/regfilter"
+	"mamori/internal/service"
+	"mamori/internal/service/registries"
+	"mamori/internal/service/registries/regfilter"
 	"mamori/internal/store"
-)
-
-// Registry limits, each with its reason.
-const (
-	maxRegistryName = 100
-	maxUsernameLen  = 256
-	// maxPasswordLen: cloud access tokens (JWTs) reach a few KiB.
-	maxPasswordLen = 16 << 10
-	// minSchedule: a registry scan lists every repository; more often than
-	// every 5 minutes would hammer the registry for nothing.
-	minSchedule = 5 * time.Minute
 )
 
 func (s *Server) view(r store.Registry) api.Registry {
@@ -49,100 +35,25 @@ func (s *Server) view(r store.Registry) api.Registry {
 	return v
 }
 
-// registryHost validates a registry URL ("https://host[:port]",
-// "http://host[:port]" or "host[:port]") and returns its host[:port] and
-// whether plain HTTP was asked for.
-func registryHost(raw string) (string, bool, error) {
-	raw = strings.TrimSpace(raw)
-	host, plain := raw, false
-	if strings.Contains(raw, "://") {
-		u, err := url.Parse(raw)
-		if err != nil {
-			return "", false, fmt.Errorf("url %q: %w", raw, err)
-		}
-		switch u.Scheme {
-		case "https":
-		case "http":
-			plain = true
-		default:
-			return "", false, fmt.Errorf("url %q: scheme must be https or http", raw)
-		}
-		if u.User != nil {
-			return "", false, fmt.Errorf("url must not carry credentials: use username and password")
-		}
-		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return "", false, fmt.Errorf("url %q: give the registry's address only, without a path", raw)
-		}
-		host = u.Host
-	}
-	if host == "" {
-		return "", false, fmt.Errorf("url is required")
-	}
-	if _, err := name.NewRegistry(host, name.StrictValidation); err != nil {
-		return "", false, fmt.Errorf("url %q: %w", raw, err)
-	}
-	return host, plain, nil
-}
-
-// toRegistry validates req into a store record (Secret nil: not touched).
-func (s *Server) toRegistry(req api.RegistryRequest) (store.Registry, error) {
-	var r store.Registry
-	req.Name = strings.TrimSpace(req.Name)
-	if req.Name == "" || len(req.Name) > maxRegistryName {
-		return r, fmt.Errorf("name is required (at most %d characters)", maxRegistryName)
-	}
-	_, plain, err := registryHost(req.URL)
-	if err != nil {
-		return r, err
-	}
-	if plain && !req.Insecure {
-		return r, fmt.Errorf("url %q is plain HTTP: set insecure to allow it", req.URL)
-	}
-	if len(req.Username) > maxUsernameLen {
-		return r, fmt.Errorf("username is over %d characters", maxUsernameLen)
-	}
-	rf := regfilter.FormatRepositories(req.Repositories)
-	if _, err := regfilter.ParseRepositories(rf); err != nil {
-		return r, err
-	}
-	for _, g := range req.Repositories {
-		if strings.Contains(g, ",") {
-			return r, fmt.Errorf("repositories: pattern %q contains a comma", g)
-		}
-	}
-	tags := regfilter.Tags{Include: req.Tags.Include, Regex: req.Tags.Regex, Latest: req.Tags.Latest}
-	if err := tags.Validate(); err != nil {
-		return r, err
-	}
-	tf := tags.String()
-	var sched time.Duration
+// registryInput reads an API registry request into the service's input.
+func registryInput(req api.RegistryRequest) (registries.Input, error) {
+	in := registries.Input{Name: req.Name, URL: req.URL, Username: req.Username, Password: req.Password,
+		Repositories: req.Repositories, Tags: regfilter.Tags{Include: req.Tags.Include, Regex: req.Tags.Regex, Latest: req.Tags.Latest},
+		Insecure: req.Insecure}
 	if req.Schedule != "" && req.Schedule != "0" {
-		if sched, err = time.ParseDuration(req.Schedule); err != nil || sched < minSchedule {
-			return r, fmt.Errorf("schedule %q: want a duration of at least %v (\"6h\"), or \"\" for manual syncs", req.Schedule, minSchedule)
+		d, err := time.ParseDuration(req.Schedule)
+		if err != nil || d <= 0 {
+			return in, service.Invalid("schedule %q: want a duration of at least %v (\"6h\"), or \"\" for manual syncs", req.Schedule, registries.MinSchedule)
 		}
+		in.Schedule = d
 	}
-	return store.Registry{Name: req.Name, URL: strings.TrimSpace(req.URL), Username: req.Username,
-		RepositoryFilter: rf, TagFilter: tf, Schedule: sched, Insecure: req.Insecure}, nil
-}
-
-// sealPassword encrypts a password for the store; "" gives an empty, non-nil secret (cleared).
-func (s *Server) sealPassword(p *string) ([]byte, error) {
-	if p == nil {
-		return nil, nil
-	}
-	if *p == "" {
-		return []byte{}, nil
-	}
-	if len(*p) > maxPasswordLen {
-		return nil, fmt.Errorf("password is over %d bytes", maxPasswordLen)
-	}
-	return s.box.seal([]byte(*p))
+	return in, nil
 }
 
 func (s *Server) handleListRegistries(w http.ResponseWriter, r *http.Request) {
-	rs, err := s.st.ListRegistries(r.Context())
+	rs, err := s.registries.List(r.Context())
 	if err != nil {
-		s.storeError(w, r, "registries", err)
+		s.fail(w, r, "registries", err)
 		return
 	}
 	out := api.RegistryList{Registries: make([]api.Registry, 0, len(rs))}
@@ -158,9 +69,9 @@ func (s *Server) handleGetRegistry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	reg, err := s.st.GetRegistry(r.Context(), id)
+	reg, err := s.registries.Get(r.Context(), id)
 	if err != nil {
-		s.storeError(w, r, "registry", err)
+		s.fail(w, r, "registry", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.view(reg))
@@ -172,22 +83,16 @@ func (s *Server) handleCreateRegistry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	reg, err := s.toRegistry(req)
+	in, err := registryInput(req)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		s.fail(w, r, "registry", err)
 		return
 	}
-	if reg.Secret, err = s.sealPassword(req.Password); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	stored, err := s.st.CreateRegistry(r.Context(), reg)
+	stored, err := s.registries.Create(r.Context(), in)
 	if err != nil {
-		s.storeError(w, r, "registry", err)
+		s.fail(w, r, "registry", err)
 		return
 	}
-	p, _ := auth.PrincipalFromRequest(r)
-	s.log.Info("registry created", "registry", stored.ID, "name", stored.Name, "url", stored.URL, "by", p.TokenID)
 	writeJSON(w, http.StatusCreated, s.view(stored))
 }
 
@@ -202,23 +107,16 @@ func (s *Server) handleUpdateRegistry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	reg, err := s.toRegistry(req)
+	in, err := registryInput(req)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		s.fail(w, r, "registry", err)
 		return
 	}
-	reg.ID = id
-	if reg.Secret, err = s.sealPassword(req.Password); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	stored, err := s.st.UpdateRegistry(r.Context(), reg)
+	stored, err := s.registries.Update(r.Context(), id, in)
 	if err != nil {
-		s.storeError(w, r, "registry", err)
+		s.fail(w, r, "registry", err)
 		return
 	}
-	p, _ := auth.PrincipalFromRequest(r)
-	s.log.Info("registry updated", "registry", id, "by", p.TokenID, "passwordChanged", req.Password != nil)
 	writeJSON(w, http.StatusOK, s.view(stored))
 }
 
@@ -228,8 +126,8 @@ func (s *Server) handleDeleteRegistry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := s.st.DeleteRegistry(r.Context(), id); err != nil {
-		s.storeError(w, r, "registry", err)
+	if err := s.registries.Delete(r.Context(), id); err != nil {
+		s.fail(w, r, "registry", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -241,11 +139,12 @@ func (s *Server) handleSyncRegistry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, err := s.st.GetRegistry(r.Context(), id); err != nil {
-		s.storeError(w, r, "registry", err)
+	if _, err := s.registries.Get(r.Context(), id); err != nil {
+		s.fail(w, r, "registry", err)
 		return
 	}
 	started := s.syncer.start(id)
+	s.log.Info("registry sync requested", append([]any{"registry", id, "started", started}, service.Actor(r.Context())...)...)
 	status := "started"
 	if !started {
 		status = "running"

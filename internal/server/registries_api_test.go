@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,39 @@ func TestSchedulerRunsDueSyncs(t *testing.T) {
 	m, _ := e.srv.Store().GetRegistry(ctx, manual.ID)
 	if !m.LastSync.At.IsZero() {
 		t.Errorf("the manual registry was synced: %+v", m.LastSync)
+	}
+}
+
+// TestRegistryRulesAPI: the registry rules of the registry service through
+// the API; TestRegistryRulesConsole in internal/console sends the same
+// registries through the console's form and gets the same refusals.
+func TestRegistryRulesAPI(t *testing.T) {
+	e := newEnv(t, "")
+	for _, tc := range []struct {
+		name string
+		req  func(*api.RegistryRequest)
+		want string
+	}{
+		{"plain HTTP without insecure", func(r *api.RegistryRequest) { r.URL = "http://registry.example.com" }, "is plain HTTP: set insecure"},
+		{"schedule under the minimum", func(r *api.RegistryRequest) { r.Schedule = "3m" }, "at least 5m0s"},
+		{"not a registry address", func(r *api.RegistryRequest) { r.URL = "registry.example.com/team" }, "valid RFC 3986 URI authorities"},
+		{"bad repository glob", func(r *api.RegistryRequest) { r.Repositories = []string{"team/["} }, "team/["},
+		{"URL with credentials", func(r *api.RegistryRequest) { r.URL = "https://user:pw@registry.example.com" }, "must not carry credentials"},
+	} {
+		req := api.RegistryRequest{Name: "reg-" + strings.ReplaceAll(tc.name, " ", "-"), URL: "https://registry.example.com"}
+		tc.req(&req)
+		code, body := e.do("POST", "/api/v1/registries", e.admin, req)
+		if code != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s: %d %s, want 400 with %q", tc.name, code, body, tc.want)
+		}
+	}
+	if regs, _ := e.srv.Store().ListRegistries(context.Background()); len(regs) != 0 {
+		t.Fatalf("%d registries stored from refused requests", len(regs))
+	}
+	if code, body := e.do("POST", "/api/v1/registries", e.admin, api.RegistryRequest{Name: "local", URL: "http://127.0.0.1:5000", Insecure: true}); code != http.StatusCreated {
+		t.Fatalf("insecure registry: %d %s", code, body)
+	}
+	if !strings.Contains(e.logs.String(), "registry created") {
+		t.Error("no audit line for the API's registry")
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"mamori/internal/auth"
 	"mamori/internal/service/events"
 	"mamori/internal/service/identities"
+	"mamori/internal/service/registries"
 	"mamori/internal/service/tokens"
 	"mamori/internal/store"
 )
@@ -129,8 +130,9 @@ type ConsoleDeps struct {
 	Logger    *slog.Logger
 	Version   string
 	// The domain services the console shares with the API.
-	Tokens *tokens.Service
-	Events *events.Service
+	Tokens     *tokens.Service
+	Events     *events.Service
+	Registries *registries.Service
 }
 
 // Server is a configured mamori server. Make one with New; Run serves it.
@@ -152,6 +154,7 @@ type Server struct {
 	tokens     *tokens.Service
 	identities *identities.Service
 	events     *events.Service
+	registries *registries.Service
 
 	vdb      *vulnState
 	syncer   *syncer
@@ -243,13 +246,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.tokens = tokens.New(st, cfg.Logger, nil)
 	s.identities = identities.New(st, s.tokens, cfg.Logger, nil)
 	s.events = events.New(st, cfg.EventRetention, cfg.Logger, nil)
+	s.registries = registries.New(st, s.box.seal, cfg.Logger)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.vdb = newVulnState(cfg.VulnDBDir, cfg.Logger)
 	s.syncer = newSyncer(s)
 	s.console = cfg.Console
 	if cfg.ConsoleFactory != nil {
 		deps := ConsoleDeps{Auth: s.auth, Store: st, SealSecret: s.box.seal, Logger: cfg.Logger, Version: cfg.Version,
-			Tokens: s.tokens, Events: s.events,
+			Tokens: s.tokens, Events: s.events, Registries: s.registries,
 			StartSync: func(_ context.Context, id int64) error { s.syncer.start(id); return nil }}
 		if s.console, err = cfg.ConsoleFactory(deps); err != nil {
 			s.bgCancel()

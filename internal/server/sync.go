@@ -20,7 +20,8 @@ import (
 	"mamori/internal/image"
 	"mamori/internal/model"
 	"mamori/internal/scan"
-	"mamori/internal/server/regfilter"
+	"mamori/internal/service/registries"
+	"mamori/internal/service/registries/regfilter"
 	"mamori/internal/store"
 )
 
@@ -218,7 +219,7 @@ func (s *Server) syncRegistry(ctx context.Context, id int64) (rep SyncReport, er
 			"repositories", rep.Repositories, "images", rep.Images, "ingested", rep.Ingested, "failed", rep.Failed)
 	}()
 
-	host, plain, err := registryHost(reg.URL)
+	host, plain, err := registries.Host(reg.URL)
 	if err != nil {
 		return rep, err
 	}

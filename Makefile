@@ -3,7 +3,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build demo test fuzz bench clean
+.PHONY: build demo test fuzz bench clean cluster-build cluster-up cluster-down cluster-status
 
 # With ISA-L's headers (Debian: libisal-dev, which scripts/isal.sh installs
 # when run as root), gzip layers are inflated by ISA-L, about 2.4x faster
@@ -33,3 +33,18 @@ bench:
 
 clean:
 	rm -rf bin
+
+# The local Kubernetes cluster (README "Local Kubernetes cluster"): kube
+# binaries built once and cached outside the clone, then started on loopback
+# with one real node, kwok nodes and mamori server. Root for up/down.
+cluster-build:
+	./scripts/cluster.sh build
+
+cluster-up:
+	./scripts/cluster.sh up
+
+cluster-down:
+	./scripts/cluster.sh down
+
+cluster-status:
+	./scripts/cluster.sh status

@@ -18,6 +18,7 @@ APT_PACKAGES=(
 	libisal-dev                     # ISA-L gzip inflater of the -tags isal build (internal/inflate)
 	containerd runc docker.io       # real daemons for internal/image and the runtime e2e (internal/testctr)
 	busybox-static                  # the runtime e2e images (internal/testctr builds them from it)
+	openssl curl iproute2           # the local Kubernetes cluster (scripts/cluster.sh): certificates, probes, ss
 	postgresql                      # the store's second engine
 	chromium                        # the console's browser tests
 	rpm ruby php-cli php-composer-semver python3-packaging  # reference implementations the version tests compare against
@@ -95,6 +96,15 @@ log "go test -race (concurrent packages)"
 MAMORI_TEST_LOAD= MAMORI_TEST_PERF= go test -count=1 -race -timeout 15m ./internal/analyzer/... ./internal/cache/... ./internal/scan/... ./internal/progress/... ./internal/image/... \
 	./internal/store/... ./internal/server/... ./internal/auth/... ./internal/match/... ./internal/malware/...
 
+kube_e2e= # the Kubernetes e2e needs root (kubelet, containerd); it skips without
+if [ "$(id -u)" = 0 ]; then
+	log "kube binaries for the local cluster (scripts/cluster.sh build; cached by version in /var/cache/mamori/kube)"
+	t0=$(date +%s)
+	./scripts/cluster.sh build
+	echo "cluster build: $(($(date +%s) - t0)) s"
+	kube_e2e=1
+fi
+
 log "privileged e2e (serial)"
 # Tests that need root and change kernel state (network namespaces, mounts,
 # nftables tables, fanotify marks) run one package at a time; each restores
@@ -106,3 +116,6 @@ MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 5m ./internal/host/fanotify/..
 MAMORI_TEST_RUNTIME=1 MAMORI_TEST_DOCKER=1 go test -p 1 -count=1 -timeout 8m ./internal/testctr/... ./internal/runtime/container/... ./internal/runtime/drift/... ./internal/runtime/respond/...
 # Runtime sensor: eBPF programs and the CN_PROC + fanotify fallback against real processes (skips where BPF is refused).
 MAMORI_TEST_RUNTIME=1 go test -p 1 -count=1 -timeout 3m ./internal/runtime/sensor/...
+# Kubernetes e2e: each test binary starts the local cluster (scripts/cluster.sh
+# up, on its own ports and run dir) and takes it down, checking nothing is left.
+MAMORI_TEST_KUBE=$kube_e2e go test -p 1 -count=1 -timeout 20m ./internal/testkube/...

@@ -1,0 +1,3 @@
+module mamori.local/pause
+
+go 1.24.0

@@ -125,6 +125,7 @@ func runAntimalware(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer oa.Close() // stops the late scans
 	var ms []antimalware.Mark
 	for _, p := range marks {
 		ms = append(ms, antimalware.Mark{Path: p})

@@ -33,7 +33,7 @@ func ReadSysctls() map[string]string {
 
 // Leftovers lists what a taken-down cluster of run dir dir left behind:
 // the run dir, processes naming it, mounts under it, its cgroups, listeners
-// on its ports (when portBase > 0), CNI result files and, when before is
+// on its ports (when portBase > 0), CNI result files naming it and, when before is
 // given and no other cluster runs on the machine, sysctls not restored.
 func Leftovers(dir string, portBase int, before map[string]string) []string {
 	var left []string
@@ -71,8 +71,13 @@ func Leftovers(dir string, portBase int, before map[string]string) []string {
 			left = append(left, "cgroup "+h+cg)
 		}
 	}
-	if res, _ := filepath.Glob("/var/lib/cni/results/mamori-" + strings.TrimPrefix(cg, "/mamori-") + "-*"); len(res) > 0 {
-		left = append(left, "CNI results "+strings.Join(res, " "))
+	// CNI result files of pod networks never torn down name the pod's
+	// network namespace, which lives under the run dir
+	res, _ := filepath.Glob("/var/lib/cni/results/*")
+	for _, r := range res {
+		if b, err := os.ReadFile(r); err == nil && bytes.Contains(b, []byte(dir+"/")) {
+			left = append(left, "CNI result "+r)
+		}
 	}
 	if portBase > 0 {
 		for p := portBase; p < portBase+16; p++ {

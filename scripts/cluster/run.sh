@@ -522,8 +522,8 @@ cluster_up() {
 	if [ -f "$STATUS" ]; then
 		set_ports "$(cat "$RUN/port-base")"
 		if apiserver_ready >/dev/null 2>&1; then
-			log "already up ($RUN)"
-			cat "$STATUS"
+			log "already up ($RUN); scripts/cluster.sh down to stop it"
+			print_env
 			return 0
 		fi
 		log "a cluster in $RUN is not answering: taking it down first"
@@ -539,6 +539,7 @@ cluster_up() {
 	[ ${#RUN} -le 60 ] || die "run dir $RUN is too long for unix sockets: set MAMORI_CLUSTER_DIR to a shorter path"
 	cluster_build
 	mamori_bin
+	t0=$(now)
 	mkdir -p "$RUN" "$LOGS" "$PIDS"
 	trap 'up_exit $?' EXIT
 	claim_ports
@@ -562,6 +563,11 @@ cluster_up() {
 	write_status
 	trap - EXIT
 	log "up in $(since "$t0") s"
+	print_env
+}
+
+# print_env: what up prints on stdout, KUBECONFIG last.
+print_env() {
 	grep -E '^(MAMORI_SERVER|MAMORI_SERVER_CA|MAMORI_TOKEN_FILE)=' "$STATUS"
 	grep '^KUBECONFIG=' "$STATUS"
 }

@@ -28,6 +28,7 @@ import (
 
 	"mamori/internal/auth"
 	"mamori/internal/service/events"
+	"mamori/internal/service/images"
 	"mamori/internal/service/registries"
 	"mamori/internal/service/tokens"
 	"mamori/internal/store"
@@ -138,6 +139,7 @@ type Services struct {
 	Tokens     *tokens.Service
 	Events     *events.Service
 	Registries *registries.Service
+	Images     *images.Service
 }
 
 // WithServices sets the domain services (the server passes its own).
@@ -210,6 +212,9 @@ func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, e
 			seal = registries.SealFunc(o.seal)
 		}
 		o.services.Registries = registries.New(st, seal, o.logger)
+	}
+	if o.services.Images == nil {
+		o.services.Images = images.New(st, "", o.logger, o.now)
 	}
 	if o.services.Events == nil {
 		o.services.Events = events.New(st, events.Retention{}, o.logger, o.now)

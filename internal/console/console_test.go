@@ -123,7 +123,7 @@ func TestPages(t *testing.T) {
 		{"/vulnerabilities", []string{"DEBIAN-CVE-2023-38545", "DEBIAN-TEMP-0841856-B18BAF", "Fix available", "No fix yet"}, nil},
 		{"/vulnerabilities?severity=critical", []string{"DEBIAN-CVE-2023-38545", "DEBIAN-CVE-2023-45853"}, []string{"DEBIAN-CVE-2023-4911", "DEBIAN-CVE-2011-3374"}},
 		{"/vulnerabilities?severity=high&severity=low", []string{"DEBIAN-CVE-2023-4911", "DEBIAN-CVE-2022-0563"}, []string{"DEBIAN-CVE-2023-45853", "DEBIAN-CVE-2023-5678"}},
-		{"/vulnerabilities?cvss_min=7&cvss_max=8", []string{"DEBIAN-CVE-2023-4911", "GHSA-35jh-r3h4-6jhm"}, []string{"DEBIAN-CVE-2024-2961", "DEBIAN-CVE-2023-45853"}},
+		{"/vulnerabilities?cvssMin=7&cvssMax=8", []string{"DEBIAN-CVE-2023-4911", "GHSA-35jh-r3h4-6jhm"}, []string{"DEBIAN-CVE-2024-2961", "DEBIAN-CVE-2023-45853"}},
 		{"/vulnerabilities?fixable=1&severity=critical", []string{"DEBIAN-CVE-2023-38545"}, []string{"DEBIAN-CVE-2023-45853"}},
 		{"/vulnerabilities?q=libc6", []string{"DEBIAN-CVE-2023-4911", "DEBIAN-CVE-2024-2961"}, []string{"DEBIAN-CVE-2023-38545"}},
 		{"/vulnerabilities?q=CVE-2021-23337", []string{"GHSA-35jh-r3h4-6jhm"}, []string{"DEBIAN-CVE-2023-4911"}},
@@ -596,5 +596,35 @@ func TestRegistryRulesConsole(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "registry created") || !strings.Contains(logs.String(), "by=console-admin") {
 		t.Errorf("no audit line for the console's registry: %s", logs.String())
+	}
+}
+
+// TestVulnerabilityFiltersAsAPI: the console's vulnerability list takes
+// the API's filter names (cvssMin, cvssMax, fixable, reverse) through the
+// same parser, and answers a bad value with the error and 400 instead of
+// dropping it.
+func TestVulnerabilityFiltersAsAPI(t *testing.T) {
+	e := newEnv(t)
+	c := e.login(auth.RoleViewer)
+	code, body, _ := c.get("/vulnerabilities?cvssMin=9&fixable=true")
+	if code != http.StatusOK || !strings.Contains(body, "DEBIAN-CVE-2023-38545") || strings.Contains(body, "DEBIAN-CVE-2023-4911") {
+		t.Errorf("cvssMin=9: %d", code)
+	}
+	if !strings.Contains(body, `name="cvssMin" min="0" max="10" step="0.1" value="9"`) {
+		t.Error("the form does not keep cvssMin")
+	}
+	for q, want := range map[string]string{
+		"cvssMin=eleven":                "Invalid cvssMin",
+		"cvssMin=11":                    "Invalid cvssMin",
+		"cvssMin=8&cvssMax=2":           "CvssMin is above cvssMax",
+		"severity=severe":               "Invalid severity",
+		"sort=random":                   "Invalid sort",
+		"fixable=maybe":                 "Invalid fixable",
+		"q=" + strings.Repeat("x", 300): "at most 200 bytes",
+	} {
+		code, body, _ := c.get("/vulnerabilities?" + q)
+		if code != http.StatusBadRequest || !strings.Contains(html.UnescapeString(body), want) {
+			t.Errorf("/vulnerabilities?%.40s: %d, want 400 with %q", q, code, want)
+		}
 	}
 }

@@ -48,7 +48,7 @@ func (c *Console) imagesPage(w http.ResponseWriter, r *http.Request) {
 		d.Sort, srt = "risk", store.ImageSortRisk
 	}
 	ctx := r.Context()
-	ip, err := c.st.ListImages(ctx, store.ImageFilter{Query: d.Query, Sort: srt,
+	ip, err := c.opt.services.Images.ListImages(ctx, store.ImageFilter{Query: d.Query, Sort: srt,
 		Page: store.Page{Limit: per, Offset: (page - 1) * per}})
 	if err != nil {
 		c.storeError(w, r, "image list", err)
@@ -57,7 +57,7 @@ func (c *Console) imagesPage(w http.ResponseWriter, r *http.Request) {
 	d.Images = ip.Images
 	d.Pager = newPager(r.URL, page, per, ip.Total)
 
-	all, err := c.st.ListImages(ctx, store.ImageFilter{Page: store.Page{Limit: 1}})
+	all, err := c.opt.services.Images.ListImages(ctx, store.ImageFilter{Page: store.Page{Limit: 1}})
 	if err != nil {
 		c.storeError(w, r, "image count", err)
 		return
@@ -109,7 +109,7 @@ func (c *Console) overview(r *http.Request, o overview) (overview, error) {
 func (c *Console) countOverview(r *http.Request, o overview) (overview, error) {
 	count := func(f store.VulnerabilityFilter) (int, error) {
 		f.Limit = 1
-		vp, err := c.st.ListVulnerabilities(r.Context(), f)
+		vp, err := c.opt.services.Images.ListVulnerabilities(r.Context(), f)
 		return vp.Total, err
 	}
 	var err error
@@ -175,7 +175,7 @@ func (c *Console) imagePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	img, err := c.st.GetImage(ctx, id)
+	img, err := c.opt.services.Images.GetImage(ctx, id)
 	if err != nil {
 		c.storeError(w, r, "image", err)
 		return
@@ -220,7 +220,7 @@ func (c *Console) imagePage(w http.ResponseWriter, r *http.Request) {
 	case "vulns":
 		sevs := severitySet(q["severity"])
 		d.Sevs = sevOptions(sevs)
-		vulns, err := c.st.ListImageVulnerabilities(ctx, id)
+		vulns, err := c.opt.services.Images.ImageVulnerabilities(ctx, id)
 		if err != nil {
 			c.storeError(w, r, "image vulnerabilities", err)
 			return
@@ -280,7 +280,7 @@ func (c *Console) imagePage(w http.ResponseWriter, r *http.Request) {
 			d.Layers = append(d.Layers, layerRow{N: i + 1, Layer: l, Packages: perLayer[l.DiffID]})
 		}
 	case "scans":
-		sp, err := c.st.ListScans(ctx, store.ScanFilter{ImageID: id, Page: store.Page{Limit: per, Offset: (page - 1) * per}})
+		sp, err := c.opt.services.Images.ListScans(ctx, store.ScanFilter{ImageID: id, Page: store.Page{Limit: per, Offset: (page - 1) * per}})
 		if err != nil {
 			c.storeError(w, r, "scan history", err)
 			return

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,20 +32,6 @@ func intParam(s string, def, min, max int) int {
 		return max
 	}
 	return n
-}
-
-// floatParam reads a float within [min, max]; nil when absent or not a number.
-func floatParam(s string, min, max float64) *float64 {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil
-	}
-	f = math.Max(min, math.Min(max, f))
-	return &f
 }
 
 // textParam reads a search string: trimmed, valid UTF-8, at most maxQueryLen bytes.

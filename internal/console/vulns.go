@@ -3,10 +3,10 @@ package console
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"mamori/internal/model"
+	"mamori/internal/service/images"
 	"mamori/internal/store"
 )
 
@@ -67,55 +67,47 @@ type vulnsData struct {
 	// AnyImages is false when nothing was ever scanned (the empty state then
 	// explains how to scan rather than how to change filters).
 	AnyImages bool
+	// Error is a bad filter value, shown instead of the list.
+	Error string
 }
 
-var vulnSorts = map[string]store.VulnerabilitySort{
-	"severity": store.VulnSortSeverity,
-	"id":       store.VulnSortID,
-	"package":  store.VulnSortPackage,
-	"images":   store.VulnSortImages,
-	"cvss":     store.VulnSortCVSS,
-}
-
+// vulnsPage lists vulnerabilities with the filters of GET
+// /api/v1/vulnerabilities, by the same names and through the same parser
+// (images.ParseVulnerabilityFilter): a bad value is shown as an error
+// with status 400, never dropped.
 func (c *Console) vulnsPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	page, per := pageParams(q)
-	sevs := severitySet(q["severity"])
+	f, ferr := images.ParseVulnerabilityFilter(q)
+	sevs := map[model.Severity]bool{}
+	for _, s := range f.Severities {
+		sevs[s] = true
+	}
 	d := vulnsData{
-		Query:   textParam(q.Get("q")),
+		Query:   f.Query,
 		Sevs:    sevOptions(sevs),
-		Fixable: q.Get("fixable") != "",
-		Sort:    q.Get("sort"),
-		Reverse: q.Get("dir") == "reverse",
+		Fixable: f.FixableOnly,
+		Sort:    string(f.Sort),
+		Reverse: f.Reverse,
+		CVSSMin: q.Get(images.VulnParamCVSSMin),
+		CVSSMax: q.Get(images.VulnParamCVSSMax),
 	}
-	f := store.VulnerabilityFilter{
-		Query:       d.Query,
-		FixableOnly: d.Fixable,
-		CVSSMin:     floatParam(q.Get("cvss_min"), 0, 10),
-		CVSSMax:     floatParam(q.Get("cvss_max"), 0, 10),
-		Reverse:     d.Reverse,
-		Page:        store.Page{Limit: per, Offset: (page - 1) * per},
+	if d.Sort == "" {
+		d.Sort, f.Sort = string(store.VulnSortSeverity), store.VulnSortSeverity
 	}
-	for _, s := range filterSeverities {
-		if sevs[s] {
-			f.Severities = append(f.Severities, s)
-		}
+	f.Page = store.Page{Limit: per, Offset: (page - 1) * per}
+	d.Filtered = d.Query != "" || len(f.Severities) > 0 || d.CVSSMin != "" || d.CVSSMax != "" || d.Fixable
+	d.Cols = vulnCols(r.URL, d.Sort, d.Reverse)
+	if ferr != nil {
+		d.Error = sentence(ferr.Error())
+		p := c.newPage(r, "vulns", "Vulnerabilities", crumb{Label: "Vulnerabilities"})
+		p.Data = d
+		c.render(w, r, http.StatusBadRequest, "vulns", p)
+		return
 	}
-	if f.CVSSMin != nil {
-		d.CVSSMin = strconv.FormatFloat(*f.CVSSMin, 'f', -1, 64)
-	}
-	if f.CVSSMax != nil {
-		d.CVSSMax = strconv.FormatFloat(*f.CVSSMax, 'f', -1, 64)
-	}
-	srt, ok := vulnSorts[d.Sort]
-	if !ok {
-		d.Sort, srt = "severity", store.VulnSortSeverity
-	}
-	f.Sort = srt
-	d.Filtered = d.Query != "" || len(f.Severities) > 0 || f.CVSSMin != nil || f.CVSSMax != nil || d.Fixable
 
 	ctx := r.Context()
-	vp, err := c.st.ListVulnerabilities(ctx, f)
+	vp, err := c.opt.services.Images.ListVulnerabilities(ctx, f)
 	if err != nil {
 		c.storeError(w, r, "vulnerability list", err)
 		return
@@ -123,7 +115,7 @@ func (c *Console) vulnsPage(w http.ResponseWriter, r *http.Request) {
 	d.Vulns = vp.Vulnerabilities
 	d.Pager = newPager(r.URL, page, per, vp.Total)
 	if vp.Total == 0 {
-		ip, err := c.st.ListImages(ctx, store.ImageFilter{Page: store.Page{Limit: 1}})
+		ip, err := c.opt.services.Images.ListImages(ctx, store.ImageFilter{Page: store.Page{Limit: 1}})
 		if err != nil {
 			c.storeError(w, r, "image count", err)
 			return
@@ -132,27 +124,31 @@ func (c *Console) vulnsPage(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.AnyImages = true
 	}
+	p := c.newPage(r, "vulns", "Vulnerabilities", crumb{Label: "Vulnerabilities"})
+	p.Data = d
+	c.render(w, r, http.StatusOK, "vulns", p)
+}
+
+// vulnCols are the sortable columns of the vulnerability list.
+func vulnCols(u *url.URL, sort string, reverse bool) []sortCol {
+	var cols []sortCol
 	for _, col := range []sortCol{
 		{Label: "Severity", Key: "severity"}, {Label: "Vulnerability", Key: "id"},
 		{Label: "CVSS", Key: "cvss", Num: true}, {Label: "Packages", Key: "package"},
 		{Label: "Images", Key: "images", Num: true},
 	} {
-		col.Active = col.Key == d.Sort
-		u := *r.URL
+		col.Active = col.Key == sort
 		qq := u.Query()
 		qq.Del("page")
-		qq.Set("sort", col.Key)
-		qq.Del("dir")
-		if col.Active && !d.Reverse {
-			qq.Set("dir", "reverse")
+		qq.Set(images.VulnParamSort, col.Key)
+		qq.Del(images.VulnParamReverse)
+		if col.Active && !reverse {
+			qq.Set(images.VulnParamReverse, "true")
 		}
 		col.URL = (&url.URL{Path: u.Path, RawQuery: qq.Encode()}).String()
-		d.Cols = append(d.Cols, col)
+		cols = append(cols, col)
 	}
-
-	p := c.newPage(r, "vulns", "Vulnerabilities", crumb{Label: "Vulnerabilities"})
-	p.Data = d
-	c.render(w, r, http.StatusOK, "vulns", p)
+	return cols
 }
 
 type vulnData struct {
@@ -169,7 +165,7 @@ func (c *Console) vulnPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, _ := pageParams(r.URL.Query())
-	v, err := c.st.GetVulnerability(r.Context(), id, store.Page{Limit: affectedPerPage, Offset: (page - 1) * affectedPerPage})
+	v, err := c.opt.services.Images.GetVulnerability(r.Context(), id, store.Page{Limit: affectedPerPage, Offset: (page - 1) * affectedPerPage})
 	if err != nil {
 		c.storeError(w, r, "vulnerability", err)
 		return

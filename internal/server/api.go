@@ -1,16 +1,16 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"mamori/internal/api"
 	"mamori/internal/auth"
 	"mamori/internal/model"
+	"mamori/internal/service"
+	"mamori/internal/service/images"
 	"mamori/internal/service/tokens"
 	"mamori/internal/store"
 )
@@ -50,9 +50,9 @@ func (s *Server) handleListImages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	res, err := s.st.ListImages(r.Context(), f)
+	res, err := s.images.ListImages(r.Context(), f)
 	if err != nil {
-		s.storeError(w, r, "images", err)
+		s.fail(w, r, "images", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apiImagePage(res))
@@ -64,9 +64,9 @@ func (s *Server) handleGetImage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	img, err := s.st.GetImage(r.Context(), id)
+	img, err := s.images.GetImage(r.Context(), id)
 	if err != nil {
-		s.storeError(w, r, "image", err)
+		s.fail(w, r, "image", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apiImageDetail(img))
@@ -78,8 +78,8 @@ func (s *Server) handleDeleteImage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := s.st.DeleteImage(r.Context(), id); err != nil {
-		s.storeError(w, r, "image", err)
+	if err := s.images.DeleteImage(r.Context(), id); err != nil {
+		s.fail(w, r, "image", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -91,13 +91,9 @@ func (s *Server) handleImageVulnerabilities(w http.ResponseWriter, r *http.Reque
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, err := s.st.GetImage(r.Context(), id); err != nil {
-		s.storeError(w, r, "image", err)
-		return
-	}
-	vs, err := s.st.ListImageVulnerabilities(r.Context(), id)
+	vs, err := s.images.ImageVulnerabilities(r.Context(), id)
 	if err != nil {
-		s.storeError(w, r, "image", err)
+		s.fail(w, r, "image", err)
 		return
 	}
 	if vs == nil {
@@ -112,20 +108,9 @@ func (s *Server) handleImageFindings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	kind := model.FindingKind(r.URL.Query().Get("kind"))
-	switch kind {
-	case "", model.KindSecret, model.KindMalware, model.KindMisconfig:
-	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid kind %q: want secret, malware or misconfig", kind))
-		return
-	}
-	if _, err := s.st.GetImage(r.Context(), id); err != nil {
-		s.storeError(w, r, "image", err)
-		return
-	}
-	fs, err := s.st.ListFindings(r.Context(), id, kind)
+	fs, err := s.images.ImageFindings(r.Context(), id, model.FindingKind(r.URL.Query().Get("kind")))
 	if err != nil {
-		s.storeError(w, r, "image", err)
+		s.fail(w, r, "image", err)
 		return
 	}
 	if fs == nil {
@@ -137,90 +122,41 @@ func (s *Server) handleImageFindings(w http.ResponseWriter, r *http.Request) {
 // ---------------------------------------------------------------------------
 // Vulnerabilities
 
-// vulnFilter reads the vulnerability list's query parameters.
+// vulnFilter reads the vulnerability list's query parameters: the
+// filters as the images service parses them (the console's too), and the page.
 func vulnFilter(r *http.Request) (store.VulnerabilityFilter, error) {
-	q := r.URL.Query()
 	pg, err := page(r)
 	if err != nil {
-		return store.VulnerabilityFilter{}, err
+		return store.VulnerabilityFilter{}, service.Invalid("%v", err)
 	}
-	f := store.VulnerabilityFilter{Query: q.Get("q"), Package: q.Get("package"), Sort: store.VulnerabilitySort(q.Get("sort")), Page: pg}
-	switch f.Sort {
-	case "", store.VulnSortSeverity, store.VulnSortID, store.VulnSortPackage, store.VulnSortImages, store.VulnSortCVSS:
-	default:
-		return f, fmt.Errorf("invalid sort %q: want severity, id, package, images or cvss", f.Sort)
-	}
-	for _, v := range q["severity"] {
-		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name == "" {
-				continue
-			}
-			sev, err := model.ParseSeverity(name)
-			if err != nil {
-				return f, err
-			}
-			f.Severities = append(f.Severities, sev)
-		}
-	}
-	for _, b := range []struct {
-		name string
-		dst  **float64
-	}{{"cvssMin", &f.CVSSMin}, {"cvssMax", &f.CVSSMax}} {
-		v := q.Get(b.name)
-		if v == "" {
-			continue
-		}
-		x, err := strconv.ParseFloat(v, 64)
-		if err != nil || x < 0 || x > 10 {
-			return f, fmt.Errorf("invalid %s %q: want a number from 0 to 10", b.name, v)
-		}
-		*b.dst = &x
-	}
-	if f.CVSSMin != nil && f.CVSSMax != nil && *f.CVSSMin > *f.CVSSMax {
-		return f, errors.New("cvssMin is above cvssMax")
-	}
-	if f.FixableOnly, err = boolParam(r, "fixable"); err != nil {
-		return f, err
-	}
-	if f.Reverse, err = boolParam(r, "reverse"); err != nil {
-		return f, err
-	}
-	if v := q.Get("image"); v != "" {
-		if f.ImageID, err = strconv.ParseInt(v, 10, 64); err != nil || f.ImageID <= 0 {
-			return f, fmt.Errorf("invalid image %q", v)
-		}
-	}
-	return f, nil
+	f, err := images.ParseVulnerabilityFilter(r.URL.Query())
+	f.Page = pg
+	return f, err
 }
 
 func (s *Server) handleListVulnerabilities(w http.ResponseWriter, r *http.Request) {
 	f, err := vulnFilter(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		s.fail(w, r, "vulnerabilities", err)
 		return
 	}
-	res, err := s.st.ListVulnerabilities(r.Context(), f)
+	res, err := s.images.ListVulnerabilities(r.Context(), f)
 	if err != nil {
-		s.storeError(w, r, "vulnerabilities", err)
+		s.fail(w, r, "vulnerabilities", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apiVulnPage(res))
 }
 
 func (s *Server) handleGetVulnerability(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if id == "" || len(id) > 256 {
-		writeError(w, http.StatusBadRequest, "invalid vulnerability id")
-		return
-	}
 	pg, err := page(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	d, err := s.st.GetVulnerability(r.Context(), id, pg)
+	d, err := s.images.GetVulnerability(r.Context(), r.PathValue("id"), pg)
 	if err != nil {
-		s.storeError(w, r, "vulnerability", err)
+		s.fail(w, r, "vulnerability", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apiVulnDetail(d))
@@ -242,9 +178,9 @@ func (s *Server) handleListScans(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	res, err := s.st.ListScans(r.Context(), f)
+	res, err := s.images.ListScans(r.Context(), f)
 	if err != nil {
-		s.storeError(w, r, "scans", err)
+		s.fail(w, r, "scans", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apiScanPage(res))

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"mamori/internal/model"
 	"mamori/internal/store"
@@ -27,28 +26,15 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeUpload(w, r, s.cfg.maxScanBytes, "scan result", &res) {
 		return
 	}
-	if err := res.Upgrade(); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("%v: %v", ErrInvalidScan, err))
-		return
-	}
-	if err := res.Validate(time.Now()); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("%v: %v", ErrInvalidScan, err))
-		return
-	}
-	out, err := s.st.IngestScan(r.Context(), &res)
+	out, err := s.images.Ingest(r.Context(), &res)
 	if err != nil {
-		if errors.Is(err, store.ErrInvalid) {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("%v: %v", ErrInvalidScan, err))
-			return
-		}
-		s.storeError(w, r, "scan", err)
+		s.fail(w, r, "scan", err)
 		return
 	}
 	code := http.StatusCreated
 	if out.Status == store.IngestDuplicate {
 		code = http.StatusOK
 	}
-	s.log.Info("scan ingested", "target", res.Target.Name, "scanID", res.ScanID, "status", out.Status, "imageID", out.ImageID, "packages", out.Packages, "vulnerabilities", out.Vulnerabilities)
 	writeJSON(w, code, apiIngestOutcome(out))
 }
 

@@ -153,7 +153,7 @@ func (s *Server) handleSyncRegistry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRematch(w http.ResponseWriter, r *http.Request) {
-	if !s.vdb.available() {
+	if !s.images.VulnDBAvailable() {
 		writeError(w, http.StatusConflict, "no vulnerability database: run `mamori db update` (or `mamori db import`) on the server")
 		return
 	}
@@ -166,7 +166,7 @@ func (s *Server) handleRematch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDB(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.vdb.info(r.Context(), s.st))
+	writeJSON(w, http.StatusOK, s.images.DBInfo(r.Context()))
 }
 
 // registryCredentials decrypts a registry's password.

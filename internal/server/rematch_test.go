@@ -14,6 +14,7 @@ import (
 	"mamori/internal/api"
 	"mamori/internal/match"
 	"mamori/internal/model"
+	"mamori/internal/service/images"
 	"mamori/internal/store"
 	"mamori/internal/vulndb"
 )
@@ -126,11 +127,12 @@ func TestRematchMalwareFindings(t *testing.T) {
 		db2 := map[string]string{"MAL-2099-0001.json": malRecord("MAL-2099-0001", true), "MAL-2099-0002.json": malRecord("MAL-2099-0002", false)}
 		db3 := map[string]string{"MAL-2099-0001.json": malRecord("MAL-2099-0001", true)}
 
-		real := e.srv.st
-		// The store gets the findings the new DB gives.
-		rec := &recordingStore{Store: real, malware: map[int64][]model.Finding{}}
-		e.srv.st = rec
-		defer func() { e.srv.st = real }()
+		// The store gets the findings the new DB gives: the images service
+		// over a recording store.
+		rec := &recordingStore{Store: e.srv.st, malware: map[int64][]model.Finding{}}
+		real := e.srv.images
+		e.srv.images = images.New(rec, dbDir, e.srv.log, nil)
+		defer func() { e.srv.images.Close(); e.srv.images = real }()
 		want1 := []string{"MAL-2099-0001 osv pkg:npm/lodash@4.17.20 srv/app/node_modules/lodash/package.json"}
 		st := rematch(db1)
 		if got := rec.got(id); !slices.Equal(got, want1) || st.Images != 1 {

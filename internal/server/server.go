@@ -23,6 +23,7 @@ import (
 	"mamori/internal/auth"
 	"mamori/internal/service/events"
 	"mamori/internal/service/identities"
+	"mamori/internal/service/images"
 	"mamori/internal/service/registries"
 	"mamori/internal/service/tokens"
 	"mamori/internal/store"
@@ -133,6 +134,7 @@ type ConsoleDeps struct {
 	Tokens     *tokens.Service
 	Events     *events.Service
 	Registries *registries.Service
+	Images     *images.Service
 }
 
 // Server is a configured mamori server. Make one with New; Run serves it.
@@ -156,7 +158,7 @@ type Server struct {
 	events     *events.Service
 	registries *registries.Service
 
-	vdb      *vulnState
+	images   *images.Service
 	syncer   *syncer
 	bg       sync.WaitGroup
 	bgCtx    context.Context
@@ -248,12 +250,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.events = events.New(st, cfg.EventRetention, cfg.Logger, nil)
 	s.registries = registries.New(st, s.box.seal, cfg.Logger)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
-	s.vdb = newVulnState(cfg.VulnDBDir, cfg.Logger)
+	s.images = images.New(st, cfg.VulnDBDir, cfg.Logger, nil)
 	s.syncer = newSyncer(s)
 	s.console = cfg.Console
 	if cfg.ConsoleFactory != nil {
 		deps := ConsoleDeps{Auth: s.auth, Store: st, SealSecret: s.box.seal, Logger: cfg.Logger, Version: cfg.Version,
-			Tokens: s.tokens, Events: s.events, Registries: s.registries,
+			Tokens: s.tokens, Events: s.events, Registries: s.registries, Images: s.images,
 			StartSync: func(_ context.Context, id int64) error { s.syncer.start(id); return nil }}
 		if s.console, err = cfg.ConsoleFactory(deps); err != nil {
 			s.bgCancel()
@@ -350,7 +352,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.bgCancel()
 	s.bg.Wait()
-	s.vdb.close()
+	s.images.Close()
 	return s.st.Close()
 }
 
@@ -397,6 +399,25 @@ func (s *Server) backgroundLoop(ctx context.Context) {
 			lastPrune = time.Now()
 		}
 	}
+}
+
+// checkVulnDB reloads a changed vulnerability DB and re-matches.
+func (s *Server) checkVulnDB(ctx context.Context) { s.images.CheckVulnDB(ctx) }
+
+// startRematch runs a re-match in the background unless one is running;
+// it reports whether it started one.
+func (s *Server) startRematch() bool {
+	if s.images.RematchRunning() {
+		return false
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if _, err := s.images.Rematch(s.bgCtx); err != nil && s.bgCtx.Err() == nil {
+			s.log.Error("re-match", "err", err)
+		}
+	}()
+	return true
 }
 
 // pruneEvents applies the events retention.

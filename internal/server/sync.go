@@ -332,10 +332,10 @@ func (s *Server) scanAndIngest(ctx context.Context, sc *scan.Scanner, ref string
 		return fmt.Errorf("scan %s: %w", ref, err)
 	}
 	res.Warnings = append(res.Warnings, warnings...)
-	if err := s.matchResult(ctx, res); err != nil {
+	if err := s.images.MatchResult(ctx, res); err != nil {
 		return err
 	}
-	out, err := s.st.IngestScan(ctx, res)
+	out, err := s.images.Ingest(ctx, res)
 	if err != nil {
 		if errors.Is(err, store.ErrInvalid) {
 			return fmt.Errorf("store %s: %w", ref, err)

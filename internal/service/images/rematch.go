@@ -1,4 +1,4 @@
-package server
+package images
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 )
 
 // ErrNoVulnDB: matching was asked for but the server has no vulnerability database.
-var ErrNoVulnDB = errors.New("server: no vulnerability database")
+var ErrNoVulnDB = errors.New("no vulnerability database")
 
 // vulnState is the open vulnerability DB and its matcher, swapped when the
 // DB in the directory changes (mamori db update writes a new file and
@@ -112,9 +112,10 @@ func (v *vulnState) info(ctx context.Context, st store.MetaStore) api.DBInfo {
 	return out
 }
 
-// checkVulnDB reloads a changed DB and re-matches every stored inventory
-// when the DB's built-at differs from the one the store was matched against.
-func (s *Server) checkVulnDB(ctx context.Context) {
+// CheckVulnDB reloads a changed DB and re-matches every stored inventory
+// when the DB's built-at differs from the one the store was matched
+// against. The server calls it periodically.
+func (s *Service) CheckVulnDB(ctx context.Context) {
 	if _, err := s.vdb.refresh(ctx); err != nil {
 		if !errors.Is(err, vulndb.ErrNoDB) || s.vdb.available() {
 			s.log.Warn("vulnerability DB", "err", err)
@@ -140,22 +141,23 @@ func (s *Server) checkVulnDB(ctx context.Context) {
 	}
 }
 
-// startRematch runs Rematch in the background unless one is running; it
-// reports whether it started one.
-func (s *Server) startRematch() bool {
+// RematchRunning reports whether a re-match runs now.
+func (s *Service) RematchRunning() bool {
 	if !s.vdb.rematchMu.TryLock() {
-		return false
+		return true
 	}
 	s.vdb.rematchMu.Unlock()
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		if _, err := s.Rematch(s.bgCtx); err != nil && s.bgCtx.Err() == nil {
-			s.log.Error("re-match", "err", err)
-		}
-	}()
-	return true
+	return false
 }
+
+// VulnDBAvailable reports whether the server has a vulnerability DB open.
+func (s *Service) VulnDBAvailable() bool { return s.vdb.available() }
+
+// DBInfo describes the vulnerability DB and the latest re-match.
+func (s *Service) DBInfo(ctx context.Context) api.DBInfo { return s.vdb.info(ctx, s.st) }
+
+// Close closes the vulnerability DB.
+func (s *Service) Close() { s.vdb.close() }
 
 // Rematch matches every stored inventory against the current vulnerability
 // DB and replaces each image's vulnerabilities and its OSV
@@ -163,7 +165,7 @@ func (s *Server) startRematch() bool {
 // the DB adds a finding, a withdrawn or removed one drops it. No image is
 // touched. An image rescanned meanwhile is skipped (its new scan was matched
 // by its scanner). On success the DB's built-at is recorded in the store's meta.
-func (s *Server) Rematch(ctx context.Context) (api.RematchStatus, error) {
+func (s *Service) Rematch(ctx context.Context) (api.RematchStatus, error) {
 	s.vdb.rematchMu.Lock()
 	defer s.vdb.rematchMu.Unlock()
 	m, md, release := s.vdb.acquire()
@@ -206,22 +208,23 @@ func (s *Server) Rematch(ctx context.Context) (api.RematchStatus, error) {
 	if err != nil {
 		st.Error = err.Error()
 		s.setRematchStatus(st)
-		return st, fmt.Errorf("server: re-match: %w", err)
+		return st, fmt.Errorf("images: re-match: %w", err)
 	}
 	s.setRematchStatus(st)
 	s.log.Info("re-match done", "images", st.Images, "skipped", st.Skipped, "took", st.FinishedAt.Sub(st.StartedAt))
 	return st, nil
 }
 
-func (s *Server) setRematchStatus(st api.RematchStatus) {
+func (s *Service) setRematchStatus(st api.RematchStatus) {
 	s.vdb.statusMu.Lock()
 	s.vdb.status = st
 	s.vdb.statusMu.Unlock()
 }
 
-// matchResult matches a fresh scan result against the current DB (the
-// server's own registry scans), recording the DB in the result.
-func (s *Server) matchResult(ctx context.Context, res *model.Result) error {
+// MatchResult matches a fresh scan result's inventory against the current
+// DB (the server's own registry scans: components take inventory, the
+// server matches), recording the DB in the result.
+func (s *Service) MatchResult(ctx context.Context, res *model.Result) error {
 	m, md, release := s.vdb.acquire()
 	defer release()
 	if m == nil {

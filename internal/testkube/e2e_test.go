@@ -240,6 +240,36 @@ spec:
 		if _, err := c.WaitPodPhase(ctx, ns, "applied", corev1.PodRunning); err != nil {
 			t.Fatal(err)
 		}
+		// dry run: admitted and defaulted, not stored
+		dry, err := c.ApplyDryRun(ctx, ns, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry}\n"))
+		if err != nil || len(dry) != 1 {
+			t.Fatalf("dry run: %v %v", dry, err)
+		}
+		if _, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "dry", metav1.GetOptions{}); err == nil {
+			t.Error("dry-run ConfigMap was stored")
+		}
+		// warnings: Pod Security admission in warn mode on the namespace
+		rc, warns, err := c.Recording()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rc.Apply(ctx, "", []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: "+ns+", labels: {pod-security.kubernetes.io/warn: baseline}}\n")); err != nil {
+			t.Fatal(err)
+		}
+		warns.Take()
+		if _, err := rc.ApplyDryRun(ctx, ns, []byte(`
+apiVersion: v1
+kind: Pod
+metadata: {name: privileged}
+spec:
+  nodeSelector: {mamori.local/node: kwok}
+  containers: [{name: c, image: registry.example/x:1, securityContext: {privileged: true}}]
+`)); err != nil {
+			t.Fatal(err)
+		}
+		if w := strings.Join(warns.Take(), "\n"); !strings.Contains(w, "would violate PodSecurity") || !strings.Contains(w, "privileged") {
+			t.Errorf("warnings %q, want the PodSecurity baseline warning", w)
+		}
 		// a denial comes back as an error naming the object
 		_, err = c.Apply(ctx, ns, []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: [{name: c, image: x}]}\n"))
 		if err == nil || !strings.Contains(err.Error(), "Bad_Name") {

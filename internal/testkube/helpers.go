@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/remotecommand"
 )
@@ -76,6 +80,17 @@ func dnsLabel(s string, n int) string {
 // objects without a namespace go to namespace. An error names the document
 // and object that failed (admission denials come back as errors).
 func (c *Cluster) Apply(ctx context.Context, namespace string, manifest []byte) ([]*unstructured.Unstructured, error) {
+	return c.apply(ctx, namespace, manifest, nil)
+}
+
+// ApplyDryRun is Apply with dryRun=All: the apiserver validates, defaults
+// and admits (webhooks included) but stores nothing.
+func (c *Cluster) ApplyDryRun(ctx context.Context, namespace string, manifest []byte) ([]*unstructured.Unstructured, error) {
+	return c.apply(ctx, namespace, manifest, []string{metav1.DryRunAll})
+}
+
+func (c *Cluster) apply(ctx context.Context, namespace string, manifest []byte, dryRun []string) ([]*unstructured.Unstructured, error) {
+	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: dryRun}
 	objs, err := DecodeManifest(manifest)
 	if err != nil {
 		return nil, err
@@ -98,9 +113,9 @@ func (c *Cluster) Apply(ctx context.Context, namespace string, manifest []byte) 
 			if obj.GetNamespace() == "" {
 				obj.SetNamespace(namespace)
 			}
-			applied, err = r.Namespace(obj.GetNamespace()).Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+			applied, err = r.Namespace(obj.GetNamespace()).Apply(ctx, obj.GetName(), obj, opts)
 		} else {
-			applied, err = r.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+			applied, err = r.Apply(ctx, obj.GetName(), obj, opts)
 		}
 		if err != nil {
 			return out, fmt.Errorf("apply %s %s/%s: %w", gvk.Kind, obj.GetNamespace(), obj.GetName(), err)
@@ -108,6 +123,48 @@ func (c *Cluster) Apply(ctx context.Context, namespace string, manifest []byte) 
 		out = append(out, applied)
 	}
 	return out, nil
+}
+
+// Warnings collects the warnings the apiserver returns (admission webhook
+// and Pod Security warnings, deprecations) on requests of a Recording copy.
+type Warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+// HandleWarningHeader implements rest.WarningHandler.
+func (w *Warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+// Take returns the warnings collected so far and forgets them.
+func (w *Warnings) Take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l := w.list
+	w.list = nil
+	return l
+}
+
+// Recording returns a copy of the cluster whose clients (Client, Dynamic,
+// Apply) record the apiserver's warnings in the returned Warnings.
+func (c *Cluster) Recording() (*Cluster, *Warnings, error) {
+	w := &Warnings{}
+	cfg := rest.CopyConfig(c.RESTConfig)
+	cfg.WarningHandler = w
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clientset: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dynamic client: %w", err)
+	}
+	cp := *c
+	cp.RESTConfig, cp.Client, cp.Dynamic = cfg, cs, dyn
+	return &cp, w, nil
 }
 
 // DecodeManifest splits a YAML (---separated) or JSON manifest into

@@ -20,8 +20,19 @@
 #   MAMORI_CLUSTER_PORT   port base; the cluster uses base..base+15 on 127.0.0.1
 #                         (default: the first free of 16400, 16500, ... 17300)
 #   MAMORI_CLUSTER_KWOK_NODES   number of kwok nodes (default 2)
-#   MAMORI_BIN            the mamori binary (default <repo>/bin/mamori, built by go build when missing)
+#   MAMORI_BIN            the mamori binary (default <repo>/bin/mamori, go build at every up)
 #   MAMORI_CLUSTER_QUIET=1      no progress lines on stderr
+#   MAMORI_CLUSTER_DB_DIR       --db-dir of mamori server (default: mamori's default)
+#   MAMORI_CLUSTER_KEEP_ON_FAILURE=1  leave a failed up as it is, for inspection
+#   MAMORI_CLUSTER_SAVE_LOGS=DIR      down copies the component logs there first
+#
+# mamori cluster is started when `mamori cluster --help` lists --kubeconfig;
+# of these flags it gets those its help lists: --kubeconfig (admin),
+# --server, --server-ca, --token-file (the admin token; also in
+# MAMORI_TOKEN), --listen or --webhook-listen (127.0.0.1:<base+10>),
+# --data-dir; MAMORI_CLUSTER_ARGS adds more. Its log: <run dir>/logs.
+#
+# Go e2e tests use the cluster through internal/testkube (MAMORI_TEST_KUBE=1).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -18,6 +18,7 @@ import (
 	"mamori/internal/policy"
 	"mamori/internal/report"
 	"mamori/internal/scan"
+	"mamori/internal/scan/vulnmatch"
 	"mamori/internal/vulndb"
 )
 
@@ -75,7 +76,7 @@ func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
 	f.StringVar(&o.clamd, "clamd", "", "clamd address for malware scanning: unix:///run/clamav/clamd.ctl or tcp://127.0.0.1:3310 (default: the Debian socket when present)")
 	f.StringSliceVar(&o.yaraRules, "yara-rules", nil, "YARA rule files or directories for malware scanning")
 	f.StringSliceVar(&o.hashLists, "malware-hashes", nil, "files of known-bad SHA-256 hashes (\"<sha256>  <name>\" per line)")
-	f.DurationVar(&o.dbMaxAge, "db-max-age", scan.DefaultDBMaxAge, "warn when the vulnerability database is older than this (0: never)")
+	f.DurationVar(&o.dbMaxAge, "db-max-age", vulnmatch.DefaultDBMaxAge, "warn when the vulnerability database is older than this (0: never)")
 	f.BoolVar(&o.skipDBUpdate, "skip-db-update", false, "never download the vulnerability database: with none, vulnerability matching fails with an error")
 	f.BoolVar(&o.offline, "offline", false, "download nothing (implies --skip-db-update): for CI that must not reach out")
 	f.StringVar(&o.dbURL, "db-url", "", "OSV mirror for the first-run database download (default "+vulndb.DefaultBaseURL+")")
@@ -191,7 +192,6 @@ func setup(ctx context.Context, g *globalOptions, o *scanOptions, kind string) (
 		Kind:                kind,
 		Scanners:            o.scanners,
 		Cache:               c,
-		DBDir:               dbDir(g),
 		ShowSecrets:         o.showSecrets,
 		ShowPackagedSecrets: o.pkgSecrets,
 		SecretConfig:        o.secretConfig,
@@ -202,8 +202,7 @@ func setup(ctx context.Context, g *globalOptions, o *scanOptions, kind string) (
 		Logger:              g.logger,
 		Version:             version,
 		Quiet:               g.quiet,
-		DBMaxAge:            dbMaxAge(o.dbMaxAge),
-		FetchDB:             firstRunFetch(g, o),
+		Matcher:             vulnmatch.Opener(vulnmatch.Options{Dir: dbDir(g), MaxAge: dbMaxAge(o.dbMaxAge), Fetch: firstRunFetch(g, o)}),
 	})
 	if err != nil {
 		return nil, nil, "", err

@@ -8,6 +8,7 @@ import (
 	"mamori/internal/image"
 	"mamori/internal/model"
 	"mamori/internal/scan"
+	"mamori/internal/scan/vulnmatch"
 )
 
 // TestDemoScan scans the demo image with the bundled database through the
@@ -22,8 +23,9 @@ func TestDemoScan(t *testing.T) {
 	if err := WriteImage(tarPath); err != nil {
 		t.Fatal(err)
 	}
-	s, cleanup, _, err := scan.Build(ctx, scan.BuildOptions{Kind: model.TargetImage, DBDir: filepath.Join(dir, "db"), Quiet: true,
-		Scanners: []string{"vuln", "secret", "malware", "misconfig"}, Clamd: "unix://" + filepath.Join(dir, "no-clamd.sock"), DBMaxAge: -1})
+	s, cleanup, _, err := scan.Build(ctx, scan.BuildOptions{Kind: model.TargetImage, Quiet: true,
+		Matcher:  vulnmatch.Opener(vulnmatch.Options{Dir: filepath.Join(dir, "db"), MaxAge: -1}),
+		Scanners: []string{"vuln", "secret", "malware", "misconfig"}, Clamd: "unix://" + filepath.Join(dir, "no-clamd.sock")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 	"mamori/internal/image"
 	"mamori/internal/model"
 	"mamori/internal/scan"
+	"mamori/internal/scan/vulnmatch"
 	"mamori/internal/vulndb"
 )
 
@@ -552,8 +553,8 @@ func scanImage(t *testing.T, e *env, archive string, deadline time.Duration, sca
 			return o
 		}
 		s, cleanup, warns, err := scan.Build(ctx, scan.BuildOptions{
-			Kind: model.TargetImage, Scanners: scanners, Cache: c, DBDir: e.db,
-			TempDir: e.tmp, Quiet: true, Version: "hostile-test", DBMaxAge: -1,
+			Kind: model.TargetImage, Scanners: scanners, Cache: c, Matcher: vulnmatch.Opener(vulnmatch.Options{Dir: e.db, MaxAge: -1}),
+			TempDir: e.tmp, Quiet: true, Version: "hostile-test",
 		})
 		if err != nil {
 			o.err = fmt.Errorf("build: %w", err)
@@ -581,7 +582,8 @@ func scanDir(t *testing.T, e *env, dir, kind string, scanners ...string) scanOut
 	t.Setenv("TMPDIR", e.tmp)
 	t.Setenv("HOME", e.home)
 	o := watchdog(t, dir, fastDeadline, func(ctx context.Context) (o scanOutcome) {
-		s, cleanup, warns, err := scan.Build(ctx, scan.BuildOptions{Kind: kind, Scanners: scanners, DBDir: e.db, TempDir: e.tmp, Quiet: true, DBMaxAge: -1})
+		s, cleanup, warns, err := scan.Build(ctx, scan.BuildOptions{Kind: kind, Scanners: scanners, TempDir: e.tmp, Quiet: true,
+			Matcher: vulnmatch.Opener(vulnmatch.Options{Dir: e.db, MaxAge: -1})})
 		if err != nil {
 			o.err = fmt.Errorf("build: %w", err)
 			return o

@@ -2,11 +2,10 @@ package scan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -14,11 +13,9 @@ import (
 	"mamori/internal/cache"
 	"mamori/internal/catalog"
 	"mamori/internal/malware"
-	"mamori/internal/match"
 	"mamori/internal/misconfig"
 	"mamori/internal/model"
 	"mamori/internal/secret"
-	"mamori/internal/vulndb"
 )
 
 // Scanner names accepted by BuildOptions.Scanners.
@@ -29,9 +26,14 @@ const (
 	ScannerMisconfig = "misconfig"
 )
 
-// DefaultDBMaxAge: OSV data changes daily; a week-old database misses
-// the advisories a user most needs.
-const DefaultDBMaxAge = 7 * 24 * time.Hour
+// MatcherOpener opens the vulnerability matcher of a scan: the matcher,
+// the database's description for the results (its BuiltAt may be filled in
+// later, by a matcher that fetches its database on first use), a close
+// function and warnings (an old database). Package scan/vulnmatch opens one
+// over a vulnerability database. scan itself links no database, so that
+// the components that only take inventory (the cluster component, the node
+// agent: the server matches) build their scanners here too.
+type MatcherOpener func(ctx context.Context) (m Matcher, db *model.DBInfo, closer func(), warnings []string, err error)
 
 // BuildOptions say which scanners to assemble for which kind of target.
 type BuildOptions struct {
@@ -40,7 +42,6 @@ type BuildOptions struct {
 	// Scanners beyond the inventory, which always runs.
 	Scanners    []string
 	Cache       *cache.Cache
-	DBDir       string
 	ShowSecrets bool
 	// ShowPackagedSecrets: see Config.
 	ShowPackagedSecrets bool
@@ -52,17 +53,11 @@ type BuildOptions struct {
 	Logger              *slog.Logger
 	Version             string
 	Quiet               bool
-	// DBMaxAge is the age above which the vulnerability DB is reported
-	// stale (0: DefaultDBMaxAge; negative: never).
-	DBMaxAge time.Duration
 	// TempDir is where large files are spilled during analysis.
 	TempDir string
-	// FetchDB, when set, is how the vulnerability database is fetched on
-	// first use when DBDir holds none (a new user's first scan): it is
-	// called once, after the inventory, with the OSV ecosystems the
-	// inventory needs, and must leave a database in DBDir. Nil keeps the
-	// missing database an error (--offline, --skip-db-update).
-	FetchDB func(ctx context.Context, ecosystems []string) error
+	// Matcher opens the vulnerability matcher; required when Scanners
+	// has vuln.
+	Matcher MatcherOpener
 }
 
 // Build assembles a Scanner from opts: the explicit analyzer lists of each
@@ -156,33 +151,21 @@ func Build(ctx context.Context, opts BuildOptions) (*Scanner, func(), []string, 
 		}
 		cfg.Checker = imageChecker{}
 	}
-	if has(cfg.Scanners, ScannerVuln) && opts.FetchDB != nil && !hasDB(opts.DBDir) {
-		fm := &fetchingMatcher{dir: opts.DBDir, fetch: opts.FetchDB, info: &model.DBInfo{}}
-		closers = append(closers, fm.close)
-		cfg.DB, cfg.Matcher = fm.info, fm
-	} else if has(cfg.Scanners, ScannerVuln) {
-		db, err := vulndb.Open(ctx, opts.DBDir)
+	if has(cfg.Scanners, ScannerVuln) {
+		if opts.Matcher == nil {
+			cleanup()
+			return nil, nil, nil, errors.New("scan: the vuln scanner needs a vulnerability matcher (BuildOptions.Matcher)")
+		}
+		m, info, closer, ws, err := opts.Matcher(ctx)
 		if err != nil {
 			cleanup()
 			return nil, nil, nil, fmt.Errorf("%w\n(use --scanners without vuln to scan without vulnerability matching)", err)
 		}
-		closers = append(closers, func() { _ = db.Close() })
-		md := db.Metadata()
-		info := &model.DBInfo{BuiltAt: md.BuiltAt}
-		for e := range md.Ecosystems {
-			info.Ecosystems = append(info.Ecosystems, e)
+		if closer != nil {
+			closers = append(closers, closer)
 		}
-		sort.Strings(info.Ecosystems)
-		cfg.DB = info
-		maxAge := opts.DBMaxAge
-		if maxAge == 0 {
-			maxAge = DefaultDBMaxAge
-		}
-		if age := time.Since(md.BuiltAt); maxAge > 0 && age > maxAge {
-			warnings = append(warnings, fmt.Sprintf("the vulnerability database is %s old (built %s): run `mamori db update`",
-				age.Round(time.Hour), md.BuiltAt.Format(time.RFC3339)))
-		}
-		cfg.Matcher = match.NewMatcher(db)
+		warnings = append(warnings, ws...)
+		cfg.DB, cfg.Matcher = info, m
 	}
 	cfg.ConfigAnalyzers = configAnalyzers
 	setOpts := []analyzer.Option{analyzer.WithTempDir(tmp), analyzer.WithCacheKeyExtra(keyExtra...)}

@@ -1,4 +1,8 @@
-package scan
+// Package vulnmatch opens the vulnerability matcher of a scan over a
+// vulnerability database directory (scan.BuildOptions.Matcher): the CLI's
+// scans and the server use it; the components that only take inventory do
+// not link it (or the database).
+package vulnmatch
 
 import (
 	"context"
@@ -6,11 +10,62 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"mamori/internal/match"
 	"mamori/internal/model"
+	"mamori/internal/scan"
 	"mamori/internal/vulndb"
 )
+
+// DefaultDBMaxAge: OSV data changes daily; a week-old database misses
+// the advisories a user most needs.
+const DefaultDBMaxAge = 7 * 24 * time.Hour
+
+// Options say where the database is and how it is checked.
+type Options struct {
+	// Dir is the vulnerability database directory.
+	Dir string
+	// MaxAge is the age above which the database is reported stale (0:
+	// DefaultDBMaxAge; negative: never).
+	MaxAge time.Duration
+	// Fetch, when set, is how the database is fetched on first use when
+	// Dir holds none (a new user's first scan): it is called once, after
+	// the inventory, with the OSV ecosystems the inventory needs, and must
+	// leave a database in Dir. Nil keeps the missing database an error
+	// (--offline, --skip-db-update).
+	Fetch func(ctx context.Context, ecosystems []string) error
+}
+
+// Opener returns the scan.MatcherOpener of o.
+func Opener(o Options) scan.MatcherOpener {
+	return func(ctx context.Context) (scan.Matcher, *model.DBInfo, func(), []string, error) {
+		if o.Fetch != nil && !hasDB(o.Dir) {
+			fm := &fetchingMatcher{dir: o.Dir, fetch: o.Fetch, info: &model.DBInfo{}}
+			return fm, fm.info, fm.close, nil, nil
+		}
+		db, err := vulndb.Open(ctx, o.Dir)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		md := db.Metadata()
+		info := &model.DBInfo{BuiltAt: md.BuiltAt}
+		for e := range md.Ecosystems {
+			info.Ecosystems = append(info.Ecosystems, e)
+		}
+		sort.Strings(info.Ecosystems)
+		var warnings []string
+		maxAge := o.MaxAge
+		if maxAge == 0 {
+			maxAge = DefaultDBMaxAge
+		}
+		if age := time.Since(md.BuiltAt); maxAge > 0 && age > maxAge {
+			warnings = append(warnings, fmt.Sprintf("the vulnerability database is %s old (built %s): run `mamori db update`",
+				age.Round(time.Hour), md.BuiltAt.Format(time.RFC3339)))
+		}
+		return match.NewMatcher(db), info, func() { _ = db.Close() }, warnings, nil
+	}
+}
 
 // hasDB reports whether dir holds a vulnerability database (of any
 // readable schema: an unreadable one is reported by vulndb.Open).
@@ -34,7 +89,7 @@ type fetchingMatcher struct {
 	m  *match.Matcher
 }
 
-var _ Matcher = (*fetchingMatcher)(nil)
+var _ scan.Matcher = (*fetchingMatcher)(nil)
 
 func (f *fetchingMatcher) Match(ctx context.Context, inv *model.Inventory) ([]model.Vulnerability, []model.Finding, error) {
 	m, err := f.matcher(ctx, ecosystemsOf(inv))

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -198,18 +197,6 @@ func runFollower(t *testing.T, specs []Spec, h Handler, opts ...Option) (stop fu
 	return func() error {
 		cancel()
 		return <-done
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -704,8 +691,6 @@ func TestStateFileIsPrivate(t *testing.T) {
 		}
 	}
 }
-
-var _ io.Writer = (*bytes.Buffer)(nil)
 
 func gzipFile(t *testing.T, src, dst string) {
 	t.Helper()

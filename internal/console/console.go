@@ -214,7 +214,7 @@ func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, e
 		o.services.Registries = registries.New(st, seal, o.logger)
 	}
 	if o.services.Images == nil {
-		o.services.Images = images.New(st, "", o.logger, o.now)
+		o.services.Images = images.New(st, o.logger, o.now)
 	}
 	if o.services.Events == nil {
 		o.services.Events = events.New(st, events.Retention{}, o.logger, o.now)

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -28,7 +26,7 @@ func (s *Server) view(r store.Registry) api.Registry {
 	v := api.Registry{ID: r.ID, Name: r.Name, URL: r.URL, Username: r.Username, PasswordSet: len(r.Secret) > 0,
 		Repositories: repos, Tags: api.TagFilter{Include: tags.Include, Regex: tags.Regex, Latest: tags.Latest},
 		RepositoryFilter: r.RepositoryFilter, TagFilter: r.TagFilter, Insecure: r.Insecure, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		LastSync: apiRegistrySync(r.LastSync), Syncing: s.syncer.running(r.ID)}
+		LastSync: apiRegistrySync(r.LastSync), Syncing: s.syncer.Running(r.ID)}
 	if r.Schedule > 0 {
 		v.Schedule = r.Schedule.String()
 	}
@@ -143,7 +141,7 @@ func (s *Server) handleSyncRegistry(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "registry", err)
 		return
 	}
-	started := s.syncer.start(id)
+	started := s.syncer.Start(id)
 	s.log.Info("registry sync requested", append([]any{"registry", id, "started", started}, service.Actor(r.Context())...)...)
 	status := "started"
 	if !started {
@@ -153,7 +151,7 @@ func (s *Server) handleSyncRegistry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRematch(w http.ResponseWriter, r *http.Request) {
-	if !s.images.VulnDBAvailable() {
+	if !s.matcher.VulnDBAvailable() {
 		writeError(w, http.StatusConflict, "no vulnerability database: run `mamori db update` (or `mamori db import`) on the server")
 		return
 	}
@@ -166,17 +164,5 @@ func (s *Server) handleRematch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDB(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.images.DBInfo(r.Context()))
-}
-
-// registryCredentials decrypts a registry's password.
-func (s *Server) registryCredentials(_ context.Context, r store.Registry) (string, error) {
-	if len(r.Secret) == 0 {
-		return "", nil
-	}
-	p, err := s.box.open(r.Secret)
-	if err != nil {
-		return "", fmt.Errorf("registry %s: %w", r.Name, err)
-	}
-	return string(p), nil
+	writeJSON(w, http.StatusOK, s.matcher.DBInfo(r.Context()))
 }

@@ -76,7 +76,7 @@ func TestRegistryAPIValidationAndSecrets(t *testing.T) {
 			t.Error("the secret changed on an update without password")
 		}
 		r, _ := e.srv.Store().GetRegistry(context.Background(), rv.ID)
-		if pw, err := e.srv.registryCredentials(context.Background(), r); err != nil || pw != "s3cret-value" {
+		if pw, err := e.srv.box.open(r.Secret); err != nil || string(pw) != "s3cret-value" {
 			t.Errorf("decrypted %q %v", pw, err)
 		}
 		// "" clears it.

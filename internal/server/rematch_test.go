@@ -14,7 +14,7 @@ import (
 	"mamori/internal/api"
 	"mamori/internal/match"
 	"mamori/internal/model"
-	"mamori/internal/service/images"
+	"mamori/internal/service/images/vulnmatch"
 	"mamori/internal/store"
 	"mamori/internal/vulndb"
 )
@@ -130,9 +130,9 @@ func TestRematchMalwareFindings(t *testing.T) {
 		// The store gets the findings the new DB gives: the images service
 		// over a recording store.
 		rec := &recordingStore{Store: e.srv.st, malware: map[int64][]model.Finding{}}
-		real := e.srv.images
-		e.srv.images = images.New(rec, dbDir, e.srv.log, nil)
-		defer func() { e.srv.images.Close(); e.srv.images = real }()
+		real := e.srv.matcher
+		e.srv.matcher = vulnmatch.New(rec, dbDir, e.srv.log)
+		defer func() { e.srv.matcher.Close(); e.srv.matcher = real }()
 		want1 := []string{"MAL-2099-0001 osv pkg:npm/lodash@4.17.20 srv/app/node_modules/lodash/package.json"}
 		st := rematch(db1)
 		if got := rec.got(id); !slices.Equal(got, want1) || st.Images != 1 {

@@ -24,7 +24,9 @@ import (
 	"mamori/internal/service/events"
 	"mamori/internal/service/identities"
 	"mamori/internal/service/images"
+	"mamori/internal/service/images/vulnmatch"
 	"mamori/internal/service/registries"
+	"mamori/internal/service/registries/regscan"
 	"mamori/internal/service/tokens"
 	"mamori/internal/store"
 )
@@ -159,7 +161,8 @@ type Server struct {
 	registries *registries.Service
 
 	images   *images.Service
-	syncer   *syncer
+	matcher  *vulnmatch.Matcher
+	syncer   *regscan.Syncer
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -250,13 +253,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.events = events.New(st, cfg.EventRetention, cfg.Logger, nil)
 	s.registries = registries.New(st, s.box.seal, cfg.Logger)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
-	s.images = images.New(st, cfg.VulnDBDir, cfg.Logger, nil)
-	s.syncer = newSyncer(s)
+	s.images = images.New(st, cfg.Logger, nil)
+	s.matcher = vulnmatch.New(st, cfg.VulnDBDir, cfg.Logger)
+	s.syncer = regscan.New(s.bgCtx, regscan.Config{Store: st, Match: s.matcher.MatchResult, Ingest: s.images.Ingest, OpenSecret: s.box.open,
+		CacheDir: cfg.CacheDir, TempDir: filepath.Join(cfg.DataDir, "tmp"), Clamd: cfg.Clamd, Version: cfg.Version, Logger: cfg.Logger})
 	s.console = cfg.Console
 	if cfg.ConsoleFactory != nil {
 		deps := ConsoleDeps{Auth: s.auth, Store: st, SealSecret: s.box.seal, Logger: cfg.Logger, Version: cfg.Version,
 			Tokens: s.tokens, Events: s.events, Registries: s.registries, Images: s.images,
-			StartSync: func(_ context.Context, id int64) error { s.syncer.start(id); return nil }}
+			StartSync: func(_ context.Context, id int64) error { s.syncer.Start(id); return nil }}
 		if s.console, err = cfg.ConsoleFactory(deps); err != nil {
 			s.bgCancel()
 			return nil, fmt.Errorf("server: console: %w", err)
@@ -352,7 +357,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.bgCancel()
 	s.bg.Wait()
-	s.images.Close()
+	s.matcher.Close()
 	return s.st.Close()
 }
 
@@ -380,10 +385,10 @@ func (s *Server) backgroundLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.SchedulerTick)
 	defer t.Stop()
 	for {
-		s.syncer.runDue(ctx)
+		s.syncer.RunDue(ctx)
 		select {
 		case <-ctx.Done():
-			s.syncer.wait()
+			s.syncer.Wait()
 			return
 		case <-t.C:
 		}
@@ -401,19 +406,25 @@ func (s *Server) backgroundLoop(ctx context.Context) {
 	}
 }
 
+// SyncRegistry scans registry id now and waits for the result (the API
+// starts the same work in the background).
+func (s *Server) SyncRegistry(ctx context.Context, id int64) (regscan.Report, error) {
+	return s.syncer.Sync(ctx, id)
+}
+
 // checkVulnDB reloads a changed vulnerability DB and re-matches.
-func (s *Server) checkVulnDB(ctx context.Context) { s.images.CheckVulnDB(ctx) }
+func (s *Server) checkVulnDB(ctx context.Context) { s.matcher.CheckVulnDB(ctx) }
 
 // startRematch runs a re-match in the background unless one is running;
 // it reports whether it started one.
 func (s *Server) startRematch() bool {
-	if s.images.RematchRunning() {
+	if s.matcher.RematchRunning() {
 		return false
 	}
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		if _, err := s.images.Rematch(s.bgCtx); err != nil && s.bgCtx.Err() == nil {
+		if _, err := s.matcher.Rematch(s.bgCtx); err != nil && s.bgCtx.Err() == nil {
 			s.log.Error("re-match", "err", err)
 		}
 	}()

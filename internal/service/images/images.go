@@ -2,9 +2,9 @@
 // model.Result's Upgrade and Validate, then the store), the views of
 // images, scans and vulnerabilities (with the one query syntax of the
 // vulnerability list, ParseVulnerabilityFilter, that the API and the
-// console share), deletion, and matching: the open vulnerability DB, the
-// match of a fresh result's inventory, and the re-match of every stored
-// inventory when the DB changes.
+// console share) and deletion. Matching against the vulnerability DB (a
+// fresh result, the re-match of every stored inventory) is its
+// subpackage vulnmatch.
 package images
 
 import (
@@ -32,21 +32,19 @@ type Store interface {
 // Service ingests and shows scanned images and their vulnerabilities.
 type Service struct {
 	st  Store
-	vdb *vulnState
 	log *slog.Logger
 	now func() time.Time
 }
 
-// New returns the service over st; vulnDBDir is the vulnerability DB
-// directory ("" = no matching).
-func New(st Store, vulnDBDir string, log *slog.Logger, now func() time.Time) *Service {
+// New returns the service over st.
+func New(st Store, log *slog.Logger, now func() time.Time) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{st: st, vdb: newVulnState(vulnDBDir, log), log: log, now: now}
+	return &Service{st: st, log: log, now: now}
 }
 
 // Ingest stores one scan result: upgraded to the current schema when an

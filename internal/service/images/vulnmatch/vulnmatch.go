@@ -1,4 +1,11 @@
-package images
+// Package vulnmatch is the server's matching of inventories against its
+// vulnerability database: it keeps the DB open (swapping it when
+// "mamori db update" replaces it), matches a fresh result's inventory
+// (components take inventory, the server matches), and re-matches every
+// stored inventory when the DB changes, without touching an image. It is
+// part of the images domain, in a package of its own so that what only
+// shows images (the console) does not link the matcher.
+package vulnmatch
 
 import (
 	"context"
@@ -115,7 +122,7 @@ func (v *vulnState) info(ctx context.Context, st store.MetaStore) api.DBInfo {
 // CheckVulnDB reloads a changed DB and re-matches every stored inventory
 // when the DB's built-at differs from the one the store was matched
 // against. The server calls it periodically.
-func (s *Service) CheckVulnDB(ctx context.Context) {
+func (s *Matcher) CheckVulnDB(ctx context.Context) {
 	if _, err := s.vdb.refresh(ctx); err != nil {
 		if !errors.Is(err, vulndb.ErrNoDB) || s.vdb.available() {
 			s.log.Warn("vulnerability DB", "err", err)
@@ -141,8 +148,30 @@ func (s *Service) CheckVulnDB(ctx context.Context) {
 	}
 }
 
+// Store is what matching needs of the store.
+type Store interface {
+	store.ImageStore
+	store.MetaStore
+}
+
+// Matcher matches inventories against the server's vulnerability DB.
+type Matcher struct {
+	st  Store
+	vdb *vulnState
+	log *slog.Logger
+}
+
+// New returns a Matcher over st reading the DB in vulnDBDir ("" = no
+// matching: results are stored with a warning, re-match refuses).
+func New(st Store, vulnDBDir string, log *slog.Logger) *Matcher {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Matcher{st: st, vdb: newVulnState(vulnDBDir, log), log: log}
+}
+
 // RematchRunning reports whether a re-match runs now.
-func (s *Service) RematchRunning() bool {
+func (s *Matcher) RematchRunning() bool {
 	if !s.vdb.rematchMu.TryLock() {
 		return true
 	}
@@ -151,13 +180,13 @@ func (s *Service) RematchRunning() bool {
 }
 
 // VulnDBAvailable reports whether the server has a vulnerability DB open.
-func (s *Service) VulnDBAvailable() bool { return s.vdb.available() }
+func (s *Matcher) VulnDBAvailable() bool { return s.vdb.available() }
 
 // DBInfo describes the vulnerability DB and the latest re-match.
-func (s *Service) DBInfo(ctx context.Context) api.DBInfo { return s.vdb.info(ctx, s.st) }
+func (s *Matcher) DBInfo(ctx context.Context) api.DBInfo { return s.vdb.info(ctx, s.st) }
 
 // Close closes the vulnerability DB.
-func (s *Service) Close() { s.vdb.close() }
+func (s *Matcher) Close() { s.vdb.close() }
 
 // Rematch matches every stored inventory against the current vulnerability
 // DB and replaces each image's vulnerabilities and its OSV
@@ -165,7 +194,7 @@ func (s *Service) Close() { s.vdb.close() }
 // the DB adds a finding, a withdrawn or removed one drops it. No image is
 // touched. An image rescanned meanwhile is skipped (its new scan was matched
 // by its scanner). On success the DB's built-at is recorded in the store's meta.
-func (s *Service) Rematch(ctx context.Context) (api.RematchStatus, error) {
+func (s *Matcher) Rematch(ctx context.Context) (api.RematchStatus, error) {
 	s.vdb.rematchMu.Lock()
 	defer s.vdb.rematchMu.Unlock()
 	m, md, release := s.vdb.acquire()
@@ -215,7 +244,7 @@ func (s *Service) Rematch(ctx context.Context) (api.RematchStatus, error) {
 	return st, nil
 }
 
-func (s *Service) setRematchStatus(st api.RematchStatus) {
+func (s *Matcher) setRematchStatus(st api.RematchStatus) {
 	s.vdb.statusMu.Lock()
 	s.vdb.status = st
 	s.vdb.statusMu.Unlock()
@@ -224,7 +253,7 @@ func (s *Service) setRematchStatus(st api.RematchStatus) {
 // MatchResult matches a fresh scan result's inventory against the current
 // DB (the server's own registry scans: components take inventory, the
 // server matches), recording the DB in the result.
-func (s *Service) MatchResult(ctx context.Context, res *model.Result) error {
+func (s *Matcher) MatchResult(ctx context.Context, res *model.Result) error {
 	m, md, release := s.vdb.acquire()
 	defer release()
 	if m == nil {

@@ -1,13 +1,18 @@
-package server
+// Package regscan runs registry scans: it lists a registry's repositories
+// and tags, applies the registry's filters, scans each selected image with
+// the CLI's scanners and the shared layer cache, has the images service
+// match and store each result, and records the sync's outcome. Syncs run
+// in the background, at most two at a time and one per registry, when an
+// admin asks (API, console) or when a registry's schedule is due.
+package regscan
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +29,25 @@ import (
 	"mamori/internal/service/registries/regfilter"
 	"mamori/internal/store"
 )
+
+// Config configures a Syncer.
+type Config struct {
+	Store store.RegistryStore
+	// Match matches a fresh result's inventory against the server's
+	// vulnerability DB (vulnmatch.Matcher.MatchResult); Ingest stores it
+	// (images.Service.Ingest).
+	Match  func(ctx context.Context, res *model.Result) error
+	Ingest func(ctx context.Context, res *model.Result) (store.IngestOutcome, error)
+	// OpenSecret decrypts a registry's stored password.
+	OpenSecret func(sealed []byte) ([]byte, error)
+	// CacheDir is the per-layer cache shared by the syncs; TempDir their
+	// scratch space.
+	CacheDir, TempDir string
+	// Clamd is the clamd address ("" = the default, used when it answers).
+	Clamd   string
+	Version string
+	Logger  *slog.Logger
+}
 
 // Registry sync limits, each with its reason.
 const (
@@ -45,9 +69,11 @@ const (
 	maxParallelSyncs = 2
 )
 
-// syncer runs registry syncs in the background, one at a time per registry.
-type syncer struct {
-	s    *Server
+// Syncer runs registry syncs in the background, one at a time per registry.
+type Syncer struct {
+	cfg  Config
+	log  *slog.Logger
+	ctx  context.Context
 	mu   sync.Mutex
 	busy map[int64]bool
 	sem  chan struct{}
@@ -58,19 +84,25 @@ type syncer struct {
 	cacheErr  error
 }
 
-func newSyncer(s *Server) *syncer {
-	return &syncer{s: s, busy: map[int64]bool{}, sem: make(chan struct{}, maxParallelSyncs)}
+// New returns a Syncer whose background syncs run under ctx (cancel it to
+// stop them; Wait waits for them).
+func New(ctx context.Context, cfg Config) *Syncer {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{cfg: cfg, log: cfg.Logger, ctx: ctx, busy: map[int64]bool{}, sem: make(chan struct{}, maxParallelSyncs)}
 }
 
-func (y *syncer) running(id int64) bool {
+// Running reports whether a sync of registry id runs now.
+func (y *Syncer) Running(id int64) bool {
 	y.mu.Lock()
 	defer y.mu.Unlock()
 	return y.busy[id]
 }
 
-// start runs a sync of registry id in the background unless one is
+// Start runs a sync of registry id in the background unless one is
 // running; it reports whether it started one.
-func (y *syncer) start(id int64) bool {
+func (y *Syncer) Start(id int64) bool {
 	y.mu.Lock()
 	if y.busy[id] {
 		y.mu.Unlock()
@@ -86,43 +118,44 @@ func (y *syncer) start(id int64) bool {
 			delete(y.busy, id)
 			y.mu.Unlock()
 		}()
-		ctx := y.s.bgCtx
+		ctx := y.ctx
 		select {
 		case y.sem <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
 		defer func() { <-y.sem }()
-		if _, err := y.s.syncRegistry(ctx, id); err != nil && ctx.Err() == nil {
-			y.s.log.Warn("registry sync failed", "registry", id, "err", err)
+		if _, err := y.Sync(ctx, id); err != nil && ctx.Err() == nil {
+			y.log.Warn("registry sync failed", "registry", id, "err", err)
 		}
 	}()
 	return true
 }
 
-func (y *syncer) wait() { y.wg.Wait() }
+// Wait waits for the background syncs (after their context ended).
+func (y *Syncer) Wait() { y.wg.Wait() }
 
-// runDue starts the syncs whose schedule is due.
-func (y *syncer) runDue(ctx context.Context) {
-	regs, err := y.s.st.ListRegistries(ctx)
+// RunDue starts the syncs whose schedule is due.
+func (y *Syncer) RunDue(ctx context.Context) {
+	regs, err := y.cfg.Store.ListRegistries(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			y.s.log.Warn("list registries", "err", err)
+			y.log.Warn("list registries", "err", err)
 		}
 		return
 	}
 	now := time.Now()
 	for _, r := range regs {
 		if r.Schedule > 0 && now.Sub(r.LastSync.At) >= r.Schedule {
-			y.start(r.ID)
+			y.Start(r.ID)
 		}
 	}
 }
 
 // getCache opens the per-layer cache in the data dir once; every sync shares it.
-func (y *syncer) getCache() (*cache.Cache, error) {
+func (y *Syncer) getCache() (*cache.Cache, error) {
 	y.cacheOnce.Do(func() {
-		y.cache, y.cacheErr = cache.Open(y.s.cfg.CacheDir)
+		y.cache, y.cacheErr = cache.Open(y.cfg.CacheDir)
 	})
 	return y.cache, y.cacheErr
 }
@@ -141,32 +174,32 @@ var registryScanners = []string{scan.ScannerSecret, scan.ScannerMalware, scan.Sc
 // version enters the layer cache key, so new signatures reach layers
 // already cached — as with the CLI. warnings (clamd not reachable …) go
 // into every result of the sync.
-func (y *syncer) buildScanner(ctx context.Context) (sc *scan.Scanner, cleanup func(), warnings []string, err error) {
+func (y *Syncer) buildScanner(ctx context.Context) (sc *scan.Scanner, cleanup func(), warnings []string, err error) {
 	c, err := y.getCache()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	tmp := filepath.Join(y.s.cfg.DataDir, "tmp")
+	tmp := y.cfg.TempDir
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, nil, nil, fmt.Errorf("server: create %s: %w", tmp, err)
+		return nil, nil, nil, fmt.Errorf("regscan: create %s: %w", tmp, err)
 	}
 	sc, cleanup, warnings, err = scan.Build(ctx, scan.BuildOptions{
-		Kind: model.TargetImage, Scanners: registryScanners, Cache: c, Clamd: y.s.cfg.Clamd,
-		Logger: y.s.log, Version: y.s.cfg.Version, Quiet: true, TempDir: tmp,
+		Kind: model.TargetImage, Scanners: registryScanners, Cache: c, Clamd: y.cfg.Clamd,
+		Logger: y.log, Version: y.cfg.Version, Quiet: true, TempDir: tmp,
 	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("server: build scanner: %w", err)
+		return nil, nil, nil, fmt.Errorf("regscan: build scanner: %w", err)
 	}
 	return sc, cleanup, warnings, nil
 }
 
-// SyncReport is the outcome of one registry sync.
-type SyncReport struct {
-	Repositories int      `json:"repositories"`
-	Images       int      `json:"images"`
-	Ingested     int      `json:"ingested"`
-	Failed       int      `json:"failed"`
-	Errors       []string `json:"errors,omitempty"`
+// Report is the outcome of one registry sync.
+type Report struct {
+	Repositories int
+	Images       int
+	Ingested     int
+	Failed       int
+	Errors       []string
 }
 
 // staticKeychain gives one registry's credentials to that registry only.
@@ -182,23 +215,18 @@ func (k staticKeychain) Resolve(res authn.Resource) (authn.Authenticator, error)
 	return authn.Anonymous, nil
 }
 
-// SyncRegistry scans registry id now and waits for the result (the API
-// starts the same work in the background).
-func (s *Server) SyncRegistry(ctx context.Context, id int64) (SyncReport, error) {
-	return s.syncRegistry(ctx, id)
-}
-
-// syncRegistry lists the registry's repositories and tags, filters them,
-// and scans and ingests each selected image, recording the outcome.
-func (s *Server) syncRegistry(ctx context.Context, id int64) (rep SyncReport, err error) {
+// Sync lists registry id's repositories and tags, filters them, and
+// scans and ingests each selected image, recording the outcome; it waits
+// for the result (Start runs the same in the background).
+func (y *Syncer) Sync(ctx context.Context, id int64) (rep Report, err error) {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
-	reg, err := s.st.GetRegistry(ctx, id)
+	reg, err := y.cfg.Store.GetRegistry(ctx, id)
 	if err != nil {
 		return rep, fmt.Errorf("registry %d: %w", id, err)
 	}
 	started := time.Now().UTC()
-	if err := s.st.RecordRegistrySync(ctx, id, store.RegistrySync{At: started, Status: store.SyncRunning}); err != nil {
+	if err := y.cfg.Store.RecordRegistrySync(ctx, id, store.RegistrySync{At: started, Status: store.SyncRunning}); err != nil {
 		return rep, fmt.Errorf("registry %s: record sync: %w", reg.Name, err)
 	}
 	defer func() {
@@ -212,10 +240,10 @@ func (s *Server) syncRegistry(ctx context.Context, id int64) (rep SyncReport, er
 		// Record even when ctx ended (shutdown): a fresh short context.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer rcancel()
-		if rerr := s.st.RecordRegistrySync(rctx, id, rs); rerr != nil {
-			s.log.Warn("record registry sync", "registry", id, "err", rerr)
+		if rerr := y.cfg.Store.RecordRegistrySync(rctx, id, rs); rerr != nil {
+			y.log.Warn("record registry sync", "registry", id, "err", rerr)
 		}
-		s.log.Info("registry sync done", "registry", id, "name", reg.Name, "status", rs.Status,
+		y.log.Info("registry sync done", "registry", id, "name", reg.Name, "status", rs.Status,
 			"repositories", rep.Repositories, "images", rep.Images, "ingested", rep.Ingested, "failed", rep.Failed)
 	}()
 
@@ -231,7 +259,7 @@ func (s *Server) syncRegistry(ctx context.Context, id int64) (rep SyncReport, er
 	if err != nil {
 		return rep, err
 	}
-	password, err := s.registryCredentials(ctx, reg)
+	password, err := y.credentials(reg)
 	if err != nil {
 		return rep, err
 	}
@@ -261,16 +289,16 @@ func (s *Server) syncRegistry(ctx context.Context, id int64) (rep SyncReport, er
 		return rep, fmt.Errorf("registry %s: list repositories: %w", reg.Name, err)
 	}
 	if len(all) > MaxRepositories {
-		s.log.Warn("registry catalog truncated", "registry", reg.Name, "repositories", len(all), "cap", MaxRepositories)
+		y.log.Warn("registry catalog truncated", "registry", reg.Name, "repositories", len(all), "cap", MaxRepositories)
 		all = all[:MaxRepositories]
 	}
-	sc, cleanup, warnings, err := s.syncer.buildScanner(ctx)
+	sc, cleanup, warnings, err := y.buildScanner(ctx)
 	if err != nil {
 		return rep, err
 	}
 	defer cleanup()
 	for _, w := range warnings {
-		s.log.Warn("registry scan", "registry", reg.Name, "warning", w)
+		y.log.Warn("registry scan", "registry", reg.Name, "warning", w)
 	}
 	for _, repo := range all {
 		if !regfilter.MatchAny(repos, repo) {
@@ -296,12 +324,12 @@ func (s *Server) syncRegistry(ctx context.Context, id int64) (rep SyncReport, er
 				return rep, err
 			}
 			if rep.Images >= MaxImagesPerSync {
-				s.log.Warn("registry sync stopped at the image cap", "registry", reg.Name, "cap", MaxImagesPerSync)
+				y.log.Warn("registry sync stopped at the image cap", "registry", reg.Name, "cap", MaxImagesPerSync)
 				return rep, nil
 			}
 			rep.Images++
 			ref := host + "/" + repo + ":" + tag
-			if err := s.scanAndIngest(ctx, sc, ref, imgOpts, warnings); err != nil {
+			if err := y.scanAndIngest(ctx, sc, ref, imgOpts, warnings); err != nil {
 				rep.fail(err)
 				continue
 			}
@@ -311,7 +339,7 @@ func (s *Server) syncRegistry(ctx context.Context, id int64) (rep SyncReport, er
 	return rep, nil
 }
 
-func (r *SyncReport) fail(err error) {
+func (r *Report) fail(err error) {
 	r.Failed++
 	if len(r.Errors) < maxSyncErrors {
 		r.Errors = append(r.Errors, err.Error())
@@ -321,7 +349,7 @@ func (r *SyncReport) fail(err error) {
 // scanAndIngest opens one image by reference, scans it (layers from the
 // shared cache when seen before), matches it and stores the result with
 // the scanner's warnings.
-func (s *Server) scanAndIngest(ctx context.Context, sc *scan.Scanner, ref string, opts []image.Option, warnings []string) error {
+func (y *Syncer) scanAndIngest(ctx context.Context, sc *scan.Scanner, ref string, opts []image.Option, warnings []string) error {
 	img, err := image.Open(ctx, string(image.SourceRegistry)+":"+ref, opts...)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", ref, err)
@@ -332,17 +360,29 @@ func (s *Server) scanAndIngest(ctx context.Context, sc *scan.Scanner, ref string
 		return fmt.Errorf("scan %s: %w", ref, err)
 	}
 	res.Warnings = append(res.Warnings, warnings...)
-	if err := s.images.MatchResult(ctx, res); err != nil {
+	if err := y.cfg.Match(ctx, res); err != nil {
 		return err
 	}
-	out, err := s.images.Ingest(ctx, res)
+	out, err := y.cfg.Ingest(ctx, res)
 	if err != nil {
-		if errors.Is(err, store.ErrInvalid) {
-			return fmt.Errorf("store %s: %w", ref, err)
-		}
 		return fmt.Errorf("store %s: %w", ref, err)
 	}
-	s.log.Info("registry image scanned", "ref", ref, "digest", res.Target.Digest, "imageID", out.ImageID,
+	y.log.Info("registry image scanned", "ref", ref, "digest", res.Target.Digest, "imageID", out.ImageID,
 		"packages", out.Packages, "vulnerabilities", out.Vulnerabilities, "findings", out.Findings)
 	return nil
+}
+
+// credentials decrypts a registry's password.
+func (y *Syncer) credentials(r store.Registry) (string, error) {
+	if len(r.Secret) == 0 {
+		return "", nil
+	}
+	if y.cfg.OpenSecret == nil {
+		return "", fmt.Errorf("registry %s: no key to decrypt its password", r.Name)
+	}
+	p, err := y.cfg.OpenSecret(r.Secret)
+	if err != nil {
+		return "", fmt.Errorf("registry %s: %w", r.Name, err)
+	}
+	return string(p), nil
 }

@@ -26,6 +26,7 @@ APT_PACKAGES=(
 	gcc binutils time               # cargo-auditable fixtures (objcopy), GNU time for RSS measurements
 	nftables iproute2               # host firewall tests: network namespaces, `nft list` to check
 	clang llvm libbpf-dev bpftool   # regenerate the runtime sensor's BPF objects and check them (scripts/bpf-generate.sh)
+	acl libcap2-bin e2fsprogs       # host integrity tests: setfacl, getcap, mkfs.ext4 for a loop file system
 )
 
 install_packages() {
@@ -109,7 +110,7 @@ log "privileged e2e (serial)"
 # Tests that need root and change kernel state (network namespaces, mounts,
 # nftables tables, fanotify marks) run one package at a time; each restores
 # what it changes.
-MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 10m ./internal/host/firewall/...
+MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 10m ./internal/host/firewall/... ./internal/host/integrity/...
 # Host anti-malware and app control: fanotify marks only on tmpfs/procfs mounts the tests create.
 MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 5m ./internal/host/fanotify/... ./internal/host/hostfs/... ./internal/host/antimalware/... ./internal/host/appcontrol/...
 # Runtime e2e: real containerd (+ dockerd) under temp dirs, started by internal/testctr.

@@ -48,6 +48,9 @@ type Cluster struct {
 	RegisteredAt, LastContact  time.Time
 	Version, KubernetesVersion string
 	Nodes                      int
+	// Policy names the policy the cluster enforces ("" = none; PolicyStore
+	// sets it).
+	Policy string
 }
 
 // ClusterContact is one registration (Register true) or heartbeat of a
@@ -71,12 +74,12 @@ type Agent struct {
 	FirstSeen, LastContact time.Time
 }
 
-const clusterCols = `id, name, created_at, registered_at, last_contact, version, kube_version, nodes`
+const clusterCols = `id, name, created_at, registered_at, last_contact, version, kube_version, nodes, policy`
 
 func scanCluster(r rowScanner) (Cluster, error) {
 	var c Cluster
 	var created, registered, last int64
-	if err := r.Scan(&c.ID, &c.Name, &created, &registered, &last, &c.Version, &c.KubernetesVersion, &c.Nodes); err != nil {
+	if err := r.Scan(&c.ID, &c.Name, &created, &registered, &last, &c.Version, &c.KubernetesVersion, &c.Nodes, &c.Policy); err != nil {
 		return c, err
 	}
 	c.CreatedAt, c.RegisteredAt, c.LastContact = fromTS(created), fromTS(registered), fromTS(last)

@@ -59,6 +59,7 @@ type Store interface {
 	MetaStore
 	EventStore
 	ClusterStore
+	PolicyStore
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string

@@ -86,8 +86,15 @@ func checkName(n string) error {
 	return nil
 }
 
-// criterion names the one criterion a rule sets; ok is false when it sets
-// none or several (set lists them).
+// Criterion names the criterion a rule sets, by its YAML key ("podSecurity",
+// "vulnerabilities", "cel"); "" when it sets none or several.
+func (c *Criteria) Criterion() string {
+	name, _ := c.criterion()
+	return name
+}
+
+// criterion names the one criterion a rule sets; "" when it sets none or
+// several (set lists them).
 func (c *Criteria) criterion() (name string, set []string) {
 	v := reflect.ValueOf(c).Elem()
 	t := v.Type()
@@ -369,4 +376,15 @@ func (p *Policy) nullCriterion(path ...any) string {
 		}
 	}
 	return ""
+}
+
+// ExceptionExpiry is the first instant an exception no longer holds; ok is
+// false when it never expires (or its expiry does not parse: Parse refuses
+// such a document).
+func ExceptionExpiry(x Exception) (time.Time, bool) {
+	if x.Expires == "" {
+		return time.Time{}, false
+	}
+	t, err := parseExpiry(x.Expires)
+	return t, err == nil
 }

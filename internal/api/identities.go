@@ -27,6 +27,8 @@ type Cluster struct {
 	Version           string `json:"version,omitempty"`
 	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 	Nodes             int    `json:"nodes"`
+	// Policy is the policy the cluster enforces ("" = none).
+	Policy string `json:"policy,omitempty"`
 }
 
 // ClusterCreated answers POST /api/v1/clusters: the cluster and, this once,
@@ -95,4 +97,9 @@ type ComponentConfig struct {
 	// EventRetention is how long the server keeps events (Go duration,
 	// "" = no age limit).
 	EventRetention string `json:"eventRetention,omitempty"`
+	// Policy and PolicyVersion name the policy the component's cluster
+	// enforces (absent when none): fetch it (GET .../policy) when the
+	// version differs from the one loaded.
+	Policy        string `json:"policy,omitempty"`
+	PolicyVersion int    `json:"policyVersion,omitempty"`
 }

@@ -67,6 +67,19 @@ var wireSchemas = map[string]any{
 	"AgentList":         AgentList{},
 	"ComponentConfig":   ComponentConfig{},
 
+	"ClusterPolicyRequest": ClusterPolicyRequest{},
+	"ComponentPolicy":      ComponentPolicy{},
+	"PolicyApply":          PolicyApply{},
+	"PolicyApplied":        PolicyApplied{},
+	"Policy":               Policy{},
+	"PolicyRule":           PolicyRule{},
+	"PolicyException":      PolicyException{},
+	"PolicyRuleset":        PolicyRuleset{},
+	"PolicySummary":        PolicySummary{},
+	"PolicyList":           PolicyList{},
+	"PolicyVersion":        PolicyVersion{},
+	"PolicyVersionList":    PolicyVersionList{},
+
 	// The model's types, which the API carries as they are.
 	"Event":         model.Event{},
 	"ScanResult":    model.Result{},

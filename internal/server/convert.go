@@ -102,7 +102,7 @@ func apiTokenCreated(c tokens.Created) api.TokenCreated {
 
 func apiCluster(c store.Cluster) api.Cluster {
 	return api.Cluster{ID: c.ID, Name: c.Name, CreatedAt: c.CreatedAt, RegisteredAt: c.RegisteredAt, LastContact: c.LastContact,
-		Version: c.Version, KubernetesVersion: c.KubernetesVersion, Nodes: c.Nodes}
+		Version: c.Version, KubernetesVersion: c.KubernetesVersion, Nodes: c.Nodes, Policy: c.Policy}
 }
 
 func apiAgent(a store.Agent) api.Agent {

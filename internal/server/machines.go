@@ -1,12 +1,14 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
 	"mamori/internal/api"
 	"mamori/internal/service/events"
 	"mamori/internal/service/identities"
+	"mamori/internal/store"
 )
 
 // Events and machine identities: the routes of the cluster component and
@@ -158,6 +160,13 @@ func (s *Server) handleComponentConfig(w http.ResponseWriter, r *http.Request) {
 	out := api.ComponentConfig{HeartbeatInterval: HeartbeatInterval.String(), MaxEventBatch: api.MaxEventBatch, MaxEventBytes: api.MaxEventBytes}
 	if ret.MaxAge > 0 {
 		out.EventRetention = ret.MaxAge.String()
+	}
+	switch v, err := s.policies.ForComponent(r.Context()); {
+	case err == nil:
+		out.Policy, out.PolicyVersion = v.Policy, v.Version
+	case !errors.Is(err, store.ErrNotFound):
+		s.fail(w, r, "policy of this cluster", err)
+		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -62,11 +62,22 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Pattern: api.PathClusterHeartbeat, Action: auth.ActionCluster, handler: s.clusterContact(false)},
 		{Method: "GET", Pattern: api.PathClusterConfig, Action: auth.ActionCluster, handler: s.handleComponentConfig},
 
+		{Method: "PUT", Pattern: api.PathClusterPolicyAssign, Action: auth.ActionAdmin, handler: s.handleAssignClusterPolicy},
+		{Method: "GET", Pattern: api.PathClusterPolicy, Action: auth.ActionCluster, handler: s.handleComponentPolicy},
+
 		{Method: "GET", Pattern: api.PathAgents, Action: auth.ActionRead, handler: s.handleListAgents},
 		{Method: "DELETE", Pattern: api.PathAgent, Action: auth.ActionAdmin, handler: s.handleDeleteAgent},
 		{Method: "POST", Pattern: api.PathAgentRegister, Action: auth.ActionAgent, handler: s.agentContact(true)},
 		{Method: "POST", Pattern: api.PathAgentHeartbeat, Action: auth.ActionAgent, handler: s.agentContact(false)},
 		{Method: "GET", Pattern: api.PathAgentConfig, Action: auth.ActionAgent, handler: s.handleComponentConfig},
+		{Method: "GET", Pattern: api.PathAgentPolicy, Action: auth.ActionAgent, handler: s.handleComponentPolicy},
+
+		{Method: "GET", Pattern: api.PathPolicies, Action: auth.ActionRead, handler: s.handleListPolicies},
+		{Method: "POST", Pattern: api.PathPolicies, Action: auth.ActionAdmin, MaxBody: api.MaxPolicyBytes, handler: s.handleApplyPolicy},
+		{Method: "GET", Pattern: api.PathPolicy, Action: auth.ActionRead, handler: s.handleGetPolicy},
+		{Method: "DELETE", Pattern: api.PathPolicy, Action: auth.ActionAdmin, handler: s.handleDeletePolicy},
+		{Method: "GET", Pattern: api.PathPolicyVersions, Action: auth.ActionRead, handler: s.handleListPolicyVersions},
+		{Method: "GET", Pattern: api.PathPolicyVersion, Action: auth.ActionRead, handler: s.handleGetPolicyVersion},
 	}
 }
 

@@ -116,6 +116,37 @@ func routeCases() map[string]routeCase {
 			return "/api/v1/agents/heartbeat", api.AgentReport{Node: "node-1"}
 		},
 		"GET /api/v1/agents/config": static("/api/v1/agents/config"),
+		"GET /api/v1/policies":      static("/api/v1/policies"),
+		"POST /api/v1/policies": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/policies", api.PolicyApply{File: "p.yaml", Document: policyDoc(fmt.Sprintf("p-%d", time.Now().UnixNano()))}
+		},
+		"GET /api/v1/policies/{name}": func(t *testing.T, e *testEnv) (string, any) {
+			return "/api/v1/policies/" + policyFixture(t, e), nil
+		},
+		"DELETE /api/v1/policies/{name}": func(t *testing.T, e *testEnv) (string, any) {
+			return "/api/v1/policies/" + policyFixture(t, e), nil
+		},
+		"GET /api/v1/policies/{name}/versions": func(t *testing.T, e *testEnv) (string, any) {
+			return "/api/v1/policies/" + policyFixture(t, e) + "/versions", nil
+		},
+		"GET /api/v1/policies/{name}/versions/{version}": func(t *testing.T, e *testEnv) (string, any) {
+			return "/api/v1/policies/" + policyFixture(t, e) + "/versions/1", nil
+		},
+		"PUT /api/v1/clusters/{id}/policy": func(t *testing.T, e *testEnv) (string, any) {
+			c, err := e.srv.Store().CreateCluster(context.Background(), fmt.Sprintf("pc-%d", time.Now().UnixNano()), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("/api/v1/clusters/%d/policy", c.ID), api.ClusterPolicyRequest{Policy: policyFixture(t, e)}
+		},
+		"GET /api/v1/clusters/policy": func(t *testing.T, e *testEnv) (string, any) {
+			assignRoutesPolicy(t, e)
+			return "/api/v1/clusters/policy", nil
+		},
+		"GET /api/v1/agents/policy": func(t *testing.T, e *testEnv) (string, any) {
+			assignRoutesPolicy(t, e)
+			return "/api/v1/agents/policy", nil
+		},
 		"DELETE /api/v1/tokens/{id}": func(t *testing.T, e *testEnv) (string, any) {
 			_, rec, err := auth.NewToken(fmt.Sprintf("victim-%d", time.Now().UnixNano()), auth.RoleViewer, "", time.Time{})
 			if err != nil {
@@ -143,6 +174,33 @@ func ingestFixture(t *testing.T, e *testEnv) int64 {
 		t.Fatal(err)
 	}
 	return out.ImageID
+}
+
+func policyDoc(name string) string {
+	return "apiVersion: mamori.dev/v1\nkind: Policy\nname: " + name + "\nadmission:\n  - {name: baseline, action: block, podSecurity: {level: baseline}}\n"
+}
+
+// policyFixture stores a new policy and returns its name.
+func policyFixture(t *testing.T, e *testEnv) string {
+	t.Helper()
+	fixtureSeq++
+	name := fmt.Sprintf("fx-%d", fixtureSeq)
+	if _, _, err := e.srv.Store().PutPolicy(context.Background(), store.PolicyPut{Name: name, Document: policyDoc(name), Digest: name}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// assignRoutesPolicy makes the routes test's cluster enforce a policy.
+func assignRoutesPolicy(t *testing.T, e *testEnv) {
+	t.Helper()
+	c, err := e.srv.Store().GetClusterByName(context.Background(), routesCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.Store().SetClusterPolicy(context.Background(), c.ID, policyFixture(t, e)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func registryFixture(t *testing.T, e *testEnv) int64 {

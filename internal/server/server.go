@@ -25,6 +25,7 @@ import (
 	"mamori/internal/service/identities"
 	"mamori/internal/service/images"
 	"mamori/internal/service/images/vulnmatch"
+	"mamori/internal/service/policies"
 	"mamori/internal/service/registries"
 	"mamori/internal/service/registries/regscan"
 	"mamori/internal/service/tokens"
@@ -137,6 +138,7 @@ type ConsoleDeps struct {
 	Events     *events.Service
 	Registries *registries.Service
 	Images     *images.Service
+	Policies   *policies.Service
 }
 
 // Server is a configured mamori server. Make one with New; Run serves it.
@@ -159,6 +161,7 @@ type Server struct {
 	identities *identities.Service
 	events     *events.Service
 	registries *registries.Service
+	policies   *policies.Service
 
 	images   *images.Service
 	matcher  *vulnmatch.Matcher
@@ -252,6 +255,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.identities = identities.New(st, s.tokens, cfg.Logger, nil)
 	s.events = events.New(st, cfg.EventRetention, cfg.Logger, nil)
 	s.registries = registries.New(st, s.box.seal, cfg.Logger)
+	s.policies = policies.New(st, cfg.Logger, nil)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.images = images.New(st, cfg.Logger, nil)
 	s.matcher = vulnmatch.New(st, cfg.VulnDBDir, cfg.Logger)
@@ -260,7 +264,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.console = cfg.Console
 	if cfg.ConsoleFactory != nil {
 		deps := ConsoleDeps{Auth: s.auth, Store: st, SealSecret: s.box.seal, Logger: cfg.Logger, Version: cfg.Version,
-			Tokens: s.tokens, Events: s.events, Registries: s.registries, Images: s.images,
+			Tokens: s.tokens, Events: s.events, Registries: s.registries, Images: s.images, Policies: s.policies,
 			StartSync: func(_ context.Context, id int64) error { s.syncer.Start(id); return nil }}
 		if s.console, err = cfg.ConsoleFactory(deps); err != nil {
 			s.bgCancel()

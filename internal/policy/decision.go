@@ -10,51 +10,51 @@ import (
 // Decision is a policy's verdict about one subject.
 type Decision struct {
 	// Policy is the deciding policy's name.
-	Policy string
+	Policy string `json:"policy"`
 	// Action is the strongest action of the violations (block > log for
 	// admission; terminate > isolate > log for running workloads and
 	// runtime hits), ActionAllow when nothing is violated.
-	Action model.Action
+	Action model.Action `json:"action"`
 	// Violations are the rules broken, in rule order: each names the
 	// policy, rule, control and offending field or finding.
-	Violations []Violation
+	Violations []Violation `json:"violations,omitempty"`
 	// Exempted are violations an exception waived (Exception and Reason
 	// set); they do not count towards Action.
-	Exempted []Violation
+	Exempted []Violation `json:"exempted,omitempty"`
 	// NeedScan lists images to scan inline before the decision is final
 	// (UnknownImages scan): scan them, set Workload.Images and evaluate
 	// again (with ImageScan.ScanError when the scan failed).
-	NeedScan []string
+	NeedScan []string `json:"needScan,omitempty"`
 	// ScanAfter lists images admitted without a scan, to scan afterwards.
-	ScanAfter []string
+	ScanAfter []string `json:"scanAfter,omitempty"`
 }
 
 // Violation is one broken rule on one field or finding.
 type Violation struct {
-	Policy string
-	Rule   string
-	Action model.Action
+	Policy string       `json:"policy"`
+	Rule   string       `json:"rule"`
+	Action model.Action `json:"action"`
 	// Control is the check that failed: a Pod Security Standards control
 	// ("privileged"), another criterion ("vulnerabilities", "registries"),
 	// "cel", "unknownImage" or "runtime".
-	Control string
+	Control string `json:"control"`
 	// Field is the offending field's path in the object
 	// ("spec.containers[1].securityContext.privileged"); empty for findings
 	// of an image subject and for runtime hits.
-	Field string
+	Field string `json:"field,omitempty"`
 	// Container and Image name the container and its image, when the
 	// violation is about one.
-	Container string
-	Image     string
+	Container string `json:"container,omitempty"`
+	Image     string `json:"image,omitempty"`
 	// Findings are the IDs of offending vulnerabilities or findings, the
 	// first maxFindingIDs of Count.
-	Findings []string
-	Count    int
+	Findings []string `json:"findings,omitempty"`
+	Count    int      `json:"count,omitempty"`
 	// Message says what is wrong in a sentence.
-	Message string
+	Message string `json:"message"`
 	// Exception and Reason are set on exempted violations.
-	Exception string
-	Reason    string
+	Exception string `json:"exception,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // maxFindingIDs bounds the IDs listed in one violation (a denial message

@@ -21,6 +21,7 @@ APT_PACKAGES=(
 	openssl curl iproute2           # the local Kubernetes cluster (scripts/cluster.sh): certificates, probes, ss
 	postgresql                      # the store's second engine
 	chromium                        # the console's browser tests
+	poppler-utils                   # pdftotext and pdftoppm check the compliance report PDF (internal/compliance)
 	rpm ruby php-cli php-composer-semver python3-packaging  # reference implementations the version tests compare against
 	python3 perl                    # with ruby: the distribution-owned files of internal/scan's TestDistributionOwnedSecrets
 	gcc binutils time               # cargo-auditable fixtures (objcopy), GNU time for RSS measurements

@@ -295,6 +295,19 @@ func TestCompareReportsChanges(t *testing.T) {
 		}
 	}
 	check("file /etc/shadow", Modified, "sha256")
+	// Every event fits the one event envelope.
+	for _, e := range events {
+		me := e.Model()
+		if err := me.Validate(); err != nil {
+			t.Errorf("%s %s: %v", e.Kind, e.Key, err)
+		}
+		if me.Module != Module || me.Change == nil || me.Rule.ID == "" || me.Severity == 0 {
+			t.Errorf("model event %+v", me)
+		}
+	}
+	if me := got["file /usr/bin/backdoor"].Model(); me.File == nil || me.File.Mode != "4755" || len(me.File.SHA256) != 64 || me.Rule.ID != "integrity.binaries" {
+		t.Errorf("model file ref %+v", me.File)
+	}
 	if len(events) != 8 {
 		for _, e := range events {
 			t.Logf("%s %s %s %v", e.Kind, e.Key, e.Change, e.Changed)
@@ -339,5 +352,47 @@ func TestScanCancelled(t *testing.T) {
 	s, _ := NewScanner(testRules(t), WithRoot(root), WithCollectors())
 	if _, _, err := s.Scan(ctx, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Scan = %v", err)
+	}
+}
+
+// TestHostileNames: file names that are not text are recorded as they are
+// (the baseline round-trips them) and rendered safe in events.
+func TestHostileNames(t *testing.T) {
+	root := fixture(t)
+	rs := testRules(t)
+	old := build(t, root, rs, nil)
+	names := []string{"\xff\xfe", "a\nb", "tab\there", strings.Repeat("x", 255), "\x1b[31mred"}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(root, "usr/bin", n), []byte(n), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("\xff/\n", filepath.Join(root, "usr/bin/badlink")); err != nil {
+		t.Fatal(err)
+	}
+	cur := build(t, root, rs, old.Key)
+	var buf bytes.Buffer
+	if err := cur.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lookupFile(back.Files, "/usr/bin/\xff\xfe") == nil || lookupFile(back.Files, "/usr/bin/a\nb") == nil {
+		t.Error("raw names lost in the baseline")
+	}
+	events := Compare(old, cur, rs, nil, SourceCompare, time.Now())
+	if len(events) != len(names)+1 {
+		t.Errorf("%d events", len(events))
+	}
+	for _, e := range events {
+		me := e.Model()
+		if err := me.Validate(); err != nil {
+			t.Errorf("%q: %v", e.Key, err)
+		}
+		if strings.ContainsAny(e.Key, "\n\x1b\t") {
+			t.Errorf("control characters in key %q", e.Key)
+		}
 	}
 }

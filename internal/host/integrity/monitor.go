@@ -45,6 +45,9 @@ const (
 	// maxDirty bounds the changed paths held for one batch; beyond it the
 	// batch becomes a full rescan (memory stays bounded under a storm).
 	maxDirty = 8192
+	// DefaultMinRescan is the least time between two rescans after
+	// overflows; changes in between wait for the next rescan.
+	DefaultMinRescan = 30 * time.Second
 	// stateSaveInterval: the state file is written at most this often.
 	stateSaveInterval = 10 * time.Second
 )
@@ -92,6 +95,18 @@ func WithCoalesce(debounce, maxDelay time.Duration) Option {
 			return fmt.Errorf("integrity: coalesce %v/%v: want 0 < debounce <= max delay", debounce, maxDelay)
 		}
 		o.debounce, o.maxDelay = debounce, maxDelay
+		return nil
+	}
+}
+
+// WithMinRescan sets the least time between two overflow rescans;
+// default DefaultMinRescan.
+func WithMinRescan(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("integrity: negative rescan interval %v", d)
+		}
+		o.minRescan = d
 		return nil
 	}
 }
@@ -226,19 +241,20 @@ func (m *Monitor) Run(ctx context.Context) error {
 	pollT := time.NewTicker(o.poll)
 	defer pollT.Stop()
 	batch := newBatch()
-	var debounce <-chan time.Time
+	var debounce, rescanAt <-chan time.Time
+	var lastRescan time.Time
 	var timer *time.Timer
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case c := <-changes:
-			batch.add(c, m.s.o.root)
+			batch.add(c, m.s.o.root, m.s.o.maxDirty)
 			// Drain what is queued: one batch, one timer.
 			for drained := false; !drained; {
 				select {
 				case c := <-changes:
-					batch.add(c, m.s.o.root)
+					batch.add(c, m.s.o.root, m.s.o.maxDirty)
 				default:
 					drained = true
 				}
@@ -255,10 +271,39 @@ func (m *Monitor) Run(ctx context.Context) error {
 			debounce = timer.C
 		case <-debounce:
 			debounce = nil
-			if err := m.locked(func() error { return m.process(ctx, batch, changes, &wg, wctx) }); err != nil {
+			b := batch
+			batch = newBatch()
+			if b.overflow || b.saturated {
+				m.noteRescan(b)
+				// Rescans are rate-limited: under a sustained storm (a
+				// fanotify filesystem mark sees every write on its file
+				// system) they would otherwise run back to back.
+				if wait := time.Until(lastRescan.Add(o.minRescan)); wait > 0 {
+					if rescanAt == nil {
+						rescanAt = time.After(wait)
+					}
+					continue
+				}
+			}
+			if rescanAt != nil {
+				continue // the pending rescan covers these changes
+			}
+			if b.overflow || b.saturated {
+				lastRescan = time.Now()
+				if err := m.locked(func() error { return m.compare(ctx, SourceRescan) }); err != nil {
+					return ignoreCancel(ctx, err)
+				}
+				continue
+			}
+			if err := m.locked(func() error { return m.process(ctx, b, changes, &wg, wctx) }); err != nil {
 				return ignoreCancel(ctx, err)
 			}
-			batch = newBatch()
+		case <-rescanAt:
+			rescanAt = nil
+			lastRescan = time.Now()
+			if err := m.locked(func() error { return m.compare(ctx, SourceRescan) }); err != nil {
+				return ignoreCancel(ctx, err)
+			}
 		case <-compareT.C:
 			if err := m.locked(func() error { return m.compare(ctx, SourceCompare) }); err != nil {
 				return ignoreCancel(ctx, err)
@@ -297,7 +342,7 @@ type batch struct {
 
 func newBatch() *batch { return &batch{paths: map[string]bool{}} }
 
-func (b *batch) add(c change, root string) {
+func (b *batch) add(c change, root string, limit int) {
 	if b.n == 0 {
 		b.first = time.Now()
 	}
@@ -313,7 +358,7 @@ func (b *batch) add(c change, root string) {
 	if !ok {
 		return
 	}
-	if len(b.paths) >= maxDirty {
+	if len(b.paths) >= limit {
 		b.saturated, b.paths = true, map[string]bool{} // too much to track: rescan
 		return
 	}
@@ -473,24 +518,27 @@ func globPrefix(p string) string {
 	return path.Dir(p[:i+1])
 }
 
+// noteRescan counts a batch that turns into a rescan.
+func (m *Monitor) noteRescan(b *batch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.status.Batches++
+	m.status.Changes += b.n
+	if b.overflow {
+		m.status.Overflows++
+		m.s.o.log.Warn("integrity: the kernel's event queue overflowed; rescanning", "changes", b.n)
+	} else {
+		m.status.Saturated++
+		m.s.o.log.Info("integrity: too many changes to track one by one; rescanning", "changes", b.n)
+	}
+}
+
 // process handles one batch of real-time changes.
 func (m *Monitor) process(ctx context.Context, b *batch, changes chan<- change, wg *sync.WaitGroup, wctx context.Context) error {
 	m.mu.Lock()
 	m.status.Batches++
 	m.status.Changes += b.n
 	m.mu.Unlock()
-	if b.overflow || b.saturated {
-		m.mu.Lock()
-		if b.overflow {
-			m.status.Overflows++
-			m.s.o.log.Warn("integrity: the kernel's event queue overflowed; rescanning", "changes", b.n)
-		} else {
-			m.status.Saturated++
-			m.s.o.log.Info("integrity: too many changes to track one by one; rescanning", "changes", b.n)
-		}
-		m.mu.Unlock()
-		return m.compare(ctx, SourceRescan)
-	}
 	m.mu.Lock()
 	roots := m.roots
 	m.mu.Unlock()

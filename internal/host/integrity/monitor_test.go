@@ -333,3 +333,56 @@ func TestMonitorStateFile(t *testing.T) {
 		t.Fatalf("new baseline: %+v", l.events)
 	}
 }
+
+// TestRescanRateLimit: a second burst too large to track right after a
+// rescan waits for the minimum interval, and is then found.
+func TestRescanRateLimit(t *testing.T) {
+	root := fixture(t)
+	rs := testRules(t)
+	opts := []Option{WithRoot(root), WithCollectors(), WithWatch(WatchInotify), WithCoalesce(20*time.Millisecond, 100*time.Millisecond), WithMinRescan(1500 * time.Millisecond)}
+	base, err := Build(context.Background(), rs, nil, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &eventLog{}
+	m, err := NewMonitor(rs, base, l.emit, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.s.o.maxDirty = 5
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor := func(what string, d time.Duration, f func(Status) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(d); !f(m.Status()); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: status %+v", what, m.Status())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("initial compare", 5*time.Second, func(s Status) bool { return s.Compares == 1 })
+	burst := func(prefix string) {
+		for i := range 10 {
+			if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("/usr/lib/%s%d", prefix, i)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	burst("a")
+	waitFor("first rescan", 5*time.Second, func(s Status) bool { return s.Compares == 2 })
+	first := time.Now()
+	l.wait(t, time.Second, KindFile, "/usr/lib/a9", Added)
+	burst("b")
+	waitFor("second burst seen", 5*time.Second, func(s Status) bool { return s.Saturated == 2 })
+	waitFor("deferred rescan", 5*time.Second, func(s Status) bool { return s.Compares == 3 })
+	if d := time.Since(first); d < 1200*time.Millisecond {
+		t.Errorf("second rescan %v after the first, want the 1.5s minimum", d)
+	}
+	e := l.wait(t, time.Second, KindFile, "/usr/lib/b9", Added)
+	if e.Source != SourceRescan {
+		t.Errorf("found by %s", e.Source)
+	}
+}

@@ -36,6 +36,8 @@ type options struct {
 	watch              WatchMode
 	interval, poll     time.Duration
 	debounce, maxDelay time.Duration
+	minRescan          time.Duration
+	maxDirty           int
 	statePath          string
 }
 
@@ -99,7 +101,7 @@ func WithCollectors(cs ...Collector) Option {
 
 func makeOptions(opts []Option) (options, error) {
 	o := options{root: "/", workers: runtime.GOMAXPROCS(0), log: slog.Default(), procDir: "/proc",
-		watch: WatchAuto, interval: DefaultCompareInterval, poll: DefaultPollInterval, debounce: DefaultDebounce, maxDelay: DefaultMaxDelay}
+		watch: WatchAuto, interval: DefaultCompareInterval, poll: DefaultPollInterval, debounce: DefaultDebounce, maxDelay: DefaultMaxDelay, minRescan: DefaultMinRescan, maxDirty: maxDirty}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return options{}, err

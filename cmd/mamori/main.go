@@ -109,6 +109,7 @@ and manifests, and gates pipelines by policy.`,
 		newDBCmd(g),
 		newDemoCmd(g),
 		newServerCmd(g),
+		newAgentCmd(g),
 	)
 	return root
 }

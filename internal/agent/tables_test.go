@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"os"
+	"slices"
+	"testing"
+
+	"mamori/internal/runtime/event"
+	"mamori/internal/runtime/rules"
+)
+
+func TestLRU(t *testing.T) {
+	l := newLRU[int, string](3)
+	l.put(1, "a")
+	l.put(2, "b")
+	l.put(3, "c")
+	if _, ok := l.get(1); !ok { // 1 is now the most recent
+		t.Fatal("1 missing")
+	}
+	l.put(4, "d") // evicts 2, the least recently used
+	if _, ok := l.peek(2); ok {
+		t.Fatal("2 not evicted")
+	}
+	for _, k := range []int{1, 3, 4} {
+		if _, ok := l.peek(k); !ok {
+			t.Fatalf("%d evicted", k)
+		}
+	}
+	if l.len() != 3 || l.evicted != 1 {
+		t.Fatalf("len %d evicted %d", l.len(), l.evicted)
+	}
+	l.remove(3)
+	l.remove(99)
+	l.put(5, "e")
+	l.put(6, "f")
+	if l.len() != 3 || l.evicted != 2 {
+		t.Fatalf("len %d evicted %d", l.len(), l.evicted)
+	}
+	for i := range 10000 { // a storm stays bounded
+		l.put(i, "x")
+	}
+	if l.len() != 3 {
+		t.Fatalf("len %d after a storm", l.len())
+	}
+}
+
+func ev(kind event.Kind, pid, ppid int, start uint64, exe string) *event.Event {
+	e := &event.Event{Kind: kind}
+	e.Process.PID, e.Process.PPID, e.Process.StartTime, e.Process.Exe = pid, ppid, start, exe
+	return e
+}
+
+func TestProcTableAncestry(t *testing.T) {
+	pt := newProcTable(t.TempDir(), 100) // an empty /proc: nothing older than the table
+	pt.observe(ev(event.KindExec, 10, 1, 1000, "/usr/sbin/nginx"))
+	pt.observe(ev(event.KindFork, 11, 10, 1100, ""))
+	if got := pt.observe(ev(event.KindExec, 11, 10, 1100, "/bin/sh")); !slices.Equal(got, []string{"/usr/sbin/nginx"}) {
+		t.Fatalf("sh ancestors %q", got)
+	}
+	pt.observe(ev(event.KindFork, 12, 11, 1200, ""))
+	got := pt.observe(ev(event.KindExec, 12, 11, 1200, "/usr/bin/curl"))
+	if !slices.Equal(got, []string{"/bin/sh", "/usr/sbin/nginx"}) {
+		t.Fatalf("curl ancestors %q", got)
+	}
+	// Later events of the process carry the same ancestry.
+	open := ev(event.KindOpen, 12, 11, 1200, "/usr/bin/curl")
+	if got := pt.observe(open); !slices.Equal(got, []string{"/bin/sh", "/usr/sbin/nginx"}) {
+		t.Fatalf("open ancestors %q", got)
+	}
+	// PID reuse: 12 exits, a new process gets PID 12 under another parent.
+	pt.observe(ev(event.KindExit, 12, 11, 1200, ""))
+	pt.observe(ev(event.KindExec, 20, 1, 2000, "/usr/bin/python3"))
+	pt.observe(ev(event.KindFork, 12, 20, 3000, ""))
+	got = pt.observe(ev(event.KindExec, 12, 20, 3000, "/bin/ls"))
+	if !slices.Equal(got, []string{"/usr/bin/python3"}) {
+		t.Fatalf("reused PID 12 inherited %q", got)
+	}
+	// An event of the old process (start 1200) arriving late is not given
+	// the new one's ancestry.
+	if got := pt.observe(ev(event.KindOpen, 12, 11, 1200, "/usr/bin/curl")); got != nil {
+		t.Fatalf("stale event got %q", got)
+	}
+	// A deep chain is cut at MaxAncestors.
+	pid := 100
+	pt.observe(ev(event.KindExec, pid, 1, 1, "/bin/p100"))
+	for i := 1; i <= 20; i++ {
+		pt.observe(ev(event.KindFork, pid+i, pid+i-1, uint64(i+1), ""))
+		got = pt.observe(ev(event.KindExec, pid+i, pid+i-1, uint64(i+1), "/bin/p"))
+	}
+	if len(got) != rules.MaxAncestors {
+		t.Fatalf("deep chain: %d ancestors", len(got))
+	}
+}
+
+func TestProcTableFromProc(t *testing.T) {
+	pt := newProcTable("/proc", 100)
+	// This test process: its parent (go test's) is read from /proc.
+	self := os.Getpid()
+	ppid := os.Getppid()
+	got := pt.observe(ev(event.KindExec, 999999, self, 5, "/bin/child"))
+	if len(got) == 0 {
+		t.Fatal("no ancestry from /proc")
+	}
+	exe, _ := os.Executable()
+	if got[0] != exe {
+		t.Fatalf("parent %q, want %q (ppid %d)", got[0], exe, ppid)
+	}
+}
+
+func TestProcTableBounded(t *testing.T) {
+	pt := newProcTable(t.TempDir(), 1000)
+	for i := 0; i < 100000; i++ { // a fork bomb whose exits were dropped
+		pt.observe(ev(event.KindFork, 1000+i, 1, uint64(i+1), "/bin/sh"))
+	}
+	if pt.procs.len() > 1000 || pt.procs.evicted < 99000 {
+		t.Fatalf("table %d entries, %d evicted", pt.procs.len(), pt.procs.evicted)
+	}
+}
+
+func TestWriterTable(t *testing.T) {
+	w := newWriterTable(10)
+	wr := ev(event.KindWrite, 5, 1, 1, "/usr/bin/curl")
+	wr.File = event.File{Path: "/tmp/x", Dev: 7, Inode: 42}
+	w.observe(wr)
+	ex := ev(event.KindExec, 6, 1, 2, "/tmp/x")
+	ex.File = event.File{Path: "/tmp/x", Dev: 7, Inode: 42}
+	if got := w.writer(ex); got != "/usr/bin/curl" {
+		t.Fatalf("writer %q", got)
+	}
+	ex.File.Dev = 8 // the same inode number on another file system
+	if got := w.writer(ex); got != "" {
+		t.Fatalf("writer on another device %q", got)
+	}
+	failed := ev(event.KindWrite, 5, 1, 1, "/bin/evil")
+	failed.File = event.File{Path: "/tmp/y", Dev: 7, Inode: 43}
+	failed.Syscall, failed.Ret = "openat", -13
+	w.observe(failed)
+	ex.File = event.File{Dev: 7, Inode: 43}
+	if got := w.writer(ex); got != "" {
+		t.Fatalf("a failed open recorded a writer %q", got)
+	}
+}
+
+func TestFdKind(t *testing.T) {
+	for in, want := range map[string]string{
+		"socket:[1234]": "socket", "pipe:[5]": "pipe", "/dev/null": "null", "/dev/pts/3": "tty",
+		"/dev/tty1": "tty", "/tmp/out.log": "file", "anon_inode:[eventfd]": "file", "": "",
+	} {
+		if got := fdKind(in); got != want {
+			t.Errorf("fdKind(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// A real process: this one, and a PID that is not it any more.
+	in, out := stdioKinds("/proc", os.Getpid(), 0)
+	if in == "" || out == "" {
+		t.Fatalf("own stdio kinds %q %q", in, out)
+	}
+	if in, out := stdioKinds("/proc", os.Getpid(), 12345); in != "" || out != "" {
+		t.Fatalf("wrong start time still gave %q %q", in, out)
+	}
+}

@@ -32,10 +32,11 @@ type ConfirmFunc func(ctx context.Context) error
 type Option func(*options) error
 
 type options struct {
-	table   string
-	netns   int // -1: the caller's network namespace
-	timeout time.Duration
-	log     *slog.Logger
+	statePath string
+	table     string
+	netns     int // -1: the caller's network namespace
+	timeout   time.Duration
+	log       *slog.Logger
 }
 
 // WithTable sets the table name (family inet); default DefaultTable.
@@ -152,7 +153,7 @@ func (m *Manager) Apply(ctx context.Context, rs Ruleset) error {
 	if err := m.replace(c, compile(rs, rules)); err != nil {
 		return fmt.Errorf("firewall: apply to table inet %s: %w", m.o.table, err)
 	}
-	return nil
+	return m.saveState(&stateFile{Confirmed: &rs})
 }
 
 // SafeApply applies rs, then calls confirm with a deadline of the
@@ -181,20 +182,34 @@ func (m *Manager) SafeApply(ctx context.Context, rs Ruleset, confirm ConfirmFunc
 	if err != nil {
 		return err
 	}
+	st := &stateFile{}
+	if m.o.statePath != "" {
+		if st, err = m.loadState(); err != nil {
+			return err
+		}
+		// Record the change as pending first: if the agent dies before the
+		// confirmation, Recover undoes it.
+		st.Pending = &rs
+		if err := m.saveState(st); err != nil {
+			return err
+		}
+	}
 	if err := m.replace(c, compile(rs, rules)); err != nil {
-		return fmt.Errorf("firewall: apply to table inet %s: %w", m.o.table, err)
+		st.Pending = nil
+		return errors.Join(fmt.Errorf("firewall: apply to table inet %s: %w", m.o.table, err), m.saveState(st))
 	}
 	cctx, cancel := context.WithTimeout(ctx, m.o.timeout)
 	cerr := runConfirm(cctx, confirm)
 	cancel()
 	if cerr == nil {
-		return nil
+		return m.saveState(&stateFile{Confirmed: &rs})
 	}
 	m.o.log.Warn("firewall change not confirmed; restoring the previous table", "table", m.o.table, "err", cerr)
 	if rerr := m.restore(c, prev); rerr != nil {
 		return fmt.Errorf("firewall: confirmation failed (%v) and the previous table could not be restored: %w", cerr, rerr)
 	}
-	return fmt.Errorf("%w: %w", ErrRolledBack, cerr)
+	st.Pending = nil
+	return errors.Join(fmt.Errorf("%w: %w", ErrRolledBack, cerr), m.saveState(st))
 }
 
 // runConfirm calls confirm and waits for it at most until ctx is done, so a
@@ -226,14 +241,16 @@ func (m *Manager) Remove(ctx context.Context) error {
 		return err
 	}
 	exists, err := m.owned(c)
-	if err != nil || !exists {
+	if err != nil {
 		return err
 	}
-	c.DelTable(m.table())
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("firewall: delete table inet %s: %w", m.o.table, err)
+	if exists {
+		c.DelTable(m.table())
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("firewall: delete table inet %s: %w", m.o.table, err)
+		}
 	}
-	return nil
+	return m.saveState(&stateFile{})
 }
 
 // owned reports whether mamori's table exists, and fails with

@@ -170,6 +170,17 @@ func pair(t *testing.T) (host, peer *netns) {
 	run(t, "ip", "-n", peer.name, "link", "set", "vp", "up")
 	host.listen(t, hostAddr+":8080")
 	peer.listen(t, peerAddr+":8443")
+	// The veth link takes a moment to come up: wait until both ways work.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := errors.Join(peer.dial(context.Background(), hostAddr+":8080"), host.dial(context.Background(), peerAddr+":8443"))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("link between the namespaces did not come up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	return host, peer
 }
 
@@ -539,5 +550,89 @@ func TestEveryMatchListsInNft(t *testing.T) {
 	}
 	if err := m.Remove(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRecoverAfterCrash: the agent applied a change and died before
+// confirming it; the restarted agent's Recover puts the last confirmed
+// ruleset back (or removes the table when none was ever confirmed).
+func TestRecoverAfterCrash(t *testing.T) {
+	requireHost(t)
+	ctx := context.Background()
+	host, peer := pair(t)
+	state := t.TempDir() + "/firewall.json"
+	m1 := manager(t, host, WithStateFile(state))
+	before := Ruleset{InputPolicy: Drop, Established: true, Rules: []Rule{
+		{Name: "svc", Direction: In, Action: Accept, Protocol: "tcp", DestinationPorts: []string{"8080"}},
+	}}
+	if err := m1.Apply(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	want := listTable(t, host)
+	lockout := Ruleset{Rules: []Rule{{Name: "lockout", Direction: Out, Action: Drop}}}
+	// What SafeApply does up to the confirmation, then the process "dies".
+	crash := func(m *Manager) {
+		t.Helper()
+		st, err := m.loadState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Pending = &lockout
+		if err := m.saveState(st); err != nil {
+			t.Fatal(err)
+		}
+		c, err := m.conn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules, _ := parse(lockout)
+		if err := m.replace(c, compile(lockout, rules)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crash(m1)
+	wantReach(t, host, peerAddr+":8443", false)
+
+	m2 := manager(t, host, WithStateFile(state))
+	done, err := m2.Recover(ctx)
+	if err != nil || !done {
+		t.Fatalf("Recover = %v, %v", done, err)
+	}
+	if got := listTable(t, host); got != want {
+		t.Errorf("recovered table:\n%s\nwant:\n%s", got, want)
+	}
+	wantReach(t, host, peerAddr+":8443", true)
+	wantReach(t, peer, hostAddr+":8080", true)
+	if done, err := m2.Recover(ctx); done || err != nil {
+		t.Errorf("second Recover = %v, %v", done, err)
+	}
+	// A confirmed SafeApply leaves nothing pending.
+	if err := m2.SafeApply(ctx, before, func(ctx context.Context) error { return host.dial(ctx, peerAddr+":8443") }); err != nil {
+		t.Fatal(err)
+	}
+	if done, _ := m2.Recover(ctx); done {
+		t.Error("Recover after a confirmed change undid it")
+	}
+
+	// Nothing ever confirmed: recovery removes mamori's table.
+	if err := m2.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	crash(m2)
+	m3 := manager(t, host, WithStateFile(state))
+	if done, err := m3.Recover(ctx); err != nil || !done {
+		t.Fatalf("Recover = %v, %v", done, err)
+	}
+	if out := host.nft(t, "list", "tables"); strings.Contains(out, "mamori") {
+		t.Errorf("table left:\n%s", out)
+	}
+	wantReach(t, host, peerAddr+":8443", true)
+
+	// A damaged state file is an error, not a guess.
+	if err := os.WriteFile(state, []byte("{garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m3.Recover(ctx); err == nil {
+		t.Error("damaged state accepted")
 	}
 }

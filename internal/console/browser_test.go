@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"mamori/internal/auth"
+	"mamori/internal/policy"
 )
 
 // chromiumPath is Debian's chromium (apt-get install chromium).
@@ -154,6 +155,14 @@ func TestBrowser(t *testing.T) {
 	b.do("sync now", chromedp.Click(css(`form[action$="/sync"] button`)), waitPage("registries"))
 	b.expectText("main", "Sync started")
 	b.shot("11-registries")
+
+	// Policies: apply the default policy through the form, open it.
+	b.do("policies", chromedp.Click(css(`nav.nav a[href="/policies"]`)), waitPage("policies"))
+	b.expectText("main", "No policies yet")
+	b.do("fill policy", chromedp.SetValue(css("#pol-file"), "default.yaml"), chromedp.SetValue(css("#pol-doc"), string(policy.DefaultPolicyYAML())))
+	b.do("apply policy", chromedp.Submit(css("#pol-file")), waitPage("policy"))
+	b.expectText("main", "Policy created", "pss-baseline", "podSecurity (baseline)", "critical-vulnerabilities", "No cluster enforces this policy")
+	b.shot("18-policy")
 
 	// Artifact Scanner: mint a CI token.
 	b.do("scanner", chromedp.Click(css(`nav.nav a[href="/scanner"]`)), waitPage("scanner"))

@@ -29,6 +29,7 @@ import (
 	"mamori/internal/auth"
 	"mamori/internal/service/events"
 	"mamori/internal/service/images"
+	"mamori/internal/service/policies"
 	"mamori/internal/service/registries"
 	"mamori/internal/service/tokens"
 	"mamori/internal/store"
@@ -140,6 +141,7 @@ type Services struct {
 	Events     *events.Service
 	Registries *registries.Service
 	Images     *images.Service
+	Policies   *policies.Service
 }
 
 // WithServices sets the domain services (the server passes its own).
@@ -216,6 +218,9 @@ func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, e
 	if o.services.Images == nil {
 		o.services.Images = images.New(st, o.logger, o.now)
 	}
+	if o.services.Policies == nil {
+		o.services.Policies = policies.New(st, o.logger, o.now)
+	}
 	if o.services.Events == nil {
 		o.services.Events = events.New(st, events.Retention{}, o.logger, o.now)
 	}
@@ -256,6 +261,11 @@ func (c *Console) routes() error {
 	m.Handle("GET /vulnerabilities", viewer(h(c.vulnsPage)))
 	m.Handle("GET /vulnerabilities/{id}", viewer(h(c.vulnPage)))
 	m.Handle("GET /events", viewer(h(c.eventsPage)))
+	m.Handle("GET /policies", viewer(h(c.policiesPage)))
+	m.Handle("POST /policies", admin(h(c.policyApply)))
+	m.Handle("GET /policies/{name}", viewer(h(c.policyPage)))
+	m.Handle("POST /policies/{name}/delete", admin(h(c.policyDelete)))
+	m.Handle("POST /policies/{name}/assign", admin(h(c.policyAssign)))
 	m.Handle("GET /registries", viewer(h(c.registriesPage)))
 	m.Handle("GET /registries/new", admin(h(c.registryForm)))
 	m.Handle("POST /registries", admin(h(c.registrySave)))

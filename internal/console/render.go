@@ -36,6 +36,8 @@ var pageFiles = map[string]string{
 	"vuln":          "vuln.html",
 	"events":        "events.html",
 	"registries":    "registries.html",
+	"policies":      "policies.html",
+	"policy":        "policy.html",
 	"registry_form": "registry_form.html",
 	"scanner":       "scanner.html",
 	"tokens":        "tokens.html",

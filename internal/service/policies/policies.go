@@ -34,6 +34,7 @@ const MaxFileName = 255
 type Store interface {
 	store.PolicyStore
 	GetCluster(ctx context.Context, id int64) (store.Cluster, error)
+	ListClusters(ctx context.Context) ([]store.Cluster, error)
 }
 
 // Service manages policies.
@@ -229,6 +230,16 @@ func (s *Service) Assign(ctx context.Context, clusterID int64, name string) (sto
 		s.log.Info("cluster policy assigned", append([]any{"cluster", c.Name, "policy", name, "previous", before.Policy}, service.Actor(ctx)...)...)
 	}
 	return c, nil
+}
+
+// Clusters lists the clusters with the policy each enforces, for choosing
+// where a policy applies.
+func (s *Service) Clusters(ctx context.Context) ([]store.Cluster, error) {
+	cs, err := s.st.ListClusters(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("clusters: %w", err)
+	}
+	return cs, nil
 }
 
 // ForComponent returns the latest version of the policy the calling

@@ -138,8 +138,8 @@ type file struct {
 	fp        fingerprint
 	head      []byte // the file's first bytes as read, while headOK (fp is their hash)
 	headOK    bool   // the file was read from offset 0 by this follower: fp grows with head
-	offset    int64 // committed: the byte after the last delivered line (or skipped bytes)
-	readPos   int64 // offset + len(partial) unless skipping
+	offset    int64  // committed: the byte after the last delivered line (or skipped bytes)
+	readPos   int64  // offset + len(partial) unless skipping
 	partial   []byte
 	skipping  bool // inside an overlong line: discard to the next newline
 	size      int64

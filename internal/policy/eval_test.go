@@ -489,3 +489,35 @@ func TestEvaluateDoesNotModify(t *testing.T) {
 		t.Error("Evaluate modified the workload")
 	}
 }
+
+// TestConcurrentEvaluate: one Evaluator, many goroutines, CEL included;
+// every decision is the one a lone evaluation gives (run with -race).
+func TestConcurrentEvaluate(t *testing.T) {
+	p, err := Parse("default.yaml", DefaultPolicyYAML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Admission = append(p.Admission, Rule{Name: "cel", Action: model.ActionLog, Criteria: Criteria{CEL: `object.metadata.name == "shop" && images.exists(i, i.counts.critical > 0)`}})
+	ev, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := workload(t, twoImages)
+	w.Images = map[string]ImageScan{"registry.example.com/shop/web:1.2": scanned(vulnsFixture(), findingsFixture(), testNow)}
+	want := ev.Evaluate(w, testNow)
+	done := make(chan Decision, 8)
+	for range 8 {
+		go func() {
+			var d Decision
+			for range 200 {
+				d = ev.Evaluate(w, testNow)
+			}
+			done <- d
+		}()
+	}
+	for range 8 {
+		if d := <-done; !reflect.DeepEqual(d, want) {
+			t.Fatalf("concurrent decision differs:\n%+v\nwant\n%+v", d, want)
+		}
+	}
+}

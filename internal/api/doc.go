@@ -43,6 +43,7 @@ const (
 	PathToken  = Prefix + "/tokens/{id}"
 
 	PathEvents = Prefix + "/events"
+	PathMatch  = Prefix + "/match"
 
 	PathClusters         = Prefix + "/clusters"
 	PathCluster          = Prefix + "/clusters/{id}"
@@ -75,6 +76,12 @@ const (
 	// a typical event is under 2 KiB, a batch of MaxEventBatch well under
 	// this; a pathological one (long command lines) is split by the client.
 	MaxEventBytes int64 = 16 << 20
+	// MaxInventoryBytes caps an inventory sent for matching (compressed and
+	// decompressed): a large image or node has thousands of packages, a
+	// few MiB of JSON.
+	MaxInventoryBytes int64 = 64 << 20
+	// MaxMatchPackages bounds the packages of one match request.
+	MaxMatchPackages = 100_000
 	// DefaultLimit and MaxLimit bound list pages.
 	DefaultLimit = 50
 	MaxLimit     = 1000

@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"mamori/internal/model"
+)
 
 // Machine identities: a cluster component (one per Kubernetes cluster) and
 // node agents authenticate with tokens of the roles "cluster" and "agent",
@@ -102,4 +106,21 @@ type ComponentConfig struct {
 	// version differs from the one loaded.
 	Policy        string `json:"policy,omitempty"`
 	PolicyVersion int    `json:"policyVersion,omitempty"`
+}
+
+// MatchRequest is the body of POST /api/v1/match: an inventory a component
+// took (a node's own packages, an image scanned inline at admission).
+// Components take inventory; the server, which holds the vulnerability
+// database, matches it.
+type MatchRequest struct {
+	Inventory model.Inventory `json:"inventory"`
+}
+
+// MatchResult answers POST /api/v1/match: the vulnerabilities and the
+// malicious-package findings of the inventory, worst first, and the
+// database matched against. Nothing is stored.
+type MatchResult struct {
+	Vulnerabilities []model.Vulnerability `json:"vulnerabilities"`
+	Findings        []model.Finding       `json:"findings"`
+	DB              *model.DBInfo         `json:"db,omitempty"`
 }

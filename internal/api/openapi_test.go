@@ -66,6 +66,8 @@ var wireSchemas = map[string]any{
 	"Agent":             Agent{},
 	"AgentList":         AgentList{},
 	"ComponentConfig":   ComponentConfig{},
+	"MatchRequest":      MatchRequest{},
+	"MatchResult":       MatchResult{},
 
 	"ClusterPolicyRequest": ClusterPolicyRequest{},
 	"ComponentPolicy":      ComponentPolicy{},

@@ -64,7 +64,7 @@ func TestGenerateToken(t *testing.T) {
 func TestAllowed(t *testing.T) {
 	const (
 		P, R, I, A = ActionPublic, ActionRead, ActionIngest, ActionAdmin
-		E, C, G    = ActionEvents, ActionCluster, ActionAgent
+		E, C, G    = ActionComponent, ActionCluster, ActionAgent
 	)
 	want := map[Role]map[Action]bool{
 		RoleViewer:   {P: true, R: true, I: false, A: false, E: false, C: false, G: false},

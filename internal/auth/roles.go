@@ -66,9 +66,9 @@ const (
 	// ActionAdmin: manage registries, tokens, clusters and agents, start
 	// syncs and re-matches. admin only.
 	ActionAdmin Action = "admin"
-	// ActionEvents: deliver security events. The cluster component and
-	// node agents only.
-	ActionEvents Action = "events"
+	// ActionComponent: what every component does: deliver security events,
+	// have an inventory matched. The cluster component and node agents only.
+	ActionComponent Action = "component"
 	// ActionCluster: a cluster component's own routes (register, heartbeat,
 	// configuration). cluster only.
 	ActionCluster Action = "cluster"
@@ -78,7 +78,7 @@ const (
 )
 
 // Actions lists every action.
-var Actions = []Action{ActionPublic, ActionRead, ActionIngest, ActionAdmin, ActionEvents, ActionCluster, ActionAgent}
+var Actions = []Action{ActionPublic, ActionRead, ActionIngest, ActionAdmin, ActionComponent, ActionCluster, ActionAgent}
 
 // rank orders the human roles; machine and unknown roles rank 0.
 func rank(r Role) int {
@@ -103,7 +103,7 @@ func AllowedRoles(a Action) []Role {
 		return []Role{RoleOperator, RoleAdmin}
 	case ActionAdmin:
 		return []Role{RoleAdmin}
-	case ActionEvents:
+	case ActionComponent:
 		return []Role{RoleCluster, RoleAgent}
 	case ActionCluster:
 		return []Role{RoleCluster}

@@ -120,7 +120,24 @@ func (r *Result) Validate(now time.Time) error {
 	v.str("tool.version", r.Tool.Version)
 	v.strs("scanners", r.Scanners)
 	v.strs("warnings", r.Warnings)
-	if os := r.Inventory.OS; os != nil {
+	if v.err != nil {
+		return v.err
+	}
+	if err := r.Inventory.Validate(); err != nil {
+		return err
+	}
+	if err := ValidateVulnerabilities(r.Vulnerabilities); err != nil {
+		return err
+	}
+	return ValidateFindings(r.Findings)
+}
+
+// Validate checks an inventory (part of Result.Validate; the server checks
+// an inventory a component sends for matching with it too): package names
+// present, every text valid UTF-8 without NUL bytes.
+func (inv *Inventory) Validate() error {
+	v := &validator{}
+	if os := inv.OS; os != nil {
 		v.str("inventory.os.id", os.ID)
 		v.str("inventory.os.versionID", os.VersionID)
 		v.str("inventory.os.codename", os.Codename)
@@ -130,8 +147,8 @@ func (r *Result) Validate(now time.Time) error {
 	if v.err != nil {
 		return v.err
 	}
-	for i := range r.Inventory.Packages {
-		p := &r.Inventory.Packages[i]
+	for i := range inv.Packages {
+		p := &inv.Packages[i]
 		f := fmt.Sprintf("inventory.packages[%d]", i)
 		v.required(f+".name", p.Name, MaxResultTextLen)
 		for _, kv := range [][2]string{{"version", p.Version}, {"type", p.Type}, {"ecosystem", p.Ecosystem},
@@ -148,10 +165,7 @@ func (r *Result) Validate(now time.Time) error {
 			return v.err
 		}
 	}
-	if err := ValidateVulnerabilities(r.Vulnerabilities); err != nil {
-		return err
-	}
-	return ValidateFindings(r.Findings)
+	return nil
 }
 
 // ValidateVulnerabilities checks vulnerability rows (part of

@@ -2,12 +2,15 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"mamori/internal/api"
+	"mamori/internal/model"
 	"mamori/internal/service/events"
 	"mamori/internal/service/identities"
+	"mamori/internal/service/images/vulnmatch"
 	"mamori/internal/store"
 )
 
@@ -169,4 +172,37 @@ func (s *Server) handleComponentConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// handleMatch matches an inventory a component took against the server's
+// vulnerability database and answers what it finds; nothing is stored.
+func (s *Server) handleMatch(w http.ResponseWriter, r *http.Request) {
+	var req api.MatchRequest
+	if !s.decodeUpload(w, r, api.MaxInventoryBytes, "inventory", &req) {
+		return
+	}
+	if n := len(req.Inventory.Packages); n > api.MaxMatchPackages {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%d packages: at most %d in one request", n, api.MaxMatchPackages))
+		return
+	}
+	if err := req.Inventory.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid inventory: "+err.Error())
+		return
+	}
+	vulns, mal, db, err := s.matcher.MatchInventory(r.Context(), &req.Inventory)
+	switch {
+	case errors.Is(err, vulnmatch.ErrNoVulnDB):
+		writeError(w, http.StatusConflict, "no vulnerability database on the server yet: run `mamori db update` on the server")
+		return
+	case err != nil:
+		s.fail(w, r, "match", err)
+		return
+	}
+	if vulns == nil {
+		vulns = []model.Vulnerability{}
+	}
+	if mal == nil {
+		mal = []model.Finding{}
+	}
+	writeJSON(w, http.StatusOK, api.MatchResult{Vulnerabilities: vulns, Findings: mal, DB: db})
 }

@@ -16,8 +16,10 @@ import (
 	"mamori/internal/api"
 	"mamori/internal/api/client"
 	"mamori/internal/auth"
+	"mamori/internal/demo"
 	"mamori/internal/model"
 	"mamori/internal/service/events"
+	"mamori/internal/store"
 )
 
 func event(id string, at time.Time, mut ...func(*model.Event)) model.Event {
@@ -301,5 +303,54 @@ func TestEventsRetention(t *testing.T) {
 	p, _ := e.srv.Store().ListEvents(ctx, events.Filter{})
 	if p.Events[0].Event.ID != "r-0" || p.Events[4].Event.ID != "r-4" {
 		t.Errorf("kept %v", p.Events)
+	}
+}
+
+// TestMatchInventory: a component sends the inventory it took and gets
+// back what the server's vulnerability database finds; nothing is stored.
+// Without a database the answer is 409.
+func TestMatchInventory(t *testing.T) {
+	ctx := context.Background()
+	dbDir := t.TempDir()
+	if _, err := demo.ImportDB(ctx, dbDir); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, "", func(c *Config) { c.VulnDBDir = dbDir })
+	e.srv.checkVulnDB(ctx)
+	agent, _ := e.token(auth.RoleAgent)
+	ac := newClient(t, e, agent)
+	inv := testResult("m", digestN(9), time.Now()).Inventory
+	res, err := ac.Match(ctx, &inv)
+	if err != nil || res.DB == nil || res.DB.BuiltAt.IsZero() {
+		t.Fatalf("match: %+v %v", res, err)
+	}
+	found := false
+	for _, v := range res.Vulnerabilities {
+		found = found || (v.ID == "GHSA-35jh-r3h4-6jhm" && v.Package.Name == "lodash")
+	}
+	if !found {
+		t.Errorf("GHSA-35jh-r3h4-6jhm (lodash 4.17.20) not matched: %+v", res.Vulnerabilities)
+	}
+	for i := 1; i < len(res.Vulnerabilities); i++ {
+		if res.Vulnerabilities[i].Severity > res.Vulnerabilities[i-1].Severity {
+			t.Fatal("vulnerabilities not worst first")
+		}
+	}
+	if n, _ := e.srv.Store().ListImages(ctx, store.ImageFilter{}); n.Total != 0 {
+		t.Errorf("match stored %d images", n.Total)
+	}
+	bad := model.Inventory{Packages: []model.Package{{Name: ""}}}
+	if code, body := e.do("POST", "/api/v1/match", agent, api.MatchRequest{Inventory: bad}); code != 400 || !strings.Contains(string(body), "name is empty") {
+		t.Errorf("invalid inventory: %d %s", code, body)
+	}
+	viewer, _ := e.token(auth.RoleViewer)
+	if _, err := newClient(t, e, viewer).Match(ctx, &inv); !errors.Is(err, client.ErrUnauthorized) {
+		t.Errorf("a viewer matching: %v", err)
+	}
+
+	noDB := newEnv(t, "")
+	agent2, _ := noDB.token(auth.RoleAgent)
+	if _, err := newClient(t, noDB, agent2).Match(ctx, &inv); !errors.Is(err, client.ErrRejected) || !strings.Contains(err.Error(), "409") {
+		t.Errorf("without a database: %v", err)
 	}
 }

@@ -52,8 +52,9 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Pattern: "/api/v1/tokens", Action: auth.ActionAdmin, handler: s.handleCreateToken},
 		{Method: "DELETE", Pattern: "/api/v1/tokens/{id}", Action: auth.ActionAdmin, handler: s.handleRevokeToken},
 
-		{Method: "POST", Pattern: api.PathEvents, Action: auth.ActionEvents, MaxBody: api.MaxEventBytes, handler: s.handleIngestEvents},
+		{Method: "POST", Pattern: api.PathEvents, Action: auth.ActionComponent, MaxBody: api.MaxEventBytes, handler: s.handleIngestEvents},
 		{Method: "GET", Pattern: api.PathEvents, Action: auth.ActionRead, handler: s.handleListEvents},
+		{Method: "POST", Pattern: api.PathMatch, Action: auth.ActionComponent, MaxBody: api.MaxInventoryBytes, handler: s.handleMatch},
 
 		{Method: "GET", Pattern: api.PathClusters, Action: auth.ActionRead, handler: s.handleListClusters},
 		{Method: "POST", Pattern: api.PathClusters, Action: auth.ActionAdmin, handler: s.handleCreateCluster},

@@ -80,7 +80,10 @@ func routeCases() map[string]routeCase {
 			return "/api/v1/events", api.EventBatch{Events: []model.Event{{ID: fmt.Sprintf("rt-%d", time.Now().UnixNano()),
 				Time: time.Now(), Source: model.SourceRuntime, Action: model.ActionLog, Severity: model.SeverityHigh, Message: "routes test"}}}
 		},
-		"GET /api/v1/events":   static("/api/v1/events?severity=high&source=runtime"),
+		"GET /api/v1/events": static("/api/v1/events?severity=high&source=runtime"),
+		"POST /api/v1/match": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/match", api.MatchRequest{Inventory: testResult("m", digestN(1), time.Now()).Inventory}
+		},
 		"GET /api/v1/clusters": static("/api/v1/clusters"),
 		"POST /api/v1/clusters": func(*testing.T, *testEnv) (string, any) {
 			return "/api/v1/clusters", map[string]any{"name": fmt.Sprintf("c-%d", time.Now().UnixNano())}

@@ -139,3 +139,20 @@ func (c *Client) AgentConfig(ctx context.Context) (api.ComponentConfig, error) {
 	_, err := c.call(ctx, http.MethodGet, api.PathAgentConfig, nil, nil, &out, true)
 	return out, err
 }
+
+// Match sends an inventory the component took (POST /api/v1/match) and
+// returns what the server's vulnerability database finds in it. It is
+// read-only on the server, so it is retried like the other calls. An
+// error matching ErrRejected with status 409 means the server has no
+// vulnerability database yet.
+func (c *Client) Match(ctx context.Context, inv *model.Inventory) (api.MatchResult, error) {
+	if inv == nil {
+		return api.MatchResult{}, fmt.Errorf("client: nil inventory")
+	}
+	if err := inv.Validate(); err != nil {
+		return api.MatchResult{}, fmt.Errorf("client: not sending an invalid inventory: %w", err)
+	}
+	var out api.MatchResult
+	_, err := c.call(ctx, http.MethodPost, api.PathMatch, nil, api.MatchRequest{Inventory: *inv}, &out, true)
+	return out, err
+}

@@ -18,10 +18,13 @@
 // 4xx). Every call takes the caller's context: cancelling it (Ctrl-C)
 // stops the request and the backoff.
 //
-// Adding a route is one method: build the api request type, call c.call
-// with the method, the path from package api, whether a retry is safe, and
-// the api response type to decode into (see UploadScan, AgentHeartbeat).
-// A node inventory upload, when the server has the route, is such a method.
+// Components take inventory, the server matches: Match sends an inventory
+// (a node's packages, an image scanned inline at admission) and returns
+// what the server's vulnerability database finds. Adding a route is one
+// method: build the api request type, call c.call with the method, the
+// path from package api, whether a retry is safe, and the api response
+// type to decode into (see UploadScan, AgentHeartbeat, Match); storing a
+// node's inventory, when the server has that route, is such a method.
 package client
 
 import (

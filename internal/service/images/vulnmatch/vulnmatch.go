@@ -253,6 +253,32 @@ func (s *Matcher) setRematchStatus(st api.RematchStatus) {
 // MatchResult matches a fresh scan result's inventory against the current
 // DB (the server's own registry scans: components take inventory, the
 // server matches), recording the DB in the result.
+
+// MatchInventory matches an inventory a component took (a node's
+// packages, an image scanned inline at admission) and returns the
+// vulnerabilities and malicious-package findings, sorted, with the DB
+// matched against; ErrNoVulnDB without a DB. Nothing is stored.
+func (s *Matcher) MatchInventory(ctx context.Context, inv *model.Inventory) ([]model.Vulnerability, []model.Finding, *model.DBInfo, error) {
+	m, md, release := s.vdb.acquire()
+	defer release()
+	if m == nil {
+		return nil, nil, nil, ErrNoVulnDB
+	}
+	vulns, mal, err := m.Match(ctx, inv)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("match: %w", err)
+	}
+	model.SortVulnerabilities(vulns)
+	model.SortFindings(mal)
+	ecos := make([]string, 0, len(md.Ecosystems))
+	for e := range md.Ecosystems {
+		ecos = append(ecos, e)
+	}
+	sort.Strings(ecos)
+	return vulns, mal, &model.DBInfo{BuiltAt: md.BuiltAt, Ecosystems: ecos}, nil
+}
+
+// MatchResult matches a fresh result's inventory (MatchInventory) into it.
 func (s *Matcher) MatchResult(ctx context.Context, res *model.Result) error {
 	m, md, release := s.vdb.acquire()
 	defer release()

@@ -39,6 +39,9 @@ const (
 	maxDecodeTokens = 4096
 	// minTextLen is the shortest decoded text scanned again.
 	minTextLen = 8
+	// minPercentEscapes is the fewest %XX escapes a percent-encoded value
+	// needs to be decoded.
+	minPercentEscapes = 2
 )
 
 // Encodings, as Location.Encoding names them.
@@ -205,6 +208,12 @@ func decodeToken(content []byte, t token) ([]byte, bool) {
 		}
 		out = out[:n]
 	case encPercent:
+		// One escape is usually a name (Debian's "passwd_1%3a4.13" for an
+		// epoch colon), whose plain form rules already see; encoded
+		// credentials (a whole URL or a key=value list) have several.
+		if bytes.Count(raw, []byte("%")) < minPercentEscapes {
+			return nil, false
+		}
 		d, err := url.PathUnescape(string(raw))
 		if err != nil || d == string(raw) {
 			return nil, false

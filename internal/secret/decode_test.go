@@ -102,6 +102,8 @@ func TestDecodingStage(t *testing.T) {
 			content: "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}\nstringData:\n  password: {{ .Values.password | quote }}\ndata:\n  token: \"\"\n", none: true},
 		{name: "placeholders stay decoys after decoding", path: "values.yaml",
 			content: "apiVersion: v1\nkind: Secret\ndata:\n  password: " + b64s([]byte("changeme")) + "\n  api: " + b64s([]byte("${API_KEY}")) + "\n  empty: \"\"\n", none: true},
+		{name: "one escape is a name, not an encoding", path: "var/log/bootstrap.log",
+			content: "Preparing to unpack .../passwd_1%3a4.13+dfsg1-1+deb12u2_amd64.deb ...\n", none: true},
 		{name: "hashes and binary are not text", path: "go.sum",
 			content: "github.com/x/y v1.0.0 h1:" + b64s([]byte(g.s(alnum, 32))[:0]) + "Gzq0+FkXq0nN2bQ3xIhv3uK2Z7Ky0pQm5o6fGQ4bEhk=\nsha256:" + strings.Repeat("ab12", 16) + "\n", none: true},
 	}

@@ -18,8 +18,9 @@ type ClusterStore interface {
 	GetClusterByName(ctx context.Context, name string) (Cluster, error)
 	// ListClusters lists the clusters by name.
 	ListClusters(ctx context.Context) ([]Cluster, error)
-	// DeleteCluster deletes a cluster and its agents, and revokes the
-	// tokens bound to it, in one transaction. Its events stay.
+	// DeleteCluster deletes a cluster, its agents and its inventory, and
+	// revokes the tokens bound to it, in one transaction. Its events and
+	// mitigations stay (pending ones are failed).
 	DeleteCluster(ctx context.Context, id int64, at time.Time) error
 	// RecordClusterContact records a registration or heartbeat of the
 	// named cluster's component; ErrNotFound when there is no such cluster.
@@ -176,6 +177,17 @@ func (s *sqlStore) DeleteCluster(ctx context.Context, id int64, at time.Time) er
 			return err
 		}
 		if _, err := t.exec(ctx, `DELETE FROM agents WHERE cluster = ?`, name); err != nil {
+			return err
+		}
+		// What its component reported goes with it; its mitigations stay
+		// as a record (pending ones can never run: they are failed).
+		for _, table := range []string{"running_containers", "cluster_objects", "inventory_syncs", "compliance_violations", "compliance_runs"} {
+			if _, err := t.exec(ctx, `DELETE FROM `+table+` WHERE cluster = ?`, name); err != nil {
+				return err
+			}
+		}
+		if _, err := t.exec(ctx, `UPDATE mitigations SET state = ?, error = 'the cluster was deleted', done_at = ?
+			WHERE cluster = ? AND state = ?`, MitigationFailed, ts(at), name, MitigationPending); err != nil {
 			return err
 		}
 		_, err := t.exec(ctx, `DELETE FROM clusters WHERE id = ?`, id)

@@ -60,6 +60,10 @@ type Store interface {
 	EventStore
 	ClusterStore
 	PolicyStore
+	ImageRefStore
+	InventoryStore
+	MitigationStore
+	ComplianceStore
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string
@@ -339,6 +343,11 @@ type VulnerabilityFilter struct {
 	FixableOnly bool
 	// ImageID keeps vulnerabilities of this image's latest scan; 0 = all images.
 	ImageID int64
+	// Running keeps vulnerabilities of images that run now (the runtime
+	// vulnerability view): in a container the cluster components report,
+	// in Cluster when it is not empty.
+	Running bool
+	Cluster string
 	Sort    VulnerabilitySort
 	// Reverse inverts the sort's natural direction.
 	Reverse bool
@@ -389,9 +398,8 @@ type VulnerabilityDetail struct {
 	// image name then package; AffectedTotal counts them all.
 	Affected      []AffectedPackage
 	AffectedTotal int
-	// Workloads are the running workloads using an affected image. The table
-	// exists but nothing writes it until cluster reporting lands (a later
-	// issue); until then it is always empty — never invented.
+	// Workloads are the running workloads using an affected image, as the
+	// cluster components report them (one per workload and container).
 	Workloads []AffectedWorkload
 }
 
@@ -407,8 +415,8 @@ type AffectedPackage struct {
 	LastScannedAt time.Time
 }
 
-// AffectedWorkload is one workload running an affected image (filled by
-// cluster reporting, a later issue).
+// AffectedWorkload is one workload running an affected image (reported
+// by a cluster component: InventoryStore).
 type AffectedWorkload struct {
 	Cluster      string
 	Namespace    string

@@ -79,6 +79,16 @@ func (s *sqlStore) vulnWhere(f *VulnerabilityFilter, probe bool) (string, []any,
 	case f.FixableOnly:
 		conds = append(conds, "v.fixable_rows > 0")
 	}
+	if f.Running {
+		// Driven by the running images' rows: a few hundred images at most.
+		c := `v.id IN (SELECT iv.vuln_id FROM running_containers rc JOIN images i ON i.image_key = 'digest:' || rc.image_digest
+			JOIN image_vulnerabilities iv ON iv.image_id = i.id`
+		if f.Cluster != "" {
+			c += ` WHERE rc.cluster = ?`
+			args = append(args, f.Cluster)
+		}
+		conds = append(conds, c+`)`)
+	}
 	return strings.Join(conds, " AND "), args, nil
 }
 
@@ -237,9 +247,11 @@ func (s *sqlStore) GetVulnerability(ctx context.Context, id string, affected Pag
 const maxWorkloads = 1000
 
 func readWorkloads(ctx context.Context, t *tx, vulnID string) ([]AffectedWorkload, error) {
-	rows, err := t.query(ctx, `SELECT w.cluster, w.namespace, w.kind, w.name, w.container, w.image_id, w.last_seen
-		FROM workloads w WHERE w.image_id IN (SELECT iv.image_id FROM image_vulnerabilities iv WHERE iv.vuln_id = ?)
-		ORDER BY w.cluster, w.namespace, w.kind, w.name, w.container LIMIT ?`, vulnID, maxWorkloads)
+	rows, err := t.query(ctx, `SELECT rc.cluster, rc.namespace, rc.workload_kind, rc.workload_name, rc.container, i.id, MAX(rc.last_seen)
+		FROM running_containers rc JOIN images i ON i.image_key = 'digest:' || rc.image_digest
+		WHERE i.id IN (SELECT iv.image_id FROM image_vulnerabilities iv WHERE iv.vuln_id = ?)
+		GROUP BY rc.cluster, rc.namespace, rc.workload_kind, rc.workload_name, rc.container, i.id
+		ORDER BY rc.cluster, rc.namespace, rc.workload_kind, rc.workload_name, rc.container LIMIT ?`, vulnID, maxWorkloads)
 	if err != nil {
 		return nil, fmt.Errorf("list workloads: %w", err)
 	}

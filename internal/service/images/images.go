@@ -27,6 +27,7 @@ type Store interface {
 	store.ImageStore
 	store.VulnerabilityStore
 	store.MetaStore
+	store.ImageRefStore
 }
 
 // Service ingests and shows scanned images and their vulnerabilities.
@@ -151,6 +152,10 @@ const (
 	VulnParamImage    = "image"
 	VulnParamSort     = "sort"
 	VulnParamReverse  = "reverse"
+	// VulnParamRunning keeps vulnerabilities of images running now (the
+	// runtime vulnerability view); VulnParamCluster narrows it to a cluster.
+	VulnParamRunning = "running"
+	VulnParamCluster = "cluster"
 )
 
 // ParseVulnerabilityFilter reads the vulnerability list's filters and
@@ -207,6 +212,17 @@ func ParseVulnerabilityFilter(q url.Values) (store.VulnerabilityFilter, error) {
 	}
 	if f.Reverse, err = boolParam(q, VulnParamReverse); err != nil {
 		return f, err
+	}
+	if f.Running, err = boolParam(q, VulnParamRunning); err != nil {
+		return f, err
+	}
+	if f.Cluster = strings.TrimSpace(q.Get(VulnParamCluster)); f.Cluster != "" {
+		if !f.Running {
+			return f, service.Invalid("cluster: only with running=true")
+		}
+		if len(f.Cluster) > 100 {
+			return f, service.Invalid("cluster: at most 100 bytes")
+		}
 	}
 	if v := q.Get(VulnParamImage); v != "" {
 		if f.ImageID, err = strconv.ParseInt(v, 10, 64); err != nil || f.ImageID <= 0 {

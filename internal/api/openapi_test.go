@@ -82,6 +82,21 @@ var wireSchemas = map[string]any{
 	"PolicyVersion":        PolicyVersion{},
 	"PolicyVersionList":    PolicyVersionList{},
 
+	"ImageLookup":        ImageLookup{},
+	"ImageLookupResult":  ImageLookupResult{},
+	"ImageScanData":      ImageScanData{},
+	"ClusterScanOutcome": ClusterScanOutcome{},
+	"InventoryBatch":     InventoryBatch{},
+	"InventoryRef":       InventoryRef{},
+	"InventoryObject":    InventoryObject{},
+	"InventoryContainer": InventoryContainer{},
+	"InventoryResult":    InventoryResult{},
+	"ClusterObjects":     ClusterObjects{},
+	"MitigationRequest":  MitigationRequest{},
+	"Mitigation":         Mitigation{},
+	"MitigationList":     MitigationList{},
+	"MitigationOutcome":  MitigationOutcome{},
+
 	// The model's types, which the API carries as they are.
 	"Event":         model.Event{},
 	"ScanResult":    model.Result{},

@@ -66,6 +66,15 @@ func (s *Server) routes() []Route {
 		{Method: "PUT", Pattern: api.PathClusterPolicyAssign, Action: auth.ActionAdmin, handler: s.handleAssignClusterPolicy},
 		{Method: "GET", Pattern: api.PathClusterPolicy, Action: auth.ActionCluster, handler: s.handleComponentPolicy},
 
+		{Method: "POST", Pattern: api.PathClusterImageLookup, Action: auth.ActionCluster, handler: s.handleImageLookup},
+		{Method: "POST", Pattern: api.PathClusterScans, Action: auth.ActionCluster, MaxBody: s.cfg.maxScanBytes, handler: s.handleClusterScan},
+		{Method: "POST", Pattern: api.PathClusterInventory, Action: auth.ActionCluster, MaxBody: api.MaxInventoryBytes, handler: s.handleInventory},
+		{Method: "GET", Pattern: api.PathClusterObjects, Action: auth.ActionRead, handler: s.handleClusterObjects},
+		{Method: "GET", Pattern: api.PathClusterMitigations, Action: auth.ActionCluster, handler: s.handlePendingMitigations},
+		{Method: "POST", Pattern: api.PathClusterMitigation, Action: auth.ActionCluster, handler: s.handleCompleteMitigation},
+		{Method: "POST", Pattern: api.PathAgentMitigations, Action: auth.ActionAgent, handler: s.handleRequestMitigation},
+		{Method: "GET", Pattern: api.PathMitigations, Action: auth.ActionRead, handler: s.handleListMitigations},
+
 		{Method: "GET", Pattern: api.PathAgents, Action: auth.ActionRead, handler: s.handleListAgents},
 		{Method: "DELETE", Pattern: api.PathAgent, Action: auth.ActionAdmin, handler: s.handleDeleteAgent},
 		{Method: "POST", Pattern: api.PathAgentRegister, Action: auth.ActionAgent, handler: s.agentContact(true)},

@@ -119,7 +119,45 @@ func routeCases() map[string]routeCase {
 			return "/api/v1/agents/heartbeat", api.AgentReport{Node: "node-1"}
 		},
 		"GET /api/v1/agents/config": static("/api/v1/agents/config"),
-		"GET /api/v1/policies":      static("/api/v1/policies"),
+		"POST /api/v1/clusters/images/lookup": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/clusters/images/lookup", api.ImageLookup{Images: []string{"registry.example.com/shop/app:1.0", "nginx"}}
+		},
+		"POST /api/v1/clusters/scans": func(*testing.T, *testEnv) (string, any) {
+			res := testResult(fmt.Sprintf("cs-%d", time.Now().UnixNano()), digestN(int(time.Now().UnixNano()%1e9)), time.Now())
+			res.Vulnerabilities = nil
+			return "/api/v1/clusters/scans", res
+		},
+		"POST /api/v1/clusters/inventory": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/clusters/inventory", api.InventoryBatch{Generation: 1, Objects: []api.InventoryObject{routesPod()}}
+		},
+		"GET /api/v1/clusters/{id}/inventory": func(t *testing.T, e *testEnv) (string, any) {
+			c, err := e.srv.Store().GetClusterByName(context.Background(), routesCluster)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("/api/v1/clusters/%d/inventory?kind=Pod", c.ID), nil
+		},
+		"GET /api/v1/clusters/mitigations": static("/api/v1/clusters/mitigations"),
+		"POST /api/v1/clusters/mitigations/{id}": func(t *testing.T, e *testEnv) (string, any) {
+			m, _, err := e.srv.Store().CreateMitigation(context.Background(), store.Mitigation{Cluster: routesCluster, Action: "isolate",
+				Namespace: "shop", Pod: "web-1", Source: "compliance", RequestedBy: "server"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("/api/v1/clusters/mitigations/%d", m.ID), api.MitigationOutcome{Done: true, Detail: "routes test"}
+		},
+		"POST /api/v1/agents/mitigations": func(t *testing.T, e *testEnv) (string, any) {
+			pod := routesPod()
+			if _, err := e.srv.Store().ApplyInventory(context.Background(), routesCluster, store.InventoryBatch{Generation: 1,
+				Objects: []store.ClusterObject{{ObjectRef: store.ObjectRef{Kind: pod.Kind, Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
+					Node: pod.Node, Body: pod.Object}}}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			return "/api/v1/agents/mitigations", api.MitigationRequest{EventID: fmt.Sprintf("ev-%d", time.Now().UnixNano()),
+				Action: model.ActionTerminate, Node: "node-1", Namespace: pod.Namespace, Pod: pod.Name, Rule: "shell"}
+		},
+		"GET /api/v1/mitigations": static("/api/v1/mitigations?state=pending&cluster=" + routesCluster),
+		"GET /api/v1/policies":    static("/api/v1/policies"),
 		"POST /api/v1/policies": func(*testing.T, *testEnv) (string, any) {
 			return "/api/v1/policies", api.PolicyApply{File: "p.yaml", Document: policyDoc(fmt.Sprintf("p-%d", time.Now().UnixNano()))}
 		},
@@ -168,6 +206,13 @@ var fixtureSeq int
 
 // routesCluster is the cluster the machine tokens of the routes test are bound to.
 const routesCluster = "routes"
+
+// routesPod is a pod of routesCluster on node-1 as its component reports it.
+func routesPod() api.InventoryObject {
+	return api.InventoryObject{InventoryRef: api.InventoryRef{Kind: "Pod", Namespace: "shop", Name: "web-1", UID: "u-web-1"},
+		Node: "node-1", Phase: "Running", Object: []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","namespace":"shop"},"spec":{"containers":[{"name":"c","image":"nginx"}]}}`),
+		Containers: []api.InventoryContainer{{Name: "c", Image: "nginx", ImageDigest: "sha256:" + strings.Repeat("e", 64), Running: true}}}
+}
 
 func ingestFixture(t *testing.T, e *testEnv) int64 {
 	t.Helper()

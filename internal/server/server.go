@@ -21,10 +21,13 @@ import (
 	"time"
 
 	"mamori/internal/auth"
+	"mamori/internal/service/compliance"
 	"mamori/internal/service/events"
 	"mamori/internal/service/identities"
 	"mamori/internal/service/images"
 	"mamori/internal/service/images/vulnmatch"
+	"mamori/internal/service/inventory"
+	"mamori/internal/service/mitigations"
 	"mamori/internal/service/policies"
 	"mamori/internal/service/registries"
 	"mamori/internal/service/registries/regscan"
@@ -112,6 +115,9 @@ type Config struct {
 	// EventRetention bounds the stored events (zero fields: the defaults
 	// of package service/events).
 	EventRetention events.Retention
+	// Compliance sets how often continuous compliance looks at each
+	// cluster (zero fields: the defaults of service/compliance).
+	Compliance compliance.Config
 	// Clamd is the clamd address registry scans use for malware ("" =
 	// malware.DefaultClamdAddress, used when reachable; the built-in hash
 	// list runs always).
@@ -163,14 +169,17 @@ type Server struct {
 	registries *registries.Service
 	policies   *policies.Service
 
-	images   *images.Service
-	matcher  *vulnmatch.Matcher
-	syncer   *regscan.Syncer
-	bg       sync.WaitGroup
-	bgCtx    context.Context
-	bgCancel context.CancelFunc
-	closeMu  sync.Mutex
-	closed   bool
+	images      *images.Service
+	inventory   *inventory.Service
+	mitigations *mitigations.Service
+	compliance  *compliance.Service
+	matcher     *vulnmatch.Matcher
+	syncer      *regscan.Syncer
+	bg          sync.WaitGroup
+	bgCtx       context.Context
+	bgCancel    context.CancelFunc
+	closeMu     sync.Mutex
+	closed      bool
 }
 
 // New opens the store, the server key and the TLS material, creates the
@@ -259,6 +268,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.images = images.New(st, cfg.Logger, nil)
 	s.matcher = vulnmatch.New(st, cfg.VulnDBDir, cfg.Logger)
+	s.inventory = inventory.New(st, cfg.Logger, nil)
+	s.mitigations = mitigations.New(st, cfg.Logger, nil)
+	s.compliance = compliance.New(st, s.events, s.mitigations, s.images, cfg.Compliance, cfg.Logger, nil)
 	s.syncer = regscan.New(s.bgCtx, regscan.Config{Store: st, Match: s.matcher.MatchResult, Ingest: s.images.Ingest, OpenSecret: s.box.open,
 		CacheDir: cfg.CacheDir, TempDir: filepath.Join(cfg.DataDir, "tmp"), Clamd: cfg.Clamd, Version: cfg.Version, Logger: cfg.Logger})
 	s.console = cfg.Console
@@ -292,10 +304,14 @@ func (s *Server) CertFingerprint() string { return s.certFP }
 // vulnerability DB watcher (which re-matches on change) and session
 // clean-up. Run calls it.
 func (s *Server) Start() {
-	s.bg.Add(1)
+	s.bg.Add(2)
 	go func() {
 		defer s.bg.Done()
 		s.backgroundLoop(s.bgCtx)
+	}()
+	go func() {
+		defer s.bg.Done()
+		s.compliance.Run(s.bgCtx)
 	}()
 }
 

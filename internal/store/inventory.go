@@ -98,7 +98,8 @@ type InventoryOutcome struct {
 type InventorySync struct {
 	Generation int64
 	// BegunAt is the start of the latest resync, SyncedAt the end of the
-	// latest complete one, ChangedAt the latest change of any kind.
+	// latest complete one, ChangedAt the latest change of any kind (it
+	// grows with every change, even within one microsecond).
 	BegunAt, SyncedAt, ChangedAt time.Time
 }
 
@@ -188,9 +189,9 @@ func (s *sqlStore) ApplyInventory(ctx context.Context, cluster string, b Invento
 	err := s.write(ctx, func(t *tx) error {
 		out = InventoryOutcome{}
 		if b.Begin {
-			if _, err := t.exec(ctx, `INSERT INTO inventory_syncs (cluster, generation, begun_at, changed_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT (cluster) DO UPDATE SET generation = excluded.generation, begun_at = excluded.begun_at, changed_at = excluded.changed_at`,
-				cluster, b.Generation, now, now); err != nil {
+			if _, err := t.exec(ctx, `INSERT INTO inventory_syncs (cluster, generation, begun_at) VALUES (?, ?, ?)
+				ON CONFLICT (cluster) DO UPDATE SET generation = excluded.generation, begun_at = excluded.begun_at`,
+				cluster, b.Generation, now); err != nil {
 				return fmt.Errorf("begin resync: %w", err)
 			}
 		}
@@ -259,15 +260,18 @@ func (s *sqlStore) ApplyInventory(ctx context.Context, cluster string, b Invento
 			if _, err := t.exec(ctx, `UPDATE running_containers SET last_seen = ? WHERE cluster = ?`, now, cluster); err != nil {
 				return fmt.Errorf("end resync: %w", err)
 			}
-			if _, err := t.exec(ctx, `INSERT INTO inventory_syncs (cluster, generation, synced_at, changed_at) VALUES (?, ?, ?, ?)
+			if _, err := t.exec(ctx, `INSERT INTO inventory_syncs (cluster, generation, synced_at) VALUES (?, ?, ?)
 				ON CONFLICT (cluster) DO UPDATE SET generation = excluded.generation, synced_at = excluded.synced_at`,
-				cluster, b.Generation, now, now); err != nil {
+				cluster, b.Generation, now); err != nil {
 				return fmt.Errorf("end resync: %w", err)
 			}
 		}
 		if out.Upserted+out.Deleted+out.Removed > 0 {
+			// changed_at only grows (by at least 1 µs a change), so that a
+			// reader comparing it with what it saw never misses a change.
 			if _, err := t.exec(ctx, `INSERT INTO inventory_syncs (cluster, changed_at) VALUES (?, ?)
-				ON CONFLICT (cluster) DO UPDATE SET changed_at = excluded.changed_at`, cluster, now); err != nil {
+				ON CONFLICT (cluster) DO UPDATE SET changed_at = CASE WHEN excluded.changed_at > inventory_syncs.changed_at
+					THEN excluded.changed_at ELSE inventory_syncs.changed_at + 1 END`, cluster, now); err != nil {
 				return fmt.Errorf("record change: %w", err)
 			}
 		}

@@ -35,12 +35,12 @@ const (
 
 // Mitigation is one isolate or terminate request.
 type Mitigation struct {
-	ID                                  int64
-	Cluster, Action, Namespace, Pod     string
-	PodUID, Node, Container             string
-	Source, Rule, EventID, Message      string
-	RequestedBy, State, Error, Detail   string
-	CreatedAt, DoneAt                   time.Time
+	ID                                int64
+	Cluster, Action, Namespace, Pod   string
+	PodUID, Node, Container           string
+	Source, Rule, EventID, Message    string
+	RequestedBy, State, Error, Detail string
+	CreatedAt, DoneAt                 time.Time
 }
 
 // MitigationFilter selects requests.

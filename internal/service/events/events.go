@@ -146,6 +146,30 @@ func (s *Service) Ingest(ctx context.Context, evs []model.Event) (IngestResult, 
 	return res, nil
 }
 
+// ServerReporter is the reportedBy of events the server itself produces.
+const ServerReporter = "server"
+
+// Record stores events the server itself produces (continuous
+// compliance), each validated as Ingest validates a component's, once per
+// event ID. Unlike Ingest it takes no caller's scope: the server sets the
+// cluster. An invalid event fails the whole call and stores nothing.
+func (s *Service) Record(ctx context.Context, evs []model.Event) error {
+	now := s.now().UTC()
+	recs := make([]store.EventRecord, 0, len(evs))
+	for i := range evs {
+		e := evs[i]
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("events: server event %d: %w", i, err)
+		}
+		e.Time = e.Time.UTC()
+		recs = append(recs, store.EventRecord{Event: e, ReceivedAt: now, ReportedBy: ServerReporter})
+	}
+	if _, err := s.st.InsertEvents(ctx, recs); err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	return nil
+}
+
 // Filter is a parsed events query: the store's filter and the page size.
 type Filter = store.EventFilter
 

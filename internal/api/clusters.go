@@ -35,9 +35,9 @@ const (
 	// MaxInventoryObjects is the most objects (upserts + deletions) in one
 	// inventory batch: one store transaction, a few MiB.
 	MaxInventoryObjects = 500
-	// MaxInventoryBytes caps an inventory batch body (compressed and
+	// MaxInventoryBatchBytes caps an inventory batch body (compressed and
 	// decompressed): 500 pods of 8 KiB each, with room for large ones.
-	MaxInventoryBytes int64 = 32 << 20
+	MaxInventoryBatchBytes int64 = 32 << 20
 	// MaxInventoryObjectBytes caps one object's JSON: the API server's
 	// own limit on an object (1.5 MiB in etcd) with room.
 	MaxInventoryObjectBytes = 3 << 20

@@ -60,7 +60,7 @@ func (s *Server) handleClusterScan(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleInventory(w http.ResponseWriter, r *http.Request) {
 	var b api.InventoryBatch
-	if !s.decodeUpload(w, r, api.MaxInventoryBytes, "inventory batch", &b) {
+	if !s.decodeUpload(w, r, api.MaxInventoryBatchBytes, "inventory batch", &b) {
 		return
 	}
 	out, err := s.inventory.Ingest(r.Context(), b)

@@ -68,7 +68,7 @@ func (s *Server) routes() []Route {
 
 		{Method: "POST", Pattern: api.PathClusterImageLookup, Action: auth.ActionCluster, handler: s.handleImageLookup},
 		{Method: "POST", Pattern: api.PathClusterScans, Action: auth.ActionCluster, MaxBody: s.cfg.maxScanBytes, handler: s.handleClusterScan},
-		{Method: "POST", Pattern: api.PathClusterInventory, Action: auth.ActionCluster, MaxBody: api.MaxInventoryBytes, handler: s.handleInventory},
+		{Method: "POST", Pattern: api.PathClusterInventory, Action: auth.ActionCluster, MaxBody: api.MaxInventoryBatchBytes, handler: s.handleInventory},
 		{Method: "GET", Pattern: api.PathClusterObjects, Action: auth.ActionRead, handler: s.handleClusterObjects},
 		{Method: "GET", Pattern: api.PathClusterMitigations, Action: auth.ActionCluster, handler: s.handlePendingMitigations},
 		{Method: "POST", Pattern: api.PathClusterMitigation, Action: auth.ActionCluster, handler: s.handleCompleteMitigation},

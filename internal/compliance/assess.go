@@ -437,21 +437,28 @@ func assessRegistryAuth(a *assessment, j *judge) {
 			j.fail("registry", r.Name, "anonymous pull not probed: "+p.Error, r.Link)
 			return
 		}
-		var allowed, refused []string
+		var allowed, refused, unknown []string
 		for repo, out := range p.Anonymous {
-			if out == "refused" {
+			switch out {
+			case "refused":
 				refused = append(refused, repo)
-			} else {
+			case "allowed":
 				allowed = append(allowed, repo)
+			default:
+				unknown = append(unknown, repo+" ("+out+")")
 			}
 		}
 		sort.Strings(allowed)
 		sort.Strings(refused)
-		if len(allowed) > 0 {
+		sort.Strings(unknown)
+		switch {
+		case len(allowed) > 0:
 			j.fail("registry", r.Name, "anonymous pull allowed of private repositories: "+first(allowed, 5), r.Link)
-			return
+		case len(refused) > 0:
+			j.pass("registry", r.Name, "anonymous pull refused: "+first(refused, 5), r.Link)
+		default:
+			j.need("not assessed: anonymous pull of " + r.Name + " undecided: " + first(unknown, 3))
 		}
-		j.pass("registry", r.Name, "anonymous pull refused: "+first(refused, 5), r.Link)
 	})
 	if private == 0 && len(j.ev) == 0 {
 		j.na = "not applicable: no registry configured with credentials (no private repository)"

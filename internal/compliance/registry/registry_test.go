@@ -64,7 +64,9 @@ func seed(t *testing.T, srv *httptest.Server, insecure bool) string {
 
 type basic struct{}
 
-func (basic) Authorization() (*authn.AuthConfig, error) { return &authn.AuthConfig{Username: "ci", Password: "s3cret"}, nil }
+func (basic) Authorization() (*authn.AuthConfig, error) {
+	return &authn.AuthConfig{Username: "ci", Password: "s3cret"}, nil
+}
 
 func poolOf(srv *httptest.Server) *x509.CertPool {
 	p := x509.NewCertPool()

@@ -73,14 +73,16 @@ const (
 	// NoticeCopyTruncated: the file was truncated after being copied (Detail names the copy,
 	// whose unread lines were delivered before this notice).
 	NoticeCopyTruncated NoticeKind = "copytruncated"
-	// NoticeRotated: the path now names another file; the old one is read to its end.
+	// NoticeRotated: the path now names another file, or none while the file still has a name
+	// (renamed, the writer creates the path again); the old file is read to its end.
 	NoticeRotated NoticeKind = "rotated"
-	// NoticeRemoved: the path no longer exists.
+	// NoticeRemoved: the file was deleted (no name left), or a WatchOnly path no longer exists.
 	NoticeRemoved NoticeKind = "removed"
 	// NoticeLost: bytes that were not read can no longer be (a rotated file removed while the
 	// follower was stopped, a read error). OldSize-Offset bytes at most were lost.
 	NoticeLost NoticeKind = "lost"
-	// NoticeShrunk: a WatchOnly file became smaller (OldSize -> NewSize).
+	// NoticeShrunk: a WatchOnly file became smaller in place (OldSize -> NewSize); a file
+	// replaced by another (rotation) is not reported.
 	NoticeShrunk NoticeKind = "shrunk"
 )
 
@@ -373,12 +375,8 @@ func (t *Follower) open(spec int, path string, first, watchOnly bool, h Handler)
 	if watchOnly {
 		if st, ok := t.saved[path]; ok {
 			delete(t.saved, path)
-			switch {
-			case st.ID == fl.id:
+			if st.ID == fl.id {
 				fl.size = st.Size // the next poll reports a shrink that happened while stopped
-			case fl.size < st.Size:
-				t.notice(h, Notice{Spec: spec, Path: path, Kind: NoticeShrunk, OldSize: st.Size, NewSize: fl.size,
-					Detail: "replaced by a smaller file while the follower was stopped"})
 			}
 		}
 		t.add(fl)
@@ -533,7 +531,12 @@ func (t *Follower) follow(fl *file, h Handler) {
 	pi, err := os.Stat(fl.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		t.rotateOut(fl, h, NoticeRemoved)
+		// Renamed away (rotation without create: the path comes back) or deleted (no link left).
+		kind := NoticeRotated
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+			kind = NoticeRemoved
+		}
+		t.rotateOut(fl, h, kind)
 		if len(t.gone) < t.opts.maxFiles {
 			t.gone[fl.path] = fl.modNs // generations created and rotated before the path is back
 		}
@@ -598,12 +601,11 @@ func (t *Follower) watch(fl *file, fi os.FileInfo, h Handler) {
 		t.dirty = true
 		t.notice(h, Notice{Spec: fl.spec, Path: fl.path, Kind: NoticeRemoved, OldSize: size})
 	case err == nil && idOf(pi) != fl.id:
+		// Replaced by a new file: rotation (logrotate rotates wtmp and btmp monthly), not a
+		// clearing; the new file is watched from here.
 		delete(t.files, fl.path)
 		t.closeFile(fl)
 		t.dirty = true
-		if pi.Size() < size {
-			t.notice(h, Notice{Spec: fl.spec, Path: fl.path, Kind: NoticeShrunk, OldSize: size, NewSize: pi.Size(), Detail: "replaced by a new file"})
-		}
 		t.open(fl.spec, fl.path, false, true, h)
 	}
 }

@@ -787,3 +787,37 @@ func TestGenerationsWhileStopped(t *testing.T) {
 	f2.Poll(c)
 	c.exactlyOnce(t, 4)
 }
+
+// TestRemovedVersusRenamed: a deleted log is "removed", a log renamed away (rotation without
+// create) is "rotated"; a watched binary log replaced by logrotate is not "shrunk".
+func TestRemovedVersusRenamed(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	appendFile(t, a, "seq=0 x\n")
+	appendFile(t, b, "seq=1 y\n")
+	wtmp := filepath.Join(dir, "wtmp")
+	os.WriteFile(wtmp, make([]byte, 768), 0o664)
+	f, c := poller(t, []Spec{{Pattern: a}, {Pattern: b}, {Pattern: wtmp, WatchOnly: true}})
+	f.Poll(c)
+	os.Remove(a)
+	os.Rename(b, b+".1")
+	os.Rename(wtmp, wtmp+".1")
+	os.WriteFile(wtmp, nil, 0o664)
+	f.Poll(c)
+	f.Poll(c)
+	byPath := map[string]NoticeKind{}
+	for _, n := range c.notices {
+		byPath[n.Path] = n.Kind
+	}
+	if byPath[a] != NoticeRemoved || byPath[b] != NoticeRotated || len(c.notices) != 2 {
+		t.Fatalf("notices %+v", c.notices)
+	}
+	// The new wtmp is watched: clearing it is reported.
+	appendFile(t, wtmp, string(make([]byte, 384)))
+	f.Poll(c)
+	os.Truncate(wtmp, 0)
+	f.Poll(c)
+	if n := c.notices[len(c.notices)-1]; n.Kind != NoticeShrunk || n.Path != wtmp || n.OldSize != 384 {
+		t.Fatalf("notices %+v", c.notices)
+	}
+}

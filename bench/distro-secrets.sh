@@ -18,7 +18,7 @@ rm -rf "$D" && mkdir -p "$D"
 (cd "$REPO_ROOT" && go run ./bench/mkdistro -o "$D/clean" $PKGS)
 cp -a "$D/clean" "$D/planted"
 TARGET=$(cd "$D/planted" && find usr/lib/ruby -path '*/uri/*.rb' | sort | head -1)
-printf '\nAWS_ACCESS_KEY_ID = "%s"\n' "AK""IAT3QW8ZP2MLX7N5VB" >> "$D/planted/$TARGET"
+printf '\nAWS_ACCESS_KEY_ID = "%s"\n' "AK""IAT3QWZP2MLX7N5VBQ" >> "$D/planted/$TARGET"
 (cd "$REPO_ROOT" && go run ./bench/mkimage -o "$D/clean.tar" -tag bench/distro:clean "$D/clean" && \
 	go run ./bench/mkimage -o "$D/planted.tar" -tag bench/distro:planted "$D/planted")
 MAMORI=$(build_mamori)

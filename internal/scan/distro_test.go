@@ -110,7 +110,7 @@ func TestDistributionOwnedSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fh.WriteString("\nAWS_SECRET = 'x'\nAWS_ACCESS_KEY_ID = '" + "AK" + "IA" + "T3QW8ZP2MLX7N5VB" + "'\n"); err != nil {
+	if _, err := fh.WriteString("\nAWS_SECRET = 'x'\nAWS_ACCESS_KEY_ID = '" + "AK" + "IA" + "T3QWZP2MLX7N5VBQ" + "'\n"); err != nil {
 		t.Fatal(err)
 	}
 	fh.Close()

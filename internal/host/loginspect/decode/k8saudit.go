@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// MaxAuditLine bounds one audit event: RequestResponse events carry whole objects.
+const MaxAuditLine = 1 << 20
+
 // K8sAuditLog decodes the Kubernetes API server's audit log (--audit-log-path; JSON lines,
 // audit.k8s.io/v1 Event). The request or response object of a (Cluster)RoleBinding is read for
 // its roleRef and subjects; nothing else of the objects is kept.
@@ -66,11 +69,11 @@ type binding struct {
 // Decode implements Decoder.
 func (*K8sAuditLog) Decode(line []byte, path string, r *Record) error {
 	r.Source, r.Format, r.Path, r.Program, r.Type = SourceK8sAudit, "k8s-audit", path, "kube-apiserver", TypeK8sAudit
-	if len(line) > MaxLine {
+	if len(line) > MaxAuditLine {
 		r.Type = ""
 		r.Line = lineString(line)
 		r.Message = cut(r.Line, MaxMessage)
-		return fmt.Errorf("%w: audit event longer than %d bytes (raise the tailer's line limit)", ErrFormat, MaxLine)
+		return fmt.Errorf("%w: audit event longer than %d bytes", ErrFormat, MaxAuditLine)
 	}
 	var e auditEvent
 	if err := json.Unmarshal(line, &e); err != nil || e.Kind != "Event" || !strings.HasPrefix(e.APIVersion, "audit.k8s.io/") {

@@ -52,6 +52,9 @@ type Spec struct {
 	// WatchOnly reports size and identity changes of the files (Notice) without reading them:
 	// for binary logs such as wtmp and lastlog, whose clearing is the event.
 	WatchOnly bool
+	// MaxLineBytes overrides the follower's line limit for these files (Kubernetes audit events
+	// can be larger than a syslog line); 0 keeps it. At most 16 MiB.
+	MaxLineBytes int
 }
 
 // Line is one complete line. Data is valid only during the Handler call.
@@ -193,6 +196,9 @@ func New(specs []Spec, opts ...Option) (*Follower, error) {
 		}
 		if _, err := filepath.Match(s.Pattern, ""); err != nil {
 			return nil, fmt.Errorf("%w: spec %d: pattern %q: %w", ErrSpec, i, s.Pattern, err)
+		}
+		if s.MaxLineBytes != 0 && (s.MaxLineBytes < 256 || s.MaxLineBytes > 16<<20) {
+			return nil, fmt.Errorf("%w: spec %d: max line bytes %d not in [256, 16 MiB]", ErrSpec, i, s.MaxLineBytes)
 		}
 	}
 	return &Follower{
@@ -749,6 +755,9 @@ func (t *Follower) consume(fl *file, chunk []byte, h Handler) {
 		fl.fp = fingerprint{Len: int64(len(fl.head)), Sum: sha256.Sum256(fl.head)}
 	}
 	max := t.opts.maxLine
+	if fl.spec < len(t.specs) && t.specs[fl.spec].MaxLineBytes > 0 {
+		max = t.specs[fl.spec].MaxLineBytes
+	}
 	for len(chunk) > 0 {
 		i := bytes.IndexByte(chunk, '\n')
 		if i < 0 {

@@ -187,11 +187,11 @@ func (s *Stats) add(f func(*Stats)) {
 // Snapshot is a copy of the counters and of the engines' and follower's own.
 type Snapshot struct {
 	Lines, JournalEntries, Records, Partial, Events, HandlerErrors, RuleErrors uint64
-	JournalRestarts, JournalOverlong, JournalGaps                            uint64
-	DecodeErrors, Notices                                                    map[string]uint64
-	Rules                                                                    rules.Stats
-	Tail                                                                     tail.Stats
-	Forward                                                                  forward.Stats
+	JournalRestarts, JournalOverlong, JournalGaps                              uint64
+	DecodeErrors, Notices                                                      map[string]uint64
+	Rules                                                                      rules.Stats
+	Tail                                                                       tail.Stats
+	Forward                                                                    forward.Stats
 }
 
 // Inspector is the running module.

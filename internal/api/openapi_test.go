@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"mamori/internal/compliance"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -79,6 +80,7 @@ var wireSchemas = map[string]any{
 	"PolicyRuleset":        PolicyRuleset{},
 	"PolicySummary":        PolicySummary{},
 	"PolicyList":           PolicyList{},
+	"ComplianceReport":     compliance.Report{},
 	"PolicyVersion":        PolicyVersion{},
 	"PolicyVersionList":    PolicyVersionList{},
 

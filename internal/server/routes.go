@@ -88,6 +88,8 @@ func (s *Server) routes() []Route {
 		{Method: "DELETE", Pattern: api.PathPolicy, Action: auth.ActionAdmin, handler: s.handleDeletePolicy},
 		{Method: "GET", Pattern: api.PathPolicyVersions, Action: auth.ActionRead, handler: s.handleListPolicyVersions},
 		{Method: "GET", Pattern: api.PathPolicyVersion, Action: auth.ActionRead, handler: s.handleGetPolicyVersion},
+
+		{Method: "GET", Pattern: api.PathComplianceReport, Action: auth.ActionRead, handler: s.handleComplianceReport},
 	}
 }
 

@@ -156,8 +156,9 @@ func routeCases() map[string]routeCase {
 			return "/api/v1/agents/mitigations", api.MitigationRequest{EventID: fmt.Sprintf("ev-%d", time.Now().UnixNano()),
 				Action: model.ActionTerminate, Node: "node-1", Namespace: pod.Namespace, Pod: pod.Name, Rule: "shell"}
 		},
-		"GET /api/v1/mitigations": static("/api/v1/mitigations?state=pending&cluster=" + routesCluster),
-		"GET /api/v1/policies":    static("/api/v1/policies"),
+		"GET /api/v1/mitigations":       static("/api/v1/mitigations?state=pending&cluster=" + routesCluster),
+		"GET /api/v1/policies":          static("/api/v1/policies"),
+		"GET /api/v1/compliance/report": static("/api/v1/compliance/report"),
 		"POST /api/v1/policies": func(*testing.T, *testEnv) (string, any) {
 			return "/api/v1/policies", api.PolicyApply{File: "p.yaml", Document: policyDoc(fmt.Sprintf("p-%d", time.Now().UnixNano()))}
 		},

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	compliancestd "mamori/internal/compliance"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"mamori/internal/auth"
+	"mamori/internal/service/assessments"
 	"mamori/internal/service/compliance"
 	"mamori/internal/service/events"
 	"mamori/internal/service/identities"
@@ -173,6 +175,7 @@ type Server struct {
 	inventory   *inventory.Service
 	mitigations *mitigations.Service
 	compliance  *compliance.Service
+	assessments *assessments.Service
 	matcher     *vulnmatch.Matcher
 	syncer      *regscan.Syncer
 	bg          sync.WaitGroup
@@ -271,6 +274,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.inventory = inventory.New(st, cfg.Logger, nil)
 	s.mitigations = mitigations.New(st, cfg.Logger, nil)
 	s.compliance = compliance.New(st, s.events, s.mitigations, s.images, cfg.Compliance, cfg.Logger, nil)
+	s.assessments = assessments.New(s.images, s.registries, nil, compliancestd.Settings{}, cfg.Logger, nil)
 	s.syncer = regscan.New(s.bgCtx, regscan.Config{Store: st, Match: s.matcher.MatchResult, Ingest: s.images.Ingest, OpenSecret: s.box.open,
 		CacheDir: cfg.CacheDir, TempDir: filepath.Join(cfg.DataDir, "tmp"), Clamd: cfg.Clamd, Version: cfg.Version, Logger: cfg.Logger})
 	s.console = cfg.Console

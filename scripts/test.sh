@@ -28,6 +28,7 @@ APT_PACKAGES=(
 	nftables iproute2               # host firewall tests: network namespaces, `nft list` to check
 	clang llvm libbpf-dev bpftool   # regenerate the runtime sensor's BPF objects and check them (scripts/bpf-generate.sh)
 	acl libcap2-bin e2fsprogs       # host integrity tests: setfacl, getcap, mkfs.ext4 for a loop file system
+	rsyslog openssh-server openssh-client sshpass sudo systemd  # log inspection e2e: real rsyslogd, sshd, sudo and journald through /dev/log
 )
 
 install_packages() {
@@ -48,6 +49,10 @@ install_packages() {
 	# clamav-freshclam would try the internet on install; the tests ship their own signatures.
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	systemctl disable --now clamav-freshclam clamav-daemon containerd postgresql >/dev/null 2>&1 || true
+	# sshd and rsyslogd of packages installed just now are not left running (the e2e starts its own).
+	for svc in ssh:openssh-server rsyslog:rsyslog; do
+		if [[ " ${missing[*]} " == *" ${svc#*:} "* ]]; then systemctl disable --now "${svc%%:*}" >/dev/null 2>&1 || true; fi
+	done
 }
 
 STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.1, builds with Go 1.26
@@ -114,6 +119,8 @@ log "privileged e2e (serial)"
 MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 10m ./internal/host/firewall/... ./internal/host/integrity/...
 # Host anti-malware and app control: fanotify marks only on tmpfs/procfs mounts the tests create.
 MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 5m ./internal/host/fanotify/... ./internal/host/hostfs/... ./internal/host/antimalware/... ./internal/host/appcontrol/...
+# Log inspection: rsyslogd, sshd, sudo and journald started by the tests, in mount namespaces they own.
+MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 3m -run E2E ./internal/host/loginspect/
 # Runtime e2e: real containerd (+ dockerd) under temp dirs, started by internal/testctr.
 MAMORI_TEST_RUNTIME=1 MAMORI_TEST_DOCKER=1 go test -p 1 -count=1 -timeout 8m ./internal/testctr/... ./internal/runtime/container/... ./internal/runtime/drift/... ./internal/runtime/respond/...
 # Runtime sensor: eBPF programs and the CN_PROC + fanotify fallback against real processes (skips where BPF is refused).

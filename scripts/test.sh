@@ -123,6 +123,9 @@ MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 5m ./internal/host/fanotify/..
 MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 3m -run E2E ./internal/host/loginspect/
 # Runtime e2e: real containerd (+ dockerd) under temp dirs, started by internal/testctr.
 MAMORI_TEST_RUNTIME=1 MAMORI_TEST_DOCKER=1 go test -p 1 -count=1 -timeout 8m ./internal/testctr/... ./internal/runtime/container/... ./internal/runtime/drift/... ./internal/runtime/respond/...
+# The node agent: every built-in rule fired in real containerd containers, isolate/terminate,
+# a benign workload, storms, a containerd restart and a real mamori server's outage (internal/agent).
+MAMORI_TEST_RUNTIME=1 go test -p 1 -count=1 -timeout 8m ./internal/agent/...
 # Runtime sensor: eBPF programs and the CN_PROC + fanotify fallback against real processes (skips where BPF is refused).
 MAMORI_TEST_RUNTIME=1 go test -p 1 -count=1 -timeout 3m ./internal/runtime/sensor/...
 # Kubernetes e2e: each test binary starts the local cluster (scripts/cluster.sh

@@ -28,9 +28,10 @@ type procTable struct {
 
 // procEntry is what the table knows of one process.
 type procEntry struct {
-	start uint64 // ns since boot (event.Process.StartTime); 0 when read from /proc without a start
-	ticks uint64 // start in USER_HZ ticks when read from /proc
-	exe   string
+	start  uint64 // ns since boot (event.Process.StartTime); 0 when read from /proc without a start
+	ticks  uint64 // start in USER_HZ ticks when read from /proc
+	cgroup uint64 // cgroup v2 id at the last fork or exec; 0 when unknown (read from /proc)
+	exe    string
 	// ancestors are the ancestors' executables, parent first, at most
 	// rules.MaxAncestors. Shared between entries: never modified.
 	ancestors []string
@@ -61,20 +62,28 @@ func (en *procEntry) sameStart(start uint64) bool {
 }
 
 // observe updates the table from a process life-cycle event and returns
-// the process's ancestors for the rules.
-func (t *procTable) observe(e *event.Event) []string {
+// the process's ancestors for the rules. inContainer says the event was
+// attributed to a container: a container's ancestry stops at the container
+// boundary (the runtime's processes on the host, runc, the shim,
+// containerd and whatever started it, are not the workload's ancestors), so
+// an entry whose cgroup changed between fork and exec (the runtime moved
+// it into the container) starts a new chain, and so does a child whose
+// parent is in another cgroup.
+func (t *procTable) observe(e *event.Event, inContainer bool) []string {
 	p := &e.Process
 	switch e.Kind {
 	case event.KindFork:
 		// e.Process is the child; its parent is forking, so alive.
 		parent := t.lookup(p.PPID, 0, p.ParentExe)
-		en := &procEntry{start: p.StartTime, exe: p.Exe}
-		if parent != nil {
+		en := &procEntry{start: p.StartTime, exe: p.Exe, cgroup: e.CgroupID}
+		switch {
+		case parent != nil && inContainer && crossed(parent.cgroup, e.CgroupID):
+		case parent != nil:
 			if en.exe == "" {
 				en.exe = parent.exe
 			}
 			en.ancestors = prepend(parent.exe, parent.ancestors)
-		} else if p.ParentExe != "" {
+		case p.ParentExe != "" && !inContainer:
 			en.ancestors = []string{p.ParentExe}
 		}
 		t.procs.put(p.PID, en)
@@ -85,18 +94,22 @@ func (t *procTable) observe(e *event.Event) []string {
 			// Same process, new image: its parent has not changed.
 			// Entries are shared with nobody but this PID: replace to
 			// keep readers of the old one (none; one worker) simple.
-			n := &procEntry{start: p.StartTime, exe: p.Exe, ancestors: en.ancestors}
-			if len(n.ancestors) == 0 && p.ParentExe != "" {
+			n := &procEntry{start: p.StartTime, exe: p.Exe, cgroup: e.CgroupID, ancestors: en.ancestors}
+			if inContainer && crossed(en.cgroup, e.CgroupID) {
+				n.ancestors = nil // moved into the container since its fork
+			} else if len(n.ancestors) == 0 && p.ParentExe != "" && !inContainer {
 				n.ancestors = []string{p.ParentExe}
 			}
 			t.procs.put(p.PID, n)
 			return n.ancestors
 		}
 		parent := t.lookup(p.PPID, 0, p.ParentExe)
-		n := &procEntry{start: p.StartTime, exe: p.Exe}
-		if parent != nil {
+		n := &procEntry{start: p.StartTime, exe: p.Exe, cgroup: e.CgroupID}
+		switch {
+		case parent != nil && inContainer && crossed(parent.cgroup, e.CgroupID):
+		case parent != nil:
 			n.ancestors = prepend(parent.exe, parent.ancestors)
-		} else if p.ParentExe != "" {
+		case p.ParentExe != "" && !inContainer:
 			n.ancestors = []string{p.ParentExe}
 		}
 		t.procs.put(p.PID, n)
@@ -168,6 +181,9 @@ func (t *procTable) fromProc(pid int, start uint64, depth int) *procEntry {
 	}
 	return en
 }
+
+// crossed says two known cgroup ids differ (0 is unknown: not a crossing).
+func crossed(a, b uint64) bool { return a != 0 && b != 0 && a != b }
 
 // statPPID reads field 4 of /proc/PID/stat (after the parenthesised comm,
 // which may hold spaces and parentheses).

@@ -391,7 +391,7 @@ func (r *Runtime) process(ctx context.Context, e *event.Event, st *ruleState, ev
 		r.attrContainer.Add(1)
 	}
 	*in = rules.Input{Event: e}
-	in.Ctx.Ancestors = procs.observe(e)
+	in.Ctx.Ancestors = procs.observe(e, info != nil)
 	writers.observe(e)
 	if e.Kind == event.KindExec {
 		if info != nil {

@@ -52,40 +52,40 @@ func ev(kind event.Kind, pid, ppid int, start uint64, exe string) *event.Event {
 
 func TestProcTableAncestry(t *testing.T) {
 	pt := newProcTable(t.TempDir(), 100) // an empty /proc: nothing older than the table
-	pt.observe(ev(event.KindExec, 10, 1, 1000, "/usr/sbin/nginx"))
-	pt.observe(ev(event.KindFork, 11, 10, 1100, ""))
-	if got := pt.observe(ev(event.KindExec, 11, 10, 1100, "/bin/sh")); !slices.Equal(got, []string{"/usr/sbin/nginx"}) {
+	pt.observe(ev(event.KindExec, 10, 1, 1000, "/usr/sbin/nginx"), false)
+	pt.observe(ev(event.KindFork, 11, 10, 1100, ""), false)
+	if got := pt.observe(ev(event.KindExec, 11, 10, 1100, "/bin/sh"), false); !slices.Equal(got, []string{"/usr/sbin/nginx"}) {
 		t.Fatalf("sh ancestors %q", got)
 	}
-	pt.observe(ev(event.KindFork, 12, 11, 1200, ""))
-	got := pt.observe(ev(event.KindExec, 12, 11, 1200, "/usr/bin/curl"))
+	pt.observe(ev(event.KindFork, 12, 11, 1200, ""), false)
+	got := pt.observe(ev(event.KindExec, 12, 11, 1200, "/usr/bin/curl"), false)
 	if !slices.Equal(got, []string{"/bin/sh", "/usr/sbin/nginx"}) {
 		t.Fatalf("curl ancestors %q", got)
 	}
 	// Later events of the process carry the same ancestry.
 	open := ev(event.KindOpen, 12, 11, 1200, "/usr/bin/curl")
-	if got := pt.observe(open); !slices.Equal(got, []string{"/bin/sh", "/usr/sbin/nginx"}) {
+	if got := pt.observe(open, false); !slices.Equal(got, []string{"/bin/sh", "/usr/sbin/nginx"}) {
 		t.Fatalf("open ancestors %q", got)
 	}
 	// PID reuse: 12 exits, a new process gets PID 12 under another parent.
-	pt.observe(ev(event.KindExit, 12, 11, 1200, ""))
-	pt.observe(ev(event.KindExec, 20, 1, 2000, "/usr/bin/python3"))
-	pt.observe(ev(event.KindFork, 12, 20, 3000, ""))
-	got = pt.observe(ev(event.KindExec, 12, 20, 3000, "/bin/ls"))
+	pt.observe(ev(event.KindExit, 12, 11, 1200, ""), false)
+	pt.observe(ev(event.KindExec, 20, 1, 2000, "/usr/bin/python3"), false)
+	pt.observe(ev(event.KindFork, 12, 20, 3000, ""), false)
+	got = pt.observe(ev(event.KindExec, 12, 20, 3000, "/bin/ls"), false)
 	if !slices.Equal(got, []string{"/usr/bin/python3"}) {
 		t.Fatalf("reused PID 12 inherited %q", got)
 	}
 	// An event of the old process (start 1200) arriving late is not given
 	// the new one's ancestry.
-	if got := pt.observe(ev(event.KindOpen, 12, 11, 1200, "/usr/bin/curl")); got != nil {
+	if got := pt.observe(ev(event.KindOpen, 12, 11, 1200, "/usr/bin/curl"), false); got != nil {
 		t.Fatalf("stale event got %q", got)
 	}
 	// A deep chain is cut at MaxAncestors.
 	pid := 100
-	pt.observe(ev(event.KindExec, pid, 1, 1, "/bin/p100"))
+	pt.observe(ev(event.KindExec, pid, 1, 1, "/bin/p100"), false)
 	for i := 1; i <= 20; i++ {
-		pt.observe(ev(event.KindFork, pid+i, pid+i-1, uint64(i+1), ""))
-		got = pt.observe(ev(event.KindExec, pid+i, pid+i-1, uint64(i+1), "/bin/p"))
+		pt.observe(ev(event.KindFork, pid+i, pid+i-1, uint64(i+1), ""), false)
+		got = pt.observe(ev(event.KindExec, pid+i, pid+i-1, uint64(i+1), "/bin/p"), false)
 	}
 	if len(got) != rules.MaxAncestors {
 		t.Fatalf("deep chain: %d ancestors", len(got))
@@ -97,7 +97,7 @@ func TestProcTableFromProc(t *testing.T) {
 	// This test process: its parent (go test's) is read from /proc.
 	self := os.Getpid()
 	ppid := os.Getppid()
-	got := pt.observe(ev(event.KindExec, 999999, self, 5, "/bin/child"))
+	got := pt.observe(ev(event.KindExec, 999999, self, 5, "/bin/child"), false)
 	if len(got) == 0 {
 		t.Fatal("no ancestry from /proc")
 	}
@@ -110,7 +110,7 @@ func TestProcTableFromProc(t *testing.T) {
 func TestProcTableBounded(t *testing.T) {
 	pt := newProcTable(t.TempDir(), 1000)
 	for i := 0; i < 100000; i++ { // a fork bomb whose exits were dropped
-		pt.observe(ev(event.KindFork, 1000+i, 1, uint64(i+1), "/bin/sh"))
+		pt.observe(ev(event.KindFork, 1000+i, 1, uint64(i+1), "/bin/sh"), false)
 	}
 	if pt.procs.len() > 1000 || pt.procs.evicted < 99000 {
 		t.Fatalf("table %d entries, %d evicted", pt.procs.len(), pt.procs.evicted)
@@ -157,5 +157,46 @@ func TestFdKind(t *testing.T) {
 	}
 	if in, out := stdioKinds("/proc", os.Getpid(), 12345); in != "" || out != "" {
 		t.Fatalf("wrong start time still gave %q %q", in, out)
+	}
+}
+
+// TestProcTableContainerBoundary: a container's ancestry stops where the
+// runtime moved the process into the container's cgroup.
+func TestProcTableContainerBoundary(t *testing.T) {
+	pt := newProcTable(t.TempDir(), 100)
+	cg := func(e *event.Event, id uint64) *event.Event { e.CgroupID = id; return e }
+	pt.observe(cg(ev(event.KindExec, 10, 1, 1, "/usr/local/go/bin/go"), 1), false)
+	pt.observe(cg(ev(event.KindExec, 11, 10, 2, "/usr/bin/containerd"), 1), false)
+	pt.observe(cg(ev(event.KindFork, 12, 11, 3, ""), 1), false) // runc init, still on the host
+	got := pt.observe(cg(ev(event.KindExec, 12, 11, 3, "/bin/sh"), 77), true)
+	if len(got) != 0 {
+		t.Fatalf("container init inherited the host's ancestry %q", got)
+	}
+	pt.observe(cg(ev(event.KindFork, 13, 12, 4, ""), 77), true)
+	if got := pt.observe(cg(ev(event.KindExec, 13, 12, 4, "/tmp/app"), 77), true); !slices.Equal(got, []string{"/bin/sh"}) {
+		t.Fatalf("in-container ancestry %q", got)
+	}
+	// A host process keeps its whole chain.
+	pt.observe(cg(ev(event.KindFork, 14, 11, 5, ""), 1), false)
+	if got := pt.observe(cg(ev(event.KindExec, 14, 11, 5, "/bin/ls"), 1), false); !slices.Equal(got, []string{"/usr/bin/containerd", "/usr/local/go/bin/go"}) {
+		t.Fatalf("host ancestry %q", got)
+	}
+}
+
+// TestQueueDropsAndCounts: the sensor's callback never waits; a full
+// queue drops and counts.
+func TestQueueDropsAndCounts(t *testing.T) {
+	cfg := Defaults().Modules.Runtime
+	cfg.Queue = 10
+	r, err := NewRuntime(cfg, "n", RuleConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		r.enqueue(ev(event.KindExec, i, 1, 1, "/bin/true"))
+	}
+	s := r.RuntimeStats()
+	if s.Received != 1000 || s.Dropped != 990 || s.Queued != 10 {
+		t.Fatalf("received %d dropped %d queued %d", s.Received, s.Dropped, s.Queued)
 	}
 }

@@ -29,7 +29,10 @@ func TestRepeatedEntriesInOneLayer(t *testing.T) {
 		manifest = "app/node_modules/dup/package.json"
 		envFile  = "app/.env"
 		virus    = "app/eicar.com"
+		shadow   = "etc/shadow"
 	)
+	// An account with an empty password (MSC-IMG-011) and the same account locked.
+	badShadow, goodShadow := "root::19700:0:99999:7:::\n", "root:*:19700:0:99999:7:::\n"
 	pkgJSON := func(v string) string { return fmt.Sprintf(`{"name":"dup","version":"%s","license":"MIT"}`, v) }
 	build := func(lastBad bool) []entry {
 		var es []entry
@@ -37,16 +40,16 @@ func TestRepeatedEntriesInOneLayer(t *testing.T) {
 			bad := !lastBad // the many copies are the opposite of the last one
 			es = append(es, reg(manifest, pkgJSON(fmt.Sprintf("1.0.%d", i))))
 			if bad {
-				es = append(es, reg(envFile, awsKeyLine()), regBytes(virus, eicarBytes()))
+				es = append(es, reg(envFile, awsKeyLine()), regBytes(virus, eicarBytes()), reg(shadow, badShadow))
 			} else {
-				es = append(es, reg(envFile, "LOG_LEVEL=info\n"), reg(virus, "just text\n"))
+				es = append(es, reg(envFile, "LOG_LEVEL=info\n"), reg(virus, "just text\n"), reg(shadow, goodShadow))
 			}
 		}
 		last := []entry{reg(manifest, pkgJSON("9.9.9"))}
 		if lastBad {
-			last = append(last, reg(envFile, awsKeyLine()), regBytes(virus, eicarBytes()))
+			last = append(last, reg(envFile, awsKeyLine()), regBytes(virus, eicarBytes()), reg(shadow, badShadow))
 		} else {
-			last = append(last, reg(envFile, "LOG_LEVEL=info\n"), reg(virus, "just text\n"))
+			last = append(last, reg(envFile, "LOG_LEVEL=info\n"), reg(virus, "just text\n"), reg(shadow, goodShadow))
 		}
 		return append(es, last...)
 	}
@@ -61,7 +64,7 @@ func TestRepeatedEntriesInOneLayer(t *testing.T) {
 				t.Fatalf("exit %d: %s", r.code, tail(r.stderr))
 			}
 			res := decodeResult(t, r.stdout)
-			t.Logf("%d repeats of 3 files: wall %s, peak RSS %d MiB", repeats, r.wall.Round(1e6), r.maxRSS>>20)
+			t.Logf("%d repeats of 4 files: wall %s, peak RSS %d MiB", repeats, r.wall.Round(1e6), r.maxRSS>>20)
 			var dups []model.Package
 			for _, p := range res.Inventory.Packages {
 				if p.Name == "dup" {
@@ -89,6 +92,9 @@ func TestRepeatedEntriesInOneLayer(t *testing.T) {
 			}
 			if n := count(model.KindMalware, virus); n != want {
 				t.Errorf("malware findings in %s: %d, want %d", virus, n, want)
+			}
+			if n := count(model.KindMisconfig, shadow); n != want {
+				t.Errorf("misconfiguration findings in %s: %d, want %d", shadow, n, want)
 			}
 			mustPackage(t, res, "hostile-good", "goodpy")
 			if r.maxRSS > 200<<20 {

@@ -32,13 +32,16 @@ const seenFile = "seen-ecosystems.json"
 func newDBCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "db", Short: "Manage the OSV vulnerability database"}
 	var ecosystems []string
-	var baseURL string
+	var baseURL, kevURL, epssURL string
 	update := &cobra.Command{
 		Use:   "update",
-		Short: "Download OSV dumps (<base>/<Ecosystem>/all.zip) and rebuild the database atomically",
-		Long: `Downloads the per-ecosystem OSV dumps with conditional requests and rebuilds the
-database beside the old one, swapping it in only when complete. Ecosystems: --ecosystems, else
-those already in the database plus those earlier scans met, else every ecosystem mamori inventories.`,
+		Short: "Download OSV dumps, CISA's KEV catalogue and FIRST's EPSS scores and rebuild the database atomically",
+		Long: `Downloads the per-ecosystem OSV dumps (<base>/<Ecosystem>/all.zip), CISA's Known Exploited
+Vulnerabilities catalogue (JSON feed) and FIRST's EPSS scores (daily CSV, gzip) with conditional
+requests and rebuilds the database beside the old one, swapping it in only when everything was
+fetched and checked: a failed download or a malformed feed keeps the old database. Ecosystems:
+--ecosystems, else those already in the database plus those earlier scans met, else every
+ecosystem mamori inventories. --kev-url= and --epss-url= (empty) leave a feed out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir := dbDir(g)
@@ -46,7 +49,8 @@ those already in the database plus those earlier scans met, else every ecosystem
 			if len(ecos) == 0 {
 				ecos = knownEcosystems(dir)
 			}
-			opts := []vulndb.Option{vulndb.WithEcosystems(ecos...), vulndb.WithLogger(g.logger)}
+			opts := []vulndb.Option{vulndb.WithEcosystems(ecos...), vulndb.WithLogger(g.logger),
+				vulndb.WithKEVURL(kevURL), vulndb.WithEPSSURL(epssURL)}
 			if baseURL != "" {
 				opts = append(opts, vulndb.WithBaseURL(baseURL))
 			}
@@ -61,29 +65,50 @@ those already in the database plus those earlier scans met, else every ecosystem
 				fmt.Fprintln(cmd.OutOrStdout(), "vulnerability database is up to date")
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "vulnerability database updated: %d advisories (%d files read, %d skipped)\n", res.Records, res.Files, res.Skipped)
+			fmt.Fprintf(cmd.OutOrStdout(), "vulnerability database updated: %d advisories (%d files read, %d skipped)%s\n",
+				res.Records, res.Files, res.Skipped, feedSummary(res.KEV, res.EPSS))
 			return nil
 		},
 	}
 	update.Flags().StringSliceVar(&ecosystems, "ecosystems", nil, "OSV ecosystems to download (Debian, Alpine, npm, PyPI, Go …)")
 	update.Flags().StringVar(&baseURL, "base-url", "", "mirror base URL (default https://osv-vulnerabilities.storage.googleapis.com)")
+	update.Flags().StringVar(&kevURL, "kev-url", vulndb.DefaultKEVURL, "CISA Known Exploited Vulnerabilities catalogue (JSON feed); empty: none")
+	update.Flags().StringVar(&epssURL, "epss-url", vulndb.DefaultEPSSURL, "FIRST EPSS scores (CSV, gzip or plain); empty: none")
+
+	var kevFile, epssFile string
 
 	imp := &cobra.Command{
 		Use:   "import PATH",
-		Short: "Build the database from a directory or zip of OSV JSON files (air-gapped sites)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Build the database from a directory or zip of OSV JSON files, with local KEV and EPSS copies (air-gapped sites)",
+		Long: `Builds the database from the OSV records at PATH (a directory of JSON records and/or
+<Ecosystem>/all.zip dumps, one zip, or one record) and swaps it in. Known exploited
+vulnerabilities and EPSS scores come from --kev and --epss, or, when PATH is a directory, from the
+files there by the names CISA and FIRST publish them under: known_exploited_vulnerabilities.json
+and epss_scores-*.csv[.gz], at the top or in kev/ and epss/.`,
+		Example: `  mamori db import ./osv --kev known_exploited_vulnerabilities.json --epss epss_scores-2026-01-02.csv.gz`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := vulndb.Import(cmd.Context(), dbDir(g), args[0], vulndb.WithLogger(g.logger))
+			opts := []vulndb.Option{vulndb.WithLogger(g.logger)}
+			if kevFile != "" {
+				opts = append(opts, vulndb.WithKEVFile(kevFile))
+			}
+			if epssFile != "" {
+				opts = append(opts, vulndb.WithEPSSFile(epssFile))
+			}
+			res, err := vulndb.Import(cmd.Context(), dbDir(g), args[0], opts...)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %d advisories from %s (%d files read, %d skipped)\n", res.Records, args[0], res.Files, res.Skipped)
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d advisories from %s (%d files read, %d skipped)%s\n", res.Records, args[0], res.Files, res.Skipped,
+				feedSummary(res.KEV, res.EPSS))
 			for _, r := range res.SkipReasons {
 				g.logger.Warn("skipped", "reason", r)
 			}
 			return nil
 		},
 	}
+	imp.Flags().StringVar(&kevFile, "kev", "", "local copy of CISA's KEV catalogue (known_exploited_vulnerabilities.json)")
+	imp.Flags().StringVar(&epssFile, "epss", "", "local copy of FIRST's EPSS scores (epss_scores-YYYY-MM-DD.csv.gz or .csv)")
 	var asJSON bool
 	info := &cobra.Command{
 		Use:   "info",
@@ -113,12 +138,34 @@ those already in the database plus those earlier scans met, else every ecosystem
 			for _, s := range md.Sources {
 				fmt.Fprintf(out, "source:     %s\n", sourceLine(s))
 			}
+			if k := md.KEV; k != nil {
+				fmt.Fprintf(out, "KEV:        %d known exploited CVEs, catalog %s (released %s); %s\n", k.Entries, k.Version, k.Date, sourceLine(k.Source))
+			} else {
+				fmt.Fprintln(out, "KEV:        none (mamori db update fetches it)")
+			}
+			if e := md.EPSS; e != nil {
+				fmt.Fprintf(out, "EPSS:       %d scores of %s (model %s); %s\n", e.Entries, e.Date, e.Version, sourceLine(e.Source))
+			} else {
+				fmt.Fprintln(out, "EPSS:       none (mamori db update fetches it)")
+			}
 			return nil
 		},
 	}
 	info.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.AddCommand(update, imp, info)
 	return cmd
+}
+
+// feedSummary says what exploit intelligence a build holds.
+func feedSummary(kev, epss *vulndb.FeedInfo) string {
+	s := ""
+	if kev != nil {
+		s += fmt.Sprintf("; KEV catalog %s: %d known exploited CVEs", kev.Version, kev.Entries)
+	}
+	if epss != nil {
+		s += fmt.Sprintf("; EPSS %s: %d scores", epss.Date, epss.Entries)
+	}
+	return s
 }
 
 func sourceLine(s vulndb.Source) string {

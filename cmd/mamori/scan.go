@@ -36,6 +36,8 @@ type scanOptions struct {
 	exitCode      int
 	failOn        string
 	policyFile    string
+	failOnKEV     bool
+	failOnEPSS    float64
 	showSecrets   bool
 	secretConfig  string
 	skipDirs      []string
@@ -68,6 +70,8 @@ func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
 	f.IntVar(&o.exitCode, "exit-code", 0, "exit with this code when findings at or above --fail-on remain (default 1 when --fail-on is set)")
 	f.StringVar(&o.failOn, "fail-on", "", "fail (see --exit-code) when a vulnerability or finding of this severity or worse is found")
 	f.StringVar(&o.policyFile, "policy", "", "policy file (docs/policies.md): fail (see --exit-code) when its admission rules block the image")
+	f.BoolVar(&o.failOnKEV, "fail-on-kev", false, "fail (see --exit-code) when a vulnerability is in CISA's Known Exploited Vulnerabilities catalogue")
+	f.Float64Var(&o.failOnEPSS, "fail-on-epss", 0, "fail (see --exit-code) when a vulnerability's EPSS probability is at or above this (0-1)")
 	f.BoolVar(&o.showSecrets, "show-secrets", false, "print secrets unredacted (never do this in shared CI logs)")
 	f.StringVar(&o.secretConfig, "secret-config", "", "YAML file with custom secret rules and allow rules")
 	f.BoolVar(&o.pkgSecrets, "show-packaged-secrets", false, "also report secrets in files an OS package installed unmodified (documentation examples), at the lowest severity")
@@ -174,6 +178,9 @@ func isOCILayout(dir string) bool {
 func setup(ctx context.Context, g *globalOptions, o *scanOptions, kind string) (*scan.Scanner, func(), report.Format, error) {
 	format, err := report.ParseFormat(o.format)
 	if err != nil {
+		return nil, nil, "", err
+	}
+	if err := checkEPSSFlag(o.failOnEPSS); err != nil {
 		return nil, nil, "", err
 	}
 	var c *cache.Cache
@@ -341,6 +348,14 @@ func finish(ctx context.Context, g *globalOptions, o *scanOptions, format report
 	}
 	now := time.Now()
 	verdict := gate.Check(res, now)
+	exploit, err := exploitReasons(verdict.Result, o.failOnKEV, o.failOnEPSS)
+	if err != nil {
+		return err
+	}
+	if len(exploit) > 0 {
+		verdict.Failed = true
+		verdict.Reasons = append(verdict.Reasons, exploit...)
+	}
 	for _, w := range verdict.Warnings {
 		g.logger.Warn(w)
 	}

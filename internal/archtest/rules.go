@@ -47,6 +47,8 @@ var engines = []string{
 	"mamori/internal/cvss/...",
 	"mamori/internal/vulndb/...",
 	"mamori/internal/match/...",
+	"mamori/internal/priority/...",
+	"mamori/internal/inuse/...",
 	"mamori/internal/secret/...",
 	"mamori/internal/malware/...",
 	"mamori/internal/misconfig/...",

@@ -1,7 +1,11 @@
 // Package match matches an inventory's packages against OSV advisories:
 // distro release scoping, source packages for distros, OSV range evaluation,
-// severity. It turns OSV malicious-package records (MAL-*) into malware
-// findings.
+// one finding per vulnerability (records that alias each other are merged,
+// see dedupe.go), severity (from the matched record, else from the records
+// of the same vulnerability, see severity.go), known exploitation (CISA KEV)
+// and exploit prediction (EPSS), and the priority of each finding
+// (internal/priority). It turns OSV malicious-package records (MAL-*) into
+// malware findings.
 package match
 
 import (
@@ -15,6 +19,7 @@ import (
 
 	"mamori/internal/model"
 	"mamori/internal/osrelease"
+	"mamori/internal/priority"
 	"mamori/internal/version"
 	"mamori/internal/vulndb"
 )
@@ -33,16 +38,34 @@ type Source interface {
 
 var _ Source = (*vulndb.DB)(nil)
 
+// Intel is what a Source may know beyond a package's advisories: the other
+// records of the same vulnerability (where a severity comes from when the
+// matched record has none) and the exploit intelligence of CVEs. A Source
+// that does not implement it gives neither; *vulndb.DB does.
+type Intel interface {
+	// Related returns the records whose ID is one of ids or that list one
+	// of ids as an alias or upstream.
+	Related(ids []string) ([]*vulndb.Record, error)
+	KEV(cve string) (vulndb.KEVEntry, bool, error)
+	EPSS(cve string) (vulndb.EPSSScore, bool, error)
+	Metadata() vulndb.Metadata
+}
+
+var _ Intel = (*vulndb.DB)(nil)
+
 // Matcher matches inventories against one Source. It caches the prepared
 // (parsed, version-sorted) advisories of each (ecosystem, package) it has
 // looked up, so matching many inventories against one database — the
 // re-match after a database update — parses each advisory once. A Matcher
 // is safe for concurrent use; make a new one when the database changes.
 type Matcher struct {
-	src     Source
-	mu      sync.Mutex
-	cache   map[string]*cacheEntry
-	results map[query]*resultEntry
+	src   Source
+	intel Intel // nil when src has none
+	// epssDate is the score date of the database's EPSS data.
+	epssDate string
+	mu       sync.Mutex
+	cache    map[string]*cacheEntry
+	results  map[query]*resultEntry
 }
 
 type cacheEntry struct {
@@ -72,7 +95,14 @@ const maxResults = 1 << 21
 
 // NewMatcher returns a Matcher reading src.
 func NewMatcher(src Source) *Matcher {
-	return &Matcher{src: src, cache: map[string]*cacheEntry{}, results: map[query]*resultEntry{}}
+	m := &Matcher{src: src, cache: map[string]*cacheEntry{}, results: map[query]*resultEntry{}}
+	if in, ok := src.(Intel); ok {
+		m.intel = in
+		if e := in.Metadata().EPSS; e != nil {
+			m.epssDate = e.Date
+		}
+	}
+	return m
 }
 
 // matchQuery returns the advisories whose entries cover q's version.
@@ -106,13 +136,14 @@ func Match(ctx context.Context, src Source, inv *model.Inventory) ([]model.Vulne
 	return NewMatcher(src).Match(ctx, inv)
 }
 
-// Match returns one Vulnerability per (advisory, inventory package) whose
-// installed version an advisory's affected ranges or versions cover, and
+// Match returns one Vulnerability per (vulnerability, inventory package)
+// whose installed version an advisory's affected ranges or versions cover
+// (advisories that alias each other are one vulnerability: dedupe.go), and
 // one malware Finding per package named by an OSV malicious-package record
 // (ID "MAL-…"). Withdrawn advisories are skipped. Packages of an ecosystem
 // without a known version ordering match only explicit versions lists.
-// Results are sorted by package then advisory ID. Only a failing Source is
-// an error.
+// Every vulnerability has its priority set. Results are sorted by package
+// then ID. Only a failing Source is an error.
 func (m *Matcher) Match(ctx context.Context, inv *model.Inventory) ([]model.Vulnerability, []model.Finding, error) {
 	if inv == nil {
 		return nil, nil, nil
@@ -120,6 +151,7 @@ func (m *Matcher) Match(ctx context.Context, inv *model.Inventory) ([]model.Vuln
 	osEco := osrelease.OSVEcosystem(inv.OS)
 	var vulns []model.Vulnerability
 	var malware []model.Finding
+	var hits []pkgHit // reused across packages
 	for i := range inv.Packages {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -127,26 +159,40 @@ func (m *Matcher) Match(ctx context.Context, inv *model.Inventory) ([]model.Vuln
 			}
 		}
 		p := &inv.Packages[i]
-		seen := map[string]bool{}
+		hits = hits[:0]
+		var seenMal []string
 		for _, q := range queriesFor(p, osEco) {
-			hits, err := m.matchQuery(q)
+			found, err := m.matchQuery(q)
 			if err != nil {
 				return nil, nil, fmt.Errorf("match %s %s: %w", p.Name, p.Version, err)
 			}
-			for _, ah := range hits {
+		next:
+			for _, ah := range found {
 				a := ah.adv
-				if seen[a.id] {
-					continue
-				}
-				seen[a.id] = true
 				if a.malicious {
-					malware = append(malware, a.malwareFinding(p))
+					if !slices.Contains(seenMal, a.id) {
+						seenMal = append(seenMal, a.id)
+						malware = append(malware, a.malwareFinding(p))
+					}
 					continue
 				}
-				vulns = append(vulns, a.vulnerability(p, q, ah.hit))
+				for _, h := range hits {
+					if h.adv.id == a.id {
+						continue next
+					}
+				}
+				hits = append(hits, pkgHit{adv: a, q: q, hit: ah.hit})
 			}
 		}
+		if len(hits) == 0 {
+			continue
+		}
+		var err error
+		if vulns, err = m.findings(vulns, p, hits); err != nil {
+			return nil, nil, fmt.Errorf("match %s %s: %w", p.Name, p.Version, err)
+		}
 	}
+	priority.Apply(vulns)
 	slices.SortStableFunc(vulns, func(a, b model.Vulnerability) int {
 		return cmp.Or(
 			cmp.Compare(a.Package.Type, b.Package.Type),
@@ -325,10 +371,23 @@ type advisory struct {
 	aliases   []string
 	refs      []string
 	entries   []prepAffected
+	// links are the IDs that name the same vulnerability (dedupe.go), rank
+	// how specific the record is (lower is more).
+	links []string
+	rank  int
 	// severity and cvss are computed once per advisory.
 	sevOnce  sync.Once
 	severity model.Severity
 	cvss     []model.CVSS
+	// intel is the KEV and EPSS data of the advisory's CVEs, others the
+	// severities of the other records of the same vulnerability; each
+	// computed once, when first needed.
+	intelOnce sync.Once
+	intel     advIntel
+	intelErr  error
+	relOnce   sync.Once
+	others    []candidate
+	relErr    error
 }
 
 // prepare keeps the affected entries of r that name (ecosystem, name), with
@@ -367,6 +426,8 @@ func prepare(r *vulndb.Record, ecosystem, name string) *advisory {
 		return nil
 	}
 	a.aliases = aliasesOf(r)
+	a.links = linksOf(r)
+	a.rank = rankOf(r.ID)
 	for _, ref := range r.References {
 		if ref.URL != "" && !slices.Contains(a.refs, ref.URL) {
 			a.refs = append(a.refs, ref.URL)

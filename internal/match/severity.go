@@ -1,13 +1,18 @@
 package match
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 
 	"mamori/internal/cvss"
 	"mamori/internal/model"
+	"mamori/internal/vulndb"
 )
 
-// Severity, never invented: the first of these that the record gives wins.
+// Severity, never invented. First the matched record's own (the most
+// specific record of the finding, dedupe.go): the first of these that it
+// gives wins.
 //
 //  1. The distro's own rating of the matched package, for distro records:
 //     Debian's affected[].ecosystem_specific.urgency (unimportant, low,
@@ -19,7 +24,26 @@ import (
 //  2. CVSS: the preferred vector of severity[] and affected[].severity
 //     (v4.0 over v3.1 over v3.0 over v2.0), scored per the specification.
 //  3. GitHub's database_specific.severity (LOW, MODERATE, HIGH, CRITICAL).
-//  4. Unknown.
+//
+// When it gives none (Go's GO- and PyPA's PYSEC- records carry no
+// severity), the severity comes from the other records of the same
+// vulnerability: those merged into the finding, the records its ID, aliases
+// and upstream name, and the records that list one of them as an alias or
+// upstream (the database's alias index). They are tried in tiers, and the
+// first tier where any gives a severity decides, with the highest there
+// (the lowest ID among equals):
+//
+//  a. GitHub advisories (GHSA-): their CVSS, else GitHub's rating.
+//  b. Other records that are not a distribution's (an ecosystem database's,
+//     a CVE record): their CVSS, else database_specific.severity.
+//  c. A distribution's records about the same CVE (DEBIAN-CVE-, UBUNTU-,
+//     ALSA- …): the distribution's rating (the highest over their entries;
+//     for records that matched the package, the rating of the matched
+//     entries), else their CVSS.
+//
+// Withdrawn and malicious-package records and distribution advisories that
+// bundle several CVEs are never used. The finding names the record in
+// SeveritySource and carries its CVSS vectors. Nothing gives one: Unknown.
 //
 // CVSS vectors and scores are reported whatever decided the severity.
 
@@ -118,4 +142,180 @@ func isRedHatFamily(eco string) bool {
 		}
 	}
 	return false
+}
+
+// Tiers of the records a severity may be taken from (see above).
+const (
+	tierGHSA = iota
+	tierOther
+	tierDistro
+)
+
+// candidate is another record's severity.
+type candidate struct {
+	id   string
+	tier int
+	sev  model.Severity
+	cvss []model.CVSS
+}
+
+// tierOf places a record in a tier; ok is false for a record that must not
+// give a severity.
+func tierOf(r *vulndb.Record) (tier int, ok bool) {
+	switch {
+	case r.Withdrawn != "" || strings.HasPrefix(r.ID, "MAL-") || isBundle(r):
+		return 0, false
+	case strings.HasPrefix(r.ID, "GHSA-"):
+		return tierGHSA, true
+	case isDistroRecord(r) || isDistroAdvisory(r.ID):
+		return tierDistro, true
+	}
+	return tierOther, true
+}
+
+// recordCandidate is what a record that did not match the package says:
+// distributions' records their rating first, the others their CVSS first.
+func recordCandidate(r *vulndb.Record) (candidate, bool) {
+	tier, ok := tierOf(r)
+	if !ok {
+		return candidate{}, false
+	}
+	c := candidate{id: r.ID, tier: tier}
+	var vectors []string
+	add := func(ss []vulndb.Severity) {
+		for _, s := range ss {
+			if strings.HasPrefix(s.Type, "CVSS_") && s.Score != "" {
+				vectors = append(vectors, s.Score)
+			}
+		}
+	}
+	add(r.Severity)
+	for _, a := range r.Affected {
+		add(a.Severity)
+	}
+	cv, scored := cvss.SeverityFromVectors(vectors)
+	for _, s := range scored {
+		if s.Err == nil {
+			c.cvss = append(c.cvss, model.CVSS{Version: s.Version, Vector: s.Vector, Score: s.Score, Source: r.ID})
+		}
+	}
+	word := model.SeverityUnknown
+	if r.DatabaseSpecific != nil {
+		if s, err := model.ParseSeverity(string(r.DatabaseSpecific.Severity)); err == nil {
+			word = s
+		}
+	}
+	if tier == tierDistro {
+		best := model.SeverityUnknown
+		for _, a := range r.Affected {
+			for _, sp := range []*vulndb.Specific{a.EcosystemSpecific, a.DatabaseSpecific} {
+				if sp != nil {
+					best = max(best, distroWord(string(sp.Urgency)), distroWord(string(sp.Severity)))
+				}
+			}
+			for _, s := range a.Severity {
+				if s.Type == "Ubuntu" {
+					best = max(best, distroWord(s.Score))
+				}
+			}
+		}
+		for _, s := range r.Severity {
+			if s.Type == "Ubuntu" {
+				best = max(best, distroWord(s.Score))
+			}
+		}
+		if best == model.SeverityUnknown && isRedHatAdvisory(r.ID) {
+			if w, _, ok := strings.Cut(r.Summary, ":"); ok {
+				best = distroWord(w)
+			}
+		}
+		c.sev = cmp.Or(best, cv, word)
+		return c, true
+	}
+	c.sev = cmp.Or(cv, word)
+	return c, true
+}
+
+// namesAny reports whether r is about one of ids: its own ID, an alias or
+// its upstream is one of them, or (for a distribution advisory about one
+// CVE) the CVE it lists as related is.
+func namesAny(r *vulndb.Record, ids []string) bool {
+	for _, id := range linksOf(r) {
+		if slices.Contains(ids, id) {
+			return true
+		}
+	}
+	if isDistroAdvisory(r.ID) && !isBundle(r) {
+		for _, id := range r.Related {
+			if slices.Contains(ids, id) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isRedHatAdvisory(id string) bool {
+	for _, p := range []string{"ALSA-", "ALBA-", "ALEA-", "RLSA-", "RXSA-", "RHSA-", "RHBA-", "RHEA-"} {
+		if strings.HasPrefix(id, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// borrowSeverity picks the severity of a finding whose most specific record
+// has none, from the group's other records and the records related to the
+// group's by the alias index; nil when none gives one.
+func (m *Matcher) borrowSeverity(group []pkgHit) (*candidate, error) {
+	var cands []candidate
+	for _, h := range group[1:] {
+		tier, ok := tierOf(h.adv.rec)
+		if !ok {
+			continue
+		}
+		sev, cv := h.adv.severityFor(h.hit)
+		cands = append(cands, candidate{id: h.adv.id, tier: tier, sev: sev, cvss: cv})
+	}
+	if m.intel != nil {
+		for _, h := range group {
+			others, err := m.related(h.adv)
+			if err != nil {
+				return nil, err
+			}
+			cands = append(cands, others...)
+		}
+	}
+	var best *candidate
+	for i := range cands {
+		c := &cands[i]
+		if c.sev == model.SeverityUnknown || c.id == group[0].adv.id {
+			continue
+		}
+		if best == nil || c.tier < best.tier || c.tier == best.tier && (c.sev > best.sev || c.sev == best.sev && c.id < best.id) {
+			best = c
+		}
+	}
+	return best, nil
+}
+
+// related returns (once per advisory) the severities of the records that
+// name the advisory's vulnerability, other than itself.
+func (m *Matcher) related(a *advisory) ([]candidate, error) {
+	a.relOnce.Do(func() {
+		recs, err := m.intel.Related(a.links)
+		if err != nil {
+			a.relErr = err
+			return
+		}
+		for _, r := range recs {
+			if r.ID == a.id || !namesAny(r, a.links) {
+				continue
+			}
+			if c, ok := recordCandidate(r); ok && c.sev != model.SeverityUnknown {
+				a.others = append(a.others, c)
+			}
+		}
+	})
+	return a.others, a.relErr
 }

@@ -69,4 +69,9 @@ type Layer struct {
 type DBInfo struct {
 	BuiltAt    time.Time `json:"builtAt"`
 	Ecosystems []string  `json:"ecosystems,omitempty"`
+	// KEVCatalog is the version of CISA's KEV catalogue in the database
+	// ("2025.08.25"), EPSSDate the date of its EPSS scores; empty when the
+	// database has none (then no finding can carry kev or epss).
+	KEVCatalog string `json:"kevCatalog,omitempty"`
+	EPSSDate   string `json:"epssDate,omitempty"`
 }

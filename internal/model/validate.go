@@ -14,6 +14,9 @@ const (
 	// MaxResultTextLen bounds names and IDs used as keys (target names,
 	// package names, advisory and finding IDs): real ones are well under 1 KiB.
 	MaxResultTextLen = 4096
+	// MaxInUseContainers bounds the containers one finding names as having
+	// loaded its package (the rest are counted, not listed).
+	MaxInUseContainers = 100
 	// MaxClockSkew: a result created further in the future than this (by
 	// the receiver's clock) is refused, so that a skewed clock cannot pin
 	// an image's latest scan.
@@ -195,6 +198,34 @@ func ValidateVulnerabilities(vulns []Vulnerability) error {
 				v.fail("%s.cvss[%d].score %v is outside 0..10", f, j, cv.Score)
 			}
 		}
+		v.str(f+".severitySource", x.SeveritySource)
+		if k := x.KEV; k != nil {
+			v.str(f+".kev.cve", k.CVE)
+			v.str(f+".kev.dateAdded", k.DateAdded)
+			v.str(f+".kev.dueDate", k.DueDate)
+		}
+		if e := x.EPSS; e != nil {
+			v.str(f+".epss.cve", e.CVE)
+			v.str(f+".epss.date", e.Date)
+			v.unit(f+".epss.score", e.Score)
+			v.unit(f+".epss.percentile", e.Percentile)
+		}
+		if u := x.InUse; u != nil {
+			if len(u.Containers) > MaxInUseContainers {
+				v.fail("%s.inUse.containers: %d, at most %d", f, len(u.Containers), MaxInUseContainers)
+			}
+			for j, c := range u.Containers {
+				v.required(fmt.Sprintf("%s.inUse.containers[%d].id", f, j), c.ID, MaxResultTextLen)
+				v.str(fmt.Sprintf("%s.inUse.containers[%d].name", f, j), c.Name)
+				v.str(fmt.Sprintf("%s.inUse.containers[%d].path", f, j), c.Path)
+			}
+		}
+		if p := x.Priority; p != nil {
+			v.str(f+".priority.reason", p.Reason)
+			if p.Score < 0 || p.Score > 100 || p.Score != p.Score {
+				v.fail("%s.priority.score %v is outside 0..100", f, p.Score)
+			}
+		}
 		if v.err != nil {
 			return v.err
 		}
@@ -237,6 +268,13 @@ func (v *validator) str(field, s string) { v.text(field, s, int(^uint(0)>>1)) }
 func (v *validator) strs(field string, ss []string) {
 	for i, s := range ss {
 		v.str(fmt.Sprintf("%s[%d]", field, i), s)
+	}
+}
+
+// unit checks a probability: in [0, 1], not NaN.
+func (v *validator) unit(field string, x float64) {
+	if x < 0 || x > 1 || x != x {
+		v.fail("%s %v is outside 0..1", field, x)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
@@ -144,6 +145,11 @@ func cdxVuln(v model.Vulnerability, ref string) cdx.Vulnerability {
 	for _, c := range v.CVSS {
 		score := c.Score
 		r := cdx.VulnerabilityRating{Score: &score, Vector: c.Vector, Severity: cdxSeverity(v.Severity)}
+		if c.Source != "" && c.Source != v.ID {
+			// A vector of another record of the same vulnerability (the
+			// severity's source, a merged alias).
+			r.Source = &cdx.Source{Name: c.Source, URL: "https://osv.dev/vulnerability/" + c.Source}
+		}
 		switch c.Version {
 		case "2.0":
 			r.Method = cdx.ScoringMethodCVSSv2
@@ -159,9 +165,16 @@ func cdxVuln(v model.Vulnerability, ref string) cdx.Vulnerability {
 		ratings = append(ratings, r)
 	}
 	if len(ratings) == 0 {
-		ratings = append(ratings, cdx.VulnerabilityRating{Severity: cdxSeverity(v.Severity), Method: cdx.ScoringMethodOther})
+		r := cdx.VulnerabilityRating{Severity: cdxSeverity(v.Severity), Method: cdx.ScoringMethodOther}
+		if v.SeveritySource != "" {
+			r.Source = &cdx.Source{Name: v.SeveritySource, URL: "https://osv.dev/vulnerability/" + v.SeveritySource}
+		}
+		ratings = append(ratings, r)
 	}
 	cv.Ratings = &ratings
+	if props := cdxVulnProps(&v); len(props) > 0 {
+		cv.Properties = &props
+	}
 	if len(v.Aliases) > 0 {
 		var refs []cdx.VulnerabilityReference
 		for _, a := range v.Aliases {
@@ -177,6 +190,48 @@ func cdxVuln(v model.Vulnerability, ref string) cdx.Vulnerability {
 		cv.Advisories = &adv
 	}
 	return cv
+}
+
+// cdxVulnProps are the mamori: properties of a vulnerability: where its
+// severity came from, KEV, EPSS, use at run time and priority (CycloneDX
+// has no fields for them).
+func cdxVulnProps(v *model.Vulnerability) []cdx.Property {
+	var props []cdx.Property
+	add := func(name, value string) { props = append(props, cdx.Property{Name: "mamori:" + name, Value: value}) }
+	if v.SeveritySource != "" {
+		add("severity", v.Severity.String())
+		add("severitySource", v.SeveritySource)
+	}
+	if k := v.KEV; k != nil {
+		add("kev:cve", k.CVE)
+		add("kev:dateAdded", k.DateAdded)
+		if k.DueDate != "" {
+			add("kev:dueDate", k.DueDate)
+		}
+		if k.Ransomware {
+			add("kev:ransomware", "true")
+		}
+	}
+	if e := v.EPSS; e != nil {
+		add("epss:cve", e.CVE)
+		add("epss:score", strconv.FormatFloat(e.Score, 'f', -1, 64))
+		add("epss:percentile", strconv.FormatFloat(e.Percentile, 'f', -1, 64))
+		if e.Date != "" {
+			add("epss:date", e.Date)
+		}
+	}
+	if u := v.InUse; u != nil {
+		add("inUse", strconv.FormatBool(u.Loaded))
+		if u.Loaded {
+			add("inUse:containers", strconv.Itoa(max(u.Count, len(u.Containers))))
+			add("inUse:lastSeen", u.LastSeen.UTC().Format(time.RFC3339))
+		}
+	}
+	if p := v.Priority; p != nil {
+		add("priority", strconv.FormatFloat(p.Score, 'f', 1, 64))
+		add("priority:reason", p.Reason)
+	}
+	return props
 }
 
 func aliasSource(id string) string {

@@ -48,7 +48,8 @@ func writeJUnit(w io.Writer, results []*model.Result) error {
 			vs.Cases = append(vs.Cases, junitCase{
 				Classname: v.Package.Name + "@" + v.Package.Version, Name: "[" + v.Severity.String() + "] " + v.ID,
 				Failure: &junitFailure{Message: v.Summary, Type: v.Severity.String(),
-					Text: fmt.Sprintf("%s %s in %s %s (fixed: %s)", v.Severity, v.ID, v.Package.Name, v.Package.Version, orNone(v.FixedVersion))},
+					Text: fmt.Sprintf("%s %s in %s %s (fixed: %s)\n%s", v.Severity, v.ID, v.Package.Name, v.Package.Version, orNone(v.FixedVersion),
+						strings.Join(vulnNotes(&v), "\n"))},
 			})
 		}
 		fs := junitSuite{Name: r.Target.Name + " [findings]"}

@@ -90,6 +90,16 @@ func TestCycloneDXValidatesAgainstSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
+	// With the prioritisation properties and an alias record's rating source too.
+	if err := Write(&buf, FormatCycloneDX, []*model.Result{prioSample()}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	} else if err := sch.Validate(doc); err != nil {
+		t.Fatalf("CycloneDX output with prioritisation does not validate: %v\n%s", err, buf.String())
+	}
+	buf.Reset()
 	if err := Write(&buf, FormatCycloneDX, []*model.Result{sample()}, Options{}); err != nil {
 		t.Fatal(err)
 	}

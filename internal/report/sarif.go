@@ -79,6 +79,8 @@ type sarifResult struct {
 	Level     string          `json:"level"`
 	Message   sarifText       `json:"message"`
 	Locations []sarifLocation `json:"locations"`
+	// Properties carry a vulnerability's priority and use at run time.
+	Properties map[string]any `json:"properties,omitempty"`
 }
 
 type sarifLocation struct {
@@ -148,17 +150,39 @@ func (b *sarifBuilder) addVuln(r *model.Result, v model.Vulnerability) {
 	if title == "" {
 		title = v.ID + " in " + v.Package.Name
 	}
-	help := fmt.Sprintf("Vulnerability %s\nPackage: %s\nInstalled: %s\nFixed: %s\nSeverity: %s", v.ID, v.Package.Name, v.Package.Version, orNone(v.FixedVersion), v.Severity)
+	notes := strings.Join(vulnNotes(&v), "\n")
+	help := fmt.Sprintf("Vulnerability %s\nPackage: %s\nInstalled: %s\nFixed: %s\n%s", v.ID, v.Package.Name, v.Package.Version, orNone(v.FixedVersion), notes)
+	props := map[string]any{"tags": []string{"vulnerability", "security", v.Severity.String()}, "precision": "very-high", "security-severity": securitySeverity(v.Severity, v.CVSS)}
+	if v.SeveritySource != "" {
+		props["severitySource"] = v.SeveritySource
+	}
+	if v.KEV != nil {
+		props["kev"] = v.KEV
+		props["tags"] = append(props["tags"].([]string), "known-exploited")
+	}
+	if v.EPSS != nil {
+		props["epss"] = v.EPSS
+	}
 	idx := b.rule(sarifRule{
 		ID: v.ID, Name: "Vulnerability", ShortDescription: sarifText{Text: title}, FullDescription: sarifText{Text: firstNonEmpty(v.Details, title)},
 		HelpURI: "https://osv.dev/vulnerability/" + v.ID, Help: sarifText{Text: help, Markdown: strings.ReplaceAll(help, "\n", "  \n")},
 		Default:    sarifConfig{Level: sarifLevel(v.Severity)},
-		Properties: map[string]any{"tags": []string{"vulnerability", "security", v.Severity.String()}, "precision": "very-high", "security-severity": securitySeverity(v.Severity, v.CVSS)},
+		Properties: props,
 	})
-	msg := fmt.Sprintf("Package: %s\nInstalled Version: %s\nVulnerability: %s\nSeverity: %s\nFixed Version: %s\nTarget: %s",
-		v.Package.Name, v.Package.Version, v.ID, v.Severity, orNone(v.FixedVersion), r.Target.Name)
+	msg := fmt.Sprintf("Package: %s\nInstalled Version: %s\nVulnerability: %s\nFixed Version: %s\nTarget: %s\n%s",
+		v.Package.Name, v.Package.Version, v.ID, orNone(v.FixedVersion), r.Target.Name, notes)
+	var rprops map[string]any
+	if v.Priority != nil || v.InUse != nil {
+		rprops = map[string]any{}
+		if v.Priority != nil {
+			rprops["priority"] = v.Priority
+		}
+		if v.InUse != nil {
+			rprops["inUse"] = v.InUse
+		}
+	}
 	b.run.Results = append(b.run.Results, sarifResult{RuleID: v.ID, RuleIndex: idx, Level: sarifLevel(v.Severity),
-		Message: sarifText{Text: msg}, Locations: []sarifLocation{loc(r, v.Package.Path, 0, 0)}})
+		Message: sarifText{Text: msg}, Locations: []sarifLocation{loc(r, v.Package.Path, 0, 0)}, Properties: rprops})
 }
 
 func (b *sarifBuilder) addFinding(r *model.Result, f model.Finding) {

@@ -3,11 +3,13 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"unicode"
 
 	"mamori/internal/model"
+	"mamori/internal/priority"
 )
 
 // maxCell bounds a table cell: titles can be paragraphs.
@@ -53,6 +55,9 @@ func writeTarget(ew *errWriter, r *model.Result, opts Options) {
 	ew.printf("Packages: %d", len(r.Inventory.Packages))
 	if len(r.Vulnerabilities) > 0 || contains(r.Scanners, "vuln") {
 		ew.printf("   Vulnerabilities: %d (%s)", len(r.Vulnerabilities), vulnCounts(r))
+		if n := knownExploited(r); n > 0 {
+			ew.printf("   Known exploited: %d", n)
+		}
 	}
 	ew.printf("\n")
 	for _, warn := range r.Warnings {
@@ -74,15 +79,20 @@ func writeTarget(ew *errWriter, r *model.Result, opts Options) {
 	}
 	if len(r.Vulnerabilities) > 0 {
 		ew.printf("\n")
+		// Most urgent first (internal/priority); the other formats keep
+		// the result's order.
+		vulns := slices.Clone(r.Vulnerabilities)
+		priority.Sort(vulns)
 		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "PACKAGE\tVULNERABILITY\tSEVERITY\tINSTALLED\tFIXED\tTITLE\n")
-		for _, v := range r.Vulnerabilities {
+		fmt.Fprintf(tw, "PRIORITY\tPACKAGE\tVULNERABILITY\tSEVERITY\tEXPLOIT\tINSTALLED\tFIXED\tTITLE\n")
+		for i := range vulns {
+			v := &vulns[i]
 			id := v.ID
 			if cve := firstCVE(v.Aliases); cve != "" && !strings.HasPrefix(id, "CVE-") {
 				id += " (" + cve + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(v.Package.Name), cell(id), v.Severity,
-				cell(v.Package.Version), cell(v.FixedVersion), cell(v.Summary))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", priorityText(v), cell(v.Package.Name), cell(id), cell(severityText(v)),
+				cell(exploitText(v)), cell(v.Package.Version), cell(v.FixedVersion), cell(v.Summary))
 		}
 		_ = tw.Flush()
 	}
@@ -133,6 +143,16 @@ func vulnCounts(r *model.Result) string {
 		parts = append(parts, fmt.Sprintf("%s: %d", s, counts[s]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+func knownExploited(r *model.Result) int {
+	n := 0
+	for _, v := range r.Vulnerabilities {
+		if v.KEV != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func firstCVE(ids []string) string {

@@ -58,3 +58,51 @@ func FuzzImportZip(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseKEV: any input is a catalogue whose entries have CVE IDs and
+// dates, or ErrFeed; never a panic.
+func FuzzParseKEV(f *testing.F) {
+	f.Add(readFile(f, testKEV))
+	f.Add([]byte(`{"catalogVersion":"1","count":1,"vulnerabilities":[{"cveID":"CVE-2020-0601","dateAdded":"2021-11-03"}]}`))
+	f.Add([]byte(`{"catalogVersion":"1","count":1,"vulnerabilities":[{"cveID":"CVE-2020-0601","dateAdded":"2021-11-03","knownRansomwareCampaignUse":7}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseKEV(bytes.NewReader(data))
+		if err != nil {
+			if !errors.Is(err, ErrFeed) {
+				t.Fatalf("error not ErrFeed: %v", err)
+			}
+			return
+		}
+		for cve, e := range c.Entries {
+			if !IsCVE(cve) || !isDate(e.DateAdded) {
+				t.Fatalf("entry %q %+v", cve, e)
+			}
+		}
+	})
+}
+
+// FuzzParseEPSS: any input (plain or gzip) is scores in [0, 1] for CVE IDs,
+// or ErrFeed; never a panic.
+func FuzzParseEPSS(f *testing.F) {
+	raw := readFile(f, testEPSS)
+	f.Add(raw)
+	f.Add(gz(f, raw[:400]))
+	f.Add([]byte("cve,epss,percentile\nCVE-2021-44228,1e-5,0.5\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := parseEPSS(bytes.NewReader(data), 1<<20)
+		if err != nil {
+			if !errors.Is(err, ErrFeed) {
+				t.Fatalf("error not ErrFeed: %v", err)
+			}
+			return
+		}
+		for _, r := range e.Rows {
+			if !IsCVE(r.CVE) || r.Score < 0 || r.Score > 1 || r.Percentile < 0 || r.Percentile > 1 {
+				t.Fatalf("row %+v", r)
+			}
+			if s, ok := decodeEPSS(encodeEPSS(r.EPSSScore)); !ok || s.Score < 0 || s.Score > 1 {
+				t.Fatalf("stored %+v", s)
+			}
+		}
+	})
+}

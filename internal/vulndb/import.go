@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // Result says what an import or update stored.
@@ -18,6 +20,9 @@ type Result struct {
 	Skipped     int            `json:"skipped"`
 	SkipReasons []string       `json:"skipReasons,omitempty"`
 	Ecosystems  map[string]int `json:"ecosystems"`
+	// KEV and EPSS describe the exploit intelligence built in, nil when none.
+	KEV  *FeedInfo `json:"kev,omitempty"`
+	EPSS *FeedInfo `json:"epss,omitempty"`
 	// Updated is false when an update found every source unchanged and kept
 	// the database as it was.
 	Updated bool `json:"updated"`
@@ -34,6 +39,13 @@ const maxSkipReasons = 20
 // database there. Records that are not valid OSV are skipped and counted.
 // The new database is built beside the old one and renamed over it, so a
 // failed import leaves the old database as it was.
+//
+// Exploit intelligence comes from WithKEVFile and WithEPSSFile, or, when
+// path is a directory and those options are not given, from the files the
+// directory convention names (FindFeeds): CISA's
+// known_exploited_vulnerabilities.json and FIRST's epss_scores-*.csv[.gz],
+// at the top of path or in its kev/ and epss/ folders. A feed that does
+// not parse fails the import.
 func Import(ctx context.Context, dbDir, path string, opts ...Option) (*Result, error) {
 	o, err := makeOptions(opts)
 	if err != nil {
@@ -43,12 +55,89 @@ func Import(ctx context.Context, dbDir, path string, opts ...Option) (*Result, e
 	if err != nil {
 		return nil, fmt.Errorf("vulndb: import %s: %w", path, err)
 	}
-	src := Source{Path: abs, FetchedAt: o.now().UTC()}
-	res, err := build(ctx, dbDir, o, []input{{path: abs, src: &src}})
+	kevPath, epssPath := o.kevFile, o.epssFile
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+		k, e, err := FindFeeds(abs)
+		if err != nil {
+			return nil, fmt.Errorf("vulndb: import %s: %w", path, err)
+		}
+		if kevPath == "" {
+			kevPath = k
+		}
+		if epssPath == "" {
+			epssPath = e
+		}
+	}
+	now := o.now().UTC()
+	fd, err := loadFeeds(kevPath, feedSource(kevPath, now), epssPath, feedSource(epssPath, now))
+	if err != nil {
+		return nil, fmt.Errorf("vulndb: import: %w", err)
+	}
+	src := Source{Path: abs, FetchedAt: now}
+	res, err := build(ctx, dbDir, o, []input{{path: abs, src: &src}}, fd)
 	if err != nil {
 		return nil, fmt.Errorf("vulndb: import %s: %w", path, err)
 	}
 	return res, nil
+}
+
+func feedSource(p string, now time.Time) Source {
+	if p == "" {
+		return Source{}
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return Source{Path: p, FetchedAt: now}
+}
+
+// KEV and EPSS file names of the directory convention: the names CISA and
+// FIRST publish them under.
+const (
+	KEVFileName    = "known_exploited_vulnerabilities.json"
+	epssFilePrefix = "epss_scores"
+)
+
+// isFeedFile reports whether a file name is one of the exploit-intelligence
+// files (or the KEV schema published beside the catalogue), which the OSV
+// walk must not read as advisories.
+func isFeedFile(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasPrefix(n, "known_exploited_vulnerabilities") && strings.HasSuffix(n, ".json") ||
+		strings.HasPrefix(n, epssFilePrefix) && (strings.HasSuffix(n, ".csv") || strings.HasSuffix(n, ".csv.gz"))
+}
+
+// FindFeeds looks for the KEV catalogue and an EPSS file in dir and its
+// kev/ and epss/ folders, by the names CISA and FIRST publish them under
+// (known_exploited_vulnerabilities.json, epss_scores-YYYY-MM-DD.csv.gz or
+// epss_scores-current.csv.gz, also uncompressed). More than one EPSS file
+// is an error: which day's scores to use is the user's choice (--epss).
+func FindFeeds(dir string) (kev, epss string, err error) {
+	for _, d := range []string{dir, filepath.Join(dir, "kev"), filepath.Join(dir, "epss")} {
+		ents, rerr := os.ReadDir(d)
+		if rerr != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			n := e.Name()
+			switch {
+			case n == KEVFileName:
+				if kev != "" {
+					return "", "", fmt.Errorf("two KEV catalogues: %s and %s (name one with --kev)", kev, filepath.Join(d, n))
+				}
+				kev = filepath.Join(d, n)
+			case isFeedFile(n) && strings.HasPrefix(strings.ToLower(n), epssFilePrefix):
+				if epss != "" {
+					return "", "", fmt.Errorf("two EPSS files: %s and %s (name one with --epss)", epss, filepath.Join(d, n))
+				}
+				epss = filepath.Join(d, n)
+			}
+		}
+	}
+	return kev, epss, nil
 }
 
 // input is one path to read into a build, and the Source it is recorded as.
@@ -60,7 +149,7 @@ type input struct {
 // build reads every input into a new database file and renames it into
 // place. before, when set, runs after the new file is complete and before
 // the rename (Update uses it to move downloaded zips into its cache).
-func build(ctx context.Context, dbDir string, o *options, inputs []input, before ...func() error) (*Result, error) {
+func build(ctx context.Context, dbDir string, o *options, inputs []input, fd *feeds, before ...func() error) (*Result, error) {
 	if err := os.MkdirAll(dbDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dbDir, err)
 	}
@@ -108,6 +197,10 @@ func build(ctx context.Context, dbDir string, o *options, inputs []input, before
 		b.abort()
 		return nil, fmt.Errorf("%w (%d files read, %d skipped)", ErrEmpty, res.Files, res.Skipped)
 	}
+	if err := b.putFeeds(fd, md); err != nil {
+		b.abort()
+		return nil, err
+	}
 	md.Skipped = res.Skipped
 	if err := b.finish(md); err != nil {
 		return nil, err
@@ -132,10 +225,19 @@ func build(ctx context.Context, dbDir string, o *options, inputs []input, before
 	syncDir(dbDir)
 	res.Records = md.Records
 	res.Ecosystems = md.Ecosystems
+	res.KEV, res.EPSS = md.KEV, md.EPSS
 	res.Updated = true
 	res.Path = dst
-	o.log.Info("vulnerability database built", "path", dst, "records", md.Records, "skipped", res.Skipped)
+	o.log.Info("vulnerability database built", "path", dst, "records", md.Records, "skipped", res.Skipped,
+		"kev", feedEntries(md.KEV), "epss", feedEntries(md.EPSS))
 	return res, nil
+}
+
+func feedEntries(f *FeedInfo) int {
+	if f == nil {
+		return 0
+	}
+	return f.Entries
 }
 
 // tempName reserves a fresh file name in dir (the file is created empty

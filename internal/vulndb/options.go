@@ -18,6 +18,11 @@ const (
 	// DefaultMaxDownloadBytes bounds one downloaded zip: the largest
 	// osv.dev ecosystem dump is a few hundred MiB.
 	DefaultMaxDownloadBytes = 4 << 30
+	// DefaultKEVURL is CISA's Known Exploited Vulnerabilities catalogue, JSON feed.
+	DefaultKEVURL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+	// DefaultEPSSURL is FIRST's EPSS scores of the day, gzip-compressed CSV
+	// (https://www.first.org/epss/data_stats).
+	DefaultEPSSURL = "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz"
 	// defaultHTTPTimeout bounds one whole download on the default client.
 	defaultHTTPTimeout = 30 * time.Minute
 )
@@ -35,6 +40,10 @@ type options struct {
 	log         *slog.Logger
 	now         func() time.Time
 	progress    func(n int64)
+	kevURL      string
+	epssURL     string
+	kevFile     string
+	epssFile    string
 }
 
 func makeOptions(opts []Option) (*options, error) {
@@ -138,4 +147,51 @@ func WithProgress(fn func(n int64)) Option {
 		o.progress = fn
 		return nil
 	}
+}
+
+// WithKEVURL has Update fetch CISA's KEV catalogue (JSON feed) from u;
+// empty fetches none.
+func WithKEVURL(u string) Option {
+	return func(o *options) error {
+		if err := checkURL("KEV", u); err != nil {
+			return err
+		}
+		o.kevURL = u
+		return nil
+	}
+}
+
+// WithEPSSURL has Update fetch FIRST's EPSS CSV (gzip or plain) from u;
+// empty fetches none.
+func WithEPSSURL(u string) Option {
+	return func(o *options) error {
+		if err := checkURL("EPSS", u); err != nil {
+			return err
+		}
+		o.epssURL = u
+		return nil
+	}
+}
+
+func checkURL(what, u string) error {
+	if u == "" {
+		return nil
+	}
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return fmt.Errorf("vulndb: %s URL %q: want an http or https URL", what, u)
+	}
+	return nil
+}
+
+// WithKEVFile has Import read the KEV catalogue from a local copy of the
+// JSON feed (air-gapped sites).
+func WithKEVFile(p string) Option {
+	return func(o *options) error { o.kevFile = p; return nil }
+}
+
+// WithEPSSFile has Import read EPSS scores from a local copy of FIRST's
+// CSV (gzip or plain).
+func WithEPSSFile(p string) Option {
+	return func(o *options) error { o.epssFile = p; return nil }
 }

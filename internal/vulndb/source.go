@@ -90,7 +90,7 @@ func readPath(ctx context.Context, p string, lim *limits, fn func(rawRecord) err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() {
+		if !d.Type().IsRegular() || isFeedFile(d.Name()) {
 			return nil
 		}
 		switch strings.ToLower(filepath.Ext(fp)) {

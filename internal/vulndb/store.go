@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -16,19 +17,26 @@ import (
 )
 
 // The store is one bbolt file (chosen by measurement against SQLite; see
-// bench_test.go and store_sqlite_test.go) with three buckets:
+// bench_test.go and store_sqlite_test.go) with these buckets:
 //
 //	meta     "metadata" → Metadata as JSON
 //	records  ID → zstd(compact JSON of Record)
 //	index    ecosystem "\x00" name "\x00" ID → empty
+//	aliases  alias "\x00" ID → empty, for every ID a record lists in
+//	         aliases, upstream or related (schema 2)
+//	kev      CVE ID → JSON of KEVEntry (schema 2)
+//	epss     CVE ID → score and percentile, two big-endian uint32 of 1e-5 (schema 2)
 //
 // ecosystem is the canonical OSV ecosystem with its release scope
 // ("Debian:12", "npm"), name the NormalizeName form. A lookup is one cursor
-// seek over the index and one get per advisory.
+// seek over the index and one get per advisory; the records that alias an
+// ID are one cursor seek over aliases.
 const (
 	// SchemaVersion is bumped whenever the layout or the stored Record form
 	// changes; Open refuses a database of another version.
-	SchemaVersion = 1
+	//
+	// 2: the aliases, kev and epss buckets (issue 15).
+	SchemaVersion = 2
 	// FileName is the database file inside the database directory.
 	FileName = "vulndb.bolt"
 	// openTimeout bounds the wait for another process's write lock.
@@ -44,7 +52,11 @@ var (
 	bucketMeta    = []byte("meta")
 	bucketRecords = []byte("records")
 	bucketIndex   = []byte("index")
+	bucketAliases = []byte("aliases")
+	bucketKEV     = []byte("kev")
+	bucketEPSS    = []byte("epss")
 	keyMetadata   = []byte("metadata")
+	allBuckets    = [][]byte{bucketMeta, bucketRecords, bucketIndex, bucketAliases, bucketKEV, bucketEPSS}
 )
 
 // Metadata describes a database: how and when it was built, from what.
@@ -59,6 +71,10 @@ type Metadata struct {
 	// Skipped counts input files that were not valid OSV records.
 	Skipped int      `json:"skipped"`
 	Sources []Source `json:"sources"`
+	// KEV and EPSS describe the exploit intelligence built in; nil when the
+	// database has none.
+	KEV  *FeedInfo `json:"kev,omitempty"`
+	EPSS *FeedInfo `json:"epss,omitempty"`
 }
 
 // Source is one input of a database: a local path or a downloaded zip.
@@ -110,7 +126,7 @@ func (b *builder) begin() error {
 	if err != nil {
 		return fmt.Errorf("vulndb: begin: %w", err)
 	}
-	for _, name := range [][]byte{bucketMeta, bucketRecords, bucketIndex} {
+	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("vulndb: bucket %s: %w", name, err)
@@ -146,6 +162,17 @@ func (b *builder) put(r *Record) error {
 			b.ecos[base] = m
 		}
 		m[r.ID] = struct{}{}
+	}
+	al := b.tx.Bucket(bucketAliases)
+	for _, list := range [][]string{r.Aliases, r.Upstream, r.Related} {
+		for _, a := range list {
+			if a == "" || a == r.ID || strings.ContainsRune(a, 0) {
+				continue
+			}
+			if err := al.Put(indexKey2(a, r.ID), b.empty); err != nil {
+				return fmt.Errorf("vulndb: alias index %s: %w", r.ID, err)
+			}
+		}
 	}
 	b.n++
 	if b.n%batchRecords == 0 {
@@ -193,6 +220,60 @@ func (b *builder) abort() {
 	}
 	b.enc.Close()
 	b.db.Close()
+}
+
+// putFeeds stores the KEV and EPSS data and describes them in md.
+func (b *builder) putFeeds(fd *feeds, md *Metadata) error {
+	if fd == nil {
+		return nil
+	}
+	if fd.kev != nil {
+		bk := b.tx.Bucket(bucketKEV)
+		for cve, e := range fd.kev.Entries {
+			js, err := json.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("vulndb: encode KEV %s: %w", cve, err)
+			}
+			if err := bk.Put([]byte(cve), js); err != nil {
+				return fmt.Errorf("vulndb: put KEV %s: %w", cve, err)
+			}
+		}
+		md.KEV = &FeedInfo{Version: fd.kev.Version, Date: fd.kev.Released, Entries: len(fd.kev.Entries), Source: fd.kevSrc}
+		if err := b.commitBatch(); err != nil {
+			return err
+		}
+	}
+	if fd.epss != nil {
+		for i, row := range fd.epss.Rows {
+			if err := b.tx.Bucket(bucketEPSS).Put([]byte(row.CVE), encodeEPSS(row.EPSSScore)); err != nil {
+				return fmt.Errorf("vulndb: put EPSS %s: %w", row.CVE, err)
+			}
+			if (i+1)%(batchRecords*50) == 0 {
+				if err := b.commitBatch(); err != nil {
+					return err
+				}
+			}
+		}
+		md.EPSS = &FeedInfo{Version: fd.epss.Model, Date: fd.epss.Date, Entries: len(fd.epss.Rows), Source: fd.epssSrc}
+	}
+	return nil
+}
+
+// commitBatch commits the open write transaction and begins the next.
+func (b *builder) commitBatch() error {
+	if err := b.tx.Commit(); err != nil {
+		b.tx = nil
+		return fmt.Errorf("vulndb: commit: %w", err)
+	}
+	b.tx = nil
+	return b.begin()
+}
+
+func indexKey2(a, b string) []byte {
+	k := make([]byte, 0, len(a)+len(b)+1)
+	k = append(k, a...)
+	k = append(k, 0)
+	return append(k, b...)
 }
 
 func indexKey(eco, name, id string) []byte {
@@ -296,8 +377,10 @@ func readMetadata(bdb *bolt.DB) (*Metadata, error) {
 		if md.SchemaVersion != SchemaVersion {
 			return fmt.Errorf("%w: database has schema %d, this mamori reads %d", ErrSchema, md.SchemaVersion, SchemaVersion)
 		}
-		if tx.Bucket(bucketRecords) == nil || tx.Bucket(bucketIndex) == nil {
-			return fmt.Errorf("%w: buckets missing", ErrSchema)
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("%w: bucket %s missing", ErrSchema, name)
+			}
 		}
 		return nil
 	})
@@ -369,4 +452,104 @@ func (d *DB) Get(id string) (*Record, error) {
 		return json.Unmarshal(js, out)
 	})
 	return out, err
+}
+
+// Related returns the records whose ID is one of ids and the records that
+// list one of ids in their aliases, upstream or related IDs. Each record
+// appears once; the result is sorted by ID. Whether a record found through
+// related is the same vulnerability (a distribution advisory lists the CVEs
+// it fixes there; OSV otherwise means "a different one") is the caller's
+// decision.
+func (d *DB) Related(ids []string) ([]*Record, error) {
+	seen := map[string]bool{}
+	var out []*Record
+	err := d.db.View(func(tx *bolt.Tx) error {
+		recs := tx.Bucket(bucketRecords)
+		c := tx.Bucket(bucketAliases).Cursor()
+		get := func(id []byte) error {
+			if seen[string(id)] {
+				return nil
+			}
+			seen[string(id)] = true
+			v := recs.Get(id)
+			if v == nil {
+				return nil
+			}
+			r, err := d.decode(id, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		}
+		for _, id := range ids {
+			if id == "" {
+				continue
+			}
+			if err := get([]byte(id)); err != nil {
+				return err
+			}
+			prefix := indexKey2(id, "")
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				if err := get(k[len(prefix):]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (d *DB) decode(id, v []byte) (*Record, error) {
+	js, err := d.dec.DecodeAll(v, nil)
+	if err != nil {
+		return nil, fmt.Errorf("vulndb: decode %s: %w", id, err)
+	}
+	var r Record
+	if err := json.Unmarshal(js, &r); err != nil {
+		return nil, fmt.Errorf("vulndb: decode %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// KEV returns the Known Exploited Vulnerabilities entry of a CVE.
+func (d *DB) KEV(cve string) (KEVEntry, bool, error) {
+	var e KEVEntry
+	found := false
+	err := d.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketKEV).Get([]byte(cve))
+		if v == nil {
+			return nil
+		}
+		found = true
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("vulndb: decode KEV %s: %w", cve, err)
+		}
+		return nil
+	})
+	return e, found, err
+}
+
+// EPSS returns the EPSS score of a CVE.
+func (d *DB) EPSS(cve string) (EPSSScore, bool, error) {
+	var s EPSSScore
+	found := false
+	err := d.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketEPSS).Get([]byte(cve))
+		if v == nil {
+			return nil
+		}
+		var ok bool
+		if s, ok = decodeEPSS(v); !ok {
+			return fmt.Errorf("vulndb: EPSS %s: %d bytes stored, want 8", cve, len(v))
+		}
+		found = true
+		return nil
+	})
+	return s, found, err
 }

@@ -18,13 +18,16 @@ import (
 const cacheDir = "cache"
 
 // Update downloads <base>/<Ecosystem>/all.zip for each ecosystem named with
-// WithEcosystems and rebuilds the database in dbDir from them. Requests are
-// conditional (If-None-Match / If-Modified-Since from the last update's
-// validators); when every ecosystem answers 304 Not Modified the database is
-// kept and Result.Updated is false. The database then holds exactly the
-// ecosystems named. Downloads and the new database are written beside the
-// old ones and renamed into place only when complete, so a failure at any
-// point (network, corrupt zip, full disk) leaves the old database usable.
+// WithEcosystems, and the KEV catalogue and EPSS scores when WithKEVURL and
+// WithEPSSURL name them, and rebuilds the database in dbDir from them.
+// Requests are conditional (If-None-Match / If-Modified-Since from the last
+// update's validators); when every source answers 304 Not Modified the
+// database is kept and Result.Updated is false. The database then holds
+// exactly the ecosystems and feeds named. Downloads and the new database are
+// written beside the old ones and renamed into place only when complete, so
+// a failure at any point (network, corrupt zip, malformed feed, full disk)
+// leaves the old database usable: the OSV data, KEV and EPSS are swapped in
+// together or not at all.
 func Update(ctx context.Context, dbDir string, opts ...Option) (*Result, error) {
 	o, err := makeOptions(opts)
 	if err != nil {
@@ -36,19 +39,21 @@ func Update(ctx context.Context, dbDir string, opts ...Option) (*Result, error) 
 	var prev *Metadata
 	if md, err := Info(dbDir); err == nil {
 		prev = md
-	} else if !errors.Is(err, ErrNoDB) && !errors.Is(err, ErrSchema) {
+	} else if errors.Is(err, ErrSchema) {
+		o.log.Info("vulnerability database has another schema version; rebuilding", "err", err)
+	} else if !errors.Is(err, ErrNoDB) {
 		// A database that cannot be read is rebuilt from scratch.
 		o.log.Warn("existing vulnerability database unreadable; rebuilding", "err", err)
 	}
 	var (
 		inputs  []input
-		pending []string // downloaded temp files, moved into the cache on success
-		changed = prev == nil || !sameEcosystems(prev, o.ecosystems)
+		pending []pendingFile // downloaded temp files, moved into the cache on success
+		changed = prev == nil || !sameEcosystems(prev, o.ecosystems) || !sameFeeds(prev, o)
 	)
 	defer func() {
 		for _, p := range pending {
-			if p != "" {
-				os.Remove(p)
+			if p.tmp != "" {
+				os.Remove(p.tmp)
 			}
 		}
 	}()
@@ -62,41 +67,93 @@ func Update(ctx context.Context, dbDir string, opts ...Option) (*Result, error) 
 			}
 		}
 		cached := filepath.Join(dbDir, cacheDir, eco, "all.zip")
-		src, tmp, err := download(ctx, o, eco, cached, last)
+		u := o.baseURL + "/" + url.PathEscape(eco) + "/all.zip"
+		src, tmp, err := download(ctx, o, u, cached, last, o.maxDownload)
 		if err != nil {
 			return nil, fmt.Errorf("vulndb: update %s: %w", eco, err)
 		}
+		src.Ecosystem = eco
 		if tmp == "" {
 			inputs = append(inputs, input{path: cached, src: src})
-			pending = append(pending, "")
 			continue
 		}
 		changed = true
 		inputs = append(inputs, input{path: tmp, src: src})
-		pending = append(pending, tmp)
+		pending = append(pending, pendingFile{tmp: tmp, dst: cached})
+	}
+	// The feeds: the path each is read from (the download or the cache)
+	// and the Source it is recorded as.
+	fetchFeed := func(name, u string, last *FeedInfo, cached string, max int64) (string, Source, error) {
+		if u == "" {
+			return "", Source{}, nil
+		}
+		var lastSrc *Source
+		if last != nil && last.Source.URL == u {
+			lastSrc = &last.Source
+		}
+		src, tmp, err := download(ctx, o, u, cached, lastSrc, max)
+		if err != nil {
+			return "", Source{}, fmt.Errorf("vulndb: update %s: %w", name, err)
+		}
+		if tmp == "" {
+			return cached, *src, nil
+		}
+		changed = true
+		pending = append(pending, pendingFile{tmp: tmp, dst: cached})
+		return tmp, *src, nil
+	}
+	var prevKEV, prevEPSS *FeedInfo
+	if prev != nil {
+		prevKEV, prevEPSS = prev.KEV, prev.EPSS
+	}
+	kevPath, kevSrc, err := fetchFeed("KEV", o.kevURL, prevKEV, filepath.Join(dbDir, cacheDir, "kev", KEVFileName), MaxKEVBytes)
+	if err != nil {
+		return nil, err
+	}
+	epssPath, epssSrc, err := fetchFeed("EPSS", o.epssURL, prevEPSS, filepath.Join(dbDir, cacheDir, "epss", "epss_scores.csv.gz"), MaxEPSSBytes)
+	if err != nil {
+		return nil, err
 	}
 	if !changed {
 		o.log.Info("vulnerability database is up to date", "dir", dbDir)
-		return &Result{Records: prev.Records, Ecosystems: prev.Ecosystems, Path: filepath.Join(dbDir, FileName)}, nil
+		return &Result{Records: prev.Records, Ecosystems: prev.Ecosystems, KEV: prev.KEV, EPSS: prev.EPSS, Path: filepath.Join(dbDir, FileName)}, nil
 	}
-	moveZips := func() error {
+	fd, err := loadFeeds(kevPath, kevSrc, epssPath, epssSrc)
+	if err != nil {
+		return nil, fmt.Errorf("vulndb: update: %w", err)
+	}
+	moveDownloads := func() error {
 		for i, p := range pending {
-			if p == "" {
+			if p.tmp == "" {
 				continue
 			}
-			dst := filepath.Join(dbDir, cacheDir, o.ecosystems[i], "all.zip")
-			if err := os.Rename(p, dst); err != nil {
-				return fmt.Errorf("vulndb: update: cache %s: %w", dst, err)
+			if err := os.Rename(p.tmp, p.dst); err != nil {
+				return fmt.Errorf("vulndb: update: cache %s: %w", p.dst, err)
 			}
-			pending[i] = ""
+			pending[i].tmp = ""
 		}
 		return nil
 	}
-	res, err := build(ctx, dbDir, o, inputs, moveZips)
+	res, err := build(ctx, dbDir, o, inputs, fd, moveDownloads)
 	if err != nil {
 		return nil, fmt.Errorf("vulndb: update: %w", err)
 	}
 	return res, nil
+}
+
+// pendingFile is a download waiting to replace its cached copy.
+type pendingFile struct{ tmp, dst string }
+
+// sameFeeds reports whether the database was built with the feeds (by URL)
+// this update asks for: adding or dropping one is a change.
+func sameFeeds(md *Metadata, o *options) bool {
+	same := func(f *FeedInfo, u string) bool {
+		if f == nil {
+			return u == ""
+		}
+		return f.Source.URL == u
+	}
+	return same(md.KEV, o.kevURL) && same(md.EPSS, o.epssURL)
 }
 
 func sameEcosystems(md *Metadata, ecos []string) bool {
@@ -113,11 +170,11 @@ func sameEcosystems(md *Metadata, ecos []string) bool {
 	return slices.Equal(have, want)
 }
 
-// download fetches one ecosystem's zip. It returns the new Source and the
-// temp file holding the download, or an empty temp name when the server
-// answered 304 and the cached zip is still current.
-func download(ctx context.Context, o *options, eco, cached string, last *Source) (*Source, string, error) {
-	u := o.baseURL + "/" + url.PathEscape(eco) + "/all.zip"
+// download fetches one file (an ecosystem's zip, a feed) of at most max
+// bytes. It returns the new Source and the temp file holding the download,
+// or an empty temp name when the server answered 304 and the cached copy is
+// still current.
+func download(ctx context.Context, o *options, u, cached string, last *Source, max int64) (*Source, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, "", err
@@ -146,14 +203,17 @@ func download(ctx context.Context, o *options, eco, cached string, last *Source)
 	case resp.StatusCode != http.StatusOK:
 		return nil, "", fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
-	if resp.ContentLength > o.maxDownload {
-		return nil, "", fmt.Errorf("%w: %s is %d bytes (limit %d)", ErrLimit, u, resp.ContentLength, o.maxDownload)
+	if max <= 0 || max > o.maxDownload {
+		max = o.maxDownload
+	}
+	if resp.ContentLength > max {
+		return nil, "", fmt.Errorf("%w: %s is %d bytes (limit %d)", ErrLimit, u, resp.ContentLength, max)
 	}
 	dir := filepath.Dir(cached)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", err
 	}
-	f, err := os.CreateTemp(dir, ".all-*.zip.tmp")
+	f, err := os.CreateTemp(dir, ".download-*.tmp")
 	if err != nil {
 		return nil, "", err
 	}
@@ -162,12 +222,12 @@ func download(ctx context.Context, o *options, eco, cached string, last *Source)
 	if o.progress != nil {
 		body = &progressReader{r: body, fn: o.progress}
 	}
-	n, err := io.Copy(f, io.LimitReader(body, o.maxDownload+1))
+	n, err := io.Copy(f, io.LimitReader(body, max+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && n > o.maxDownload {
-		err = fmt.Errorf("%w: %s is over %d bytes", ErrLimit, u, o.maxDownload)
+	if err == nil && n > max {
+		err = fmt.Errorf("%w: %s is over %d bytes", ErrLimit, u, max)
 	}
 	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
 		err = fmt.Errorf("GET %s: got %d of %d bytes", u, n, resp.ContentLength)
@@ -177,7 +237,6 @@ func download(ctx context.Context, o *options, eco, cached string, last *Source)
 		return nil, "", fmt.Errorf("download %s: %w", u, err)
 	}
 	return &Source{
-		Ecosystem:    eco,
 		URL:          u,
 		ETag:         resp.Header.Get("ETag"),
 		LastModified: resp.Header.Get("Last-Modified"),

@@ -50,6 +50,7 @@ func Opener(o Options) scan.MatcherOpener {
 		}
 		md := db.Metadata()
 		info := &model.DBInfo{BuiltAt: md.BuiltAt}
+		setFeeds(info, md)
 		for e := range md.Ecosystems {
 			info.Ecosystems = append(info.Ecosystems, e)
 		}
@@ -123,6 +124,7 @@ func (f *fetchingMatcher) matcher(ctx context.Context, ecos []string) (*match.Ma
 		f.info.Ecosystems = append(f.info.Ecosystems, e)
 	}
 	sort.Strings(f.info.Ecosystems)
+	setFeeds(f.info, md)
 	f.db, f.m = db, match.NewMatcher(db)
 	return f.m, nil
 }
@@ -149,4 +151,17 @@ func ecosystemsOf(inv *model.Inventory) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// setFeeds records the exploit intelligence a database holds.
+func setFeeds(info *model.DBInfo, md vulndb.Metadata) {
+	if md.KEV != nil {
+		info.KEVCatalog = md.KEV.Version
+	}
+	if md.EPSS != nil {
+		info.EPSSDate = md.EPSS.Date
+		if info.EPSSDate == "" {
+			info.EPSSDate = "unknown"
+		}
+	}
 }

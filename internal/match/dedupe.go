@@ -169,12 +169,15 @@ func addCVSS(list, more []model.CVSS) []model.CVSS {
 	return list
 }
 
-// linksOf returns the IDs that name r's vulnerability: its own, its
-// aliases and its upstream, except for a distribution advisory bundling
-// several CVEs, which only its own ID names.
+// linksOf returns the IDs that name r's vulnerability for merging: its
+// own, its aliases and its upstream (not related: a distribution advisory
+// about one CVE lists it there, but the per-CVE record of the same
+// distribution lists the advisory nowhere, and two records of one
+// distribution for one package are merged through the CVE's upstream).
+// A bundle is named by its own ID only.
 func linksOf(r *vulndb.Record) []string {
 	out := []string{r.ID}
-	if isBundle(r) {
+	if r.IsBundle() {
 		return out
 	}
 	for _, list := range [][]string{r.Aliases, r.Upstream} {
@@ -185,26 +188,6 @@ func linksOf(r *vulndb.Record) []string {
 		}
 	}
 	return out
-}
-
-// isBundle reports whether r is a distribution's record about several CVEs
-// (a DSA, ALSA or USN fixing many issues at once).
-func isBundle(r *vulndb.Record) bool {
-	if !isDistroAdvisory(r.ID) && !isDistroRecord(r) {
-		return false
-	}
-	var cves []string
-	for _, list := range [][]string{{r.ID}, r.Aliases, r.Upstream, r.Related} {
-		for _, id := range list {
-			if strings.HasPrefix(id, "CVE-") && !slices.Contains(cves, id) {
-				cves = append(cves, id)
-				if len(cves) > 1 {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // Ranks of rankOf, most specific first.
@@ -222,28 +205,8 @@ func rankOf(id string) int {
 		return rankGHSA
 	case strings.HasPrefix(id, "CVE-"):
 		return rankCVE
-	case isDistroAdvisory(id):
+	case vulndb.IsDistroAdvisory(id):
 		return rankDistroAdvisory
 	}
 	return rankEcosystem
-}
-
-// osBases are the OSV ecosystems of operating-system distributions.
-var osBases = []string{"AlmaLinux", "Alpine", "Azure Linux", "Chainguard", "Debian", "Mageia", "openEuler",
-	"openSUSE", "Photon OS", "Red Hat", "Rocky Linux", "SUSE", "Ubuntu", "Wolfi"}
-
-// isDistroRecord reports whether every affected entry of r is in a
-// distribution's ecosystem: its ratings are the distribution's.
-func isDistroRecord(r *vulndb.Record) bool {
-	if len(r.Affected) == 0 {
-		return isDistroAdvisory(r.ID) || strings.HasPrefix(r.ID, "DEBIAN-") || strings.HasPrefix(r.ID, "UBUNTU-") ||
-			strings.HasPrefix(r.ID, "ALPINE-")
-	}
-	for _, a := range r.Affected {
-		base, _ := vulndb.SplitEcosystem(a.Package.Ecosystem)
-		if !slices.Contains(osBases, base) {
-			return false
-		}
-	}
-	return true
 }

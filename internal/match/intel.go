@@ -48,22 +48,21 @@ func cvesOf(a *advisory) []string {
 // advIntel looks an advisory's CVEs up, once per advisory.
 func (m *Matcher) advIntel(a *advisory) (advIntel, error) {
 	a.intelOnce.Do(func() {
-		for _, cve := range cvesOf(a) {
-			k, ok, err := m.intel.KEV(cve)
-			if err != nil {
-				a.intelErr = err
-				return
+		cves := cvesOf(a)
+		if len(cves) == 0 {
+			return
+		}
+		found, err := m.intel.Exploits(cves)
+		if err != nil {
+			a.intelErr = err
+			return
+		}
+		for _, f := range found {
+			if k := f.KEV; k != nil {
+				a.intel = a.intel.merge(advIntel{kev: &model.KEV{CVE: f.CVE, DateAdded: k.DateAdded, DueDate: k.DueDate, Ransomware: k.Ransomware}})
 			}
-			if ok {
-				a.intel = a.intel.merge(advIntel{kev: &model.KEV{CVE: cve, DateAdded: k.DateAdded, DueDate: k.DueDate, Ransomware: k.Ransomware}})
-			}
-			s, ok, err := m.intel.EPSS(cve)
-			if err != nil {
-				a.intelErr = err
-				return
-			}
-			if ok {
-				a.intel = a.intel.merge(advIntel{epss: &model.EPSS{CVE: cve, Score: s.Score, Percentile: s.Percentile}})
+			if s := f.EPSS; s != nil {
+				a.intel = a.intel.merge(advIntel{epss: &model.EPSS{CVE: f.CVE, Score: s.Score, Percentile: s.Percentile}})
 			}
 		}
 	})

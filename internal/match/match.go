@@ -43,11 +43,11 @@ var _ Source = (*vulndb.DB)(nil)
 // matched record has none) and the exploit intelligence of CVEs. A Source
 // that does not implement it gives neither; *vulndb.DB does.
 type Intel interface {
-	// Related returns the records whose ID is one of ids or that list one
-	// of ids as an alias or upstream.
-	Related(ids []string) ([]*vulndb.Record, error)
-	KEV(cve string) (vulndb.KEVEntry, bool, error)
-	EPSS(cve string) (vulndb.EPSSScore, bool, error)
+	// Ratings returns the severity data of the records (but except) whose
+	// ID is one of ids or that name one of ids as the same vulnerability.
+	Ratings(except string, ids []string) ([]vulndb.Rating, error)
+	// Exploits returns the KEV entries and EPSS scores of CVEs.
+	Exploits(cves []string) ([]vulndb.CVEIntel, error)
 	Metadata() vulndb.Metadata
 }
 
@@ -436,17 +436,6 @@ func prepare(r *vulndb.Record, ecosystem, name string) *advisory {
 	return a
 }
 
-// isDistroAdvisory reports whether id is a distribution's advisory ID,
-// which bundles the CVEs it fixes.
-func isDistroAdvisory(id string) bool {
-	for _, p := range []string{"ALSA-", "ALBA-", "ALEA-", "RLSA-", "RXSA-", "RHSA-", "RHBA-", "DSA-", "DLA-", "DTSA-", "USN-", "SUSE-", "openSUSE-"} {
-		if strings.HasPrefix(id, p) {
-			return true
-		}
-	}
-	return false
-}
-
 func aliasesOf(r *vulndb.Record) []string {
 	var out []string
 	// Related IDs are, by OSV's definition, different vulnerabilities (a
@@ -455,7 +444,7 @@ func aliasesOf(r *vulndb.Record) []string {
 	// exception: an ALSA/RLSA/RHSA/DSA/DLA/USN/SUSE record bundles the CVEs
 	// it fixes under related, and those CVEs are what users suppress by.
 	lists := [][]string{r.Aliases, r.Upstream}
-	if isDistroAdvisory(r.ID) {
+	if vulndb.IsDistroAdvisory(r.ID) {
 		lists = append(lists, r.Related)
 	}
 	for _, list := range lists {

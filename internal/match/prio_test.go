@@ -308,7 +308,8 @@ func TestSeverityTiers(t *testing.T) {
 		{bundle, 0, 0, false},
 		{&vulndb.Record{ID: "GHSA-w", Withdrawn: "2020-01-01T00:00:00Z"}, 0, 0, false},
 	} {
-		got, ok := recordCandidate(c.r)
+		rt, ok := vulndb.RatingOf(c.r)
+		got := ratingCandidate(rt)
 		if ok != c.ok || ok && (got.tier != c.tier || got.sev != c.sev) {
 			t.Errorf("%s: %+v %v", c.r.ID, got, ok)
 		}

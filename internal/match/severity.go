@@ -2,7 +2,6 @@ package match
 
 import (
 	"cmp"
-	"slices"
 	"strings"
 
 	"mamori/internal/cvss"
@@ -163,96 +162,49 @@ type candidate struct {
 // give a severity.
 func tierOf(r *vulndb.Record) (tier int, ok bool) {
 	switch {
-	case r.Withdrawn != "" || strings.HasPrefix(r.ID, "MAL-") || isBundle(r):
+	case r.Withdrawn != "" || strings.HasPrefix(r.ID, "MAL-") || r.IsBundle():
 		return 0, false
 	case strings.HasPrefix(r.ID, "GHSA-"):
 		return tierGHSA, true
-	case isDistroRecord(r) || isDistroAdvisory(r.ID):
+	case r.IsDistro() || vulndb.IsDistroAdvisory(r.ID):
 		return tierDistro, true
 	}
 	return tierOther, true
 }
 
-// recordCandidate is what a record that did not match the package says:
+// ratingCandidate is what a record that did not match the package says:
 // distributions' records their rating first, the others their CVSS first.
-func recordCandidate(r *vulndb.Record) (candidate, bool) {
-	tier, ok := tierOf(r)
-	if !ok {
-		return candidate{}, false
+func ratingCandidate(rt vulndb.Rating) candidate {
+	c := candidate{id: rt.ID, tier: tierOther}
+	switch {
+	case strings.HasPrefix(rt.ID, "GHSA-"):
+		c.tier = tierGHSA
+	case rt.Distro:
+		c.tier = tierDistro
 	}
-	c := candidate{id: r.ID, tier: tier}
-	var vectors []string
-	add := func(ss []vulndb.Severity) {
-		for _, s := range ss {
-			if strings.HasPrefix(s.Type, "CVSS_") && s.Score != "" {
-				vectors = append(vectors, s.Score)
-			}
-		}
-	}
-	add(r.Severity)
-	for _, a := range r.Affected {
-		add(a.Severity)
-	}
-	cv, scored := cvss.SeverityFromVectors(vectors)
+	cv, scored := cvss.SeverityFromVectors(rt.CVSS)
 	for _, s := range scored {
 		if s.Err == nil {
-			c.cvss = append(c.cvss, model.CVSS{Version: s.Version, Vector: s.Vector, Score: s.Score, Source: r.ID})
+			c.cvss = append(c.cvss, model.CVSS{Version: s.Version, Vector: s.Vector, Score: s.Score, Source: rt.ID})
 		}
 	}
-	word := model.SeverityUnknown
-	if r.DatabaseSpecific != nil {
-		if s, err := model.ParseSeverity(string(r.DatabaseSpecific.Severity)); err == nil {
-			word = s
-		}
+	word, err := model.ParseSeverity(rt.Word)
+	if err != nil {
+		word = model.SeverityUnknown
 	}
-	if tier == tierDistro {
+	if c.tier == tierDistro {
 		best := model.SeverityUnknown
-		for _, a := range r.Affected {
-			for _, sp := range []*vulndb.Specific{a.EcosystemSpecific, a.DatabaseSpecific} {
-				if sp != nil {
-					best = max(best, distroWord(string(sp.Urgency)), distroWord(string(sp.Severity)))
-				}
-			}
-			for _, s := range a.Severity {
-				if s.Type == "Ubuntu" {
-					best = max(best, distroWord(s.Score))
-				}
-			}
+		for _, w := range rt.DistroWords {
+			best = max(best, distroWord(w))
 		}
-		for _, s := range r.Severity {
-			if s.Type == "Ubuntu" {
-				best = max(best, distroWord(s.Score))
-			}
-		}
-		if best == model.SeverityUnknown && isRedHatAdvisory(r.ID) {
-			if w, _, ok := strings.Cut(r.Summary, ":"); ok {
-				best = distroWord(w)
-			}
+		if best == model.SeverityUnknown && isRedHatAdvisory(rt.ID) {
+			best = distroWord(rt.SummaryWord)
 		}
 		c.sev = cmp.Or(best, cv, word)
-		return c, true
+		return c
 	}
 	c.sev = cmp.Or(cv, word)
-	return c, true
-}
-
-// namesAny reports whether r is about one of ids: its own ID, an alias or
-// its upstream is one of them, or (for a distribution advisory about one
-// CVE) the CVE it lists as related is.
-func namesAny(r *vulndb.Record, ids []string) bool {
-	for _, id := range linksOf(r) {
-		if slices.Contains(ids, id) {
-			return true
-		}
-	}
-	if isDistroAdvisory(r.ID) && !isBundle(r) {
-		for _, id := range r.Related {
-			if slices.Contains(ids, id) {
-				return true
-			}
-		}
-	}
-	return false
+	return c
 }
 
 func isRedHatAdvisory(id string) bool {
@@ -303,16 +255,13 @@ func (m *Matcher) borrowSeverity(group []pkgHit) (*candidate, error) {
 // name the advisory's vulnerability, other than itself.
 func (m *Matcher) related(a *advisory) ([]candidate, error) {
 	a.relOnce.Do(func() {
-		recs, err := m.intel.Related(a.links)
+		rts, err := m.intel.Ratings(a.id, a.links)
 		if err != nil {
 			a.relErr = err
 			return
 		}
-		for _, r := range recs {
-			if r.ID == a.id || !namesAny(r, a.links) {
-				continue
-			}
-			if c, ok := recordCandidate(r); ok && c.sev != model.SeverityUnknown {
+		for _, rt := range rts {
+			if c := ratingCandidate(rt); c.sev != model.SeverityUnknown {
 				a.others = append(a.others, c)
 			}
 		}

@@ -74,6 +74,11 @@ type Package struct {
 	// Python or Ruby library from Debian's python3-* or ruby-* packages),
 	// when the first location is listed in the OS package database.
 	Owner *FileOwner `json:"owner,omitempty"`
+	// Files are the package's files a process can execute or load, as its
+	// package database lists them (OS packages: executables and shared
+	// libraries, see internal/inuse.Loadable), sorted; they map the
+	// runtime agent's load events back to the package.
+	Files []string `json:"files,omitempty"`
 }
 
 // Key identifies a package for de-duplication: the same name and version of

@@ -300,6 +300,7 @@ func (s *Scanner) finish(ctx context.Context, res *model.Result, m *analyzer.Mer
 	osrelease.Apply(&res.Inventory)
 	model.SortPackages(res.Inventory.Packages)
 	applyOwnership(res, m, s.showPackagedSecrets)
+	attachFiles(res, m)
 
 	if s.checker != nil {
 		fs, err := s.checker.CheckImage(ctx, cfg, &res.Inventory, res.Findings)

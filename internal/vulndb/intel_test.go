@@ -216,16 +216,27 @@ func TestImportFeeds(t *testing.T) {
 	}
 	// The alias index: the GHSA record aliased by GO-2022-0969, and the
 	// records that list CVE-2022-27664.
-	recs, err := db.Related([]string{"GHSA-69cg-p879-7622", "CVE-2022-27664"})
+	// GO-2022-0969 has no rating: only the GHSA record is there.
+	rts, err := db.Ratings("", []string{"GO-2022-0969", "GHSA-69cg-p879-7622", "CVE-2022-27664"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	for _, r := range recs {
-		ids = append(ids, r.ID)
+	if len(rts) != 1 || rts[0].ID != "GHSA-69cg-p879-7622" || rts[0].Word != "HIGH" ||
+		len(rts[0].CVSS) != 1 || rts[0].CVSS[0] != "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H" || rts[0].Distro {
+		t.Errorf("Ratings = %+v", rts)
 	}
-	if strings.Join(ids, " ") != "GHSA-69cg-p879-7622 GO-2022-0969" {
-		t.Errorf("Related = %v", ids)
+	// Through the CVE the DEBIAN-CVE record and the DSA about it both lend.
+	rts, err = db.Ratings("DEBIAN-CVE-2023-4911", []string{"CVE-2023-4911"})
+	if err != nil || len(rts) != 0 {
+		// DSA-5514-1 has no rating of its own; DEBIAN-CVE-2023-4911 is the exception.
+		t.Errorf("Ratings(CVE-2023-4911) = %+v %v", rts, err)
+	}
+	// The bundle DSA-5611-1 is never found through its CVEs.
+	rts, _ = db.Ratings("", []string{"CVE-2023-6246"})
+	for _, rt := range rts {
+		if rt.ID == "DSA-5611-1" {
+			t.Errorf("bundle found: %+v", rts)
+		}
 	}
 	db.Close()
 	before := readFile(t, filepath.Join(dir, FileName))

@@ -22,8 +22,10 @@ import (
 //	meta     "metadata" → Metadata as JSON
 //	records  ID → zstd(compact JSON of Record)
 //	index    ecosystem "\x00" name "\x00" ID → empty
-//	aliases  alias "\x00" ID → empty, for every ID a record lists in
-//	         aliases, upstream or related (schema 2)
+//	ratings  ID → JSON of Rating, for the records that rate their
+//	         vulnerability and may lend it (RatingOf) (schema 2)
+//	aliases  alias "\x00" ID → empty, for every ID that names the same
+//	         vulnerability as such a record (Record.SameVulnerability) (schema 2)
 //	kev      CVE ID → JSON of KEVEntry (schema 2)
 //	epss     CVE ID → score and percentile, two big-endian uint32 of 1e-5 (schema 2)
 //
@@ -55,8 +57,9 @@ var (
 	bucketAliases = []byte("aliases")
 	bucketKEV     = []byte("kev")
 	bucketEPSS    = []byte("epss")
+	bucketRatings = []byte("ratings")
 	keyMetadata   = []byte("metadata")
-	allBuckets    = [][]byte{bucketMeta, bucketRecords, bucketIndex, bucketAliases, bucketKEV, bucketEPSS}
+	allBuckets    = [][]byte{bucketMeta, bucketRecords, bucketIndex, bucketAliases, bucketKEV, bucketEPSS, bucketRatings}
 )
 
 // Metadata describes a database: how and when it was built, from what.
@@ -148,6 +151,7 @@ func (b *builder) put(r *Record) error {
 	if err := b.tx.Bucket(bucketRecords).Put([]byte(r.ID), v); err != nil {
 		return fmt.Errorf("vulndb: put %s: %w", r.ID, err)
 	}
+	_, seenBefore := b.ids[r.ID]
 	b.ids[r.ID] = struct{}{}
 	idx := b.tx.Bucket(bucketIndex)
 	for _, a := range r.Affected {
@@ -163,15 +167,30 @@ func (b *builder) put(r *Record) error {
 		}
 		m[r.ID] = struct{}{}
 	}
-	al := b.tx.Bucket(bucketAliases)
-	for _, list := range [][]string{r.Aliases, r.Upstream, r.Related} {
-		for _, a := range list {
-			if a == "" || a == r.ID || strings.ContainsRune(a, 0) {
+	// The ratings of the records another record's finding may take a
+	// severity from, and the IDs that name their vulnerability.
+	if rt, ok := RatingOf(r); ok {
+		js, err := json.Marshal(rt)
+		if err != nil {
+			return fmt.Errorf("vulndb: encode rating %s: %w", r.ID, err)
+		}
+		if err := b.tx.Bucket(bucketRatings).Put([]byte(r.ID), js); err != nil {
+			return fmt.Errorf("vulndb: put rating %s: %w", r.ID, err)
+		}
+		al := b.tx.Bucket(bucketAliases)
+		for _, a := range r.SameVulnerability()[1:] {
+			if strings.ContainsRune(a, 0) {
 				continue
 			}
 			if err := al.Put(indexKey2(a, r.ID), b.empty); err != nil {
 				return fmt.Errorf("vulndb: alias index %s: %w", r.ID, err)
 			}
+		}
+	} else if seenBefore {
+		// A record seen before (the same advisory in two zips) that now
+		// rates nothing: its old rating must not stay.
+		if err := b.tx.Bucket(bucketRatings).Delete([]byte(r.ID)); err != nil {
+			return fmt.Errorf("vulndb: delete rating %s: %w", r.ID, err)
 		}
 	}
 	b.n++
@@ -417,15 +436,11 @@ func (d *DB) Lookup(ecosystem, name string) ([]*Record, error) {
 			if v == nil {
 				return fmt.Errorf("vulndb: index names %s but the record is missing", id)
 			}
-			js, err := d.dec.DecodeAll(v, nil)
+			r, err := d.decode(id, v)
 			if err != nil {
-				return fmt.Errorf("vulndb: decode %s: %w", id, err)
+				return err
 			}
-			var r Record
-			if err := json.Unmarshal(js, &r); err != nil {
-				return fmt.Errorf("vulndb: decode %s: %w", id, err)
-			}
-			out = append(out, &r)
+			out = append(out, r)
 		}
 		return nil
 	})
@@ -444,42 +459,37 @@ func (d *DB) Get(id string) (*Record, error) {
 		if v == nil {
 			return nil
 		}
-		js, err := d.dec.DecodeAll(v, nil)
-		if err != nil {
-			return fmt.Errorf("vulndb: decode %s: %w", id, err)
-		}
-		out = new(Record)
-		return json.Unmarshal(js, out)
+		r, err := d.decode([]byte(id), v)
+		out = r
+		return err
 	})
 	return out, err
 }
 
-// Related returns the records whose ID is one of ids and the records that
-// list one of ids in their aliases, upstream or related IDs. Each record
-// appears once; the result is sorted by ID. Whether a record found through
-// related is the same vulnerability (a distribution advisory lists the CVEs
-// it fixes there; OSV otherwise means "a different one") is the caller's
-// decision.
-func (d *DB) Related(ids []string) ([]*Record, error) {
-	seen := map[string]bool{}
-	var out []*Record
+// Ratings returns the ratings of the records whose ID is one of ids and
+// of the records the alias index says are about one of ids, except the
+// record except; each once, sorted by ID. Records that do not rate their
+// vulnerability or may not lend it (RatingOf) have none.
+func (d *DB) Ratings(except string, ids []string) ([]Rating, error) {
+	seen := map[string]bool{except: true}
+	var out []Rating
 	err := d.db.View(func(tx *bolt.Tx) error {
-		recs := tx.Bucket(bucketRecords)
+		rb := tx.Bucket(bucketRatings)
 		c := tx.Bucket(bucketAliases).Cursor()
 		get := func(id []byte) error {
 			if seen[string(id)] {
 				return nil
 			}
 			seen[string(id)] = true
-			v := recs.Get(id)
+			v := rb.Get(id)
 			if v == nil {
 				return nil
 			}
-			r, err := d.decode(id, v)
-			if err != nil {
-				return err
+			var rt Rating
+			if err := json.Unmarshal(v, &rt); err != nil {
+				return fmt.Errorf("vulndb: decode rating %s: %w", id, err)
 			}
-			out = append(out, r)
+			out = append(out, rt)
 			return nil
 		}
 		for _, id := range ids {
@@ -552,4 +562,42 @@ func (d *DB) EPSS(cve string) (EPSSScore, bool, error) {
 		return nil
 	})
 	return s, found, err
+}
+
+// CVEIntel is the exploit intelligence of one CVE; nil fields are unknown.
+type CVEIntel struct {
+	CVE  string
+	KEV  *KEVEntry
+	EPSS *EPSSScore
+}
+
+// Exploits returns the KEV entries and EPSS scores of cves, in one read
+// transaction; CVEs the database knows nothing about are left out.
+func (d *DB) Exploits(cves []string) ([]CVEIntel, error) {
+	var out []CVEIntel
+	err := d.db.View(func(tx *bolt.Tx) error {
+		kb, eb := tx.Bucket(bucketKEV), tx.Bucket(bucketEPSS)
+		for _, cve := range cves {
+			in := CVEIntel{CVE: cve}
+			if v := kb.Get([]byte(cve)); v != nil {
+				var e KEVEntry
+				if err := json.Unmarshal(v, &e); err != nil {
+					return fmt.Errorf("vulndb: decode KEV %s: %w", cve, err)
+				}
+				in.KEV = &e
+			}
+			if v := eb.Get([]byte(cve)); v != nil {
+				s, ok := decodeEPSS(v)
+				if !ok {
+					return fmt.Errorf("vulndb: EPSS %s: %d bytes stored, want 8", cve, len(v))
+				}
+				in.EPSS = &s
+			}
+			if in.KEV != nil || in.EPSS != nil {
+				out = append(out, in)
+			}
+		}
+		return nil
+	})
+	return out, err
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"mamori/internal/model"
+	"mamori/internal/priority"
 	"mamori/internal/vulndb"
 )
 
@@ -42,11 +43,12 @@ type pkgHit struct {
 	hit hit
 }
 
-// findings appends the package's findings: one per group of hits that
-// name the same vulnerability.
-func (m *Matcher) findings(out []model.Vulnerability, p *model.Package, hits []pkgHit) ([]model.Vulnerability, error) {
+// findings appends the findings of one query's hits (without their
+// package): one per group of hits that name the same vulnerability, with
+// its priority.
+func (m *Matcher) findings(out []model.Vulnerability, hits []pkgHit) ([]model.Vulnerability, error) {
 	if len(hits) == 1 {
-		v, err := m.finding(p, hits)
+		v, err := m.finding(hits)
 		if err != nil {
 			return out, err
 		}
@@ -81,7 +83,7 @@ func (m *Matcher) findings(out []model.Vulnerability, p *model.Package, hits []p
 		groups[r] = append(groups[r], hits[i])
 	}
 	for _, r := range roots {
-		v, err := m.finding(p, groups[r])
+		v, err := m.finding(groups[r])
 		if err != nil {
 			return out, err
 		}
@@ -100,15 +102,16 @@ func linked(a, b *advisory) bool {
 	return false
 }
 
-// finding builds the one finding of a group of hits on one package.
-func (m *Matcher) finding(p *model.Package, group []pkgHit) (model.Vulnerability, error) {
+// finding builds the one finding of a group of hits on one package, and
+// its priority.
+func (m *Matcher) finding(group []pkgHit) (model.Vulnerability, error) {
 	if len(group) > 1 {
 		slices.SortFunc(group, func(a, b pkgHit) int {
 			return cmp.Or(cmp.Compare(a.adv.rank, b.adv.rank), cmp.Compare(a.adv.id, b.adv.id))
 		})
 	}
 	prim := group[0]
-	v := prim.adv.vulnerability(p, prim.q, prim.hit)
+	v := prim.adv.template(prim.hit)
 	if len(group) > 1 {
 		ids := slices.Clone(v.Aliases)
 		for _, h := range group[1:] {
@@ -156,6 +159,8 @@ func (m *Matcher) finding(p *model.Package, group []pkgHit) (model.Vulnerability
 			v.EPSS = &e
 		}
 	}
+	pr := priority.Of(&v)
+	v.Priority = &pr
 	return v, nil
 }
 

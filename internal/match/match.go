@@ -19,7 +19,6 @@ import (
 
 	"mamori/internal/model"
 	"mamori/internal/osrelease"
-	"mamori/internal/priority"
 	"mamori/internal/version"
 	"mamori/internal/vulndb"
 )
@@ -74,13 +73,25 @@ type cacheEntry struct {
 	err  error
 }
 
-// resultEntry memoises the hits of one (ecosystem, name, version): images
-// share most of their packages, so a re-match of many inventories
-// evaluates each distinct installed version once.
+// resultEntry memoises the hits of one (ecosystem, name, version), and the
+// findings made of them: images share most of their packages, so a
+// re-match of many inventories evaluates each distinct installed version,
+// and builds its findings (merging, severity, KEV, EPSS, priority), once.
 type resultEntry struct {
 	once sync.Once
 	hits []advHit
 	err  error
+
+	findOnce sync.Once
+	found    queryFindings
+	findErr  error
+}
+
+// queryFindings are the findings of one query without their package
+// (forPackage adds it), and the malicious-package records that matched.
+type queryFindings struct {
+	findings  []model.Vulnerability
+	malicious []*advisory
 }
 
 type advHit struct {
@@ -105,9 +116,10 @@ func NewMatcher(src Source) *Matcher {
 	return m
 }
 
-// matchQuery returns the advisories whose entries cover q's version.
-func (m *Matcher) matchQuery(q query) ([]advHit, error) {
+// entry returns the memo of q.
+func (m *Matcher) entry(q query) *resultEntry {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	e := m.results[q]
 	if e == nil {
 		e = &resultEntry{}
@@ -115,7 +127,10 @@ func (m *Matcher) matchQuery(q query) ([]advHit, error) {
 			m.results[q] = e
 		}
 	}
-	m.mu.Unlock()
+	return e
+}
+
+func (m *Matcher) hitsOf(e *resultEntry, q query) {
 	e.once.Do(func() {
 		advs, err := m.advisories(q.ecosystem, q.name)
 		if err != nil {
@@ -128,7 +143,30 @@ func (m *Matcher) matchQuery(q query) ([]advHit, error) {
 			}
 		}
 	})
-	return e.hits, e.err
+}
+
+// matchFindings returns q's findings (one per vulnerability, dedupe.go)
+// and matching malicious-package records.
+func (m *Matcher) matchFindings(q query) (queryFindings, error) {
+	e := m.entry(q)
+	m.hitsOf(e, q)
+	if e.err != nil {
+		return queryFindings{}, e.err
+	}
+	e.findOnce.Do(func() {
+		var hits []pkgHit
+		for _, ah := range e.hits {
+			if ah.adv.malicious {
+				e.found.malicious = append(e.found.malicious, ah.adv)
+				continue
+			}
+			hits = append(hits, pkgHit{adv: ah.adv, q: q, hit: ah.hit})
+		}
+		if len(hits) > 0 {
+			e.found.findings, e.findErr = m.findings(nil, hits)
+		}
+	})
+	return e.found, e.findErr
 }
 
 // Match matches inv against src with a fresh Matcher. See Matcher.Match.
@@ -151,7 +189,6 @@ func (m *Matcher) Match(ctx context.Context, inv *model.Inventory) ([]model.Vuln
 	osEco := osrelease.OSVEcosystem(inv.OS)
 	var vulns []model.Vulnerability
 	var malware []model.Finding
-	var hits []pkgHit // reused across packages
 	for i := range inv.Packages {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -159,40 +196,30 @@ func (m *Matcher) Match(ctx context.Context, inv *model.Inventory) ([]model.Vuln
 			}
 		}
 		p := &inv.Packages[i]
-		hits = hits[:0]
-		var seenMal []string
-		for _, q := range queriesFor(p, osEco) {
-			found, err := m.matchQuery(q)
+		qs := queriesFor(p, osEco)
+		var seen []string // IDs already reported for p (several queries)
+		for _, q := range qs {
+			r, err := m.matchFindings(q)
 			if err != nil {
 				return nil, nil, fmt.Errorf("match %s %s: %w", p.Name, p.Version, err)
 			}
-		next:
-			for _, ah := range found {
-				a := ah.adv
-				if a.malicious {
-					if !slices.Contains(seenMal, a.id) {
-						seenMal = append(seenMal, a.id)
-						malware = append(malware, a.malwareFinding(p))
-					}
-					continue
+			for _, a := range r.malicious {
+				if !slices.Contains(seen, a.id) {
+					seen = append(seen, a.id)
+					malware = append(malware, a.malwareFinding(p))
 				}
-				for _, h := range hits {
-					if h.adv.id == a.id {
-						continue next
+			}
+			for _, t := range r.findings {
+				if len(qs) > 1 {
+					if slices.Contains(seen, t.ID) {
+						continue
 					}
+					seen = append(seen, t.ID)
 				}
-				hits = append(hits, pkgHit{adv: a, q: q, hit: ah.hit})
+				vulns = append(vulns, forPackage(t, p, q))
 			}
 		}
-		if len(hits) == 0 {
-			continue
-		}
-		var err error
-		if vulns, err = m.findings(vulns, p, hits); err != nil {
-			return nil, nil, fmt.Errorf("match %s %s: %w", p.Name, p.Version, err)
-		}
 	}
-	priority.Apply(vulns)
 	slices.SortStableFunc(vulns, func(a, b model.Vulnerability) int {
 		return cmp.Or(
 			cmp.Compare(a.Package.Type, b.Package.Type),
@@ -535,34 +562,44 @@ func (a *advisory) match(q query) (hit, bool) {
 	return h, found
 }
 
-func (a *advisory) vulnerability(p *model.Package, q query, h hit) model.Vulnerability {
+// template is the finding of one hit without its package (forPackage).
+func (a *advisory) template(h hit) model.Vulnerability {
 	sev, cv := a.severityFor(h)
 	r := a.rec
-	v := model.Vulnerability{
-		ID:      a.id,
-		Aliases: slices.Clone(a.aliases),
-		Package: model.PackageRef{
-			Name:       p.Name,
-			Version:    p.Version,
-			Type:       p.Type,
-			Ecosystem:  ecosystemOf(p, q),
-			PURL:       p.PURL,
-			SourceName: p.SourceName,
-		},
+	return model.Vulnerability{
+		ID:           a.id,
+		Aliases:      a.aliases,
 		FixedVersion: h.fix,
 		Severity:     sev,
-		CVSS:         cv,
-		Summary:      r.Summary,
-		Details:      r.Details,
-		DataSource:   h.ecosystem,
-		Published:    parseTime(r.Published),
-		Modified:     parseTime(r.Modified),
+		// Clipped: merging appends to a copy, never into the advisory's list.
+		CVSS:       slices.Clip(cv),
+		Summary:    r.Summary,
+		Details:    r.Details,
+		DataSource: h.ecosystem,
+		Published:  parseTime(r.Published),
+		Modified:   parseTime(r.Modified),
+		References: a.refs,
+	}
+}
+
+// forPackage is a finding template made p's: the package fields, and lists
+// of its own (the template's are shared by every package it matched).
+func forPackage(t model.Vulnerability, p *model.Package, q query) model.Vulnerability {
+	v := t
+	v.Aliases = slices.Clone(t.Aliases)
+	v.References = slices.Clone(t.References)
+	v.Package = model.PackageRef{
+		Name:       p.Name,
+		Version:    p.Version,
+		Type:       p.Type,
+		Ecosystem:  ecosystemOf(p, q),
+		PURL:       p.PURL,
+		SourceName: p.SourceName,
 	}
 	if len(p.Locations) > 0 {
 		v.Package.Path = p.Locations[0].Path
 		v.Package.Layer = p.Locations[0].LayerDiffID
 	}
-	v.References = slices.Clone(a.refs)
 	return v
 }
 

@@ -4,6 +4,7 @@
 //	hostharness antimalware -mark DIR [-mode log|block] [-clamd unix:///…] [-no-builtin] [-quarantine DIR]
 //	hostharness appcontrol  -mark DIR -list allowlist.json [-mode log|block]
 //	hostharness inventory   -o allowlist.json [-dir DIR]... [-dpkg] [-rpm]
+//	hostharness loginspect  -file auth.log [-format syslog] [-rules extra.yaml] [-once]
 //
 // The engines run until SIGINT/SIGTERM; detections and decisions are
 // printed as JSON lines (the event envelope) on stdout, and the engine's
@@ -36,7 +37,7 @@ func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hostharness antimalware|appcontrol|inventory [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hostharness antimalware|appcontrol|inventory|loginspect [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -49,6 +50,8 @@ func main() {
 		err = runAppcontrol(ctx, os.Args[2:])
 	case "inventory":
 		err = runInventory(ctx, os.Args[2:])
+	case "loginspect":
+		err = runLoginspect(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

@@ -307,7 +307,10 @@ auth,authpriv.* action(type="omfile" file=%q template="RSYSLOG_FileFormat")
 	// three wrong passwords each, at the same time.
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); bruteForce(t, port, []string{e2eUser, e2eUser, "root", "admin", "oracle", e2eUser}) }()
+	go func() {
+		defer wg.Done()
+		bruteForce(t, port, []string{e2eUser, e2eUser, "root", "admin", "oracle", e2eUser})
+	}()
 	go func() {
 		defer wg.Done()
 		var sw sync.WaitGroup

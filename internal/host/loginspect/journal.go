@@ -46,6 +46,7 @@ type journalReader struct {
 	startAtEnd bool
 	log        *slog.Logger
 	process    func(line []byte) (cursor string)
+	once       bool // read to the end and return (no --follow)
 	cursor     string
 	saved      string
 	resumed    bool
@@ -77,11 +78,17 @@ func (j *journalReader) run(ctx context.Context) error {
 	}
 	backoff := time.Second
 	for {
-		got, err := j.once(ctx)
+		got, err := j.runOnce(ctx)
 		if serr := j.save(true); serr != nil {
 			return serr
 		}
 		if ctx.Err() != nil {
+			return nil
+		}
+		if j.once {
+			if err != nil && !got {
+				return err
+			}
 			return nil
 		}
 		j.stats.add(func(s *Stats) { s.JournalRestarts++ })
@@ -98,9 +105,12 @@ func (j *journalReader) run(ctx context.Context) error {
 	}
 }
 
-// once runs journalctl until it exits or ctx is done; it reports whether it read an entry.
-func (j *journalReader) once(ctx context.Context) (bool, error) {
-	args := []string{"--output=json", "--follow", "--no-pager", "--quiet"}
+// runOnce runs journalctl until it exits or ctx is done; it reports whether it read an entry.
+func (j *journalReader) runOnce(ctx context.Context) (bool, error) {
+	args := []string{"--output=json", "--no-pager", "--quiet"}
+	if !j.once {
+		args = append(args, "--follow")
+	}
 	if j.cfg.Directory != "" {
 		args = append(args, "--directory="+j.cfg.Directory)
 	}
@@ -170,6 +180,9 @@ func (j *journalReader) once(ctx context.Context) (bool, error) {
 		j.startAtEnd = true
 	}
 	if werr == nil {
+		if j.once {
+			return got, nil
+		}
 		return got, fmt.Errorf("journalctl exited: %s", msg)
 	}
 	return got, fmt.Errorf("journalctl: %w: %s", werr, msg)

@@ -73,6 +73,7 @@ type options struct {
 	logger     *slog.Logger
 	tailOpts   []tail.Option
 	location   *time.Location
+	once       bool
 }
 
 // WithSources replaces the files followed (DefaultSources).
@@ -150,6 +151,12 @@ func WithLogger(l *slog.Logger) Option {
 // WithTailOptions passes options to the file follower (poll interval, rotation grace ...).
 func WithTailOptions(opts ...tail.Option) Option {
 	return func(o *options) error { o.tailOpts = append(o.tailOpts, opts...); return nil }
+}
+
+// WithOnce makes Run read every file (and the journal) to its end once and return, instead of
+// following them: replaying old logs, benchmarks. Offsets are saved as usual.
+func WithOnce(b bool) Option {
+	return func(o *options) error { o.once = b; return nil }
 }
 
 // WithLocation sets the zone of time stamps that carry none (RFC 3164, klog); time.Local by
@@ -306,6 +313,15 @@ func (in *Inspector) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if o.once {
+				if err := readOnce(runCtx, f, h); err != nil {
+					errs <- fmt.Errorf("loginspect: files: %w", err)
+				}
+				in.tailMu.Lock()
+				in.tailSnap = f.Stats()
+				in.tailMu.Unlock()
+				return
+			}
 			if err := f.Run(runCtx, h); err != nil {
 				errs <- fmt.Errorf("loginspect: files: %w", err)
 				cancel()
@@ -325,6 +341,15 @@ func (in *Inspector) Run(ctx context.Context) error {
 				cancel()
 			}
 		}()
+	}
+	if o.once {
+		wg.Wait()
+		close(errs)
+		var all []error
+		for err := range errs {
+			all = append(all, err)
+		}
+		return errors.Join(all...)
 	}
 	wg.Add(1)
 	go func() { // idle threshold keys expire even when no line arrives
@@ -347,6 +372,22 @@ func (in *Inspector) Run(ctx context.Context) error {
 		all = append(all, err)
 	}
 	return errors.Join(all...)
+}
+
+// readOnce polls until a poll reads nothing new, then saves the state.
+func readOnce(ctx context.Context, f *tail.Follower, h tail.Handler) error {
+	if err := f.Start(); err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		before := f.Stats()
+		f.Poll(h)
+		after := f.Stats()
+		if after.Bytes == before.Bytes && after.Lines == before.Lines {
+			break
+		}
+	}
+	return f.Stop()
 }
 
 // follower builds the file follower over the sources.
@@ -446,7 +487,7 @@ func (in *Inspector) journalReader() *journalReader {
 	o := in.opts
 	dec := &decode.Journal{}
 	var rec decode.Record
-	jr := &journalReader{cfg: *o.journal, startAtEnd: o.startAtEnd, log: o.logger, stats: &in.stats}
+	jr := &journalReader{cfg: *o.journal, startAtEnd: o.startAtEnd, once: o.once, log: o.logger, stats: &in.stats}
 	if o.stateDir != "" {
 		jr.cursorPath = filepath.Join(o.stateDir, "journal.cursor")
 	}

@@ -305,3 +305,24 @@ func TestJournalSubprocess(t *testing.T) {
 		t.Fatalf("cursor %q", cur)
 	}
 }
+
+func TestOnce(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	for i := range 6 {
+		appendTo(t, e.auth, sshFail(now.Add(time.Duration(i)*time.Second), "192.0.2.60", "root"))
+	}
+	s := &sink{}
+	in, err := New(WithSources(e.sources()...), WithJournal(nil), WithOnce(true), WithHandler(s.handle), WithStateDir(e.state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := in.Run(ctx); err != nil { // returns by itself
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil || s.byRule()["ssh-brute-force"] != 1 || in.Stats().Lines != 6 {
+		t.Fatalf("%v %v %+v", ctx.Err(), s.byRule(), in.Stats())
+	}
+}

@@ -228,6 +228,7 @@ var builtinCases = []builtinCase{
 	{"log-cleared", false, fileRec(decode.TypeLogRemoved, "/var/log/auth.log", 81234, 0)},
 	{"log-deleted", true, fileRec(decode.TypeLogRemoved, "/var/log/auth.log", 81234, 0)},
 	{"log-deleted", false, fileRec(decode.TypeLogRemoved, "/var/log/journal/ab/system@1.journal", 8<<20, 0)},
+	{"log-lines-lost", true, fileRec(decode.TypeLogLost, "/var/log/auth.log", 812, 0)},
 	{"journal-vacuumed", true, fileRec(decode.TypeLogRemoved, "/var/log/journal/ab/system@1.journal", 8<<20, 0)},
 	{"journal-vacuumed", true, sys("08:00:00.0+00:00 h systemd-journald[300]: Vacuuming done, freed 24.0M of archived journals from /var/log/journal/ab.")},
 	{"security-service-stopped", true, sys("08:00:00.0+00:00 h systemd[1]: Stopped auditd.service - Security Auditing Service.")},

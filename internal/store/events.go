@@ -33,6 +33,19 @@ type EventStore interface {
 	PruneEvents(ctx context.Context, before time.Time, keep int) (int64, error)
 	// CountEvents counts the stored events.
 	CountEvents(ctx context.Context) (int64, error)
+	// CountEventsByTechnique counts the events f selects that carry an
+	// ATT&CK technique, by tactic and technique (the ATT&CK matrix), in
+	// the order of tactic then technique. f.After and f.Limit do not apply.
+	// Each stored event counts once (an event standing for several
+	// occurrences, model.Event.Count, too).
+	CountEventsByTechnique(ctx context.Context, f EventFilter) ([]TechniqueCount, error)
+}
+
+// TechniqueCount is how many events one (tactic, technique) pair has.
+// Tactic is "" for events whose producer named a technique only.
+type TechniqueCount struct {
+	Tactic, Technique string
+	Events            int64
 }
 
 // EventRecord is one stored event.
@@ -212,8 +225,9 @@ func scanEvent(r rowScanner) (EventRecord, error) {
 	return rec, nil
 }
 
-// ListEvents implements EventStore.
-func (s *sqlStore) ListEvents(ctx context.Context, f EventFilter) (EventPage, error) {
+// eventConds is the WHERE clause of a filter (without the cursor): the
+// conditions and their arguments, shared by the listing and the counts.
+func eventConds(f EventFilter) ([]string, []any) {
 	var conds []string
 	var args []any
 	eq := func(col, v string) {
@@ -256,6 +270,12 @@ func (s *sqlStore) ListEvents(ctx context.Context, f EventFilter) (EventPage, er
 		conds = append(conds, `search LIKE ? ESCAPE '\'`)
 		args = append(args, likeContains(q))
 	}
+	return conds, args
+}
+
+// ListEvents implements EventStore.
+func (s *sqlStore) ListEvents(ctx context.Context, f EventFilter) (EventPage, error) {
+	conds, args := eventConds(f)
 	if c := f.After; c != nil {
 		conds = append(conds, "(at < ? OR (at = ? AND seq < ?))")
 		args = append(args, ts(c.Time), ts(c.Time), c.Seq)
@@ -293,6 +313,48 @@ func (s *sqlStore) ListEvents(ctx context.Context, f EventFilter) (EventPage, er
 		page.Next = &EventCursor{Time: last.Event.Time, Seq: last.Seq}
 	}
 	return page, nil
+}
+
+// CountEventsByTechnique implements EventStore.
+func (s *sqlStore) CountEventsByTechnique(ctx context.Context, f EventFilter) ([]TechniqueCount, error) {
+	conds, args := eventConds(f)
+	// "technique > ''" (not "<> ''") so that the engines can range-scan the
+	// technique index.
+	conds = append(conds, "technique > ''")
+	from := "events"
+	if s.engine == EngineSQLite && attackIndexCovers(f) {
+		// SQLite's planner (without statistics) prefers an index with an
+		// equality on cluster, namespace or node and then reads a table
+		// row per event; the matrix's index reads none and needs no sort
+		// (PostgreSQL's planner has statistics and finds it alone).
+		from = "events INDEXED BY events_attack"
+	}
+	query := `SELECT tactic, technique, COUNT(*) FROM ` + from + ` WHERE ` + strings.Join(conds, " AND ") +
+		` GROUP BY tactic, technique ORDER BY tactic, technique`
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: count events by technique: %w", err)
+	}
+	defer rows.Close()
+	out := []TechniqueCount{}
+	for rows.Next() {
+		var c TechniqueCount
+		if err := rows.Scan(&c.Tactic, &c.Technique, &c.Events); err != nil {
+			return nil, fmt.Errorf("store: count events by technique: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: count events by technique: %w", err)
+	}
+	return out, nil
+}
+
+// attackIndexCovers reports whether the events_attack index (migration 6)
+// holds every column f filters on.
+func attackIndexCovers(f EventFilter) bool {
+	return f.Module == "" && f.Pod == "" && f.Container == "" && f.Image == "" && f.Rule == "" &&
+		f.Action == "" && searchText(f.Query) == ""
 }
 
 // GetEvent implements EventStore.

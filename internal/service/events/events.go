@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -184,14 +185,26 @@ func ParseFilter(q url.Values) (Filter, error) {
 	}{
 		{api.EventParamModule, &f.Module}, {api.EventParamCluster, &f.Cluster}, {api.EventParamNode, &f.Node},
 		{api.EventParamNamespace, &f.Namespace}, {api.EventParamPod, &f.Pod}, {api.EventParamContainer, &f.Container},
-		{api.EventParamImage, &f.Image}, {api.EventParamRule, &f.Rule}, {api.EventParamTechnique, &f.Technique},
-		{api.EventParamTactic, &f.Tactic},
+		{api.EventParamImage, &f.Image}, {api.EventParamRule, &f.Rule},
 	} {
 		v := strings.TrimSpace(q.Get(p.name))
 		if len(v) > maxFilterLen {
 			return f, service.Invalid("%s: at most %d bytes", p.name, maxFilterLen)
 		}
 		*p.dst = v
+	}
+	// ATT&CK IDs: the form the rules write (upper case), or a clear error.
+	if v := strings.ToUpper(strings.TrimSpace(q.Get(api.EventParamTechnique))); v != "" {
+		if !techniqueRE.MatchString(v) {
+			return f, service.Invalid("technique %q: want an ATT&CK technique ID (T1059 or T1059.004)", truncate(v))
+		}
+		f.Technique = v
+	}
+	if v := strings.ToUpper(strings.TrimSpace(q.Get(api.EventParamTactic))); v != "" {
+		if !tacticRE.MatchString(v) {
+			return f, service.Invalid("tactic %q: want an ATT&CK tactic ID (TA0002)", truncate(v))
+		}
+		f.Tactic = v
 	}
 	if v := strings.TrimSpace(q.Get(api.EventParamSource)); v != "" {
 		ok := false
@@ -253,6 +266,36 @@ func ParseFilter(q url.Values) (Filter, error) {
 		f.Limit = min(n, api.MaxLimit)
 	}
 	return f, nil
+}
+
+// ATT&CK ID forms (the rule loader of internal/runtime/rules checks the same).
+var (
+	techniqueRE = regexp.MustCompile(`^T[0-9]{4}(\.[0-9]{3})?$`)
+	tacticRE    = regexp.MustCompile(`^TA[0-9]{4}$`)
+)
+
+// ParseCountFilter reads the filters of the ATT&CK counts
+// (GET /api/v1/events/attack and the console's matrix): ParseFilter's
+// names and checks; cursor and limit, which do not apply to counts, are
+// refused rather than ignored.
+func ParseCountFilter(q url.Values) (Filter, error) {
+	for _, p := range []string{api.EventParamCursor, api.EventParamLimit} {
+		if q.Has(p) {
+			return Filter{}, service.Invalid("%s: counts are not paged", p)
+		}
+	}
+	return ParseFilter(q)
+}
+
+// CountByTechnique counts the events f selects by ATT&CK tactic and
+// technique (events without a technique are not counted).
+func (s *Service) CountByTechnique(ctx context.Context, f Filter) ([]store.TechniqueCount, error) {
+	f.After, f.Limit = nil, 0
+	c, err := s.st.CountEventsByTechnique(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	return c, nil
 }
 
 // EncodeCursor makes the opaque cursor of a position ("" for none).

@@ -84,6 +84,15 @@ var wireSchemas = map[string]any{
 	"PolicyVersion":        PolicyVersion{},
 	"PolicyVersionList":    PolicyVersionList{},
 
+	"RuntimeRule":        RuntimeRule{},
+	"RuntimeRuleList":    RuntimeRuleList{},
+	"ResolvedRuleset":    ResolvedRuleset{},
+	"PolicyRuntime":      PolicyRuntime{},
+	"RuntimeRulesetList": RuntimeRulesetList{},
+	"AttackTechnique":    AttackTechnique{},
+	"AttackTactic":       AttackTactic{},
+	"AttackMatrix":       AttackMatrix{},
+
 	"ImageLookup":        ImageLookup{},
 	"ImageLookupResult":  ImageLookupResult{},
 	"ImageScanData":      ImageScanData{},

@@ -54,6 +54,9 @@ func (s *Server) routes() []Route {
 
 		{Method: "POST", Pattern: api.PathEvents, Action: auth.ActionComponent, MaxBody: api.MaxEventBytes, handler: s.handleIngestEvents},
 		{Method: "GET", Pattern: api.PathEvents, Action: auth.ActionRead, handler: s.handleListEvents},
+		{Method: "GET", Pattern: api.PathEventsAttack, Action: auth.ActionRead, handler: s.handleEventsAttack},
+		{Method: "GET", Pattern: api.PathRuntimeRules, Action: auth.ActionRead, handler: s.handleRuntimeRules},
+		{Method: "GET", Pattern: api.PathRuntimeRulesets, Action: auth.ActionRead, handler: s.handleRuntimeRulesets},
 		{Method: "POST", Pattern: api.PathMatch, Action: auth.ActionComponent, MaxBody: api.MaxInventoryBytes, handler: s.handleMatch},
 
 		{Method: "GET", Pattern: api.PathClusters, Action: auth.ActionRead, handler: s.handleListClusters},

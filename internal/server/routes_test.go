@@ -80,7 +80,13 @@ func routeCases() map[string]routeCase {
 			return "/api/v1/events", api.EventBatch{Events: []model.Event{{ID: fmt.Sprintf("rt-%d", time.Now().UnixNano()),
 				Time: time.Now(), Source: model.SourceRuntime, Action: model.ActionLog, Severity: model.SeverityHigh, Message: "routes test"}}}
 		},
-		"GET /api/v1/events": static("/api/v1/events?severity=high&source=runtime"),
+		"GET /api/v1/events":        static("/api/v1/events?severity=high&source=runtime"),
+		"GET /api/v1/events/attack": static("/api/v1/events/attack?since=2026-01-01T00:00:00Z&cluster=prod&technique=t1059.004"),
+		"GET /api/v1/runtime/rules": static("/api/v1/runtime/rules"),
+		"GET /api/v1/runtime/rulesets": func(t *testing.T, e *testEnv) (string, any) {
+			policyFixture(t, e)
+			return "/api/v1/runtime/rulesets", nil
+		},
 		"POST /api/v1/match": func(*testing.T, *testEnv) (string, any) {
 			return "/api/v1/match", api.MatchRequest{Inventory: testResult("m", digestN(1), time.Now()).Inventory}
 		},

@@ -33,6 +33,7 @@ import (
 	"mamori/internal/service/policies"
 	"mamori/internal/service/registries"
 	"mamori/internal/service/registries/regscan"
+	"mamori/internal/service/runtimerules"
 	"mamori/internal/service/tokens"
 	"mamori/internal/store"
 )
@@ -147,6 +148,8 @@ type ConsoleDeps struct {
 	Registries *registries.Service
 	Images     *images.Service
 	Policies   *policies.Service
+	// RuntimeRules: the rule catalogue, policies' rulesets, the ATT&CK matrix.
+	RuntimeRules *runtimerules.Service
 }
 
 // Server is a configured mamori server. Make one with New; Run serves it.
@@ -170,6 +173,8 @@ type Server struct {
 	events     *events.Service
 	registries *registries.Service
 	policies   *policies.Service
+	// runtimeRules: the rule catalogue, policies' rulesets, the ATT&CK matrix.
+	runtimeRules *runtimerules.Service
 
 	images      *images.Service
 	inventory   *inventory.Service
@@ -268,6 +273,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.events = events.New(st, cfg.EventRetention, cfg.Logger, nil)
 	s.registries = registries.New(st, s.box.seal, cfg.Logger)
 	s.policies = policies.New(st, cfg.Logger, nil)
+	s.runtimeRules = runtimerules.New(s.events, s.policies)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.images = images.New(st, cfg.Logger, nil)
 	s.matcher = vulnmatch.New(st, cfg.VulnDBDir, cfg.Logger)
@@ -281,7 +287,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ConsoleFactory != nil {
 		deps := ConsoleDeps{Auth: s.auth, Store: st, SealSecret: s.box.seal, Logger: cfg.Logger, Version: cfg.Version,
 			Tokens: s.tokens, Events: s.events, Registries: s.registries, Images: s.images, Policies: s.policies,
-			StartSync: func(_ context.Context, id int64) error { s.syncer.Start(id); return nil }}
+			RuntimeRules: s.runtimeRules,
+			StartSync:    func(_ context.Context, id int64) error { s.syncer.Start(id); return nil }}
 		if s.console, err = cfg.ConsoleFactory(deps); err != nil {
 			s.bgCancel()
 			return nil, fmt.Errorf("server: console: %w", err)

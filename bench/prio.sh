@@ -51,10 +51,10 @@ cp -r "$DATA/osv" "$D/osv"
 cp "$DATA"/ghsa-sample/GHSA-*.json "$D/ghsa/"
 
 log "building mamori at $OLD_REF and this tree"
-OLD_SRC="$W/old-src"
-if [ ! -d "$OLD_SRC" ] || [ "$(git -C "$OLD_SRC" rev-parse HEAD 2>/dev/null)" != "$(git -C "$REPO_ROOT" rev-parse "$OLD_REF")" ]; then
-	git -C "$REPO_ROOT" worktree remove --force "$OLD_SRC" >/dev/null 2>&1 || rm -rf "$OLD_SRC"
-	git -C "$REPO_ROOT" worktree add --detach "$OLD_SRC" "$OLD_REF" >/dev/null 2>&1
+OLD_SRC="$W/old-src-$OLD_REF"
+if [ ! -f "$OLD_SRC/go.mod" ]; then
+	mkdir -p "$OLD_SRC"
+	git -C "$REPO_ROOT" archive "$OLD_REF" | tar -x -C "$OLD_SRC"
 fi
 (cd "$OLD_SRC" && go build -o "$W/mamori-old" ./cmd/mamori)
 (cd "$REPO_ROOT" && go build -o "$W/mamori-new" ./cmd/mamori)

@@ -64,6 +64,7 @@ type Store interface {
 	InventoryStore
 	MitigationStore
 	ComplianceStore
+	HostStore
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string

@@ -195,6 +195,76 @@ func routeCases() map[string]routeCase {
 			assignRoutesPolicy(t, e)
 			return "/api/v1/agents/policy", nil
 		},
+		"GET /api/v1/hostgroups": static("/api/v1/hostgroups"),
+		"POST /api/v1/hostgroups": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/hostgroups", api.HostGroupRequest{Name: fmt.Sprintf("hg-%d", time.Now().UnixNano()),
+				Settings: api.HostSettings{Antimalware: api.AntimalwareSettings{Mode: "block"}}}
+		},
+		"GET /api/v1/hostgroups/{id}": func(t *testing.T, e *testEnv) (string, any) {
+			return fmt.Sprintf("/api/v1/hostgroups/%d", hostGroupFixture(t, e)), nil
+		},
+		"PUT /api/v1/hostgroups/{id}": func(t *testing.T, e *testEnv) (string, any) {
+			return fmt.Sprintf("/api/v1/hostgroups/%d", hostGroupFixture(t, e)), api.HostGroupRequest{Description: "d"}
+		},
+		"DELETE /api/v1/hostgroups/{id}": func(t *testing.T, e *testEnv) (string, any) {
+			return fmt.Sprintf("/api/v1/hostgroups/%d", hostGroupFixture(t, e)), nil
+		},
+		"GET /api/v1/hostgroups/{id}/allowlist": func(t *testing.T, e *testEnv) (string, any) {
+			return fmt.Sprintf("/api/v1/hostgroups/%d/allowlist", hostGroupFixture(t, e)), nil
+		},
+		"PUT /api/v1/hostgroups/{id}/allowlist": func(t *testing.T, e *testEnv) (string, any) {
+			return fmt.Sprintf("/api/v1/hostgroups/%d/allowlist", hostGroupFixture(t, e)), api.AllowListDocument{Format: "mamori-appcontrol-allowlist",
+				Version: 1, Generated: time.Now(), Entries: []api.AllowListEntry{{SHA256: strings.Repeat("ab", 32), Source: "manual", Added: time.Now()}}}
+		},
+		"POST /api/v1/hostgroups/{id}/allowlist": func(t *testing.T, e *testEnv) (string, any) {
+			return fmt.Sprintf("/api/v1/hostgroups/%d/allowlist", hostGroupFixture(t, e)), api.AllowListAdd{Entries: []api.AllowListEntry{{SHA256: strings.Repeat("cd", 32)}}}
+		},
+		"DELETE /api/v1/hostgroups/{id}/allowlist/{sha256}": func(t *testing.T, e *testEnv) (string, any) {
+			id := hostGroupFixture(t, e)
+			if _, err := e.srv.Store().AddAllowEntries(context.Background(), id, []store.AllowEntry{{SHA256: strings.Repeat("ef", 32), Source: "manual"}}, time.Now(), "t"); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("/api/v1/hostgroups/%d/allowlist/%s", id, strings.Repeat("ef", 32)), nil
+		},
+		"PUT /api/v1/agents/{id}/hostgroup": func(t *testing.T, e *testEnv) (string, any) {
+			return fmt.Sprintf("/api/v1/agents/%d/hostgroup", routesAgent(t, e).ID), api.HostPlacement{Group: "default"}
+		},
+		"GET /api/v1/agents/{id}/requests": func(t *testing.T, e *testEnv) (string, any) {
+			return fmt.Sprintf("/api/v1/agents/%d/requests", routesAgent(t, e).ID), nil
+		},
+		"POST /api/v1/agents/{id}/requests": func(t *testing.T, e *testEnv) (string, any) {
+			return fmt.Sprintf("/api/v1/agents/%d/requests", routesAgent(t, e).ID), api.HostRequestCreate{Kind: api.RequestBaselineRebuild}
+		},
+		"GET /api/v1/quarantine": static("/api/v1/quarantine"),
+		"GET /api/v1/baselines":  static("/api/v1/baselines"),
+		"GET /api/v1/agents/host": func(t *testing.T, e *testEnv) (string, any) {
+			routesAgent(t, e)
+			return "/api/v1/agents/host?node=node-1", nil
+		},
+		"GET /api/v1/agents/host/allowlist": func(t *testing.T, e *testEnv) (string, any) {
+			routesAgent(t, e)
+			return "/api/v1/agents/host/allowlist?node=node-1", nil
+		},
+		"POST /api/v1/agents/host/allowlist": func(t *testing.T, e *testEnv) (string, any) {
+			routesAgent(t, e)
+			return "/api/v1/agents/host/allowlist?node=node-1", api.AllowListAdd{Entries: []api.AllowListEntry{{SHA256: strings.Repeat("12", 32), Source: "inventory"}}}
+		},
+		"PUT /api/v1/agents/host/quarantine": func(t *testing.T, e *testEnv) (string, any) {
+			routesAgent(t, e)
+			return "/api/v1/agents/host/quarantine?node=node-1", api.QuarantineReport{Entries: []api.QuarantineEntry{{ID: strings.Repeat("0f", 16), Path: "/tmp/x", Time: time.Now()}}}
+		},
+		"PUT /api/v1/agents/host/baseline": func(t *testing.T, e *testEnv) (string, any) {
+			routesAgent(t, e)
+			return "/api/v1/agents/host/baseline?node=node-1", api.BaselineReport{Root: "/", Files: 1}
+		},
+		"POST /api/v1/agents/host/requests/{id}": func(t *testing.T, e *testEnv) (string, any) {
+			a := routesAgent(t, e)
+			r, err := e.srv.Store().CreateHostRequest(context.Background(), store.HostRequest{AgentID: a.ID, Kind: api.RequestBaselineRebuild, Args: "{}"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("/api/v1/agents/host/requests/%d?node=node-1", r.ID), api.HostRequestResult{OK: true, Message: "rebuilt"}
+		},
 		"DELETE /api/v1/tokens/{id}": func(t *testing.T, e *testEnv) (string, any) {
 			_, rec, err := auth.NewToken(fmt.Sprintf("victim-%d", time.Now().UnixNano()), auth.RoleViewer, "", time.Time{})
 			if err != nil {
@@ -256,6 +326,27 @@ func assignRoutesPolicy(t *testing.T, e *testEnv) {
 	if _, err := e.srv.Store().SetClusterPolicy(context.Background(), c.ID, policyFixture(t, e)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// hostGroupFixture stores a new host group and returns its ID.
+func hostGroupFixture(t *testing.T, e *testEnv) int64 {
+	t.Helper()
+	fixtureSeq++
+	g, err := e.srv.Store().CreateHostGroup(context.Background(), store.HostGroup{Name: fmt.Sprintf("fx-%d", fixtureSeq), Settings: "{}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.ID
+}
+
+// routesAgent registers the routes test's agent (node-1 of its cluster).
+func routesAgent(t *testing.T, e *testEnv) store.Agent {
+	t.Helper()
+	a, err := e.srv.Store().RegisterAgent(context.Background(), store.Agent{Cluster: routesCluster, Node: "node-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func registryFixture(t *testing.T, e *testEnv) int64 {

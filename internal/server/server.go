@@ -25,6 +25,7 @@ import (
 	"mamori/internal/service/assessments"
 	"mamori/internal/service/compliance"
 	"mamori/internal/service/events"
+	"mamori/internal/service/hosts"
 	"mamori/internal/service/identities"
 	"mamori/internal/service/images"
 	"mamori/internal/service/images/vulnmatch"
@@ -150,6 +151,7 @@ type ConsoleDeps struct {
 	Policies   *policies.Service
 	// RuntimeRules: the rule catalogue, policies' rulesets, the ATT&CK matrix.
 	RuntimeRules *runtimerules.Service
+	Hosts        *hosts.Service
 }
 
 // Server is a configured mamori server. Make one with New; Run serves it.
@@ -175,6 +177,7 @@ type Server struct {
 	policies   *policies.Service
 	// runtimeRules: the rule catalogue, policies' rulesets, the ATT&CK matrix.
 	runtimeRules *runtimerules.Service
+	hosts        *hosts.Service
 
 	images      *images.Service
 	inventory   *inventory.Service
@@ -274,6 +277,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.registries = registries.New(st, s.box.seal, cfg.Logger)
 	s.policies = policies.New(st, cfg.Logger, nil)
 	s.runtimeRules = runtimerules.New(s.events, s.policies)
+	s.hosts = hosts.New(st, cfg.Logger, nil)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.images = images.New(st, cfg.Logger, nil)
 	s.matcher = vulnmatch.New(st, cfg.VulnDBDir, cfg.Logger)
@@ -287,8 +291,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ConsoleFactory != nil {
 		deps := ConsoleDeps{Auth: s.auth, Store: st, SealSecret: s.box.seal, Logger: cfg.Logger, Version: cfg.Version,
 			Tokens: s.tokens, Events: s.events, Registries: s.registries, Images: s.images, Policies: s.policies,
-			RuntimeRules: s.runtimeRules,
-			StartSync:    func(_ context.Context, id int64) error { s.syncer.Start(id); return nil }}
+			RuntimeRules: s.runtimeRules, Hosts: s.hosts,
+			StartSync: func(_ context.Context, id int64) error { s.syncer.Start(id); return nil }}
 		if s.console, err = cfg.ConsoleFactory(deps); err != nil {
 			s.bgCancel()
 			return nil, fmt.Errorf("server: console: %w", err)

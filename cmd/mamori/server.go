@@ -109,7 +109,7 @@ func runServer(cmd *cobra.Command, g *globalOptions, o *serverOptions) error {
 				console.WithVersion(d.Version),
 				console.WithRegistrySecrets(d.SealSecret),
 				console.WithRegistrySync(d.StartSync),
-				console.WithServices(console.Services{Tokens: d.Tokens, Events: d.Events, Policies: d.Policies}))
+				console.WithServices(console.Services{Tokens: d.Tokens, Events: d.Events, Policies: d.Policies, RuntimeRules: d.RuntimeRules}))
 		},
 	})
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"mamori/internal/service/images"
 	"mamori/internal/service/policies"
 	"mamori/internal/service/registries"
+	"mamori/internal/service/runtimerules"
 	"mamori/internal/service/tokens"
 	"mamori/internal/store"
 	"mamori/web"
@@ -142,6 +143,8 @@ type Services struct {
 	Registries *registries.Service
 	Images     *images.Service
 	Policies   *policies.Service
+	// RuntimeRules: the rule catalogue, policies' rulesets, the ATT&CK matrix.
+	RuntimeRules *runtimerules.Service
 }
 
 // WithServices sets the domain services (the server passes its own).
@@ -179,7 +182,7 @@ var _ http.Handler = (*Console)(nil)
 // New returns the console over st, authenticating with authn. The handler
 // wraps itself in authn.Middleware (sessions, CSRF and cross-origin checks),
 // so mount it as is, NOT behind another auth.Middleware: mux.Handle("/", c).
-// Its paths: /login, /logout, /images…, /vulnerabilities…, /events, /registries…,
+// Its paths: /login, /logout, /images…, /vulnerabilities…, /events, /attack, /rulesets, /registries…,
 // /scanner…, /settings/tokens…, /static/… ("/" redirects to /images).
 func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, error) {
 	if st == nil {
@@ -224,6 +227,9 @@ func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, e
 	if o.services.Events == nil {
 		o.services.Events = events.New(st, events.Retention{}, o.logger, o.now)
 	}
+	if o.services.RuntimeRules == nil {
+		o.services.RuntimeRules = runtimerules.New(o.services.Events, o.services.Policies)
+	}
 	c := &Console{st: st, authn: authn, opt: o, pages: pages, mux: http.NewServeMux()}
 	if err := c.routes(); err != nil {
 		return nil, err
@@ -261,6 +267,8 @@ func (c *Console) routes() error {
 	m.Handle("GET /vulnerabilities", viewer(h(c.vulnsPage)))
 	m.Handle("GET /vulnerabilities/{id}", viewer(h(c.vulnPage)))
 	m.Handle("GET /events", viewer(h(c.eventsPage)))
+	m.Handle("GET /attack", viewer(h(c.attackPage)))
+	m.Handle("GET /rulesets", viewer(h(c.rulesetsPage)))
 	m.Handle("GET /policies", viewer(h(c.policiesPage)))
 	m.Handle("POST /policies", admin(h(c.policyApply)))
 	m.Handle("GET /policies/{name}", viewer(h(c.policyPage)))

@@ -1,12 +1,14 @@
 package console
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"mamori/internal/api"
 	"mamori/internal/model"
@@ -38,11 +40,26 @@ type eventsData struct {
 type eventRow struct {
 	store.EventRecord
 	// Scope is the where: cluster / namespace / pod, or the host or node.
-	Scope   []string
+	Scope []string
+	// Runtime are the runtime fields shown under the scope (node,
+	// container, image), each a link filtering the page by it.
+	Runtime []kv
+	// Proc is the process (executable and arguments, shell-quoted), cut for
+	// the row; the whole command line is in Details.
+	Proc    string
 	Details []kv
 }
 
-type kv struct{ K, V string }
+// kv is one labelled value; Href, when set, filters the page by it; Long
+// values (command lines) are shown in a scrolling block.
+type kv struct {
+	K, V string
+	Href string
+	Long bool
+}
+
+// procRowLen bounds the process line of a row (the details have it whole).
+const procRowLen = 160
 
 // moreFilters are the filters folded under "More filters".
 var moreFilters = []string{api.EventParamModule, api.EventParamNode, api.EventParamPod, api.EventParamContainer,
@@ -83,8 +100,12 @@ func (c *Console) eventsPage(w http.ResponseWriter, r *http.Request) {
 		var pg store.EventPage
 		pg, err = c.opt.services.Events.List(r.Context(), f)
 		if err == nil {
+			base := &url.URL{Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+			bq := base.Query()
+			bq.Del(api.EventParamCursor)
+			base.RawQuery = bq.Encode()
 			for _, rec := range pg.Events {
-				d.Events = append(d.Events, newEventRow(rec))
+				d.Events = append(d.Events, newEventRow(rec, base))
 			}
 			if pg.Next != nil {
 				d.OlderURL = withParam(r.URL, api.EventParamCursor, events.EncodeCursor(pg.Next))
@@ -107,7 +128,7 @@ func (c *Console) eventsPage(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, status, "events", p)
 }
 
-func newEventRow(rec store.EventRecord) eventRow {
+func newEventRow(rec store.EventRecord, base *url.URL) eventRow {
 	e := &rec.Event
 	row := eventRow{EventRecord: rec}
 	switch {
@@ -124,31 +145,73 @@ func newEventRow(rec store.EventRecord) eventRow {
 			}
 		}
 	}
+	filter := func(param, v string) string {
+		if base == nil || v == "" || len(v) > model.MaxEventTextLen {
+			return ""
+		}
+		return withParam(base, param, v)
+	}
 	add := func(k, v string) {
 		if v != "" {
-			row.Details = append(row.Details, kv{k, v})
+			row.Details = append(row.Details, kv{K: k, V: v})
+		}
+	}
+	addF := func(k, v, param string) {
+		if v != "" {
+			row.Details = append(row.Details, kv{K: k, V: v, Href: filter(param, v)})
+		}
+	}
+	if e.Namespace != "" || e.Pod != "" {
+		if e.Node != "" {
+			row.Runtime = append(row.Runtime, kv{K: "node", V: e.Node, Href: filter(api.EventParamNode, e.Node)})
+		}
+	}
+	if ct := e.Container; ct != nil {
+		if name := cmp.Or(ct.Name, shortID(ct.ID)); name != "" {
+			row.Runtime = append(row.Runtime, kv{K: "container", V: name, Href: filter(api.EventParamContainer, cmp.Or(ct.Name, ct.ID))})
+		}
+		if ct.Image != "" {
+			row.Runtime = append(row.Runtime, kv{K: "image", V: ct.Image, Href: filter(api.EventParamImage, ct.Image)})
 		}
 	}
 	add("Event ID", e.ID)
 	add("Module", e.Module)
-	add("Node", e.Node)
+	addF("Node", e.Node, api.EventParamNode)
 	add("Host", e.Host)
+	addF("Pod", e.Pod, api.EventParamPod)
 	if wl := e.Workload; wl != nil {
 		add("Workload", wl.Kind+"/"+wl.Name)
 	}
 	if ct := e.Container; ct != nil {
-		add("Container", ct.Name)
-		add("Container ID", ct.ID)
-		add("Image", ct.Image)
-		add("Image digest", ct.ImageDigest)
+		addF("Container", ct.Name, api.EventParamContainer)
+		addF("Container ID", ct.ID, api.EventParamContainer)
+		addF("Image", ct.Image, api.EventParamImage)
+		addF("Image digest", ct.ImageDigest, api.EventParamImage)
 	}
+	addF("Rule", e.Rule.ID, api.EventParamRule)
 	add("Policy", e.Rule.Policy)
-	add("Tactic", e.Tactic)
+	addF("Tactic", e.Tactic, api.EventParamTactic)
+	addF("Technique", e.Technique, api.EventParamTechnique)
 	add("Action error", e.ActionError)
 	if p := e.Process; p != nil {
 		add("Process", p.Exe)
-		add("Command line", strings.Join(p.Args, " "))
+		if p.PID != 0 {
+			add("PID", strconv.Itoa(p.PID)+" (parent "+strconv.Itoa(p.PPID)+", uid "+strconv.Itoa(p.UID)+")")
+		}
+		cmd := commandLine(p.Args)
+		if cmd != "" {
+			row.Details = append(row.Details, kv{K: "Command line", V: cmd, Long: true})
+		}
+		add("Working directory", p.Cwd)
 		add("Parents", strings.Join(p.Ancestors, " ← "))
+		proc := p.Exe
+		if cmd != "" {
+			proc = cmd
+			if p.Exe != "" && (len(p.Args) == 0 || p.Args[0] != p.Exe) {
+				proc = p.Exe + ": " + cmd
+			}
+		}
+		row.Proc = cutText(proc, procRowLen)
 	}
 	if f := e.File; f != nil {
 		add("File", f.Path)
@@ -168,6 +231,59 @@ func newEventRow(rec store.EventRecord) eventRow {
 	}
 	add("Reported by", rec.ReportedBy)
 	return row
+}
+
+// commandLine joins argv as a shell would read it back: arguments with
+// spaces, quotes or other special characters single-quoted, so that
+// argument boundaries stay visible. Control characters are escaped by the
+// template (disp), not here.
+func commandLine(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(shellQuote(a))
+	}
+	return b.String()
+}
+
+func shellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// cutText cuts s to at most n bytes on a rune boundary, saying how much
+// was cut.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "… (" + fmtNum(len(s)-cut) + " more bytes)"
+}
+
+// shortID shortens a container ID for display.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
 
 func hostPort(addr string, port int) string {

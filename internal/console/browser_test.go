@@ -15,6 +15,7 @@ import (
 
 	"mamori/internal/auth"
 	"mamori/internal/policy"
+	"mamori/internal/store"
 )
 
 // chromiumPath is Debian's chromium (apt-get install chromium).
@@ -45,6 +46,11 @@ func TestBrowser(t *testing.T) {
 	t.Logf("screenshots in %s", shots)
 
 	e := newEnv(t)
+	// A runtime event with hostile fields and a 64 KiB argv: if any of its
+	// script ran, an alert dialog would stall the click-through.
+	if _, err := e.st.InsertEvents(context.Background(), []store.EventRecord{hostileRuntimeEvent(time.Now().UTC())}); err != nil {
+		t.Fatal(err)
+	}
 	ctx := newBrowser(t)
 
 	// Collect console errors, exceptions and browser log errors (a CSP
@@ -140,6 +146,21 @@ func TestBrowser(t *testing.T) {
 	b.expectText("#event-table details[open]", "/tmp/xmrig", "prod agents")
 	b.shot("17-events-critical")
 
+	// ATT&CK matrix: a technique's cell opens the Events page filtered by it.
+	b.do("attack", chromedp.Click(css(`nav.nav a[href="/attack"]`)), waitPage("attack"))
+	b.expectText("#attack-matrix", "Initial Access", "Execution", "Impact", "T1059.004", "Unix Shell", "Escape to Host")
+	b.shot("27-attack")
+	b.do("attack 24h", chromedp.SetValue(css(`select[name=range]`), "24h"), chromedp.Click(css(`form.toolbar button[type=submit]`)), waitPage("attack"))
+	b.expectURL("range=24h")
+	b.do("open technique", chromedp.Click(css(`#attack-matrix a.attack-cell[href*="technique=T1059.004"]`)), waitPage("events"))
+	b.expectURL("technique=T1059.004")
+	b.expectText("#event-table", "Shell started in a container", "Terminal shell <i>in</i> a container")
+	b.expectNoText("#event-table", "Executable not in the image", "Image tag latest")
+	b.do("open hostile event", chromedp.Click(css(`#event-table tr:first-child td.event-msg summary`)),
+		chromedp.WaitVisible(css(`#event-table details[open] code.cmdline`)))
+	b.expectText("#event-table details[open]", "LAST-ARG!", `\x0a<img src=x onerror=alert(1)>`, `<svg onload=alert('ctr')>`)
+	b.shot("29-events-hostile")
+
 	// Registries: add one through the form, sync it.
 	b.do("registries", chromedp.Click(css(`nav.nav a[href="/registries"]`)), waitPage("registries"))
 	b.expectText("main", "No registries yet")
@@ -164,6 +185,15 @@ func TestBrowser(t *testing.T) {
 	b.expectText("main", "Policy created", "pss-baseline", "podSecurity (baseline)", "critical-vulnerabilities", "No cluster enforces this policy")
 	b.shot("18-policy")
 
+	// Runtime rulesets: the catalogue, a rule's condition, the policies without runtime rules.
+	b.do("rulesets", chromedp.Click(css(`nav.nav a[href="/rulesets"]`)), waitPage("rulesets"))
+	b.expectText("#rules-table", "Terminal shell in a container", "terminal-shell-in-container", "T1059.004", "Crypto-miner executed")
+	b.expectText("main", "Policies without runtime rulesets: default")
+	b.do("open rule", chromedp.Click(css(`#rule-terminal-shell-in-container summary`)),
+		chromedp.WaitVisible(css(`#rule-terminal-shell-in-container pre.rule-cond`)))
+	b.expectText("#rule-terminal-shell-in-container", "proc.tty")
+	b.shot("28-rulesets")
+
 	// Artifact Scanner: mint a CI token.
 	b.do("scanner", chromedp.Click(css(`nav.nav a[href="/scanner"]`)), waitPage("scanner"))
 	b.expectText("main", "mamori image --input image.tar --server "+e.srv.URL+` --token "$MAMORI_TOKEN"`, "MAMORI_TOKEN")
@@ -185,6 +215,8 @@ func TestBrowser(t *testing.T) {
 		{"/vulnerabilities", "vulns", "22-vulnerabilities-1024"},
 		{"/vulnerabilities/DEBIAN-CVE-2023-38545", "vuln", "23-vulnerability-1024"},
 		{"/events", "events", "26-events-1024"},
+		{"/attack", "attack", "30-attack-1024"},
+		{"/rulesets", "rulesets", "31-rulesets-1024"},
 		{"/scanner", "scanner", "24-scanner-1024"},
 		{"/settings/tokens", "tokens", "25-tokens-1024"},
 	} {

@@ -240,3 +240,75 @@ func (w *discardWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 func (w *discardWriter) WriteHeader(code int) { w.code = code }
+
+// TestAttackPageLatency100k measures the ATT&CK matrix and the Events page
+// it links to over a SQLite store holding 100,000 events (70% with a
+// technique, over 30 days, 3 clusters, 12 namespaces, 20 nodes), through
+// HTTP with a logged-in session, and fails when a page's p95 is over the
+// console's 200 ms budget. It runs with MAMORI_TEST_PERF=1 (filling takes
+// about a minute).
+func TestAttackPageLatency100k(t *testing.T) {
+	if os.Getenv("MAMORI_TEST_PERF") != "1" {
+		t.Skip("set MAMORI_TEST_PERF=1 to run the 100,000-event latency test")
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "mamori.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	rng := rand.New(rand.NewPCG(3, 100000))
+	pairs := [][2]string{{"TA0002", "T1059.004"}, {"TA0040", "T1496"}, {"TA0004", "T1611"}, {"TA0006", "T1552.001"},
+		{"TA0003", "T1525"}, {"TA0011", "T1105"}, {"TA0005", "T1070.002"}, {"TA0007", "T1046"}, {"TA0002", "T1609"}, {"TA0004", "T1548.001"}}
+	start := time.Now()
+	batch := make([]store.EventRecord, 0, 1000)
+	for i := range 100_000 {
+		cl := []string{"prod", "staging", "edge"}[rng.IntN(3)]
+		e := model.Event{ID: fmt.Sprintf("perf-%06d", i), Time: now.Add(-time.Duration(rng.Int64N(int64(30 * 24 * time.Hour)))),
+			Source: model.SourceRuntime, Module: "sensor", Cluster: cl, Node: fmt.Sprintf("%s-node-%02d", cl, rng.IntN(20)),
+			Namespace: fmt.Sprintf("team-%02d", rng.IntN(12)), Pod: fmt.Sprintf("app-%d", rng.IntN(500)),
+			Container: &model.ContainerRef{ID: fmt.Sprintf("%012x", rng.Uint64()), Name: "app", Image: "registry.local/app:1"},
+			Severity: model.SeverityHigh, Action: model.ActionLog, Message: "runtime detection",
+			Process: &model.Process{PID: 100 + i, Exe: "/bin/sh", Args: []string{"sh", "-c", "id"}}}
+		if rng.IntN(10) < 7 {
+			p := pairs[min(int(float64(len(pairs))*rng.Float64()*rng.Float64()), len(pairs)-1)]
+			e.Tactic, e.Technique, e.Rule.ID = p[0], p[1], "rule-"+p[1]
+		} else {
+			e.Source, e.Module, e.Rule.ID, e.Process, e.Container = model.SourceAdmission, "webhook", "pss-baseline", nil, nil
+		}
+		batch = append(batch, store.EventRecord{Event: e, ReceivedAt: now})
+		if len(batch) == cap(batch) {
+			if _, err := st.InsertEvents(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	t.Logf("stored 100,000 events in %v", time.Since(start).Round(time.Millisecond))
+	e := perfEnv(t, st)
+	c := e.login(auth.RoleViewer)
+	for _, u := range []string{"/attack", "/attack?range=24h", "/attack?range=30d", "/attack?range=all",
+		"/attack?range=30d&cluster=prod", "/attack?range=all&cluster=prod&namespace=team-03", "/attack?range=7d&node=edge-node-07",
+		"/events?technique=T1059.004&tactic=TA0002", "/events?technique=T1496&cluster=prod&since=" + now.Add(-7*24*time.Hour).Format(time.RFC3339),
+		"/rulesets"} {
+		if code, _, _ := c.get(u); code != http.StatusOK {
+			t.Fatalf("GET %s: %d", u, code)
+		}
+		lat := make([]time.Duration, 0, perfRuns)
+		for range perfRuns {
+			t0 := time.Now()
+			code, _, _ := c.get(u)
+			lat = append(lat, time.Since(t0))
+			if code != http.StatusOK {
+				t.Fatalf("GET %s: %d", u, code)
+			}
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		p50, p95 := lat[len(lat)/2], lat[(len(lat)*95+99)/100-1]
+		t.Logf("%-70s p50 %7.1f ms  p95 %7.1f ms  max %7.1f ms", u, ms(p50), ms(p95), ms(lat[len(lat)-1]))
+		if p95 > perfBudget {
+			t.Errorf("GET %s: p95 %v over the %v budget", u, p95, perfBudget)
+		}
+	}
+}

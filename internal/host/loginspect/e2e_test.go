@@ -58,6 +58,8 @@ mount --rbind $D/olddev/pts /dev/pts
 mount -t tmpfs -o mode=0755 mamori-e2e-run /run
 mkdir -p /run/sshd /run/systemd/journal /run/log/journal
 if [ -d $D/journal ]; then mount --bind $D/journal /run/log/journal; fi
+# journald must never write to the host's persistent journal, whatever it decides to flush.
+if [ -d /var/log/journal ]; then mkdir -p $D/varjournal; mount --bind $D/varjournal /var/log/journal; fi
 ln -s $LOGSOCK /dev/log
 mount --bind $D/etc /etc
 touch $D/ready
@@ -278,6 +280,15 @@ auth,authpriv.* action(type="omfile" file=%q template="RSYSLOG_FileFormat")
 		}
 		return err == nil && cerr == nil
 	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, f := range []string{"auth.log", "siem.log"} {
+				b, _ := os.ReadFile(filepath.Join(logDir, f))
+				t.Logf("%s:\n%s", f, b)
+			}
+			t.Logf("rsyslogd: %s", rsOut.String())
+		}
+	})
 	holder := namespace(t, dir, sock)
 	port := startSSHD(t, dir, holder)
 
@@ -390,6 +401,12 @@ func TestE2EBruteForceThroughJournald(t *testing.T) {
 		return len(ents) > 0
 	})
 	port := startSSHD(t, dir, holder)
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := run(t, "", "journalctl", "--directory="+jdir, "--no-pager", "-o", "short-iso")
+			t.Logf("journal:\n%s\njournald: %s", out, jdOut.String())
+		}
+	})
 	s := &sink{}
 	in, err := New(WithSources(), WithJournal(&JournalConfig{Directory: jdir}), WithStateDir(filepath.Join(dir, "state")),
 		WithStartAtEnd(true), WithHandler(s.handle))

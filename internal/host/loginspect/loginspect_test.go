@@ -44,7 +44,7 @@ func (s *sink) byRule() map[string]int {
 
 func (s *sink) waitFor(t *testing.T, rule string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // generous: the machines running CI are shared
 	for s.byRule()[rule] < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("waiting for %d %s: have %v", n, rule, s.byRule())

@@ -179,7 +179,9 @@ func (w *writer) run(t *testing.T, ctx context.Context, total int, seed uint64) 
 func testOpts(dir string, extra ...Option) []Option {
 	return append([]Option{
 		WithPollInterval(3 * time.Millisecond), WithRescanInterval(10 * time.Millisecond),
-		WithRotateGrace(300 * time.Millisecond), WithSaveInterval(20 * time.Millisecond),
+		// A rotated file is drained until idle this long: generous, so that a writer descheduled
+		// between the two halves of a line on a loaded machine still finishes it in the old file.
+		WithRotateGrace(3 * time.Second), WithSaveInterval(20 * time.Millisecond),
 		WithMaxLineBytes(100 << 10), WithState(filepath.Join(dir, "state.json")),
 	}, extra...)
 }

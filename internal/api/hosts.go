@@ -220,31 +220,46 @@ type LogInspectSettings struct {
 	// Enabled: nil means on.
 	Enabled *bool  `json:"enabled,omitempty" yaml:"enabled,omitempty"`
 	Mode    string `json:"mode,omitempty" yaml:"mode,omitempty"`
-	// Sources are the log files read (default: the syslog files that exist
-	// of /var/log/auth.log, secure, messages and syslog).
+	// Sources replace the default sources of a Linux container node
+	// (syslog files, auditd, container and kubelet logs, the Kubernetes
+	// audit log, login records) when given.
 	Sources []LogSource `json:"sources,omitempty" yaml:"sources,omitempty"`
+	// Journal reads the systemd journal: auto (default: where journald
+	// runs and no syslog file has the authentication log), on or off.
+	// JournalDirectory reads the journal files of a directory instead.
+	Journal          string `json:"journal,omitempty" yaml:"journal,omitempty"`
+	JournalDirectory string `json:"journalDirectory,omitempty" yaml:"journalDirectory,omitempty"`
 	// Rules are rule files loaded after the built-in rules.
 	Rules []string `json:"rules,omitempty" yaml:"rules,omitempty"`
 	// Forward sends every detection to a syslog collector (RFC 5424).
 	Forward LogForward `json:"forward,omitzero" yaml:"forward,omitempty"`
-	// StateFile keeps the read positions (default under /var/lib/mamori/agent).
-	StateFile string `json:"stateFile,omitempty" yaml:"stateFile,omitempty"`
+	// FromStart reads existing logs from their start at the very first
+	// start (default: from their end, so that installing the agent does
+	// not report years of history). Later starts resume where they stopped.
+	FromStart bool `json:"fromStart,omitempty" yaml:"fromStart,omitempty"`
+	// StateDir keeps the read positions (default under /var/lib/mamori/agent).
+	StateDir string `json:"stateDir,omitempty" yaml:"stateDir,omitempty"`
 }
 
-// LogSource is one log file and its format.
+// LogSource names log files of one format.
 type LogSource struct {
-	Path string `json:"path" yaml:"path"`
-	// Format names the decoder (syslog, journal, cri, docker, klog,
-	// k8s-audit, auditd); default syslog.
-	Format string `json:"format,omitempty" yaml:"format,omitempty"`
+	// Name labels the source in statistics ("auth").
+	Name string `json:"name" yaml:"name"`
+	// Format is the decoder: syslog, cri, docker, klog, k8s-audit,
+	// auditd, or watch (binary logs whose size and removal are watched).
+	Format string `json:"format" yaml:"format"`
+	// Paths are absolute paths or globs.
+	Paths []string `json:"paths" yaml:"paths"`
 }
 
 // LogForward is a syslog collector (a SIEM).
 type LogForward struct {
 	// Address is host:port; "" forwards nothing.
 	Address string `json:"address,omitempty" yaml:"address,omitempty"`
-	// Protocol is udp (default) or tcp (octet-counted framing, RFC 6587).
+	// Protocol is udp (default), tcp (octet counting, RFC 6587) or tls.
 	Protocol string `json:"protocol,omitempty" yaml:"protocol,omitempty"`
+	// CAFile trusts these PEM certificates for tls (default: system roots).
+	CAFile string `json:"caFile,omitempty" yaml:"caFile,omitempty"`
 }
 
 // AppControlSettings configure application control. It is off unless

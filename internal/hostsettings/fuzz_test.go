@@ -11,7 +11,7 @@ import (
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"", "{}", "antimalware: {mode: block}", "firewall: {ruleset: {inputPolicy: drop, rules: [{name: a, direction: in, action: accept, protocol: tcp, destinationPorts: ['22', '8000-8080']}]}}",
-		"integrity: {rules: [{name: x, paths: [/x], checks: [all, -mtime]}]}", "loginspect: {sources: [{path: /var/log/auth.log}], forward: {address: '127.0.0.1:514'}}",
+		"integrity: {rules: [{name: x, paths: [/x], checks: [all, -mtime]}]}", "loginspect: {sources: [{name: auth, format: syslog, paths: [/var/log/auth.log]}], forward: {address: '127.0.0.1:514', protocol: tcp}}",
 		"appcontrol: {enabled: true, learn: [dpkg]}", `{"pollInterval": "5s"}`, "antimalware: {exclusions: {magic: ['@257:7573746172']}}",
 	} {
 		f.Add([]byte(s))

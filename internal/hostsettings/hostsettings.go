@@ -32,6 +32,7 @@ import (
 	"mamori/internal/host/fanotify"
 	"mamori/internal/host/firewall"
 	"mamori/internal/host/integrity"
+	"mamori/internal/host/loginspect"
 	"mamori/internal/host/loginspect/decode"
 )
 
@@ -87,9 +88,6 @@ const (
 // DefaultScanPaths are where a scheduled scan looks by default: programs,
 // home directories and the writable places malware is dropped into.
 var DefaultScanPaths = []string{"/bin", "/sbin", "/usr", "/opt", "/root", "/home", "/tmp", "/var/tmp", "/dev/shm", "/srv"}
-
-// DefaultLogFiles are the syslog files log inspection reads when they exist.
-var DefaultLogFiles = []string{"/var/log/auth.log", "/var/log/secure", "/var/log/messages", "/var/log/syslog"}
 
 // Parse reads a settings document (YAML, or JSON, which is YAML), refusing
 // unknown fields, and checks it (Resolve). name labels errors.
@@ -206,14 +204,18 @@ type IntegrityConfig struct {
 // LogInspectConfig is the resolved log inspection settings.
 type LogInspectConfig struct {
 	Enabled bool
-	// Sources lists the configured files; with none configured, the
-	// existing ones of DefaultLogFiles (Defaulted true).
-	Sources         []api.LogSource
-	DefaultSources  bool
-	Rules           []string
-	ForwardAddress  string
-	ForwardProtocol string
-	StateFile       string
+	// Sources are the configured ones, or DefaultSources (DefaultSources true).
+	Sources        []loginspect.SourceConfig
+	DefaultSources bool
+	// Journal is auto, on or off.
+	Journal          string
+	JournalDirectory string
+	Rules            []string
+	ForwardAddress   string
+	ForwardProtocol  string
+	ForwardCAFile    string
+	StartAtEnd       bool
+	StateDir         string
 }
 
 // AppControlConfig is the resolved application control settings.
@@ -571,58 +573,83 @@ func resolveLogInspect(p *problems, s api.LogInspectSettings) LogInspectConfig {
 	const f = "loginspect"
 	c := LogInspectConfig{Enabled: on(s.Enabled, true)}
 	p.mode(f+".mode", s.Mode, api.ModeLog)
-	formats := decode.Formats()
+	formats := []string{loginspect.FormatWatch}
+	for n := range decode.Formats() {
+		if n != "journal" { // the journal is read with journal, not as files
+			formats = append(formats, n)
+		}
+	}
+	slices.Sort(formats)
 	if len(s.Sources) > maxListLen {
 		p.add(f+".sources", "%d entries, at most %d", len(s.Sources), maxListLen)
 	}
-	seen := map[string]bool{}
+	names := map[string]bool{}
 	for i, src := range s.Sources {
 		field := fmt.Sprintf("%s.sources[%d]", f, i)
-		p.absPath(field+".path", src.Path, true)
-		if seen[src.Path] {
-			p.add(field+".path", "%q is listed twice", src.Path)
+		if src.Name == "" || !p.text(field+".name", src.Name, 64) {
+			p.add(field+".name", "a source needs a name (1 to 64 bytes)")
+		} else if names[src.Name] {
+			p.add(field+".name", "%q is used twice", src.Name)
 		}
-		seen[src.Path] = true
-		if src.Format == "" {
-			src.Format = "syslog"
+		names[src.Name] = true
+		if !slices.Contains(formats, src.Format) {
+			p.add(field+".format", "%q is not one of %s", src.Format, strings.Join(formats, ", "))
 		}
-		if _, ok := formats[src.Format]; !ok {
-			names := make([]string, 0, len(formats))
-			for n := range formats {
-				names = append(names, n)
+		if len(src.Paths) == 0 {
+			p.add(field+".paths", "no paths")
+		}
+		p.paths(field+".paths", src.Paths)
+		for j, path := range src.Paths {
+			if _, err := filepath.Match(path, ""); err != nil {
+				p.add(fmt.Sprintf("%s.paths[%d]", field, j), "%q: %v", path, err)
 			}
-			slices.Sort(names)
-			p.add(field+".format", "%q is not one of %s", src.Format, strings.Join(names, ", "))
 		}
-		c.Sources = append(c.Sources, src)
+		c.Sources = append(c.Sources, loginspect.SourceConfig{Name: src.Name, Format: src.Format, Paths: src.Paths})
 	}
-	if len(c.Sources) == 0 {
+	if len(s.Sources) == 0 {
 		c.DefaultSources = true
-		for _, path := range DefaultLogFiles {
-			c.Sources = append(c.Sources, api.LogSource{Path: path, Format: "syslog"})
-		}
+		c.Sources = loginspect.DefaultSources()
+	}
+	switch s.Journal {
+	case "", "auto":
+		c.Journal = "auto"
+	case "on", "off":
+		c.Journal = s.Journal
+	default:
+		p.add(f+".journal", "%q is not auto, on or off", s.Journal)
+	}
+	p.absPath(f+".journalDirectory", s.JournalDirectory, false)
+	c.JournalDirectory = s.JournalDirectory
+	if s.JournalDirectory != "" && c.Journal == "off" {
+		p.add(f+".journalDirectory", "given with journal off")
 	}
 	p.paths(f+".rules", s.Rules)
 	c.Rules = s.Rules
-	if a := s.Forward.Address; a != "" {
-		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {
-			p.add(f+".forward.address", "%q: want HOST:PORT", a)
+	fw := s.Forward
+	if fw.Address != "" {
+		if host, port, err := net.SplitHostPort(fw.Address); err != nil || host == "" || port == "" {
+			p.add(f+".forward.address", "%q: want HOST:PORT", fw.Address)
 		}
 	}
-	switch s.Forward.Protocol {
+	switch fw.Protocol {
 	case "", "udp":
 		c.ForwardProtocol = "udp"
-	case "tcp":
-		c.ForwardProtocol = "tcp"
+	case "tcp", "tls":
+		c.ForwardProtocol = fw.Protocol
 	default:
-		p.add(f+".forward.protocol", "%q is not udp or tcp", s.Forward.Protocol)
+		p.add(f+".forward.protocol", "%q is not udp, tcp or tls", fw.Protocol)
 	}
-	if s.Forward.Address == "" && s.Forward.Protocol != "" {
-		p.add(f+".forward", "a protocol without an address")
+	if fw.Address == "" && (fw.Protocol != "" || fw.CAFile != "") {
+		p.add(f+".forward", "a protocol or CA file without an address")
 	}
-	c.ForwardAddress = s.Forward.Address
-	c.StateFile = orDefault(s.StateFile, filepath.Join(StateDir, "loginspect.state"))
-	p.absPath(f+".stateFile", s.StateFile, false)
+	p.absPath(f+".forward.caFile", fw.CAFile, false)
+	if fw.CAFile != "" && fw.Protocol != "tls" {
+		p.add(f+".forward.caFile", "only with protocol tls")
+	}
+	c.ForwardAddress, c.ForwardCAFile = fw.Address, fw.CAFile
+	c.StartAtEnd = !s.FromStart
+	c.StateDir = orDefault(s.StateDir, filepath.Join(StateDir, "loginspect"))
+	p.absPath(f+".stateDir", s.StateDir, false)
 	return c
 }
 

@@ -27,7 +27,7 @@ func TestDefaults(t *testing.T) {
 		c.Integrity.CompareInterval != time.Hour || c.Integrity.Root != "/" {
 		t.Errorf("integrity defaults: %+v", c.Integrity)
 	}
-	if !c.LogInspect.Enabled || !c.LogInspect.DefaultSources || len(c.LogInspect.Sources) != len(DefaultLogFiles) {
+	if !c.LogInspect.Enabled || !c.LogInspect.DefaultSources || len(c.LogInspect.Sources) < 5 || c.LogInspect.Journal != "auto" || !c.LogInspect.StartAtEnd {
 		t.Errorf("loginspect defaults: %+v", c.LogInspect)
 	}
 	if c.AppControl.Enabled {
@@ -80,12 +80,20 @@ func TestEveryBadSetting(t *testing.T) {
 		{"integrity: {root: here}", "integrity.root"},
 		{"integrity: {baselineFile: base.fim}", "integrity.baselineFile"},
 		{"loginspect: {mode: block}", "loginspect.mode"},
-		{"loginspect: {sources: [{path: auth.log}]}", "loginspect.sources[0].path"},
-		{"loginspect: {sources: [{path: /var/log/x, format: xml}]}", "loginspect.sources[0].format"},
-		{"loginspect: {sources: [{path: /var/log/x}, {path: /var/log/x}]}", "loginspect.sources[1].path"},
+		{"loginspect: {sources: [{name: auth, format: syslog, paths: [auth.log]}]}", "loginspect.sources[0].paths[0]"},
+		{"loginspect: {sources: [{name: auth, format: xml, paths: [/var/log/x]}]}", "loginspect.sources[0].format"},
+		{"loginspect: {sources: [{name: j, format: journal, paths: [/var/log/x]}]}", "loginspect.sources[0].format"},
+		{"loginspect: {sources: [{name: a, format: syslog, paths: [/x]}, {name: a, format: syslog, paths: [/y]}]}", "loginspect.sources[1].name"},
+		{"loginspect: {sources: [{name: a, format: syslog}]}", "loginspect.sources[0].paths"},
+		{"loginspect: {sources: [{name: a, format: syslog, paths: ['/var/log/[x']}]}", "loginspect.sources[0].paths[0]"},
+		{"loginspect: {sources: [{format: syslog, paths: [/x]}]}", "loginspect.sources[0].name"},
+		{"loginspect: {journal: maybe}", "loginspect.journal"},
+		{"loginspect: {journal: 'off', journalDirectory: /run/log/journal}", "loginspect.journalDirectory"},
 		{"loginspect: {forward: {address: collector}}", "loginspect.forward.address"},
-		{"loginspect: {forward: {address: 'c:514', protocol: tls}}", "loginspect.forward.protocol"},
+		{"loginspect: {forward: {address: 'c:514', protocol: dtls}}", "loginspect.forward.protocol"},
 		{"loginspect: {forward: {protocol: tcp}}", "loginspect.forward"},
+		{"loginspect: {forward: {address: 'c:514', caFile: /ca.pem}}", "loginspect.forward.caFile"},
+		{"loginspect: {stateDir: state}", "loginspect.stateDir"},
 		{"loginspect: {rules: [my.yaml]}", "loginspect.rules[0]"},
 		{"appcontrol: {mode: deny}", "appcontrol.mode"},
 		{"appcontrol: {paths: [usr]}", "appcontrol.paths[0]"},

@@ -112,7 +112,8 @@ type AntimalwareSettings struct {
 	Exclusions AntimalwareExclusions `json:"exclusions,omitzero" yaml:"exclusions,omitempty"`
 	Scheduled  AntimalwareSchedule   `json:"scheduled,omitzero" yaml:"scheduled,omitempty"`
 	// QuarantineDir holds quarantined files (root only; default
-	// /var/lib/mamori/quarantine); QuarantineMaxBytes caps it (default 1 GiB).
+	// quarantine under the agent's state directory, /var/lib/mamori/agent);
+	// QuarantineMaxBytes caps it (default 1 GiB).
 	QuarantineDir      string `json:"quarantineDir,omitempty" yaml:"quarantineDir,omitempty"`
 	QuarantineMaxBytes int64  `json:"quarantineMaxBytes,omitempty" yaml:"quarantineMaxBytes,omitempty"`
 }

@@ -70,10 +70,9 @@ var Modules = []string{Antimalware, Integrity, LogInspect, AppControl, Firewall}
 // Defaults, each with its reason.
 const (
 	// StateDir holds the modules' files on the host (baseline, allow-list,
-	// firewall state, read positions); the quarantine is beside it.
+	// firewall state, read positions, the quarantine) unless the agent
+	// says another (ResolveAt): the agent keeps them beside its spool.
 	StateDir = "/var/lib/mamori/agent"
-	// DefaultQuarantineDir is root-only, outside any scanned default path.
-	DefaultQuarantineDir = "/var/lib/mamori/quarantine"
 	// DefaultScanRate keeps a scheduled scan from starving the node's I/O.
 	DefaultScanRate = 32 << 20
 	// DefaultScheduleAt: a daily scan at night (local time).
@@ -348,16 +347,23 @@ func on(b *bool, def bool) bool {
 }
 
 // Resolve checks settings and resolves them into each module's
-// configuration. Every problem is reported (an *Error wrapping ErrInvalid).
-func Resolve(s api.HostSettings) (Config, error) {
+// configuration, files under StateDir. Every problem is reported (an
+// *Error wrapping ErrInvalid).
+func Resolve(s api.HostSettings) (Config, error) { return ResolveAt(s, StateDir) }
+
+// ResolveAt is Resolve with the modules' files under stateDir by default.
+func ResolveAt(s api.HostSettings, stateDir string) (Config, error) {
 	p := &problems{}
 	var c Config
+	if !filepath.IsAbs(stateDir) {
+		p.add("stateDir", "%q is not absolute", stateDir)
+	}
 	c.PollInterval = p.duration("pollInterval", s.PollInterval, api.DefaultHostPollInterval, MinPollInterval, time.Hour)
-	c.Antimalware = resolveAntimalware(p, s.Antimalware)
-	c.Integrity = resolveIntegrity(p, s.Integrity)
-	c.LogInspect = resolveLogInspect(p, s.LogInspect)
-	c.AppControl = resolveAppControl(p, s.AppControl)
-	c.Firewall = resolveFirewall(p, s.Firewall)
+	c.Antimalware = resolveAntimalware(p, s.Antimalware, stateDir)
+	c.Integrity = resolveIntegrity(p, s.Integrity, stateDir)
+	c.LogInspect = resolveLogInspect(p, s.LogInspect, stateDir)
+	c.AppControl = resolveAppControl(p, s.AppControl, stateDir)
+	c.Firewall = resolveFirewall(p, s.Firewall, stateDir)
 	if err := p.err(); err != nil {
 		return Config{}, err
 	}
@@ -370,7 +376,7 @@ func Validate(s api.HostSettings) error {
 	return err
 }
 
-func resolveAntimalware(p *problems, s api.AntimalwareSettings) AntimalwareConfig {
+func resolveAntimalware(p *problems, s api.AntimalwareSettings, stateDir string) AntimalwareConfig {
 	const f = "antimalware"
 	c := AntimalwareConfig{Enabled: on(s.Enabled, true)}
 	c.Mode = antimalware.Mode(p.mode(f+".mode", s.Mode, api.ModeLog, api.ModeBlock))
@@ -461,10 +467,7 @@ func resolveAntimalware(p *problems, s api.AntimalwareSettings) AntimalwareConfi
 		c.BytesPerSecond = sc.BytesPerSecond
 	}
 
-	c.QuarantineDir = s.QuarantineDir
-	if c.QuarantineDir == "" {
-		c.QuarantineDir = DefaultQuarantineDir
-	}
+	c.QuarantineDir = orDefault(s.QuarantineDir, filepath.Join(stateDir, "quarantine"))
 	p.absPath(f+".quarantineDir", s.QuarantineDir, false)
 	if s.QuarantineDir == "/" {
 		p.add(f+".quarantineDir", "not the root directory")
@@ -493,7 +496,7 @@ func checkClamd(p *problems, field, addr string) {
 	}
 }
 
-func resolveIntegrity(p *problems, s api.IntegritySettings) IntegrityConfig {
+func resolveIntegrity(p *problems, s api.IntegritySettings, stateDir string) IntegrityConfig {
 	const f = "integrity"
 	c := IntegrityConfig{Enabled: on(s.Enabled, true)}
 	p.mode(f+".mode", s.Mode, api.ModeLog)
@@ -543,8 +546,8 @@ func resolveIntegrity(p *problems, s api.IntegritySettings) IntegrityConfig {
 		c.Root = "/"
 	}
 	p.absPath(f+".root", s.Root, false)
-	c.BaselineFile = orDefault(s.BaselineFile, filepath.Join(StateDir, "integrity.fim"))
-	c.StateFile = orDefault(s.StateFile, filepath.Join(StateDir, "integrity.state"))
+	c.BaselineFile = orDefault(s.BaselineFile, filepath.Join(stateDir, "integrity.fim"))
+	c.StateFile = orDefault(s.StateFile, filepath.Join(stateDir, "integrity.state"))
 	p.absPath(f+".baselineFile", s.BaselineFile, false)
 	p.absPath(f+".stateFile", s.StateFile, false)
 	return c
@@ -569,7 +572,7 @@ func orDefault(v, def string) string {
 	return v
 }
 
-func resolveLogInspect(p *problems, s api.LogInspectSettings) LogInspectConfig {
+func resolveLogInspect(p *problems, s api.LogInspectSettings, stateDir string) LogInspectConfig {
 	const f = "loginspect"
 	c := LogInspectConfig{Enabled: on(s.Enabled, true)}
 	p.mode(f+".mode", s.Mode, api.ModeLog)
@@ -648,12 +651,12 @@ func resolveLogInspect(p *problems, s api.LogInspectSettings) LogInspectConfig {
 	}
 	c.ForwardAddress, c.ForwardCAFile = fw.Address, fw.CAFile
 	c.StartAtEnd = !s.FromStart
-	c.StateDir = orDefault(s.StateDir, filepath.Join(StateDir, "loginspect"))
+	c.StateDir = orDefault(s.StateDir, filepath.Join(stateDir, "loginspect"))
 	p.absPath(f+".stateDir", s.StateDir, false)
 	return c
 }
 
-func resolveAppControl(p *problems, s api.AppControlSettings) AppControlConfig {
+func resolveAppControl(p *problems, s api.AppControlSettings, stateDir string) AppControlConfig {
 	const f = "appcontrol"
 	c := AppControlConfig{Enabled: on(s.Enabled, false)}
 	c.Mode = appcontrol.Mode(p.mode(f+".mode", s.Mode, api.ModeLog, api.ModeBlock))
@@ -686,7 +689,7 @@ func resolveAppControl(p *problems, s api.AppControlSettings) AppControlConfig {
 		}
 		seen[l] = true
 	}
-	c.AllowListFile = orDefault(s.AllowListFile, filepath.Join(StateDir, "allowlist.json"))
+	c.AllowListFile = orDefault(s.AllowListFile, filepath.Join(stateDir, "allowlist.json"))
 	p.absPath(f+".allowListFile", s.AllowListFile, false)
 	c.MaintenanceUntil = s.MaintenanceUntil
 	p.paths(f+".excludeExe", s.ExcludeExe)
@@ -694,7 +697,7 @@ func resolveAppControl(p *problems, s api.AppControlSettings) AppControlConfig {
 	return c
 }
 
-func resolveFirewall(p *problems, s api.FirewallSettings) FirewallConfig {
+func resolveFirewall(p *problems, s api.FirewallSettings, stateDir string) FirewallConfig {
 	const f = "firewall"
 	c := FirewallConfig{Enabled: on(s.Enabled, true)}
 	c.Mode = p.mode(f+".mode", s.Mode, api.ModeLog, api.ModeBlock)
@@ -712,7 +715,7 @@ func resolveFirewall(p *problems, s api.FirewallSettings) FirewallConfig {
 		c.Ruleset = LogOnly(rs)
 	}
 	c.ConfirmTimeout = p.duration(f+".confirmTimeout", s.ConfirmTimeout, 30*time.Second, time.Second, 10*time.Minute)
-	c.StateFile = orDefault(s.StateFile, filepath.Join(StateDir, "firewall.state"))
+	c.StateFile = orDefault(s.StateFile, filepath.Join(stateDir, "firewall.state"))
 	p.absPath(f+".stateFile", s.StateFile, false)
 	return c
 }

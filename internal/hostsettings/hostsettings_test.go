@@ -19,7 +19,7 @@ func TestDefaults(t *testing.T) {
 	}
 	am := c.Antimalware
 	if !am.Enabled || am.Mode != antimalware.ModeLog || !am.OnAccess || len(am.Marks) != 1 || am.Marks[0].Path != "/" ||
-		!am.Builtin || am.Schedule == nil || am.Schedule.At != DefaultScheduleAt || am.QuarantineDir != DefaultQuarantineDir ||
+		!am.Builtin || am.Schedule == nil || am.Schedule.At != DefaultScheduleAt || am.QuarantineDir != "/var/lib/mamori/agent/quarantine" ||
 		am.BytesPerSecond != DefaultScanRate || am.Budget != antimalware.DefaultPerFileBudget {
 		t.Errorf("antimalware defaults: %+v", am)
 	}

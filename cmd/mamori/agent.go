@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mamori/internal/agent"
+	"mamori/internal/agent/modules/host"
 )
 
 // agentOptions are the flags of mamori agent; each overrides the same
@@ -29,7 +30,7 @@ func newAgentCmd(g *globalOptions) *cobra.Command {
 	o := &agentOptions{}
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Run mamori agent: the node's runtime security (eBPF sensor, ATT&CK rules, drift, isolate/terminate)",
+		Short: "Run mamori agent: the node's runtime security and host protection (anti-malware, integrity, logs, app control, firewall)",
 		Long: `Run mamori agent, the node component: it watches what processes and containers
 do (eBPF sensor, or CN_PROC + fanotify where the kernel refuses BPF), attributes
 each event to its container and pod, detects drift from the image, evaluates the
@@ -37,7 +38,15 @@ runtime rules (56 built-in, mapped to MITRE ATT&CK) and logs, isolates or
 terminates per ruleset. Events go to mamori server (--server, spooled on disk
 while it is away) or, alone, as JSON lines to stdout or --events-file.
 
-With no flags it runs in detect mode: every built-in rule, action log.
+Host protection modules (docs/agent-host.md) run beside it: anti-malware
+(on-access, scheduled and on-demand scans, quarantine), integrity monitoring,
+log inspection, application control and the host firewall, each in log
+(detect) or block mode, configured per host group on the server (or in the
+configuration file without one).
+
+With no flags it runs in detect mode: every built-in rule, action log; every
+host module but application control (which needs its allow-list first) at
+its detect-mode defaults.
 Configuration file and fields: docs/agent.md. Needs root (or CAP_BPF,
 CAP_PERFMON, CAP_SYS_ADMIN ...; see docs/agent.md).`,
 		Example: `  mamori agent --events-file /var/log/mamori-events.jsonl
@@ -99,7 +108,26 @@ func runAgent(cmd *cobra.Command, g *globalOptions, o *agentOptions) error {
 		level = slog.LevelWarn
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-	a, err := agent.New(cfg, agent.WithLogger(log), agent.WithVersion(version))
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	opts := []agent.Option{agent.WithLogger(log), agent.WithVersion(version)}
+	deps := host.Deps{Node: cfg.Node, StateDir: cfg.HostStateDir(), Logger: log, ProcDir: cfg.Modules.Runtime.ProcRoot}
+	if cfg.Server.URL != "" {
+		// One client for the agent and its host modules.
+		c, err := agent.NewClient(cfg.Server, version, log)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, agent.WithServer(c))
+		deps.Server = c
+	}
+	mods, err := host.New(cfg.Modules.Host, deps)
+	if err != nil {
+		return err
+	}
+	a, err := agent.New(cfg, append(opts, agent.WithModules(mods...))...)
 	if err != nil {
 		return err
 	}

@@ -164,7 +164,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		}
 	}
 	if a.server == nil && cfg.Server.URL != "" {
-		c, err := newClient(cfg.Server, a.version, a.log)
+		c, err := NewClient(cfg.Server, a.version, a.log)
 		if err != nil {
 			return nil, err
 		}
@@ -206,8 +206,10 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	return a, nil
 }
 
-// newClient makes the typed API client from the server section.
-func newClient(sc ServerConfig, version string, log *slog.Logger) (*client.Client, error) {
+// NewClient makes the typed API client from the server section (the
+// agent's own, unless WithServer gives one; the command shares it with the
+// host modules).
+func NewClient(sc ServerConfig, version string, log *slog.Logger) (*client.Client, error) {
 	token := os.Getenv(client.EnvToken)
 	if sc.TokenFile != "" {
 		b, err := os.ReadFile(sc.TokenFile)

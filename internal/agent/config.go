@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"mamori/internal/api"
+	"mamori/internal/hostsettings"
 	"mamori/internal/runtime/sensor"
 )
 
@@ -78,6 +81,10 @@ type SpoolConfig struct {
 // interface (docs/agent.md).
 type ModulesConfig struct {
 	Runtime RuntimeConfig `yaml:"runtime"`
+	// Host are the host protection modules' settings (antimalware,
+	// integrity, loginspect, appcontrol, firewall: docs/agent-host.md),
+	// for an agent without a server; with one they come from its host group.
+	Host api.HostSettings `yaml:",inline"`
 }
 
 // RuntimeConfig is the runtime security module: the sensor, attribution,
@@ -161,6 +168,9 @@ func Defaults() Config {
 	c.applyDefaults()
 	return c
 }
+
+// ApplyDefaults fills every empty field with its default (as New does).
+func (c *Config) ApplyDefaults() { c.applyDefaults() }
 
 func (c *Config) applyDefaults() {
 	if c.Node == "" {
@@ -273,6 +283,20 @@ func (c *Config) Validate() error {
 	if c.Spool.SegmentBytes > c.Spool.MaxBytes {
 		bad("spool.segmentBytes (%d) is over spool.maxBytes (%d)", c.Spool.SegmentBytes, c.Spool.MaxBytes)
 	}
+	if c.Server.URL != "" {
+		if !hostsettings.Equal(c.Modules.Host, api.HostSettings{}) {
+			bad("modules (antimalware, integrity, loginspect, appcontrol, firewall): host module settings come from the server's host group; with a server the file has none")
+		}
+	} else if _, err := hostsettings.ResolveAt(c.Modules.Host, hostStateDir(c.Spool.Dir)); err != nil {
+		var se *hostsettings.Error
+		if errors.As(err, &se) {
+			for _, p := range se.Problems {
+				bad("modules.%s", p)
+			}
+		} else {
+			bad("modules: %v", err)
+		}
+	}
 	if _, err := sensor.ParseMode(c.Modules.Runtime.Sensor); err != nil {
 		bad("modules.runtime.sensor: %v", err)
 	}
@@ -289,6 +313,13 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// HostStateDir is where the host modules keep their files (baseline,
+// allow-list, firewall state, read positions, quarantine): beside the
+// spool, in the parent of spool.dir (/var/lib/mamori/agent by default).
+func (c *Config) HostStateDir() string { return hostStateDir(c.Spool.Dir) }
+
+func hostStateDir(spool string) string { return filepath.Dir(filepath.Clean(spool)) }
 
 // RuntimeEnabled says whether the runtime module runs.
 func (c *Config) RuntimeEnabled() bool {

@@ -149,13 +149,18 @@ var wireSchemas = map[string]any{
 	"BaselineList":          BaselineList{},
 
 	// The model's types, which the API carries as they are.
-	"Event":         model.Event{},
-	"ScanResult":    model.Result{},
-	"Vulnerability": model.Vulnerability{},
-	"PackageRef":    model.PackageRef{},
-	"CVSS":          model.CVSS{},
-	"Finding":       model.Finding{},
-	"Package":       model.Package{},
+	"Event":          model.Event{},
+	"ScanResult":     model.Result{},
+	"Vulnerability":  model.Vulnerability{},
+	"PackageRef":     model.PackageRef{},
+	"CVSS":           model.CVSS{},
+	"KEV":            model.KEV{},
+	"EPSS":           model.EPSS{},
+	"InUse":          model.InUse{},
+	"InUseContainer": model.InUseContainer{},
+	"Priority":       model.Priority{},
+	"Finding":        model.Finding{},
+	"Package":        model.Package{},
 }
 
 // openAPIDoc is the part of the document the tests read.

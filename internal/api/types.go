@@ -160,6 +160,11 @@ type VulnerabilitySummary struct {
 	Fixable        bool           `json:"fixable"`
 	Published      time.Time      `json:"published,omitempty"`
 	Modified       time.Time      `json:"modified,omitempty"`
+	// KEV (CISA Known Exploited Vulnerabilities) and EPSS are absent when
+	// unknown; Priority is the highest priority (0-100) of its rows.
+	KEV      *model.KEV  `json:"kev,omitempty"`
+	EPSS     *model.EPSS `json:"epss,omitempty"`
+	Priority *float64    `json:"priority,omitempty"`
 }
 
 // VulnerabilityPage answers GET /api/v1/vulnerabilities.
@@ -190,6 +195,11 @@ type AffectedPackage struct {
 	Severity      model.Severity   `json:"severity"`
 	DataSource    string           `json:"dataSource,omitempty"`
 	LastScannedAt time.Time        `json:"lastScannedAt"`
+	// SeveritySource names the record the severity was taken from when not
+	// the vulnerability's own; Priority and InUse are the row's.
+	SeveritySource string          `json:"severitySource,omitempty"`
+	Priority       *model.Priority `json:"priority,omitempty"`
+	InUse          *model.InUse    `json:"inUse,omitempty"`
 }
 
 // AffectedWorkload is one workload running an affected image.

@@ -184,7 +184,7 @@ func TestVulnerabilityOrderAndPaging(t *testing.T) {
 	last := 6
 	total := 0
 	for page := 1; page <= 10; page++ {
-		code, body, _ := c.get("/vulnerabilities?per=4&page=" + strconv.Itoa(page))
+		code, body, _ := c.get("/vulnerabilities?sort=severity&per=4&page=" + strconv.Itoa(page))
 		if code != http.StatusOK {
 			t.Fatalf("page %d: %d", page, code)
 		}

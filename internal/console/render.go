@@ -190,6 +190,37 @@ var funcs = template.FuncMap{
 	"roleName":  func(r any) string { return fmt.Sprint(r) },
 	"pathEsc":   url.PathEscape,
 	"deref":     func(f *float64) float64 { return *f },
+	"prio":      fmtPriority,
+	"epss":      fmtEPSS,
+}
+
+// fmtPriority is a priority score ("77.8"), "—" without one.
+func fmtPriority(v any) string {
+	switch p := v.(type) {
+	case *float64:
+		if p != nil {
+			return strconv.FormatFloat(*p, 'f', 1, 64)
+		}
+	case *model.Priority:
+		if p != nil {
+			return strconv.FormatFloat(p.Score, 'f', 1, 64)
+		}
+	}
+	return "—"
+}
+
+// fmtEPSS is an EPSS probability as people quote it ("0.70", "0.0042").
+func fmtEPSS(e *model.EPSS) string {
+	if e == nil {
+		return "—"
+	}
+	switch {
+	case e.Score >= 0.1:
+		return strconv.FormatFloat(e.Score, 'f', 2, 64)
+	case e.Score >= 0.01:
+		return strconv.FormatFloat(e.Score, 'f', 3, 64)
+	}
+	return strconv.FormatFloat(e.Score, 'f', 5, 64)
 }
 
 func sevClass(s model.Severity) string { return strings.ToLower(s.String()) }

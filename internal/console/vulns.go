@@ -58,6 +58,8 @@ type vulnsData struct {
 	CVSSMin  string
 	CVSSMax  string
 	Fixable  bool
+	KEV      bool
+	EPSSMin  string
 	Sort     string
 	Reverse  bool
 	Filtered bool
@@ -91,12 +93,15 @@ func (c *Console) vulnsPage(w http.ResponseWriter, r *http.Request) {
 		Reverse: f.Reverse,
 		CVSSMin: q.Get(images.VulnParamCVSSMin),
 		CVSSMax: q.Get(images.VulnParamCVSSMax),
+		KEV:     f.KnownExploited,
+		EPSSMin: q.Get(images.VulnParamEPSSMin),
 	}
+	// Most urgent first (internal/priority) unless asked otherwise.
 	if d.Sort == "" {
-		d.Sort, f.Sort = string(store.VulnSortSeverity), store.VulnSortSeverity
+		d.Sort, f.Sort = string(store.VulnSortPriority), store.VulnSortPriority
 	}
 	f.Page = store.Page{Limit: per, Offset: (page - 1) * per}
-	d.Filtered = d.Query != "" || len(f.Severities) > 0 || d.CVSSMin != "" || d.CVSSMax != "" || d.Fixable
+	d.Filtered = d.Query != "" || len(f.Severities) > 0 || d.CVSSMin != "" || d.CVSSMax != "" || d.Fixable || d.KEV || d.EPSSMin != ""
 	d.Cols = vulnCols(r.URL, d.Sort, d.Reverse)
 	if ferr != nil {
 		d.Error = sentence(ferr.Error())
@@ -133,6 +138,7 @@ func (c *Console) vulnsPage(w http.ResponseWriter, r *http.Request) {
 func vulnCols(u *url.URL, sort string, reverse bool) []sortCol {
 	var cols []sortCol
 	for _, col := range []sortCol{
+		{Label: "Priority", Key: "priority", Num: true},
 		{Label: "Severity", Key: "severity"}, {Label: "Vulnerability", Key: "id"},
 		{Label: "CVSS", Key: "cvss", Num: true}, {Label: "Packages", Key: "package"},
 		{Label: "Images", Key: "images", Num: true},

@@ -61,7 +61,7 @@ func apiVulnSummary(v store.VulnerabilitySummary) api.VulnerabilitySummary {
 	}
 	return api.VulnerabilitySummary{ID: v.ID, Aliases: v.Aliases, Severity: v.Severity, CVSS: v.CVSS, Summary: v.Summary,
 		Packages: pk, PackageCount: v.PackageCount, AffectedImages: v.AffectedImages, Fixable: v.Fixable,
-		Published: v.Published, Modified: v.Modified}
+		Published: v.Published, Modified: v.Modified, KEV: v.KEV, EPSS: v.EPSS, Priority: v.Priority}
 }
 
 func apiVulnPage(p store.VulnerabilityPage) api.VulnerabilityPage {
@@ -80,7 +80,8 @@ func apiVulnDetail(d *store.VulnerabilityDetail) api.VulnerabilityDetail {
 	for _, a := range d.Affected {
 		out.Affected = append(out.Affected, api.AffectedPackage{ImageID: a.ImageID, ImageName: a.ImageName,
 			ImageDigest: a.ImageDigest, Package: a.Package, FixedVersion: a.FixedVersion, Severity: a.Severity,
-			DataSource: a.DataSource, LastScannedAt: a.LastScannedAt})
+			DataSource: a.DataSource, LastScannedAt: a.LastScannedAt, SeveritySource: a.SeveritySource,
+			Priority: a.Priority, InUse: a.InUse})
 	}
 	for _, w := range d.Workloads {
 		out.Workloads = append(out.Workloads, api.AffectedWorkload{Cluster: w.Cluster, Namespace: w.Namespace,

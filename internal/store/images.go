@@ -241,9 +241,10 @@ func (s *sqlStore) ListImageVulnerabilities(ctx context.Context, imageID int64) 
 		}
 		rows, err := t.query(ctx, `SELECT iv.vuln_id, iv.pkg_name, iv.pkg_version, iv.pkg_type, iv.pkg_ecosystem, iv.pkg_purl,
 			iv.pkg_source_name, iv.pkg_path, iv.pkg_layer, iv.fixed_version, iv.severity, iv.data_source,
-			v.aliases, v.cvss, v.summary, v.details, v.refs, v.published, v.modified
+			v.aliases, v.cvss, v.summary, v.details, v.refs, v.published, v.modified,
+			iv.severity_source, iv.priority, iv.priority_reason, iv.in_use, v.intel
 			FROM image_vulnerabilities iv JOIN vulnerabilities v ON v.id = iv.vuln_id
-			WHERE iv.image_id = ? ORDER BY iv.severity DESC, v.cvss_score DESC, iv.vuln_id, iv.pkg_name, iv.seq`, imageID)
+			WHERE iv.image_id = ? ORDER BY iv.priority DESC, iv.severity DESC, v.cvss_score DESC, iv.vuln_id, iv.pkg_name, iv.seq`, imageID)
 		if err != nil {
 			return fmt.Errorf("list vulnerabilities of image %d: %w", imageID, err)
 		}
@@ -252,12 +253,22 @@ func (s *sqlStore) ListImageVulnerabilities(ctx context.Context, imageID int64) 
 			var v model.Vulnerability
 			p := &v.Package
 			var sev, pub, mod int64
-			var aliases, cvss, refs string
+			var aliases, cvss, refs, reason, inUse, in string
+			var prio float64
 			if err := rows.Scan(&v.ID, &p.Name, &p.Version, &p.Type, &p.Ecosystem, &p.PURL, &p.SourceName, &p.Path, &p.Layer,
-				&v.FixedVersion, &sev, &v.DataSource, &aliases, &cvss, &v.Summary, &v.Details, &refs, &pub, &mod); err != nil {
+				&v.FixedVersion, &sev, &v.DataSource, &aliases, &cvss, &v.Summary, &v.Details, &refs, &pub, &mod,
+				&v.SeveritySource, &prio, &reason, &inUse, &in); err != nil {
 				return fmt.Errorf("list vulnerabilities of image %d: %w", imageID, err)
 			}
 			v.Severity, v.Published, v.Modified = model.Severity(sev), fromTS(pub), fromTS(mod)
+			if v.Priority, v.InUse, err = rowPriority(prio, reason, inUse); err != nil {
+				return err
+			}
+			var ij intelJSON
+			if err := decodeJSON("intel", in, &ij); err != nil {
+				return err
+			}
+			v.KEV, v.EPSS = ij.KEV, ij.EPSS
 			for _, c := range []struct {
 				name, v string
 				dst     any

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -344,12 +345,24 @@ func (s *sqlStore) replaceVulns(ctx context.Context, t *tx, imageID int64, vulns
 	for i := range vulns {
 		v := &vulns[i]
 		p := &v.Package
+		prio, reason := float64(-1), ""
+		if v.Priority != nil {
+			prio, reason = v.Priority.Score, v.Priority.Reason
+		}
+		inUse := ""
+		if v.InUse != nil {
+			b, err := json.Marshal(v.InUse)
+			if err != nil {
+				return counts, fmt.Errorf("encode in use of %s: %w", v.ID, err)
+			}
+			inUse = string(b)
+		}
 		ivRows = append(ivRows, []any{imageID, int64(i), v.ID, p.Name, p.Version, p.Type, p.Ecosystem, p.PURL, p.SourceName,
-			p.Path, p.Layer, v.FixedVersion, int64(v.Severity), v.DataSource})
+			p.Path, p.Layer, v.FixedVersion, int64(v.Severity), v.DataSource, v.SeveritySource, prio, reason, inUse})
 	}
 	err = t.insertBatch(ctx, "image_vulnerabilities", []string{"image_id", "seq", "vuln_id", "pkg_name", "pkg_version",
 		"pkg_type", "pkg_ecosystem", "pkg_purl", "pkg_source_name", "pkg_path", "pkg_layer", "fixed_version", "severity",
-		"data_source"}, ivRows)
+		"data_source", "severity_source", "priority", "priority_reason", "in_use"}, ivRows)
 	return counts, err
 }
 
@@ -360,14 +373,19 @@ type advisory struct {
 	severity    model.Severity
 	cvss        float64
 	dataSources []string
+	// priority is the highest priority of the rows, -1 when none has one.
+	priority float64
 }
 
 func mergeAdvisory(a *advisory, v *model.Vulnerability) *advisory {
 	if a == nil {
-		a = &advisory{v: v, severity: v.Severity, cvss: -1}
+		a = &advisory{v: v, severity: v.Severity, cvss: -1, priority: -1}
 	}
 	if v.Severity > a.severity {
 		a.severity = v.Severity
+	}
+	if v.Priority != nil && v.Priority.Score > a.priority {
+		a.priority = v.Priority.Score
 	}
 	for _, c := range v.CVSS {
 		if c.Score > a.cvss {
@@ -394,7 +412,7 @@ type pairDelta struct {
 	d int64
 }
 
-// upsertBatch bounds the rows of one multi-row upsert (15 parameters each).
+// upsertBatch bounds the rows of one multi-row upsert (21 parameters each).
 const upsertBatch = 400
 
 // upsertAdvisories applies deltas (sorted by ID) in multi-row upserts: new
@@ -403,17 +421,18 @@ const upsertBatch = 400
 // PostgreSQL locks them in one global order.
 func (s *sqlStore) upsertAdvisories(ctx context.Context, t *tx, deltas []advisoryDelta) error {
 	cols := []string{"id", "aliases", "search", "severity", "cvss_score", "cvss", "summary", "details", "refs",
-		"data_sources", "published", "modified", "affected_images", "affected_rows", "fixable_rows"}
+		"data_sources", "published", "modified", "kev_added", "kev_ransomware", "epss", "epss_percentile", "priority", "intel",
+		"affected_images", "affected_rows", "fixable_rows"}
 	// search = '' marks a counters-only row: it keeps the stored advisory text
 	// (a real search column is never empty: it holds "\n<id>\n").
 	keep := func(col string) string {
 		return col + " = CASE WHEN excluded.search = '' THEN vulnerabilities." + col + " ELSE excluded." + col + " END"
 	}
 	var set []string
-	for _, c := range cols[1:12] {
+	for _, c := range cols[1:18] {
 		set = append(set, keep(c))
 	}
-	for _, c := range cols[12:] {
+	for _, c := range cols[18:] {
 		set = append(set, c+" = vulnerabilities."+c+" + excluded."+c)
 	}
 	tail := " ON CONFLICT (id) DO UPDATE SET " + strings.Join(set, ", ")
@@ -423,6 +442,7 @@ func (s *sqlStore) upsertAdvisories(ctx context.Context, t *tx, deltas []advisor
 		for _, d := range chunk {
 			if d.adv == nil {
 				rows = append(rows, []any{d.id, "[]", "", int64(0), float64(-1), "[]", "", "", "[]", "[]", int64(0), int64(0),
+					"", int64(0), float64(-1), float64(-1), float64(-1), "{}",
 					d.images, d.rows, d.fixable})
 				continue
 			}
@@ -434,8 +454,13 @@ func (s *sqlStore) upsertAdvisories(ctx context.Context, t *tx, deltas []advisor
 			slices.Sort(d.adv.dataSources)
 			// Newline-delimited on both sides so that tokenText can match one whole ID or alias.
 			search := "\n" + strings.ToLower(strings.Join(append([]string{v.ID}, v.Aliases...), "\n")) + "\n"
+			in, err := intelColumns(v)
+			if err != nil {
+				return err
+			}
 			rows = append(rows, []any{v.ID, jsonStrings(v.Aliases), search, int64(d.adv.severity), d.adv.cvss, cvss, v.Summary,
 				v.Details, jsonStrings(v.References), jsonStrings(d.adv.dataSources), ts(v.Published), ts(v.Modified),
+				in.kevAdded, in.kevRansomware, in.epss, in.epssPercentile, d.adv.priority, in.json,
 				d.images, d.rows, d.fixable})
 		}
 		if err := t.insertRows(ctx, "vulnerabilities", cols, rows, tail, nil); err != nil {
@@ -549,4 +574,39 @@ func (s *sqlStore) refreshPackageSummaries(ctx context.Context, t *tx, ids []str
 		}
 	}
 	return nil
+}
+
+// intel is the exploit intelligence of a vulnerability as the
+// vulnerabilities table keeps it (migration 7).
+type intel struct {
+	kevAdded       string
+	kevRansomware  int64
+	epss           float64
+	epssPercentile float64
+	json           string
+}
+
+// intelJSON is the intel column: the KEV and EPSS entries whole.
+type intelJSON struct {
+	KEV  *model.KEV  `json:"kev,omitempty"`
+	EPSS *model.EPSS `json:"epss,omitempty"`
+}
+
+func intelColumns(v *model.Vulnerability) (intel, error) {
+	in := intel{epss: -1, epssPercentile: -1}
+	if v.KEV != nil {
+		in.kevAdded = v.KEV.DateAdded
+		if v.KEV.Ransomware {
+			in.kevRansomware = 1
+		}
+	}
+	if v.EPSS != nil {
+		in.epss, in.epssPercentile = v.EPSS.Score, v.EPSS.Percentile
+	}
+	b, err := json.Marshal(intelJSON{KEV: v.KEV, EPSS: v.EPSS})
+	if err != nil {
+		return in, fmt.Errorf("encode intel of %s: %w", v.ID, err)
+	}
+	in.json = string(b)
+	return in, nil
 }

@@ -519,15 +519,24 @@ func openAtVersion(t *testing.T, dsn string, version int64) *sqlStore {
 	return s
 }
 
-// TestSearchIndexUpgrade: a database written by the previous schema
-// version, without search indexes, is indexed when this binary opens it
-// and searches as before.
+// TestSearchIndexUpgrade: a database of schema version 1, without search
+// indexes, is indexed when this binary opens it and searches as before.
+// The data is written at the latest version and the schema taken down to
+// version 1 (its Down migrations), since this binary's ingest writes the
+// columns later versions add.
 func TestSearchIndexUpgrade(t *testing.T) {
 	for _, engine := range []string{EngineSQLite, EnginePostgres} {
 		t.Run(engine, func(t *testing.T) {
 			dsn := testDSN(t, engine)
-			old := openAtVersion(t, dsn, 1)
+			old := openAtVersion(t, dsn, LatestSchemaVersion())
 			w := newSearchWorld(t, old)
+			p, err := old.provider()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.DownTo(context.Background(), 1); err != nil {
+				t.Fatal(err)
+			}
 			if err := old.Close(); err != nil {
 				t.Fatal(err)
 			}

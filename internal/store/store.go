@@ -324,6 +324,9 @@ const (
 	VulnSortImages VulnerabilitySort = "images"
 	// VulnSortCVSS: highest CVSS first (none last), then ID.
 	VulnSortCVSS VulnerabilitySort = "cvss"
+	// VulnSortPriority: highest priority first (internal/priority; none
+	// last), then severity, CVSS and ID.
+	VulnSortPriority VulnerabilitySort = "priority"
 )
 
 // VulnerabilityFilter selects and orders vulnerabilities. Zero fields do not filter.
@@ -342,6 +345,10 @@ type VulnerabilityFilter struct {
 	// FixableOnly keeps vulnerabilities with a known fixed version (in the
 	// image given by ImageID, when set).
 	FixableOnly bool
+	// KnownExploited keeps vulnerabilities in CISA's KEV catalogue;
+	// EPSSMin those whose EPSS probability is at least this (0-1).
+	KnownExploited bool
+	EPSSMin        *float64
 	// ImageID keeps vulnerabilities of this image's latest scan; 0 = all images.
 	ImageID int64
 	// Running keeps vulnerabilities of images that run now (the runtime
@@ -375,6 +382,12 @@ type VulnerabilitySummary struct {
 	Fixable   bool
 	Published time.Time
 	Modified  time.Time
+	// KEV and EPSS are the exploit intelligence of the vulnerability, nil
+	// when unknown; Priority the highest priority of its rows as last
+	// written, nil when none has one.
+	KEV      *model.KEV
+	EPSS     *model.EPSS
+	Priority *float64
 }
 
 // MaxSummaryPackages caps VulnerabilitySummary.Packages (a kernel CVE can name
@@ -414,6 +427,11 @@ type AffectedPackage struct {
 	Severity      model.Severity
 	DataSource    string
 	LastScannedAt time.Time
+	// SeveritySource names the record the severity came from when not the
+	// vulnerability's own; Priority and InUse are the row's (nil: none).
+	SeveritySource string
+	Priority       *model.Priority
+	InUse          *model.InUse
 }
 
 // AffectedWorkload is one workload running an affected image (reported

@@ -11,14 +11,15 @@ import (
 )
 
 const vulnCols = `v.id, v.aliases, v.severity, v.cvss_score, v.summary, v.package_names, v.package_count, v.affected_images,
-	v.fixable_rows, v.published, v.modified`
+	v.fixable_rows, v.published, v.modified, v.priority, v.intel`
 
 func scanVulnSummary(r rowScanner, extra ...any) (VulnerabilitySummary, error) {
 	var v VulnerabilitySummary
-	var aliases, pkgs string
+	var aliases, pkgs, in string
 	var sev, fixable, pub, mod int64
-	var cvss float64
-	dest := []any{&v.ID, &aliases, &sev, &cvss, &v.Summary, &pkgs, &v.PackageCount, &v.AffectedImages, &fixable, &pub, &mod}
+	var cvss, prio float64
+	dest := []any{&v.ID, &aliases, &sev, &cvss, &v.Summary, &pkgs, &v.PackageCount, &v.AffectedImages, &fixable, &pub, &mod,
+		&prio, &in}
 	if err := r.Scan(append(dest, extra...)...); err != nil {
 		return v, err
 	}
@@ -26,6 +27,14 @@ func scanVulnSummary(r rowScanner, extra ...any) (VulnerabilitySummary, error) {
 	if cvss >= 0 {
 		v.CVSS = &cvss
 	}
+	if prio >= 0 {
+		v.Priority = &prio
+	}
+	var ij intelJSON
+	if err := decodeJSON("intel", in, &ij); err != nil {
+		return v, err
+	}
+	v.KEV, v.EPSS = ij.KEV, ij.EPSS
 	if err := decodeJSON("aliases", aliases, &v.Aliases); err != nil {
 		return v, err
 	}
@@ -57,6 +66,16 @@ func (s *sqlStore) vulnWhere(f *VulnerabilityFilter, probe bool) (string, []any,
 	}
 	if f.CVSSMin != nil || f.CVSSMax != nil {
 		conds = append(conds, "v.cvss_score >= 0")
+	}
+	if f.KnownExploited {
+		conds = append(conds, "v.kev_added <> ''")
+	}
+	if f.EPSSMin != nil {
+		if *f.EPSSMin < 0 || *f.EPSSMin > 1 || *f.EPSSMin != *f.EPSSMin {
+			return "", nil, fmt.Errorf("%w: EPSS bound %v outside 0..1", ErrInvalid, *f.EPSSMin)
+		}
+		conds = append(conds, "v.epss >= ?")
+		args = append(args, *f.EPSSMin)
 	}
 	if f.CVSSMin != nil {
 		conds = append(conds, "v.cvss_score >= ?")
@@ -108,6 +127,9 @@ func vulnOrder(f *VulnerabilityFilter) (string, error) {
 			dir("v.cvss_score", true, r) + ", " + dir("v.id", false, r), nil
 	case VulnSortCVSS:
 		return dir("v.cvss_score", true, r) + ", " + dir("v.id", false, r), nil
+	case VulnSortPriority:
+		return dir("v.priority", true, r) + ", " + dir("v.severity", true, r) + ", " + dir("v.cvss_score", true, r) + ", " +
+			dir("v.id", false, r), nil
 	}
 	return "", fmt.Errorf("%w: unknown vulnerability sort %q", ErrInvalid, f.Sort)
 }
@@ -212,7 +234,7 @@ func (s *sqlStore) GetVulnerability(ctx context.Context, id string, affected Pag
 		}
 		rows, err := t.query(ctx, `SELECT iv.image_id, i.name, i.digest, i.last_scanned_at, iv.pkg_name, iv.pkg_version,
 			iv.pkg_type, iv.pkg_ecosystem, iv.pkg_purl, iv.pkg_source_name, iv.pkg_path, iv.pkg_layer, iv.fixed_version,
-			iv.severity, iv.data_source
+			iv.severity, iv.data_source, iv.severity_source, iv.priority, iv.priority_reason, iv.in_use
 			FROM image_vulnerabilities iv JOIN images i ON i.id = iv.image_id WHERE iv.vuln_id = ?
 			ORDER BY i.name, iv.image_id, iv.pkg_name, iv.seq LIMIT ? OFFSET ?`, sum.ID, page.Limit, page.Offset)
 		if err != nil {
@@ -224,11 +246,17 @@ func (s *sqlStore) GetVulnerability(ctx context.Context, id string, affected Pag
 			var a AffectedPackage
 			p := &a.Package
 			var last, sev int64
+			var prio float64
+			var reason, inUse string
 			if err := rows.Scan(&a.ImageID, &a.ImageName, &a.ImageDigest, &last, &p.Name, &p.Version, &p.Type, &p.Ecosystem,
-				&p.PURL, &p.SourceName, &p.Path, &p.Layer, &a.FixedVersion, &sev, &a.DataSource); err != nil {
+				&p.PURL, &p.SourceName, &p.Path, &p.Layer, &a.FixedVersion, &sev, &a.DataSource, &a.SeveritySource,
+				&prio, &reason, &inUse); err != nil {
 				return fmt.Errorf("list affected: %w", err)
 			}
 			a.LastScannedAt, a.Severity = fromTS(last), model.Severity(sev)
+			if a.Priority, a.InUse, err = rowPriority(prio, reason, inUse); err != nil {
+				return err
+			}
 			d.Affected = append(d.Affected, a)
 		}
 		if err := rows.Err(); err != nil {
@@ -284,4 +312,21 @@ func readStrings(ctx context.Context, t *tx, query string, args ...any) ([]strin
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// rowPriority decodes an image row's priority columns: -1 is none, ” no
+// run-time data.
+func rowPriority(score float64, reason, inUse string) (*model.Priority, *model.InUse, error) {
+	var p *model.Priority
+	if score >= 0 {
+		p = &model.Priority{Score: score, Reason: reason}
+	}
+	if inUse == "" {
+		return p, nil, nil
+	}
+	var u model.InUse
+	if err := decodeJSON("in_use", inUse, &u); err != nil {
+		return p, nil, err
+	}
+	return p, &u, nil
 }

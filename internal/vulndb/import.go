@@ -273,3 +273,19 @@ func Info(dbDir string) (*Metadata, error) {
 	md := db.Metadata()
 	return &md, nil
 }
+
+// Feeds returns the KEV catalogue version and the EPSS score date the
+// database holds ("" when it has none; an EPSS file without a date gives
+// "unknown"), for model.DBInfo.
+func (md Metadata) Feeds() (kevCatalog, epssDate string) {
+	if md.KEV != nil {
+		kevCatalog = md.KEV.Version
+	}
+	if md.EPSS != nil {
+		epssDate = md.EPSS.Date
+		if epssDate == "" {
+			epssDate = "unknown"
+		}
+	}
+	return kevCatalog, epssDate
+}

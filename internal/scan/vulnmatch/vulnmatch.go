@@ -155,13 +155,5 @@ func ecosystemsOf(inv *model.Inventory) []string {
 
 // setFeeds records the exploit intelligence a database holds.
 func setFeeds(info *model.DBInfo, md vulndb.Metadata) {
-	if md.KEV != nil {
-		info.KEVCatalog = md.KEV.Version
-	}
-	if md.EPSS != nil {
-		info.EPSSDate = md.EPSS.Date
-		if info.EPSSDate == "" {
-			info.EPSSDate = "unknown"
-		}
-	}
+	info.KEVCatalog, info.EPSSDate = md.Feeds()
 }

@@ -149,9 +149,13 @@ const (
 	VulnParamCVSSMin  = "cvssMin"
 	VulnParamCVSSMax  = "cvssMax"
 	VulnParamFixable  = "fixable"
-	VulnParamImage    = "image"
-	VulnParamSort     = "sort"
-	VulnParamReverse  = "reverse"
+	// VulnParamKEV keeps known exploited vulnerabilities (CISA KEV),
+	// VulnParamEPSSMin those whose EPSS probability is at least this.
+	VulnParamKEV     = "kev"
+	VulnParamEPSSMin = "epssMin"
+	VulnParamImage   = "image"
+	VulnParamSort    = "sort"
+	VulnParamReverse = "reverse"
 	// VulnParamRunning keeps vulnerabilities of images running now (the
 	// runtime vulnerability view); VulnParamCluster narrows it to a cluster.
 	VulnParamRunning = "running"
@@ -169,9 +173,10 @@ func ParseVulnerabilityFilter(q url.Values) (store.VulnerabilityFilter, error) {
 		return f, service.Invalid("q and package: at most 200 bytes")
 	}
 	switch f.Sort {
-	case "", store.VulnSortSeverity, store.VulnSortID, store.VulnSortPackage, store.VulnSortImages, store.VulnSortCVSS:
+	case "", store.VulnSortSeverity, store.VulnSortID, store.VulnSortPackage, store.VulnSortImages, store.VulnSortCVSS,
+		store.VulnSortPriority:
 	default:
-		return f, service.Invalid("invalid sort %q: want severity, id, package, images or cvss", truncate(string(f.Sort)))
+		return f, service.Invalid("invalid sort %q: want priority, severity, id, package, images or cvss", truncate(string(f.Sort)))
 	}
 	seen := map[model.Severity]bool{}
 	for _, v := range q[VulnParamSeverity] {
@@ -206,8 +211,18 @@ func ParseVulnerabilityFilter(q url.Values) (store.VulnerabilityFilter, error) {
 	if f.CVSSMin != nil && f.CVSSMax != nil && *f.CVSSMin > *f.CVSSMax {
 		return f, service.Invalid("cvssMin is above cvssMax")
 	}
+	if v := strings.TrimSpace(q.Get(VulnParamEPSSMin)); v != "" {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || x < 0 || x > 1 || x != x {
+			return f, service.Invalid("invalid %s %q: want a probability from 0 to 1", VulnParamEPSSMin, truncate(v))
+		}
+		f.EPSSMin = &x
+	}
 	var err error
 	if f.FixableOnly, err = boolParam(q, VulnParamFixable); err != nil {
+		return f, err
+	}
+	if f.KnownExploited, err = boolParam(q, VulnParamKEV); err != nil {
 		return f, err
 	}
 	if f.Reverse, err = boolParam(q, VulnParamReverse); err != nil {

@@ -275,7 +275,9 @@ func (s *Matcher) MatchInventory(ctx context.Context, inv *model.Inventory) ([]m
 		ecos = append(ecos, e)
 	}
 	sort.Strings(ecos)
-	return vulns, mal, &model.DBInfo{BuiltAt: md.BuiltAt, Ecosystems: ecos}, nil
+	info := &model.DBInfo{BuiltAt: md.BuiltAt, Ecosystems: ecos}
+	info.KEVCatalog, info.EPSSDate = md.Feeds()
+	return vulns, mal, info, nil
 }
 
 // MatchResult matches a fresh result's inventory (MatchInventory) into it.
@@ -300,6 +302,7 @@ func (s *Matcher) MatchResult(ctx context.Context, res *model.Result) error {
 	}
 	sort.Strings(ecos)
 	res.DB = &model.DBInfo{BuiltAt: md.BuiltAt, Ecosystems: ecos}
+	res.DB.KEVCatalog, res.DB.EPSSDate = md.Feeds()
 	res.Scanners = append(res.Scanners, scan.ScannerVuln)
 	return nil
 }

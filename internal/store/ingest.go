@@ -577,7 +577,7 @@ func (s *sqlStore) refreshPackageSummaries(ctx context.Context, t *tx, ids []str
 }
 
 // intel is the exploit intelligence of a vulnerability as the
-// vulnerabilities table keeps it (migration 7).
+// vulnerabilities table keeps it (migration 8).
 type intel struct {
 	kevAdded       string
 	kevRansomware  int64

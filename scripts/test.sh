@@ -101,7 +101,8 @@ MAMORI_TEST_ISAL=1 go test -count=1 -tags isal -timeout 10m ./internal/inflate/.
 log "go test -race (concurrent packages)"
 # Latency budgets are for real builds, not the 5-10x slower race build.
 MAMORI_TEST_LOAD= MAMORI_TEST_PERF= go test -count=1 -race -timeout 15m ./internal/analyzer/... ./internal/cache/... ./internal/scan/... ./internal/progress/... ./internal/image/... \
-	./internal/store/... ./internal/server/... ./internal/auth/... ./internal/match/... ./internal/malware/... ./internal/host/integrity/... ./internal/policy/...
+	./internal/store/... ./internal/server/... ./internal/auth/... ./internal/match/... ./internal/malware/... ./internal/host/integrity/... ./internal/policy/... \
+	./internal/host/loginspect/...
 
 kube_e2e= # the Kubernetes e2e needs root (kubelet, containerd); it skips without
 if [ "$(id -u)" = 0 ]; then

@@ -78,6 +78,18 @@ func openSibling(sb sibling) (io.ReadCloser, error) {
 	}{zr, f}, nil
 }
 
+// remember keeps the fingerprint of a file read to its end, so that it is not read again as a
+// missed generation.
+func (t *Follower) remember(fp fingerprint) {
+	if fp.Len == 0 {
+		return
+	}
+	if len(t.closed) == maxClosed {
+		t.closed = append(t.closed[:0], t.closed[1:]...)
+	}
+	t.closed = append(t.closed, fp)
+}
+
 // knownHead reports whether the sibling's head matches the fingerprint of a file the follower
 // has open, or one of extra.
 func (t *Follower) knownHead(sb sibling, extra []fingerprint) bool {
@@ -114,7 +126,10 @@ func (t *Follower) knownHead(sb sibling, extra []fingerprint) bool {
 // missedGenerations reads the generations of path modified after `after` (Unix ns) that the
 // follower has not seen. Plain files are drained (their writer may still append); .gz files are
 // read whole now.
-func (t *Follower) missedGenerations(spec int, path string, after int64, extra []fingerprint, h Handler) {
+//
+// It returns the latest modification time of the generations it read (0 when none).
+func (t *Follower) missedGenerations(spec int, path string, after int64, extra []fingerprint, h Handler) int64 {
+	var latest int64
 	for _, sb := range siblings(path) {
 		// Equal times count as newer: file times have the kernel's tick as resolution, and a
 		// generation written in the same tick as the last file seen is still unseen (files the
@@ -123,6 +138,7 @@ func (t *Follower) missedGenerations(spec int, path string, after int64, extra [
 			continue
 		}
 		t.stats.Generations++
+		latest = max(latest, sb.mod)
 		if sb.gz {
 			t.readWhole(spec, sb, h)
 			continue
@@ -137,6 +153,7 @@ func (t *Follower) missedGenerations(spec int, path string, after int64, extra [
 		t.draining = append(t.draining, fl)
 		t.dirty = true
 	}
+	return latest
 }
 
 // readWhole delivers every line of a compressed generation.
@@ -146,7 +163,7 @@ func (t *Follower) readWhole(spec int, sb sibling, h Handler) {
 		return
 	}
 	defer r.Close()
-	fl := &file{spec: spec, path: sb.path}
+	fl := &file{spec: spec, path: sb.path, headOK: true}
 	for {
 		n, err := r.Read(t.buf)
 		if n > 0 {
@@ -157,4 +174,5 @@ func (t *Follower) readWhole(spec int, sb sibling, h Handler) {
 		}
 	}
 	t.flushPartial(fl, h)
+	t.remember(fl.fp) // read once: never again as a generation
 }

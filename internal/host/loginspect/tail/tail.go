@@ -143,6 +143,9 @@ type file struct {
 	fp        fingerprint
 	head      []byte // the file's first bytes as read, while headOK (fp is their hash)
 	headOK    bool   // the file was read from offset 0 by this follower: fp grows with head
+	// copyMod is the modification time (Unix ns) of the latest copytruncate copy read for this
+	// file: copies newer than it are generations not read yet.
+	copyMod int64
 	offset    int64  // committed: the byte after the last delivered line (or skipped bytes)
 	readPos   int64  // offset + len(partial) unless skipping
 	partial   []byte
@@ -528,7 +531,17 @@ func (t *Follower) follow(fl *file, h Handler) {
 	}
 	fl.size = size
 	if size > fl.readPos {
+		// Nothing read since the last copytruncate: the file was blind to another
+		// copytruncate that happened before this read (its generation is only in the newer copy,
+		// and this read may be of the generation after it). Copies newer than the last one read,
+		// whose head is not the one just read, are that generation.
+		blind := fl.readPos == 0 && fl.copyMod > 0
 		t.read(fl, h)
+		if blind {
+			if m := t.missedGenerations(fl.spec, fl.path, fl.copyMod, nil, h); m > fl.copyMod {
+				fl.copyMod = m
+			}
+		}
 	}
 	if !fl.headOK && fl.fp.Len < t.opts.fpBytes && size > fl.fp.Len {
 		t.extendFingerprint(fl)
@@ -628,6 +641,7 @@ func (t *Follower) truncated(fl *file, size int64, h Handler) {
 	if cp := t.findCopy(fl, h); cp != "" {
 		t.stats.CopyReads++
 		n.Kind, n.Detail = NoticeCopyTruncated, cp
+		t.remember(fl.fp) // the copy is read: never again as a generation
 	} else {
 		t.flushPartial(fl, h)
 	}
@@ -670,7 +684,7 @@ func (t *Follower) findCopy(fl *file, h Handler) string {
 	for _, c := range cands {
 		if t.readCopy(fl, c.path, h) {
 			// Copies made after this one hold generations truncated away before a poll saw them.
-			t.missedGenerations(fl.spec, fl.path, c.mod.UnixNano(), []fingerprint{fl.fp}, h)
+			fl.copyMod = max(c.mod.UnixNano(), t.missedGenerations(fl.spec, fl.path, c.mod.UnixNano(), []fingerprint{fl.fp}, h))
 			return c.path
 		}
 	}
@@ -902,12 +916,7 @@ func idOf(fi os.FileInfo) fileID {
 const maxClosed = 64
 
 func (t *Follower) closeFile(fl *file) {
-	if fl.fp.Len > 0 {
-		if len(t.closed) == maxClosed {
-			t.closed = append(t.closed[:0], t.closed[1:]...)
-		}
-		t.closed = append(t.closed, fl.fp)
-	}
+	t.remember(fl.fp)
 	if fl.f != nil {
 		fl.f.Close()
 		fl.f = nil

@@ -823,3 +823,28 @@ func TestRemovedVersusRenamed(t *testing.T) {
 		t.Fatalf("notices %+v", c.notices)
 	}
 }
+
+// TestCopytruncateWhileBlind: a truncation is seen while the file is empty, and the next
+// generation is copied and truncated away before the follower reads a byte of it: it is read
+// from its copy (the follower had no fingerprint to notice the second truncation with).
+func TestCopytruncateWhileBlind(t *testing.T) {
+	for _, gz := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "auth.log")
+			appendFile(t, path, "seq=0 a\nseq=1 b\nseq=2 c\n")
+			f, c := poller(t, []Spec{{Pattern: path}})
+			f.Poll(c)
+			w := &writer{path: path}
+			copyTruncate(t, w, 1, gz) // generation 0 copied; the file is empty at the next poll
+			f.Poll(c)
+			time.Sleep(10 * time.Millisecond)
+			appendFile(t, path, "seq=3 d\nseq=4 e\n")
+			copyTruncate(t, w, 2, gz) // generation 1 only in the second copy
+			appendFile(t, path, "seq=5 f\n")
+			f.Poll(c)
+			f.Poll(c)
+			c.exactlyOnce(t, 6)
+		})
+	}
+}

@@ -89,6 +89,8 @@ var wireSchemas = map[string]any{
 	"ResolvedRuleset":    ResolvedRuleset{},
 	"PolicyRuntime":      PolicyRuntime{},
 	"RuntimeRulesetList": RuntimeRulesetList{},
+	"HostGroupRuntime":   HostGroupRuntime{},
+	"HostGroupPolicy":    HostGroupPolicy{},
 	"AttackTechnique":    AttackTechnique{},
 	"AttackTactic":       AttackTactic{},
 	"AttackMatrix":       AttackMatrix{},

@@ -51,6 +51,27 @@ type RuntimeRuleList struct {
 // on in the node agents.
 type RuntimeRulesetList struct {
 	Policies []PolicyRuntime `json:"policies"`
+	// HostGroups are the host groups with the policy whose rulesets each
+	// member runs (host group settings carry no runtime ruleset: an agent
+	// runs the rulesets of the policy its cluster enforces).
+	HostGroups []HostGroupRuntime `json:"hostGroups"`
+}
+
+// HostGroupRuntime is a host group and the rulesets its members run.
+type HostGroupRuntime struct {
+	Group   string `json:"group"`
+	Cluster string `json:"cluster,omitempty"`
+	Default bool   `json:"default"`
+	Members int    `json:"members"`
+	// Policies groups the members' nodes by the policy their cluster
+	// enforces ("" for none: no runtime ruleset from the server).
+	Policies []HostGroupPolicy `json:"policies"`
+}
+
+// HostGroupPolicy is the members of a host group running one policy's rulesets.
+type HostGroupPolicy struct {
+	Policy string   `json:"policy"`
+	Nodes  []string `json:"nodes"`
 }
 
 // PolicyRuntime is the runtime section of one policy, resolved.

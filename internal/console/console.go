@@ -28,6 +28,7 @@ import (
 
 	"mamori/internal/auth"
 	"mamori/internal/service/events"
+	"mamori/internal/service/hosts"
 	"mamori/internal/service/images"
 	"mamori/internal/service/policies"
 	"mamori/internal/service/registries"
@@ -228,7 +229,7 @@ func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, e
 		o.services.Events = events.New(st, events.Retention{}, o.logger, o.now)
 	}
 	if o.services.RuntimeRules == nil {
-		o.services.RuntimeRules = runtimerules.New(o.services.Events, o.services.Policies)
+		o.services.RuntimeRules = runtimerules.New(o.services.Events, o.services.Policies, hosts.New(st, o.logger, o.now))
 	}
 	c := &Console{st: st, authn: authn, opt: o, pages: pages, mux: http.NewServeMux()}
 	if err := c.routes(); err != nil {

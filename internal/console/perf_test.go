@@ -269,7 +269,7 @@ func TestAttackPageLatency100k(t *testing.T) {
 			Source: model.SourceRuntime, Module: "sensor", Cluster: cl, Node: fmt.Sprintf("%s-node-%02d", cl, rng.IntN(20)),
 			Namespace: fmt.Sprintf("team-%02d", rng.IntN(12)), Pod: fmt.Sprintf("app-%d", rng.IntN(500)),
 			Container: &model.ContainerRef{ID: fmt.Sprintf("%012x", rng.Uint64()), Name: "app", Image: "registry.local/app:1"},
-			Severity: model.SeverityHigh, Action: model.ActionLog, Message: "runtime detection",
+			Severity:  model.SeverityHigh, Action: model.ActionLog, Message: "runtime detection",
 			Process: &model.Process{PID: 100 + i, Exe: "/bin/sh", Args: []string{"sh", "-c", "id"}}}
 		if rng.IntN(10) < 7 {
 			p := pairs[min(int(float64(len(pairs))*rng.Float64()*rng.Float64()), len(pairs)-1)]

@@ -29,7 +29,9 @@ type rulesetsData struct {
 	// no runtime rule); Unparsed those this server cannot read.
 	Without  []string
 	Unparsed []runtimerules.PolicyRulesets
-	Error    string
+	// Groups are the host groups with the policy each member runs.
+	Groups []runtimerules.HostGroupView
+	Error  string
 }
 
 type policyHead struct {
@@ -98,6 +100,9 @@ func (c *Console) rulesetsPage(w http.ResponseWriter, r *http.Request) {
 					d.Columns = append(d.Columns, rulesetColumn{Policy: p.Policy, RulesetView: v})
 				}
 			}
+		}
+		if d.Groups, err = c.opt.services.RuntimeRules.HostGroupRulesets(r.Context()); err != nil {
+			return err
 		}
 		d.Total = len(catalog)
 		for _, rule := range catalog {

@@ -119,7 +119,7 @@ func TestHostileEventRendering(t *testing.T) {
 	}
 	for _, want := range []string{
 		`shell started\x0aFAKE: all clear &lt;script&gt;alert(&#39;msg&#39;)&lt;/script&gt;`, // newline shown, markup escaped
-		`/tmp/\x1b[31mevil\x0a&lt;img src=x onerror=alert(1)&gt;`,                              // executable
+		`/tmp/\x1b[31mevil\x0a&lt;img src=x onerror=alert(1)&gt;`,                            // executable
 		`\u202e`, `pod\x0aforged-line`, `&lt;svg onload=alert(&#39;ctr&#39;)&gt;`,
 		`node&#34;onmouseover=&#34;alert(1)`, `&lt;b&gt;key&lt;/b&gt;`, `value\x0d\x0a&lt;script&gt;`,
 		"more bytes)", "LAST-ARG!", // the row is cut, the details keep the whole 64 KiB argv
@@ -272,7 +272,8 @@ func TestRulesetsPage(t *testing.T) {
 	}
 	for _, want := range []string{"terminal-shell-in-container", "Terminal shell in a container", "T1059.004", "Command and Scripting Interpreter: Unix Shell",
 		"Execution", "TA0002", "proc.tty", `<span class="action action-log">log</span>`, "No policy has a runtime section yet",
-		"module_load", "builtin/execution.yaml:", `href="/events?rule=terminal-shell-in-container"`} {
+		"module_load", "builtin/execution.yaml:", `href="/events?rule=terminal-shell-in-container"`,
+		`<div class="panel" id="host-groups">`, "hosts no other group takes"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("rulesets page lacks %q", want)
 		}

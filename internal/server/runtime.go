@@ -33,7 +33,20 @@ func (s *Server) handleRuntimeRulesets(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "runtime rulesets", err)
 		return
 	}
-	out := api.RuntimeRulesetList{Policies: make([]api.PolicyRuntime, 0, len(ps))}
+	groups, err := s.runtimeRules.HostGroupRulesets(r.Context())
+	if err != nil {
+		s.fail(w, r, "runtime rulesets", err)
+		return
+	}
+	out := api.RuntimeRulesetList{Policies: make([]api.PolicyRuntime, 0, len(ps)), HostGroups: make([]api.HostGroupRuntime, 0, len(groups))}
+	for _, g := range groups {
+		hg := api.HostGroupRuntime{Group: g.Group, Cluster: g.Cluster, Default: g.Default, Members: g.Members,
+			Policies: make([]api.HostGroupPolicy, 0, len(g.Policies))}
+		for _, p := range g.Policies {
+			hg.Policies = append(hg.Policies, api.HostGroupPolicy{Policy: p.Policy, Nodes: p.Nodes})
+		}
+		out.HostGroups = append(out.HostGroups, hg)
+	}
 	for _, p := range ps {
 		pr := api.PolicyRuntime{Policy: p.Policy, Version: p.Version, Clusters: p.Clusters, ParseError: p.ParseError,
 			Rulesets: make([]api.ResolvedRuleset, 0, len(p.Rulesets))}

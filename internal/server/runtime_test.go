@@ -116,5 +116,9 @@ func TestRuntimeAPI(t *testing.T) {
 			p.Rulesets[1].Scope != "namespaces payments" || p.Rulesets[1].Action != model.ActionIsolate {
 			t.Fatalf("rulesets: %s", raw)
 		}
+		// The default host group (no agent registered).
+		if len(rs.HostGroups) != 1 || !rs.HostGroups[0].Default || rs.HostGroups[0].Members != 0 || rs.HostGroups[0].Policies == nil {
+			t.Errorf("host groups: %s", raw)
+		}
 	})
 }

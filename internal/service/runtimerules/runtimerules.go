@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"mamori/internal/api"
 	"mamori/internal/model"
 	"mamori/internal/policy"
 	"mamori/internal/runtime/rules"
@@ -31,11 +32,17 @@ import (
 // own action (rules.DefaultRuleset).
 const DefaultRuleset = "default"
 
+// HostGroups lists the host groups (service/hosts).
+type HostGroups interface {
+	ListGroups(ctx context.Context) ([]api.HostGroup, error)
+}
+
 // Service reads the rule catalogue, the policies' rulesets and the event
 // counts of the ATT&CK matrix.
 type Service struct {
 	events   *events.Service
 	policies *policies.Service
+	groups   HostGroups
 
 	// The built-in catalogue is compiled on first use (about 0.1 s of CEL
 	// compilation), then kept: it is part of the binary.
@@ -44,9 +51,10 @@ type Service struct {
 	catalog []Rule
 }
 
-// New returns the service over the events and policies services.
-func New(ev *events.Service, pol *policies.Service) *Service {
-	return &Service{events: ev, policies: pol}
+// New returns the service over the events and policies services and the
+// host groups (nil: none shown).
+func New(ev *events.Service, pol *policies.Service, groups HostGroups) *Service {
+	return &Service{events: ev, policies: pol, groups: groups}
 }
 
 // Rule is one rule of the catalogue as people read it.
@@ -246,6 +254,63 @@ func enabledRules(cat *rules.Catalog, rs *rules.Ruleset) map[string]model.Action
 		}
 	}
 	return out
+}
+
+// HostGroupView is a host group with the runtime rulesets its agents run.
+// Host group settings carry no runtime ruleset: a node agent runs the
+// rulesets of the policy its cluster enforces (its token's cluster), so a
+// group's members are listed by that policy.
+type HostGroupView struct {
+	Group, Cluster string
+	Default        bool
+	Members        int
+	// Policies are the policies the members' clusters enforce, each with
+	// those members' nodes; Policy "" collects the members whose cluster
+	// enforces none, or that belong to no cluster (no runtime ruleset from
+	// the server).
+	Policies []GroupPolicy
+}
+
+// GroupPolicy is the members of a host group that run one policy's rulesets.
+type GroupPolicy struct {
+	Policy string
+	Nodes  []string
+}
+
+// HostGroupRulesets lists the host groups (none when the service has no
+// host groups) with the policy each member runs the rulesets of.
+func (s *Service) HostGroupRulesets(ctx context.Context) ([]HostGroupView, error) {
+	if s.groups == nil {
+		return []HostGroupView{}, nil
+	}
+	gs, err := s.groups.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("runtime rulesets: host groups: %w", err)
+	}
+	cs, err := s.policies.Clusters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	enforced := map[string]string{}
+	for _, c := range cs {
+		enforced[c.Name] = c.Policy
+	}
+	out := make([]HostGroupView, 0, len(gs))
+	for _, g := range gs {
+		v := HostGroupView{Group: g.Name, Cluster: g.Cluster, Default: g.Default, Members: len(g.Members), Policies: []GroupPolicy{}}
+		byPolicy := map[string][]string{}
+		for _, m := range g.Members {
+			p := enforced[m.Cluster]
+			byPolicy[p] = append(byPolicy[p], m.Node)
+		}
+		for _, p := range slices.Sorted(maps.Keys(byPolicy)) {
+			nodes := byPolicy[p]
+			slices.Sort(nodes)
+			v.Policies = append(v.Policies, GroupPolicy{Policy: p, Nodes: nodes})
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func scope(m *policy.Match) string {

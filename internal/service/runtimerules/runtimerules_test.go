@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"mamori/internal/agent"
+	"mamori/internal/api"
 	"mamori/internal/model"
 	"mamori/internal/policy"
 	"mamori/internal/runtime/rules"
 	"mamori/internal/service/events"
+	"mamori/internal/service/hosts"
 	"mamori/internal/service/policies"
 	"mamori/internal/store"
 )
@@ -25,7 +27,7 @@ func newService(t *testing.T) (*Service, store.Store, *policies.Service) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	pol := policies.New(st, nil, nil)
-	return New(events.New(st, events.Retention{}, nil, nil), pol), st, pol
+	return New(events.New(st, events.Retention{}, nil, nil), pol, hosts.New(st, nil, nil)), st, pol
 }
 
 // TestCatalogue: every built-in rule is listed with its ATT&CK names
@@ -246,5 +248,53 @@ func TestMatrix(t *testing.T) {
 	m, err = s.Matrix(ctx, events.Filter{Cluster: "staging"})
 	if err != nil || m.Events != 0 {
 		t.Errorf("staging: %d events, %v", m.Events, err)
+	}
+}
+
+// TestHostGroupRulesets: each host group's agents are listed by the
+// policy their cluster enforces (the rulesets they run); agents of no
+// cluster, or of a cluster without a policy, run none from the server.
+func TestHostGroupRulesets(t *testing.T) {
+	ctx := context.Background()
+	s, st, pol := newService(t)
+	if _, err := pol.Apply(ctx, "runtime.yaml", []byte(runtimePolicy)); err != nil {
+		t.Fatal(err)
+	}
+	prod, err := st.CreateCluster(ctx, "prod", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateCluster(ctx, "lab", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pol.Assign(ctx, prod.ID, "runtime"); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []store.Agent{{Cluster: "prod", Node: "p-1"}, {Cluster: "prod", Node: "p-2"}, {Cluster: "lab", Node: "l-1"}, {Node: "bastion"}} {
+		if _, err := st.RegisterAgent(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hs := hosts.New(st, nil, nil)
+	if _, err := hs.CreateGroup(ctx, api.HostGroupRequest{Name: "prod-nodes", Cluster: "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	gs, err := s.HostGroupRulesets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]HostGroupView{}
+	for _, g := range gs {
+		by[g.Group] = g
+	}
+	pg := by["prod-nodes"]
+	if pg.Cluster != "prod" || pg.Members != 2 || len(pg.Policies) != 1 || pg.Policies[0].Policy != "runtime" ||
+		!slices.Equal(pg.Policies[0].Nodes, []string{"p-1", "p-2"}) {
+		t.Errorf("prod-nodes: %+v", pg)
+	}
+	def := by["default"]
+	if !def.Default || def.Members != 2 || len(def.Policies) != 1 || def.Policies[0].Policy != "" ||
+		!slices.Equal(def.Policies[0].Nodes, []string{"bastion", "l-1"}) {
+		t.Errorf("default group: %+v", def)
 	}
 }

@@ -18,7 +18,7 @@ APT_PACKAGES=(
 	libisal-dev                     # ISA-L gzip inflater of the -tags isal build (internal/inflate)
 	containerd runc docker.io       # real daemons for internal/image and the runtime e2e (internal/testctr)
 	busybox-static                  # the runtime e2e images (internal/testctr builds them from it)
-	openssl curl iproute2           # the local Kubernetes cluster (scripts/cluster.sh): certificates, probes, ss
+	openssl curl iproute2           # the local Kubernetes cluster (scripts/cluster.sh): certificates, probes, ss; openssl and libssl3 for internal/scan TestPackageFiles
 	postgresql                      # the store's second engine
 	chromium                        # the console's browser tests
 	poppler-utils                   # pdftotext and pdftoppm check the compliance report PDF (internal/compliance)

@@ -17,6 +17,7 @@ import (
 
 	"mamori/internal/auth"
 	"mamori/internal/model"
+	"mamori/internal/priority"
 	"mamori/internal/store"
 )
 
@@ -209,18 +210,12 @@ func fmtPriority(v any) string {
 	return "—"
 }
 
-// fmtEPSS is an EPSS probability as people quote it ("0.70", "0.0042").
+// fmtEPSS is an EPSS probability as people quote it ("0.70", "0.00069").
 func fmtEPSS(e *model.EPSS) string {
 	if e == nil {
 		return "—"
 	}
-	switch {
-	case e.Score >= 0.1:
-		return strconv.FormatFloat(e.Score, 'f', 2, 64)
-	case e.Score >= 0.01:
-		return strconv.FormatFloat(e.Score, 'f', 3, 64)
-	}
-	return strconv.FormatFloat(e.Score, 'f', 5, 64)
+	return priority.FormatEPSS(e.Score)
 }
 
 func sevClass(s model.Severity) string { return strings.ToLower(s.String()) }

@@ -116,7 +116,7 @@ func Of(v *model.Vulnerability) model.Priority {
 	}
 	if e := v.EPSS; e != nil {
 		score += EPSSWeight * e.Score
-		parts = append(parts, "EPSS "+formatProbability(e.Score))
+		parts = append(parts, "EPSS "+FormatEPSS(e.Score))
 	}
 	if u := v.InUse; u != nil {
 		if u.Loaded {
@@ -138,9 +138,10 @@ func Of(v *model.Vulnerability) model.Priority {
 	return model.Priority{Score: score, Reason: strings.Join(parts, ", ")}
 }
 
-// formatProbability prints an EPSS probability with two significant
-// decimals at most, as people quote them ("0.97", "0.0042").
-func formatProbability(p float64) string {
+// FormatEPSS prints an EPSS probability as people quote them: two
+// decimals from 0.1 ("0.97"), three from 0.01 ("0.026"), five below
+// ("0.00069"), the precision FIRST publishes.
+func FormatEPSS(p float64) string {
 	switch {
 	case p >= 0.1:
 		return strconv.FormatFloat(p, 'f', 2, 64)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mamori/internal/model"
+	"mamori/internal/priority"
 )
 
 // How every format shows where a severity came from, known exploitation,
@@ -32,7 +33,7 @@ func exploitText(v *model.Vulnerability) string {
 		parts = append(parts, s)
 	}
 	if e := v.EPSS; e != nil {
-		parts = append(parts, "EPSS "+strconv.FormatFloat(e.Score, 'f', 2, 64))
+		parts = append(parts, "EPSS "+priority.FormatEPSS(e.Score))
 	}
 	if u := v.InUse; u != nil {
 		if u.Loaded {

@@ -257,6 +257,7 @@ func (b *builder) putFeeds(fd *feeds, md *Metadata) error {
 				return fmt.Errorf("vulndb: put KEV %s: %w", cve, err)
 			}
 		}
+		fd.kevSrc.Records = len(fd.kev.Entries)
 		md.KEV = &FeedInfo{Version: fd.kev.Version, Date: fd.kev.Released, Entries: len(fd.kev.Entries), Source: fd.kevSrc}
 		if err := b.commitBatch(); err != nil {
 			return err
@@ -273,6 +274,7 @@ func (b *builder) putFeeds(fd *feeds, md *Metadata) error {
 				}
 			}
 		}
+		fd.epssSrc.Records = len(fd.epss.Rows)
 		md.EPSS = &FeedInfo{Version: fd.epss.Model, Date: fd.epss.Date, Entries: len(fd.epss.Rows), Source: fd.epssSrc}
 	}
 	return nil

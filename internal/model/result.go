@@ -55,6 +55,9 @@ type Target struct {
 	Layers   []Layer  `json:"layers,omitempty"`
 	// Size is the sum of the layers' compressed sizes.
 	Size int64 `json:"size,omitempty"`
+	// Created is the image configuration's creation time (when the image
+	// was built); zero when unknown or not an image.
+	Created time.Time `json:"created,omitzero"`
 }
 
 // Layer describes one image layer.

@@ -150,6 +150,9 @@ func (s *Scanner) ScanImage(ctx context.Context, img v1.Image, it ImageTarget) (
 	if id, err := img.ConfigName(); err == nil {
 		t.ImageID = id.String()
 	}
+	if !cfg.Created.IsZero() {
+		t.Created = cfg.Created.UTC()
+	}
 	history := nonEmptyHistory(cfg)
 	for i, l := range layers {
 		var li model.Layer

@@ -215,6 +215,13 @@ func (s *sqlStore) updateImage(ctx context.Context, t *tx, imageID, scanID int64
 	if err != nil {
 		return fmt.Errorf("update image: %w", err)
 	}
+	// The build time (schema v9) only when the scan knew it: an image is
+	// keyed by its manifest digest, whose configuration cannot change.
+	if !tg.Created.IsZero() {
+		if _, err := t.exec(ctx, `UPDATE images SET built_at = ? WHERE id = ?`, ts(tg.Created), imageID); err != nil {
+			return fmt.Errorf("update image build time: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -65,6 +65,7 @@ type Store interface {
 	MitigationStore
 	ComplianceStore
 	HostStore
+	AssessmentStore
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string

@@ -6,7 +6,10 @@
 package posture
 
 import (
+	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"mamori/internal/model"
 )
@@ -220,4 +223,171 @@ type Finding struct {
 	Severity model.Severity `json:"severity"`
 	Controls []string       `json:"controls"`
 	Evidence string         `json:"evidence,omitempty"`
+}
+
+// Validate checks a node posture's limits and text: the server refuses a
+// posture that fails it, and the collectors cut theirs to fit.
+func (n *Node) Validate() error {
+	v := &checker{}
+	v.name("node", n.Node)
+	v.text("cluster", n.Cluster)
+	v.text("root", n.Root)
+	v.items("kubelet", n.Kubelet)
+	v.items("sshd", n.SSHD)
+	v.count("components", len(n.Components))
+	for _, c := range n.Components {
+		v.text("component", c.Name, c.Version, c.Path)
+	}
+	v.count("users", len(n.Users))
+	for _, u := range n.Users {
+		v.text("user", u.Name, u.Shell)
+	}
+	v.count("sudoers", len(n.Sudoers))
+	for _, r := range n.Sudoers {
+		v.text("sudoers", r.File, r.Who, r.Spec)
+	}
+	v.count("listening", len(n.Listening))
+	for _, l := range n.Listening {
+		v.text("listener", l.Proto, l.Address, l.Process)
+		if l.Port < 0 || l.Port > 65535 {
+			v.fail("listener port %d out of range", l.Port)
+		}
+	}
+	v.count("modules", len(n.Modules))
+	for k, m := range n.Modules {
+		v.text("module", k, m.Detail)
+	}
+	v.count("containers", len(n.Containers))
+	for _, c := range n.Containers {
+		v.text("container", c.ID, c.Runtime, c.Image, c.Digest, c.Namespace, c.Pod)
+	}
+	v.count("warnings", len(n.Warnings))
+	v.text("warning", n.Warnings...)
+	if n.Inventory != nil {
+		if err := n.Inventory.Validate(); err != nil {
+			v.fail("inventory: %v", err)
+		}
+	}
+	return v.err
+}
+
+// Validate checks a cluster posture's limits and text.
+func (c *Cluster) Validate() error {
+	v := &checker{}
+	v.text("cluster", c.Cluster)
+	v.count("bindings", len(c.Bindings))
+	for _, b := range c.Bindings {
+		v.text("binding", b.Kind, b.Name, b.Namespace, b.Role, b.Reason)
+		v.count("binding subjects", len(b.Subjects))
+		v.text("subject", b.Subjects...)
+	}
+	if c.BindingsReviewed < 0 {
+		v.fail("bindingsReviewed %d", c.BindingsReviewed)
+	}
+	v.items("anonymous", c.Anonymous)
+	v.items("apiServer", c.APIServer)
+	v.count("namespaces", len(c.Namespaces))
+	for _, n := range c.Namespaces {
+		v.text("namespace", n.Name)
+		v.count("namespace policies", len(n.Policies))
+		v.text("policy", n.Policies...)
+		if n.Pods < 0 {
+			v.fail("namespace %s: %d pods", n.Name, n.Pods)
+		}
+	}
+	v.count("nodes", len(c.Nodes))
+	total := 0
+	for _, n := range c.Nodes {
+		v.text("node", n.Node)
+		for l, ps := range n.Levels {
+			v.text("sensitivity", l)
+			v.text("pod", ps...)
+			total += len(ps)
+		}
+	}
+	v.count("node pods", total)
+	v.count("pods", len(c.Pods))
+	for _, p := range c.Pods {
+		v.text("pod", p.Namespace, p.Name, p.Node, p.Sensitivity)
+		v.count("pod images", len(p.Images))
+		for _, im := range p.Images {
+			v.text("image", im.Container, im.Image, im.Digest)
+		}
+		v.count("pod findings", len(p.Findings))
+		for _, f := range p.Findings {
+			v.text("finding", f.ID, f.Title, f.Evidence)
+			v.text("control", f.Controls...)
+		}
+	}
+	v.count("warnings", len(c.Warnings))
+	v.text("warning", c.Warnings...)
+	return v.err
+}
+
+type checker struct{ err error }
+
+func (v *checker) fail(format string, args ...any) {
+	if v.err == nil {
+		v.err = fmt.Errorf("posture: "+format, args...)
+	}
+}
+
+func (v *checker) count(what string, n int) {
+	if n > MaxItems {
+		v.fail("%d %s, at most %d", n, what, MaxItems)
+	}
+}
+
+// text refuses overlong strings, invalid UTF-8 and control characters
+// (they end up in reports, logs and a PDF).
+func (v *checker) text(what string, ss ...string) {
+	for _, s := range ss {
+		switch {
+		case len(s) > MaxText:
+			v.fail("%s: %d bytes, at most %d", what, len(s), MaxText)
+		case !utf8.ValidString(s):
+			v.fail("%s: not UTF-8", what)
+		case strings.IndexFunc(s, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) >= 0:
+			v.fail("%s: control characters in %q", what, clip(s))
+		}
+	}
+}
+
+// name is a required node name (the agent's, as the identities service
+// checks it).
+func (v *checker) name(what, s string) {
+	if s == "" {
+		v.fail("%s: empty", what)
+		return
+	}
+	if len(s) > 253 {
+		v.fail("%s: %d bytes, at most 253", what, len(s))
+		return
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			v.fail("%s %q: only letters, digits, '.', '-' and '_'", what, clip(s))
+			return
+		}
+	}
+}
+
+func (v *checker) items(what string, its []Item) {
+	v.count(what, len(its))
+	for _, it := range its {
+		v.text(what, it.ID, it.Title, it.Actual, it.Source)
+		v.text(what+" control", it.Controls...)
+		switch it.Status {
+		case Pass, Fail, Unknown:
+		default:
+			v.fail("%s %s: status %q", what, clip(it.ID), clip(string(it.Status)))
+		}
+	}
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }

@@ -110,7 +110,7 @@ type Assessment struct {
 	Standard    string
 	GeneratedAt time.Time
 	// Cause says what triggered it ("schedule", "scan", "policy" ...).
-	Cause                               string
+	Cause                                  string
 	Pass, Fail, NotApplicable, NotAssessed int
 	// Groups is the JSON of the per-group summaries; Digest identifies
 	// the outcome (statuses and evidence), Report the whole report's JSON

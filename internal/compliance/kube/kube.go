@@ -643,10 +643,10 @@ func podPosture(p *corev1.Pod, label string, warn func(string, ...any)) posture.
 	// The Pod Security checks read the manifest as written: the pod as
 	// the API returns it is one (JSON is YAML).
 	doc := struct {
-		APIVersion string          `json:"apiVersion"`
-		Kind       string          `json:"kind"`
+		APIVersion string            `json:"apiVersion"`
+		Kind       string            `json:"kind"`
 		Metadata   metav1.ObjectMeta `json:"metadata"`
-		Spec       corev1.PodSpec  `json:"spec"`
+		Spec       corev1.PodSpec    `json:"spec"`
 	}{"v1", "Pod", metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, Annotations: p.Annotations}, p.Spec}
 	b, err := json.Marshal(doc)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"mamori/internal/compliance/posture"
 	"mamori/internal/model"
 )
 
@@ -81,6 +82,13 @@ var wireSchemas = map[string]any{
 	"PolicySummary":        PolicySummary{},
 	"PolicyList":           PolicyList{},
 	"ComplianceReport":     compliance.Report{},
+	"ComplianceSummary":    ComplianceSummary{},
+	"ComplianceSnapshot":   ComplianceSnapshot{},
+	"ComplianceHistory":    ComplianceHistory{},
+	"ComplianceAssessed":   ComplianceAssessed{},
+	"PostureResult":        PostureResult{},
+	"NodePosture":          posture.Node{},
+	"ClusterPosture":       posture.Cluster{},
 	"PolicyVersion":        PolicyVersion{},
 	"PolicyVersionList":    PolicyVersionList{},
 

@@ -9,6 +9,7 @@ import (
 
 	"mamori/internal/compliance/posture"
 	"mamori/internal/model"
+	"mamori/internal/policy"
 )
 
 // Settings are the thresholds of an assessment. Zero fields take the
@@ -311,44 +312,68 @@ func RegistryOf(ref string) string {
 	return first
 }
 
-// requiredRule returns the signature rule covering an image's registry.
+// requiredRule returns the signature rule of p covering an image's
+// registry (nil: the image needs no signature under p).
 func requiredRule(p *PolicyEvidence, ref string) *SignatureRule {
-	reg := RegistryOf(ref)
 	for i := range p.SignatureRules {
-		for _, r := range p.SignatureRules[i].Registries {
-			if r == reg || r == "*" || strings.HasPrefix(ref, strings.TrimSuffix(r, "/")+"/") {
-				return &p.SignatureRules[i]
-			}
+		if RuleCovers(p.SignatureRules[i].Registries, ref) {
+			return &p.SignatureRules[i]
 		}
 	}
 	return nil
 }
 
+// RuleCovers reports whether an image reference is from one of the
+// registries of a signature rule, as the policy's signatures criterion
+// reads them (hosts, repository globs, "*").
+func RuleCovers(registries []string, ref string) bool { return policy.RegistryCovers(registries, ref) }
+
+// signatureRequired reports whether any enforced policy requires a
+// signature of ref.
+func (a *assessment) signatureRequired(ref string) bool {
+	for i := range a.ev.Policies {
+		if requiredRule(&a.ev.Policies[i], ref) != nil {
+			return true
+		}
+	}
+	return false
+}
+
 func assessTrustedImages(a *assessment, j *judge) {
-	p := a.ev.Policy
-	if p == nil {
+	if len(a.ev.Policies) == 0 {
 		j.need(reasonNoPolicy)
 		return
 	}
-	switch {
-	case len(p.SignatureRules) == 0:
-		j.fail("policy", p.Name, "no trusted-image rule (images from these registries must be signed)", p.Link)
-		return
-	case !p.Enforced:
-		j.fail("policy", p.Name, "the policy is not enforced (admission in log mode)", p.Link)
-	default:
+	for i := range a.ev.Policies {
+		p := &a.ev.Policies[i]
+		name := p.Name
+		if p.Cluster != "" {
+			name = p.Cluster + ": " + p.Name
+		}
+		switch {
+		case len(p.SignatureRules) == 0:
+			j.fail("policy", name, "no trusted-image rule (images from these registries must be signed)", p.Link)
+			continue
+		case !p.Enforced:
+			j.fail("policy", name, "the policy is not enforced (admission in log mode)", p.Link)
+			continue
+		}
 		regs := []string{}
+		blocks := true
 		for _, r := range p.SignatureRules {
 			if !r.Block {
-				j.fail("policy", p.Name, fmt.Sprintf("the signature rule for %s only logs", strings.Join(r.Registries, ", ")), p.Link)
+				blocks = false
+				j.fail("policy", name, fmt.Sprintf("the signature rule for %s only logs", strings.Join(r.Registries, ", ")), p.Link)
 			}
 			regs = append(regs, r.Registries...)
 		}
-		j.pass("policy", p.Name, "signatures required for "+strings.Join(regs, ", "), p.Link)
+		if blocks {
+			j.pass("policy", name, "signatures required for "+strings.Join(regs, ", "), p.Link)
+		}
 	}
 	for i := range a.ev.Images {
 		im := &a.ev.Images[i]
-		if requiredRule(p, im.Ref) == nil {
+		if !a.signatureRequired(im.Ref) {
 			continue
 		}
 		switch s := im.Signature; {
@@ -364,10 +389,10 @@ func assessTrustedImages(a *assessment, j *judge) {
 	for _, c := range a.ev.Clusters {
 		for _, pod := range c.Pods {
 			for _, pi := range pod.Images {
-				if requiredRule(p, pi.Image) == nil || a.lookup(pi.Image, pi.Digest) != nil {
+				if !a.signatureRequired(pi.Image) || a.lookup(pi.Image, pi.Digest) != nil {
 					continue
 				}
-				j.fail("pod", pod.Namespace+"/"+pod.Name, pi.Image+": signature required, image never verified", "")
+				j.fail("pod", c.Cluster+"/"+pod.Namespace+"/"+pod.Name, pi.Image+": signature required, image never verified", "")
 			}
 		}
 	}
@@ -485,18 +510,22 @@ func assessStaleImages(a *assessment, j *judge) {
 		}
 		seen = true
 		var why []string
-		if !im.BuiltAt.IsZero() && a.now.Sub(im.BuiltAt) > a.set.MaxImageAge {
+		if plausibleBuild(im.BuiltAt) && a.now.Sub(im.BuiltAt) > a.set.MaxImageAge {
 			why = append(why, fmt.Sprintf("not rebuilt for %d days (built %s)", int(a.now.Sub(im.BuiltAt).Hours()/24), im.BuiltAt.Format("2006-01-02")))
 		}
-		if !a.ev.VulnDBBuiltAt.IsZero() && im.ScannedAt.Before(a.ev.VulnDBBuiltAt) {
-			why = append(why, "not scanned since the vulnerability DB update of "+a.ev.VulnDBBuiltAt.Format("2006-01-02 15:04"))
+		matched := im.DBBuiltAt
+		if has(im.Scanners, "vuln") && a.ev.RematchedDBBuiltAt.After(matched) {
+			matched = a.ev.RematchedDBBuiltAt
+		}
+		if !a.ev.VulnDBBuiltAt.IsZero() && matched.Before(a.ev.VulnDBBuiltAt) {
+			why = append(why, "not scanned or re-matched since the vulnerability DB update of "+a.ev.VulnDBBuiltAt.Format("2006-01-02 15:04"))
 		}
 		if len(why) > 0 {
 			j.fail("image", im.Ref, strings.Join(why, "; "), im.Link)
 			continue
 		}
 		d := "scanned " + im.ScannedAt.Format("2006-01-02 15:04")
-		if !im.BuiltAt.IsZero() {
+		if plausibleBuild(im.BuiltAt) {
 			d = fmt.Sprintf("built %s, %s", im.BuiltAt.Format("2006-01-02"), d)
 		}
 		j.pass("image", im.Ref, d, im.Link)
@@ -520,6 +549,11 @@ func assessStaleImages(a *assessment, j *judge) {
 		j.need(reasonNoRegImages)
 	}
 }
+
+// plausibleBuild: reproducible builds set the configuration's creation
+// time to the epoch (or leave it out); such a time says nothing of the
+// image's age.
+func plausibleBuild(t time.Time) bool { return t.Year() >= 2000 }
 
 func (a *assessment) eachCluster(j *judge, f func(c *posture.Cluster)) {
 	if len(a.ev.Clusters) == 0 {
@@ -600,6 +634,9 @@ func assessUnauthorizedAccess(a *assessment, j *judge) {
 func assessNetworkSeparation(a *assessment, j *judge) {
 	a.eachCluster(j, func(c *posture.Cluster) {
 		for _, ns := range c.Namespaces {
+			if ns.Pods == 0 {
+				continue
+			}
 			if !ns.DefaultDenyIngress {
 				j.fail("namespace", c.Cluster+"/"+ns.Name, fmt.Sprintf("no default-deny ingress NetworkPolicy (%d pods, policies: %s)", ns.Pods, orNone(ns.Policies)), "")
 				continue
@@ -607,6 +644,9 @@ func assessNetworkSeparation(a *assessment, j *judge) {
 			j.pass("namespace", c.Cluster+"/"+ns.Name, "default-deny ingress: "+strings.Join(ns.Policies, ", "), "")
 		}
 	})
+	if len(a.ev.Clusters) > 0 && len(j.ev) == 0 {
+		j.na = "not applicable: no application namespace runs pods"
+	}
 }
 
 func orNone(xs []string) string {
@@ -643,7 +683,13 @@ func assessSensitivityMixing(a *assessment, j *judge) {
 			j.pass("node", c.Cluster+"/"+n.Node, "one sensitivity level: "+l, "")
 		}
 	})
+	if len(a.ev.Clusters) > 0 && len(j.ev) == 0 {
+		j.na = "not applicable: no running workload carries a sensitivity label (" + SensitivityLabel + ")"
+	}
 }
+
+// SensitivityLabel is the pod label naming a workload's sensitivity level.
+const SensitivityLabel = "mamori.io/sensitivity"
 
 func assessNodeTrust(a *assessment, j *judge) {
 	kubelets := 0
@@ -706,12 +752,12 @@ func assessRuntimeVulns(a *assessment, j *judge) {
 }
 
 // podFindings adds every running pod's findings serving control.
-func podFindings(j *judge, c *posture.Cluster, control string, okDetail string) {
+func (a *assessment) podFindings(j *judge, c *posture.Cluster, control string, okDetail string) {
 	bad := 0
 	for _, pod := range c.Pods {
 		var fs []string
 		for _, f := range pod.Findings {
-			if has(f.Controls, control) {
+			if has(f.Controls, control) && f.Severity >= a.set.MisconfigThreshold {
 				fs = append(fs, f.ID+" "+f.Title)
 			}
 		}
@@ -721,26 +767,29 @@ func podFindings(j *judge, c *posture.Cluster, control string, okDetail string) 
 		}
 	}
 	if bad == 0 {
-		j.pass("cluster", c.Cluster, fmt.Sprintf("%d running pods, %s", len(c.Pods), okDetail), "")
+		j.pass("cluster", c.Cluster, fmt.Sprintf("%d running pods, %s at %s or above", len(c.Pods), okDetail, a.set.MisconfigThreshold), "")
 	}
 }
 
 func assessEgress(a *assessment, j *judge) {
 	a.eachCluster(j, func(c *posture.Cluster) {
 		for _, ns := range c.Namespaces {
+			if ns.Pods == 0 {
+				continue
+			}
 			if !ns.DefaultDenyEgress {
 				j.fail("namespace", c.Cluster+"/"+ns.Name, "no default-deny egress NetworkPolicy", "")
 				continue
 			}
 			j.pass("namespace", c.Cluster+"/"+ns.Name, "default-deny egress", "")
 		}
-		podFindings(j, c, "4.4.2", "none on the host network")
+		a.podFindings(j, c, "4.4.2", "none on the host network")
 	})
 }
 
 func assessRuntimeConfig(a *assessment, j *judge) {
 	a.eachCluster(j, func(c *posture.Cluster) {
-		podFindings(j, c, "4.4.3", "none with an insecure runtime configuration")
+		a.podFindings(j, c, "4.4.3", "none with an insecure runtime configuration")
 	})
 }
 
@@ -836,7 +885,7 @@ func assessAttackSurface(a *assessment, j *judge) {
 
 func assessSharedKernel(a *assessment, j *judge) {
 	a.eachCluster(j, func(c *posture.Cluster) {
-		podFindings(j, c, "4.5.2", "none sharing the host's namespaces")
+		a.podFindings(j, c, "4.5.2", "none sharing the host's namespaces")
 	})
 }
 
@@ -892,6 +941,6 @@ func assessHostFS(a *assessment, j *judge) {
 		a.module(j, n, "antimalware", "anti-malware")
 	})
 	for i := range a.ev.Clusters {
-		podFindings(j, &a.ev.Clusters[i], "4.5.5", "none mounting sensitive host paths")
+		a.podFindings(j, &a.ev.Clusters[i], "4.5.5", "none mounting sensitive host paths")
 	}
 }

@@ -30,8 +30,8 @@ func goodEvidence() *Evidence {
 		Registries: []RegistryEvidence{{Name: "main", Address: "reg.example:5000", Private: true, Link: "/registries/1",
 			Probe: &RegistryProbe{At: recent, TLS: true, CertValid: true, CertExpires: testNow.Add(300 * 24 * time.Hour),
 				Anonymous: map[string]string{"app/web": "refused"}}}},
-		Policy: &PolicyEvidence{Name: "prod", Version: 3, Enforced: true, VulnGate: true,
-			SignatureRules: []SignatureRule{{Registries: []string{"reg.example:5000"}, Keys: []string{"k1"}, Block: true}}},
+		Policies: []PolicyEvidence{{Cluster: "prod", Name: "prod", Version: 3, Enforced: true, VulnGate: true,
+			SignatureRules: []SignatureRule{{Registries: []string{"reg.example:5000"}, Keys: []string{"k1"}, Block: true}}}},
 		Clusters: []posture.Cluster{{Cluster: "prod", CollectedAt: recent, BindingsReviewed: 40,
 			Anonymous:  []posture.Item{{ID: "anon-list-namespaces", Title: "anonymous may not list namespaces", Status: posture.Pass, Controls: []string{"4.3.2"}}},
 			Namespaces: []posture.Namespace{{Name: "shop", DefaultDenyIngress: true, DefaultDenyEgress: true, Policies: []string{"default-deny"}, Pods: 2}},
@@ -236,7 +236,7 @@ func TestNothingReportedIsNotAssessed(t *testing.T) {
 // others say which component is missing.
 func TestPartialSources(t *testing.T) {
 	e := goodEvidence()
-	e.Clusters, e.Nodes, e.HostVulns, e.Policy = nil, nil, nil, nil
+	e.Clusters, e.Nodes, e.HostVulns, e.Policies = nil, nil, nil, nil
 	r := Assess(e, Settings{}, testNow)
 	for _, c := range r.Controls {
 		switch c.ID {
@@ -276,5 +276,58 @@ func TestRegistryOfAndLatest(t *testing.T) {
 		if isLatest(ref) != want {
 			t.Errorf("isLatest(%q) != %v", ref, want)
 		}
+	}
+}
+
+func statusOf(r *Report, id string) ControlResult {
+	for _, c := range r.Controls {
+		if c.ID == id {
+			return c
+		}
+	}
+	return ControlResult{}
+}
+
+// TestEdgeRules: what is not judged, and the DB currency rule.
+func TestEdgeRules(t *testing.T) {
+	// An empty namespace without policies is not judged; no labelled
+	// workload makes 4.3.4 not applicable.
+	e := goodEvidence()
+	e.Clusters[0].Namespaces = append(e.Clusters[0].Namespaces, posture.Namespace{Name: "empty"})
+	e.Clusters[0].Nodes = nil
+	r := Assess(e, Settings{}, testNow)
+	if c := statusOf(r, "4.3.3"); c.Status != StatusPass {
+		t.Errorf("empty namespace judged: %s %s", c.Status, c.Reason)
+	}
+	if c := statusOf(r, "4.3.4"); c.Status != StatusNotApplicable {
+		t.Errorf("no labels: %s %s", c.Status, c.Reason)
+	}
+	// A medium Pod Security finding is under the threshold.
+	e = goodEvidence()
+	e.Clusters[0].Pods[0].Findings = []posture.Finding{{ID: "MSC-K8S-017", Severity: model.SeverityMedium, Controls: []string{"4.4.3"}}}
+	if c := statusOf(Assess(e, Settings{}, testNow), "4.4.3"); c.Status != StatusPass {
+		t.Errorf("medium finding failed 4.4.3: %s", c.Reason)
+	}
+	// Reproducible builds (epoch time) say nothing of age.
+	e = goodEvidence()
+	e.Images[0].BuiltAt = time.Unix(0, 0)
+	if c := statusOf(Assess(e, Settings{}, testNow), "4.2.2"); c.Status != StatusPass {
+		t.Errorf("epoch build time failed 4.2.2: %s", c.Reason)
+	}
+	// A new DB: stale until re-matched.
+	e = goodEvidence()
+	e.VulnDBBuiltAt = testNow.Add(-time.Minute)
+	if c := statusOf(Assess(e, Settings{}, testNow), "4.2.2"); c.Status != StatusFail || !strings.Contains(c.Reason, "re-matched") {
+		t.Errorf("new DB, no re-match: %s %s", c.Status, c.Reason)
+	}
+	e.RematchedDBBuiltAt = e.VulnDBBuiltAt
+	if c := statusOf(Assess(e, Settings{}, testNow), "4.2.2"); c.Status != StatusPass {
+		t.Errorf("re-matched: %s %s", c.Status, c.Reason)
+	}
+	// One of two clusters without a signature rule fails 4.1.5.
+	e = goodEvidence()
+	e.Policies = append(e.Policies, PolicyEvidence{Cluster: "dev", Name: "dev", Enforced: true})
+	if c := statusOf(Assess(e, Settings{}, testNow), "4.1.5"); c.Status != StatusFail || !strings.Contains(c.Reason, "dev") {
+		t.Errorf("second policy without a signature rule: %s %s", c.Status, c.Reason)
 	}
 }

@@ -15,14 +15,19 @@ type Evidence struct {
 	// Images are the stored images with their latest scan; nil when no
 	// image was ever scanned.
 	Images []ImageEvidence `json:"images,omitempty"`
-	// VulnDBBuiltAt is when the server's vulnerability database was built
-	// (zero when the server has none).
+	// VulnDBBuiltAt is when the server's current vulnerability database
+	// was built (zero when the server has none).
 	VulnDBBuiltAt time.Time `json:"vulnDBBuiltAt,omitzero"`
+	// RematchedDBBuiltAt is the database every stored inventory was last
+	// re-matched against (zero before the first re-match): an image's
+	// vulnerabilities are current when its scan or the re-match used the
+	// current database.
+	RematchedDBBuiltAt time.Time `json:"rematchedDBBuiltAt,omitzero"`
 	// Registries are the configured registries with their probes.
 	Registries []RegistryEvidence `json:"registries,omitempty"`
-	// Policy is the enforced policy's summary; nil when the policy domain
-	// has nothing (no policy applied, or the server has no policies).
-	Policy *PolicyEvidence `json:"policy,omitempty"`
+	// Policies are the policies clusters enforce, one per cluster; nil
+	// when no cluster enforces a policy.
+	Policies []PolicyEvidence `json:"policies,omitempty"`
 	// Clusters are the cluster components' postures; nil when no cluster
 	// component has reported.
 	Clusters []posture.Cluster `json:"clusters,omitempty"`
@@ -128,8 +133,10 @@ type RegistryProbe struct {
 	Error     string            `json:"error,omitempty"`
 }
 
-// PolicyEvidence summarises the policy in force.
+// PolicyEvidence summarises the policy a cluster enforces.
 type PolicyEvidence struct {
+	// Cluster enforces the policy.
+	Cluster string `json:"cluster,omitempty"`
 	Name    string `json:"name"`
 	Version int    `json:"version,omitempty"`
 	Link    string `json:"link,omitempty"`
@@ -145,6 +152,9 @@ type PolicyEvidence struct {
 // SignatureRule is "images from these registries must be signed by one of
 // these keys / identities".
 type SignatureRule struct {
+	// Trust identifies the keys and identities (policy.SignatureRequirement.Trust):
+	// verifications are stored under it.
+	Trust      string   `json:"trust,omitempty"`
 	Registries []string `json:"registries"`
 	Keys       []string `json:"keys,omitempty"`
 	Identities []string `json:"identities,omitempty"`

@@ -162,6 +162,9 @@ func compileCriteria(c *Criteria, r *rule) {
 		r.pod = append(r.pod, ctlAutomountToken)
 	case c.Registries != nil:
 		r.image = newRegistryCheck(c.Registries).image
+	case c.Signatures != nil:
+		r.signatures = newSignatureRequirement(r.name, c.Signatures)
+		r.image = r.signatures.image
 	case c.LatestTag != nil:
 		r.image = ctlLatestTag
 	case c.RequireDigest != nil:

@@ -30,6 +30,7 @@ const (
 	CtlLatestTag       = "latestTag"
 	CtlRequireDigest   = "requireDigest"
 	CtlImagePullPolicy = "imagePullPolicy"
+	CtlSignatures      = "signatures"
 	CtlAutomountToken  = "automountServiceAccountToken"
 	CtlPodAccess       = "podAccess"
 	// Scan results.

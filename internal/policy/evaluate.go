@@ -49,6 +49,8 @@ type rule struct {
 	image  func(*state, *imageInfo)
 	access func(*state, *Access)
 	cel    *celCheck
+	// signatures is set for a signatures criterion (image is its check).
+	signatures *SignatureRequirement
 	// dedup: a field reported by an earlier rule of the same control family
 	// is reported once, under the stronger action.
 	dedup bool
@@ -292,7 +294,7 @@ func (s *state) evalImage(img *Image) {
 			ref = img.Result.Target.RepoTags[0]
 		}
 	}
-	s.imgs = append(s.imgs, imageInfo{ref: parseImageRef(ref), scan: ImageScan{Result: img.Result}})
+	s.imgs = append(s.imgs, imageInfo{ref: parseImageRef(ref), scan: ImageScan{Result: img.Result, Signatures: img.Signatures}})
 	s.scopeExceptions(false)
 	for _, r := range s.ev.admission {
 		if !r.appliesToImages() {

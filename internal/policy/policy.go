@@ -111,6 +111,7 @@ type Criteria struct {
 	LatestTag                    *Flag       `yaml:"latestTag,omitempty" json:"latestTag,omitempty"`
 	RequireDigest                *Flag       `yaml:"requireDigest,omitempty" json:"requireDigest,omitempty"`
 	ImagePullPolicy              *PullPolicy `yaml:"imagePullPolicy,omitempty" json:"imagePullPolicy,omitempty"`
+	Signatures                   *Signatures `yaml:"signatures,omitempty" json:"signatures,omitempty"`
 	AutomountServiceAccountToken *Flag       `yaml:"automountServiceAccountToken,omitempty" json:"automountServiceAccountToken,omitempty"`
 	PodAccess                    *PodAccess  `yaml:"podAccess,omitempty" json:"podAccess,omitempty"`
 
@@ -237,6 +238,47 @@ type Resources struct {
 type Registries struct {
 	Allow []string `yaml:"allow,omitempty" json:"allow,omitempty"`
 	Deny  []string `yaml:"deny,omitempty" json:"deny,omitempty"`
+}
+
+// Signatures requires the images of some registries to be signed by one of
+// some keys or keyless identities ("images from these registries must be
+// signed by one of these keys / identities"). The policy does not verify:
+// the component that evaluates it (the cluster component's webhook, the
+// server's registry scans) verifies each covered image with
+// internal/sign against the rule's keys and identities and puts the
+// outcome in the subject (ImageScan.Signatures, Image.Signatures, keyed
+// by SignatureRequirement.Trust), as it puts scan results.
+type Signatures struct {
+	// Registries are hosts ("registry.example.com", "*.example.com") or,
+	// with a slash, globs over the repository ("ghcr.io/acme/*"), as in
+	// the registries criterion; "*" covers every image.
+	Registries []string `yaml:"registries" json:"registries"`
+	// Keys are PEM public keys (cosign.pub: ECDSA, Ed25519 or RSA).
+	Keys []string `yaml:"keys,omitempty" json:"keys,omitempty"`
+	// Identities are keyless signers (Fulcio certificates), verified
+	// against the trusted root the evaluating component is configured with.
+	Identities []SignerIdentity `yaml:"identities,omitempty" json:"identities,omitempty"`
+}
+
+// SignerIdentity is a keyless signer: the certificate's OIDC issuer and
+// subject (email or URI), exact or as regular expressions.
+type SignerIdentity struct {
+	Issuer        string `yaml:"issuer,omitempty" json:"issuer,omitempty"`
+	IssuerRegexp  string `yaml:"issuerRegexp,omitempty" json:"issuerRegexp,omitempty"`
+	Subject       string `yaml:"subject,omitempty" json:"subject,omitempty"`
+	SubjectRegexp string `yaml:"subjectRegexp,omitempty" json:"subjectRegexp,omitempty"`
+}
+
+// String is subject@issuer, a regular expression marked with ~.
+func (i SignerIdentity) String() string {
+	s, is := i.Subject, i.Issuer
+	if s == "" {
+		s = "~" + i.SubjectRegexp
+	}
+	if is == "" {
+		is = "~" + i.IssuerRegexp
+	}
+	return s + "@" + is
 }
 
 // PullPolicy requires imagePullPolicy to be one of Allowed (as Kubernetes

@@ -17,6 +17,9 @@ type Image struct {
 	// Ref is the image reference; empty means Result.Target.Name.
 	Ref    string
 	Result *model.Result
+	// Signatures are the image's signature verifications, by
+	// SignatureRequirement.Trust (see ImageScan.Signatures).
+	Signatures map[string]SignatureCheck
 }
 
 // ImageScan is what is known about one image of a workload.
@@ -26,6 +29,21 @@ type ImageScan struct {
 	// ScanError is set when an inline scan was tried and failed
 	// (UnknownImages scan): OnScanFailure then decides.
 	ScanError string
+	// Signatures are the verifications of the image's signatures against
+	// the keys and identities of each signature rule covering it, keyed by
+	// the rule's SignatureRequirement.Trust. A covered image without an
+	// entry was not verified: the rule counts it as unsigned.
+	Signatures map[string]SignatureCheck
+}
+
+// SignatureCheck is one verification of an image's signatures (made at
+// the edge with internal/sign).
+type SignatureCheck struct {
+	Verified bool
+	// Signer names what verified ("key:sha256:…", "identity:subject@issuer").
+	Signer string
+	// Reason says why the verification failed.
+	Reason string
 }
 
 // Workload is a Kubernetes object that runs pods: a Pod or a pod controller

@@ -213,6 +213,8 @@ func (p *Policy) validateRule(r *Rule, section string, i int, names map[string]b
 				crit("empty entry", "deny", j)
 			}
 		}
+	case c.Signatures != nil:
+		checkSignatures(c.Signatures, crit)
 	case c.ImagePullPolicy != nil:
 		if len(c.ImagePullPolicy.Allowed) == 0 {
 			crit("allowed is empty (Always, IfNotPresent, Never)", "allowed")

@@ -114,6 +114,11 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Pattern: api.PathPolicyVersion, Action: auth.ActionRead, handler: s.handleGetPolicyVersion},
 
 		{Method: "GET", Pattern: api.PathComplianceReport, Action: auth.ActionRead, handler: s.handleComplianceReport},
+		{Method: "GET", Pattern: api.PathComplianceHistory, Action: auth.ActionRead, handler: s.handleComplianceHistory},
+		{Method: "GET", Pattern: api.PathComplianceSnapshot, Action: auth.ActionRead, handler: s.handleComplianceSnapshot},
+		{Method: "POST", Pattern: api.PathComplianceAssess, Action: auth.ActionIngest, handler: s.handleComplianceAssess},
+		{Method: "POST", Pattern: api.PathAgentPosture, Action: auth.ActionAgent, MaxBody: api.MaxNodePostureBytes, handler: s.handleAgentPosture},
+		{Method: "POST", Pattern: api.PathClusterPosture, Action: auth.ActionCluster, MaxBody: api.MaxClusterPostureBytes, handler: s.handleClusterPosture},
 	}
 }
 

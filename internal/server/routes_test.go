@@ -16,6 +16,7 @@ import (
 
 	"mamori/internal/api"
 	"mamori/internal/auth"
+	"mamori/internal/compliance/posture"
 	"mamori/internal/demo"
 	"mamori/internal/model"
 	"mamori/internal/store"
@@ -162,9 +163,24 @@ func routeCases() map[string]routeCase {
 			return "/api/v1/agents/mitigations", api.MitigationRequest{EventID: fmt.Sprintf("ev-%d", time.Now().UnixNano()),
 				Action: model.ActionTerminate, Node: "node-1", Namespace: pod.Namespace, Pod: pod.Name, Rule: "shell"}
 		},
-		"GET /api/v1/mitigations":       static("/api/v1/mitigations?state=pending&cluster=" + routesCluster),
-		"GET /api/v1/policies":          static("/api/v1/policies"),
-		"GET /api/v1/compliance/report": static("/api/v1/compliance/report"),
+		"GET /api/v1/mitigations":        static("/api/v1/mitigations?state=pending&cluster=" + routesCluster),
+		"GET /api/v1/policies":           static("/api/v1/policies"),
+		"GET /api/v1/compliance/report":  static("/api/v1/compliance/report"),
+		"GET /api/v1/compliance/history": static("/api/v1/compliance/history?standard=cis-docker&limit=5"),
+		"GET /api/v1/compliance/snapshots/{id}": func(t *testing.T, e *testEnv) (string, any) {
+			snaps, err := e.srv.assessments.Reassess(context.Background(), "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("/api/v1/compliance/snapshots/%d?format=html", snaps[0].ID), nil
+		},
+		"POST /api/v1/compliance/assess": static("/api/v1/compliance/assess"),
+		"POST /api/v1/agents/posture": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/agents/posture", posture.Node{Node: "node-1", Root: "/", CollectedAt: time.Now().Add(-time.Second)}
+		},
+		"POST /api/v1/clusters/posture": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/clusters/posture", posture.Cluster{CollectedAt: time.Now().Add(-time.Second)}
+		},
 		"POST /api/v1/policies": func(*testing.T, *testEnv) (string, any) {
 			return "/api/v1/policies", api.PolicyApply{File: "p.yaml", Document: policyDoc(fmt.Sprintf("p-%d", time.Now().UnixNano()))}
 		},

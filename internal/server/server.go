@@ -122,6 +122,13 @@ type Config struct {
 	// Compliance sets how often continuous compliance looks at each
 	// cluster (zero fields: the defaults of service/compliance).
 	Compliance compliance.Config
+	// ComplianceSettings are the thresholds of compliance assessments
+	// (zero fields: internal/compliance's defaults); AssessSchedule and
+	// AssessPoll how often every standard is re-assessed and how often the
+	// evidence is looked at for changes (zero: service/assessments'
+	// defaults, hourly and every ten seconds).
+	ComplianceSettings         compliancestd.Settings
+	AssessSchedule, AssessPoll time.Duration
 	// Clamd is the clamd address registry scans use for malware ("" =
 	// malware.DefaultClamdAddress, used when reachable; the built-in hash
 	// list runs always).
@@ -284,7 +291,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.inventory = inventory.New(st, cfg.Logger, nil)
 	s.mitigations = mitigations.New(st, cfg.Logger, nil)
 	s.compliance = compliance.New(st, s.events, s.mitigations, s.images, cfg.Compliance, cfg.Logger, nil)
-	s.assessments = assessments.New(s.images, s.registries, nil, compliancestd.Settings{}, cfg.Logger, nil)
+	s.assessments = assessments.New(assessments.Config{Store: st, Images: s.images, Registries: s.registries, Matcher: s.matcher,
+		Settings: cfg.ComplianceSettings, Schedule: cfg.AssessSchedule, Poll: cfg.AssessPoll, Logger: cfg.Logger})
 	s.syncer = regscan.New(s.bgCtx, regscan.Config{Store: st, Match: s.matcher.MatchResult, Ingest: s.images.Ingest, OpenSecret: s.box.open,
 		CacheDir: cfg.CacheDir, TempDir: filepath.Join(cfg.DataDir, "tmp"), Clamd: cfg.Clamd, Version: cfg.Version, Logger: cfg.Logger})
 	s.console = cfg.Console
@@ -319,10 +327,14 @@ func (s *Server) CertFingerprint() string { return s.certFP }
 // vulnerability DB watcher (which re-matches on change) and session
 // clean-up. Run calls it.
 func (s *Server) Start() {
-	s.bg.Add(2)
+	s.bg.Add(3)
 	go func() {
 		defer s.bg.Done()
 		s.backgroundLoop(s.bgCtx)
+	}()
+	go func() {
+		defer s.bg.Done()
+		s.assessments.Run(s.bgCtx)
 	}()
 	go func() {
 		defer s.bg.Done()

@@ -54,10 +54,11 @@ type AssessmentStore interface {
 	// ImageBuildTimes returns the build time (the image configuration's
 	// creation time) of every image whose latest scan knew it, by image ID.
 	ImageBuildTimes(ctx context.Context) (map[int64]time.Time, error)
-	// EvidenceStamp summarises when the evidence of an assessment last
-	// changed (scans, policies, admission events, postures, probes,
-	// signatures, registries): equal stamps mean nothing changed.
-	EvidenceStamp(ctx context.Context) (string, error)
+	// EvidenceStamp summarises when each part of the evidence of an
+	// assessment last changed (the Stamp* names: scans, policies,
+	// admission events, postures, probes, signatures, registries): a part
+	// that compares equal did not change.
+	EvidenceStamp(ctx context.Context) (map[string]int64, error)
 }
 
 // NodePosture is a node's latest posture.
@@ -439,8 +440,14 @@ func (s *sqlStore) LatestAssessment(ctx context.Context, standard string) (Asses
 }
 
 // EvidenceStamp implements AssessmentStore.
-func (s *sqlStore) EvidenceStamp(ctx context.Context) (string, error) {
-	var v [12]int64
+func (s *sqlStore) EvidenceStamp(ctx context.Context) (map[string]int64, error) {
+	names := []string{StampScans, StampImages, StampPolicies, StampPolicyCount, StampAssignments, StampAdmission,
+		StampNodePostures, StampHostMatches, StampClusterPostures, StampProbes, StampSignatures, StampRegistries}
+	v := make([]int64, len(names))
+	dest := make([]any, len(v))
+	for i := range v {
+		dest[i] = &v[i]
+	}
 	err := s.db.QueryRowContext(ctx, `SELECT
 		(SELECT COALESCE(MAX(id), 0) FROM scans),
 		(SELECT COUNT(*) FROM images),
@@ -453,13 +460,32 @@ func (s *sqlStore) EvidenceStamp(ctx context.Context) (string, error) {
 		(SELECT COALESCE(MAX(received_at), 0) FROM cluster_postures),
 		(SELECT COALESCE(MAX(probed_at), 0) FROM registry_probes),
 		(SELECT COALESCE(MAX(verified_at), 0) FROM image_signatures),
-		(SELECT COALESCE(MAX(updated_at), 0) + COUNT(*) FROM registries)`).
-		Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11])
+		(SELECT COALESCE(MAX(updated_at), 0) + COUNT(*) FROM registries)`).Scan(dest...)
 	if err != nil {
-		return "", fmt.Errorf("store: evidence stamp: %w", err)
+		return nil, fmt.Errorf("store: evidence stamp: %w", err)
 	}
-	return fmt.Sprint(v), nil
+	out := make(map[string]int64, len(names))
+	for i, n := range names {
+		out[n] = v[i]
+	}
+	return out, nil
 }
+
+// Parts of an evidence stamp: each moves when its evidence changes.
+const (
+	StampScans           = "scans"
+	StampImages          = "images"
+	StampPolicies        = "policies"
+	StampPolicyCount     = "policyCount"
+	StampAssignments     = "policyAssignments"
+	StampAdmission       = "admission"
+	StampNodePostures    = "nodePostures"
+	StampHostMatches     = "hostMatches"
+	StampClusterPostures = "clusterPostures"
+	StampProbes          = "registryProbes"
+	StampSignatures      = "signatures"
+	StampRegistries      = "registries"
+)
 
 // ImageBuildTimes implements AssessmentStore.
 func (s *sqlStore) ImageBuildTimes(ctx context.Context) (map[int64]time.Time, error) {

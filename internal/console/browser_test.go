@@ -15,6 +15,7 @@ import (
 
 	"mamori/internal/auth"
 	"mamori/internal/policy"
+	"mamori/internal/service/policies"
 	"mamori/internal/store"
 )
 
@@ -185,8 +186,15 @@ func TestBrowser(t *testing.T) {
 	b.expectText("main", "Policy created", "pss-baseline", "podSecurity (baseline)", "critical-vulnerabilities", "No cluster enforces this policy")
 	b.shot("18-policy")
 
-	// Runtime rulesets: the catalogue, a rule's condition, the policies without runtime rules.
+	// Runtime rulesets: the catalogue, a rule's condition, each policy's
+	// rulesets with the rules' actions, the policies without runtime rules.
+	if _, err := policies.New(e.st, nil, nil).Apply(context.Background(), "runtime.yaml", []byte(consoleRuntimePolicy)); err != nil {
+		t.Fatal(err)
+	}
 	b.do("rulesets", chromedp.Click(css(`nav.nav a[href="/rulesets"]`)), waitPage("rulesets"))
+	b.expectText("#rules-table thead", "runtime", "namespaces payments", "agent's own rule files")
+	b.expectText("#rule-crypto-miner-binary", "terminate")
+	b.expectText("#host-groups", "default")
 	b.expectText("#rules-table", "Terminal shell in a container", "terminal-shell-in-container", "T1059.004", "Crypto-miner executed")
 	b.expectText("main", "Policies without runtime rulesets: default")
 	b.do("open rule", chromedp.Click(css(`#rule-terminal-shell-in-container summary`)),

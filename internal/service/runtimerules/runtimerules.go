@@ -95,9 +95,9 @@ func (s *Service) load() (*rules.Catalog, []Rule, error) {
 		if a == "" {
 			a = model.ActionLog
 		}
-		out = append(out, Rule{ID: r.ID, Title: r.Title, Description: r.Description, Severity: r.Severity,
+		out = append(out, Rule{ID: r.ID, Title: r.Title, Description: strings.TrimSpace(r.Description), Severity: r.Severity,
 			Tactic: r.Tactic, TacticName: tactics[r.Tactic], Technique: r.Technique, TechniqueName: techniques[r.Technique],
-			Kinds: kinds, Condition: strings.TrimSpace(r.Condition), Output: r.Output, Tags: slices.Clone(r.Tags), Action: a,
+			Kinds: kinds, Condition: strings.TrimSpace(r.Condition), Output: strings.TrimSpace(r.Output), Tags: slices.Clone(r.Tags), Action: a,
 			File: r.Pos.String()})
 	}
 	s.cat, s.catalog = cat, out

@@ -2,6 +2,8 @@ package main
 
 import (
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -108,6 +110,10 @@ func runAgent(cmd *cobra.Command, g *globalOptions, o *agentOptions) error {
 		level = slog.LevelWarn
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(agent.DefaultGCPercent)
+		debug.SetMemoryLimit(agent.DefaultMemoryLimit)
+	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err

@@ -326,6 +326,10 @@ func (r *Runtime) Inventory() (container.Inventory, <-chan struct{}) {
 	return r.res.Inventory()
 }
 
+// drainBurst bounds the events the worker takes in a row before it looks
+// at its other inputs (container invalidations, the stats tick, ctx).
+const drainBurst = 256
+
 // workerStats are the worker's own tables, published for Stats.
 type workerStats struct {
 	Rules      rules.Stats `json:"rules"`
@@ -375,6 +379,11 @@ func (r *Runtime) work(ctx context.Context) {
 				st, ev = cur, cur.engine.NewEvaluator()
 			}
 			r.process(ctx, e, st, ev, in, procs, writers)
+			// Under load, take what is queued without the select above
+			// (one consumer: a receive with len > 0 does not block).
+			for i := 0; i < drainBurst && len(r.queue) > 0; i++ {
+				r.process(ctx, <-r.queue, st, ev, in, procs, writers)
+			}
 		}
 	}
 }

@@ -146,7 +146,7 @@ func TestFdKind(t *testing.T) {
 		"socket:[1234]": "socket", "pipe:[5]": "pipe", "/dev/null": "null", "/dev/pts/3": "tty",
 		"/dev/tty1": "tty", "/tmp/out.log": "file", "anon_inode:[eventfd]": "file", "": "",
 	} {
-		if got := fdKind(in); got != want {
+		if got := fdKind([]byte(in)); got != want {
 			t.Errorf("fdKind(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -117,6 +117,10 @@ func (s *Server) handleComplianceHistory(w http.ResponseWriter, r *http.Request)
 
 // handleComplianceAssess re-assesses every standard now.
 func (s *Server) handleComplianceAssess(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.assessments.CheckRegistries(r.Context(), true); err != nil {
+		s.fail(w, r, "compliance assessment", err)
+		return
+	}
 	snaps, err := s.assessments.Reassess(r.Context(), "requested")
 	if err != nil {
 		s.fail(w, r, "compliance assessment", err)

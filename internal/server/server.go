@@ -9,6 +9,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"mamori/internal/auth"
 	"mamori/internal/service/assessments"
@@ -129,6 +132,12 @@ type Config struct {
 	// defaults, hourly and every ten seconds).
 	ComplianceSettings         compliancestd.Settings
 	AssessSchedule, AssessPoll time.Duration
+	// RegistryRoots verify registries' certificates in compliance probes
+	// and signature verification (nil: the system roots, which
+	// SSL_CERT_FILE and SSL_CERT_DIR extend); TrustedRoot verifies
+	// keyless signatures of the policies' signatures rules (nil: keys only).
+	RegistryRoots *x509.CertPool
+	TrustedRoot   *root.TrustedRoot
 	// Clamd is the clamd address registry scans use for malware ("" =
 	// malware.DefaultClamdAddress, used when reachable; the built-in hash
 	// list runs always).
@@ -292,7 +301,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.mitigations = mitigations.New(st, cfg.Logger, nil)
 	s.compliance = compliance.New(st, s.events, s.mitigations, s.images, cfg.Compliance, cfg.Logger, nil)
 	s.assessments = assessments.New(assessments.Config{Store: st, Images: s.images, Registries: s.registries, Matcher: s.matcher,
-		Settings: cfg.ComplianceSettings, Schedule: cfg.AssessSchedule, Poll: cfg.AssessPoll, Logger: cfg.Logger})
+		Settings: cfg.ComplianceSettings, Schedule: cfg.AssessSchedule, Poll: cfg.AssessPoll, Logger: cfg.Logger,
+		RegistryRoots: cfg.RegistryRoots, TrustedRoot: cfg.TrustedRoot, OpenSecret: s.box.open})
 	s.syncer = regscan.New(s.bgCtx, regscan.Config{Store: st, Match: s.matcher.MatchResult, Ingest: s.images.Ingest, OpenSecret: s.box.open,
 		CacheDir: cfg.CacheDir, TempDir: filepath.Join(cfg.DataDir, "tmp"), Clamd: cfg.Clamd, Version: cfg.Version, Logger: cfg.Logger})
 	s.console = cfg.Console

@@ -17,6 +17,7 @@ package assessments
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
+
 	"mamori/internal/api"
 	"mamori/internal/compliance"
 	"mamori/internal/compliance/posture"
@@ -33,6 +36,7 @@ import (
 	"mamori/internal/policy"
 	"mamori/internal/service"
 	"mamori/internal/service/images"
+	"mamori/internal/sign"
 	"mamori/internal/store"
 )
 
@@ -83,9 +87,17 @@ type Config struct {
 	// changes; default DefaultPoll.
 	Schedule, Poll time.Duration
 	// Keep is how many snapshots are kept per standard (DefaultKeep).
-	Keep   int
-	Logger *slog.Logger
-	Now    func() time.Time
+	Keep int
+	// RegistryRoots verify registries' certificates in probes and
+	// signature verification (nil: the system roots).
+	RegistryRoots *x509.CertPool
+	// TrustedRoot verifies keyless signatures (nil: rules with identities
+	// verify with their keys only, or record why not).
+	TrustedRoot *root.TrustedRoot
+	// OpenSecret decrypts a registry's stored password (nil: anonymous).
+	OpenSecret func(sealed []byte) ([]byte, error)
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Defaults, each with its reason.
@@ -115,6 +127,9 @@ type Service struct {
 	mu        sync.Mutex
 	lastStamp map[string]int64
 	kick      chan string
+
+	vmu       sync.Mutex
+	verifiers map[string]*sign.Verifier
 }
 
 // New returns the service.
@@ -134,7 +149,7 @@ func New(cfg Config) *Service {
 	if cfg.Keep <= 0 {
 		cfg.Keep = DefaultKeep
 	}
-	return &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, kick: make(chan string, 1)}
+	return &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Now, kick: make(chan string, 1), verifiers: map[string]*sign.Verifier{}}
 }
 
 // Standards are the standards a report can be asked for.

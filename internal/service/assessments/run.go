@@ -34,6 +34,9 @@ func (s *Service) Run(ctx context.Context) {
 	defer poll.Stop()
 	last := time.Time{}
 	for {
+		if _, err := s.CheckRegistries(ctx, false); err != nil && ctx.Err() == nil {
+			s.log.Warn("compliance: registry checks", "err", err)
+		}
 		cause := ""
 		if time.Since(last) >= s.cfg.Schedule {
 			cause = "schedule"

@@ -56,6 +56,7 @@ type scanOptions struct {
 	pkgSecrets    bool
 	skipDBUpdate  bool
 	dbURL         string
+	sig           verifyOptions
 }
 
 func (o *scanOptions) addFlags(cmd *cobra.Command, defaultScanners []string) {
@@ -112,6 +113,7 @@ func newImageCmd(g *globalOptions) *cobra.Command {
 	}
 	o.addFlags(cmd, []string{"vuln", "secret"})
 	o.addImageFlags(cmd)
+	o.sig.addFlags(cmd)
 	return cmd
 }
 
@@ -252,6 +254,21 @@ func runImage(ctx context.Context, g *globalOptions, o *scanOptions, args []stri
 		return err
 	}
 	defer cleanup()
+	if o.sig.verify || o.policyFile != "" {
+		var ev *policy.Evaluator
+		if o.policyFile != "" {
+			if ev, err = loadPolicy(o.policyFile); err != nil {
+				return err
+			}
+		}
+		ref := ""
+		if len(args) == 1 {
+			ref = args[0]
+		}
+		if err := o.sig.run(ctx, ref, o.insecure, ev, os.Stderr, g.quiet); err != nil {
+			return err
+		}
+	}
 	opts := []image.Option{image.WithPlatform(o.platform)}
 	if o.insecure {
 		opts = append(opts, image.WithPlainHTTP())
@@ -369,7 +386,7 @@ func finish(ctx context.Context, g *globalOptions, o *scanOptions, format report
 		for _, w := range ev.Warnings() {
 			g.logger.Warn(w)
 		}
-		d := ev.Evaluate(&policy.Image{Result: res}, now)
+		d := ev.Evaluate(&policy.Image{Result: res, Signatures: o.sig.checks}, now)
 		for _, w := range d.Warnings() {
 			g.logger.Warn(w)
 		}
@@ -394,6 +411,13 @@ func finish(ctx context.Context, g *globalOptions, o *scanOptions, format report
 		}
 		if !g.quiet {
 			fmt.Fprintf(os.Stderr, "mamori: gate failed: %s\n", strings.Join(verdict.Reasons, "; "))
+		}
+		return &exitError{code: code}
+	}
+	if o.sig.verify && (o.sig.result == nil || !o.sig.result.Verified) {
+		code := o.exitCode
+		if code == 0 {
+			code = 1
 		}
 		return &exitError{code: code}
 	}

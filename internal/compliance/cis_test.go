@@ -30,14 +30,28 @@ func cisEvidence() *Evidence {
 }
 
 var cisViolations = map[string]func(e *Evidence){
-	"CIS-Docker-4.1": func(e *Evidence) { e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-IMG-001", "CIS-Docker-4.1")) },
-	"CIS-Docker-4.3": func(e *Evidence) { e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-IMG-006", "CIS-Docker-4.3")) },
+	"CIS-Docker-4.1": func(e *Evidence) {
+		e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-IMG-001", "CIS-Docker-4.1"))
+	},
+	"CIS-Docker-4.3": func(e *Evidence) {
+		e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-IMG-006", "CIS-Docker-4.3"))
+	},
 	"CIS-Docker-4.4": func(e *Evidence) { e.Images[1].BuiltAt = testNow.Add(-200 * 24 * time.Hour) },
-	"CIS-Docker-4.5": func(e *Evidence) { e.Images[0].Signature = &SignatureEvidence{Required: true, Reason: "no signature found"} },
-	"CIS-Docker-4.6": func(e *Evidence) { e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-IMG-002", "CIS-Docker-4.6")) },
-	"CIS-Docker-4.7": func(e *Evidence) { e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-IMG-003", "CIS-Docker-4.7")) },
-	"CIS-Docker-4.8": func(e *Evidence) { e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-FS-001", "CIS-Docker-4.8")) },
-	"CIS-Docker-4.9": func(e *Evidence) { e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-IMG-004", "CIS-Docker-4.9")) },
+	"CIS-Docker-4.5": func(e *Evidence) {
+		e.Images[0].Signature = &SignatureEvidence{Required: true, Reason: "no signature found"}
+	},
+	"CIS-Docker-4.6": func(e *Evidence) {
+		e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-IMG-002", "CIS-Docker-4.6"))
+	},
+	"CIS-Docker-4.7": func(e *Evidence) {
+		e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-IMG-003", "CIS-Docker-4.7"))
+	},
+	"CIS-Docker-4.8": func(e *Evidence) {
+		e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-FS-001", "CIS-Docker-4.8"))
+	},
+	"CIS-Docker-4.9": func(e *Evidence) {
+		e.Images[0].Findings = append(e.Images[0].Findings, misconfig("MSC-IMG-004", "CIS-Docker-4.9"))
+	},
 	"CIS-Docker-4.10": func(e *Evidence) {
 		e.Images[0].Findings = append(e.Images[0].Findings, FindingBrief{Kind: model.KindSecret, ID: "aws-access-key-id", Severity: model.SeverityCritical})
 	},
@@ -47,7 +61,9 @@ var cisViolations = map[string]func(e *Evidence){
 	"CIS-K8s-5.1.3": func(e *Evidence) {
 		e.Clusters[0].Bindings = append(e.Clusters[0].Bindings, posture.Binding{Kind: "RoleBinding", Namespace: "a", Name: "w", Role: "Role/all", Reason: "wildcard", Subjects: []string{"User:bob"}})
 	},
-	"CIS-K8s-5.3.2": func(e *Evidence) { e.Clusters[0].Namespaces = append(e.Clusters[0].Namespaces, posture.Namespace{Name: "open", Pods: 2}) },
+	"CIS-K8s-5.3.2": func(e *Evidence) {
+		e.Clusters[0].Namespaces = append(e.Clusters[0].Namespaces, posture.Namespace{Name: "open", Pods: 2})
+	},
 }
 
 func misconfig(id, control string) FindingBrief {

@@ -80,7 +80,7 @@ type Result struct {
 	// installed, with their digests (dpkg's md5sums, rpm's file digests,
 	// apk's Z: checksums). The scan decides at merge whether a file with a
 	// finding is one of them, unmodified or changed after install.
-	Owned []OwnedFile `json:"owned,omitempty"`
+	Owned OwnedFiles `json:"owned,omitempty"`
 	// Digests are set by the walk on files that have findings or packages, so that the
 	// merge can compare them with Owned.
 	Digests *Digests `json:"digests,omitempty"`

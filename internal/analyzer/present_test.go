@@ -3,8 +3,10 @@ package analyzer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"io/fs"
+	"reflect"
 	"testing"
 
 	"mamori/internal/model"
@@ -59,5 +61,33 @@ func TestPresentClearsStaleFindings(t *testing.T) {
 	m = Merge([]*LayerResult{layers[1], layers[0]})
 	if r := m.Files["etc/app.conf"]; r == nil || len(r.Findings) != 1 {
 		t.Errorf("merged = %+v, want the finding of the top version", r)
+	}
+}
+
+func TestOwnedFilesRoundTrip(t *testing.T) {
+	in := OwnedFiles{
+		{Path: "usr/bin/a", Package: "p", Arch: "amd64", Type: "deb", Algo: "md5", Digest: "0123"},
+		{Path: "usr/bin/b c\nd", Package: "p", Arch: "amd64", Type: "deb", Algo: "md5", Digest: "4567"},
+		{Path: "lib/x", Package: "q", Type: "apk", Algo: "sha1", Digest: "89ab"},
+		{Path: "usr/bin/d", Package: "p", Arch: "amd64", Type: "deb", Algo: "md5", Digest: "cdef"},
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out OwnedFiles
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Errorf("round trip:\n%+v\n%+v\n%s", in, out, b)
+	}
+	if _, err := json.Marshal(OwnedFiles{{Path: "a\x00b", Digest: "0"}}); err == nil {
+		t.Error("NUL in a path encoded")
+	}
+	for _, bad := range []string{`{"p":1}`, `[{"p":"x","f":"no-space-record\u0000"}]`, `[{"f":5}]`} {
+		if err := json.Unmarshal([]byte(bad), &out); err == nil {
+			t.Errorf("%s decoded", bad)
+		}
 	}
 }

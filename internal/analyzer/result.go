@@ -2,7 +2,7 @@ package analyzer
 
 // resultFormatVersion is part of every cache key: bump it when LayerResult's
 // encoding changes meaning.
-const resultFormatVersion = "layer-result/3" // 2: the last tar entry for a path wins; 3: owned files and digests (issue 14)
+const resultFormatVersion = "layer-result/4" // 2: the last tar entry for a path wins; 3: owned files and digests (issue 14); 4: owned files grouped
 
 // LayerResult is what one walk of one layer (or one file tree) produced.
 // It is what the layer cache stores, keyed by Set.CacheKey(DiffID).

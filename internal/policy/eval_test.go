@@ -51,7 +51,8 @@ func vulnsFixture() []model.Vulnerability {
 		{ID: "CVE-2024-0001", Severity: model.SeverityCritical, FixedVersion: "1.1", CVSS: []model.CVSS{{Version: "3.1", Score: 9.8}},
 			Published: testNow.AddDate(0, 0, -90), Package: model.PackageRef{Name: "openssl"}},
 		{ID: "GHSA-xxxx-0002", Aliases: []string{"CVE-2024-0002"}, Severity: model.SeverityCritical, CVSS: []model.CVSS{{Version: "3.1", Score: 9.1}},
-			Published: testNow.AddDate(0, 0, -2), Package: model.PackageRef{Name: "zlib"}},
+			Published: testNow.AddDate(0, 0, -2), Package: model.PackageRef{Name: "zlib"},
+			KEV: &model.KEV{CVE: "CVE-2024-0002", DateAdded: "2024-05-01"}},
 		{ID: "CVE-2024-0003", Severity: model.SeverityHigh, FixedVersion: "2.0", CVSS: []model.CVSS{{Version: "3.1", Score: 7.5}, {Version: "4.0", Score: 8.7}},
 			Package: model.PackageRef{Name: "curl"}},
 		{ID: "CVE-2024-0004", Severity: model.SeverityLow, FixedVersion: "3", Package: model.PackageRef{Name: "tar"}},
@@ -84,7 +85,8 @@ func TestScanCriteria(t *testing.T) {
 		{"vulnerabilities: {severity: critical, publishedDaysAgo: 30}", 1, "CVE-2024-0001"},
 		{"vulnerabilities: {severity: high, publishedDaysAgo: 30}", 2, "CVE-2024-0001,CVE-2024-0003"}, // no date counts as old
 		{"vulnerabilities: {ids: [cve-2024-0002]}", 1, "GHSA-xxxx-0002"},                              // by alias, any case
-		{"vulnerabilities: {severity: critical, knownExploited: true}", 0, ""},                        // no KEV data yet (issue 15)
+		{"vulnerabilities: {severity: critical, knownExploited: true}", 1, "GHSA-xxxx-0002"},          // in CISA's catalogue
+		{"vulnerabilities: {knownExploited: true}", 1, "GHSA-xxxx-0002"},
 		{"vulnerabilities: {severity: critical, cvss: 9.9}", 0, ""},
 		{"malware: {}", 1, "Eicar-Test-Signature"},
 		{"secrets: {}", 2, "aws-access-key-id,generic-api-key"},

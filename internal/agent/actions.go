@@ -2,13 +2,14 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"mamori/internal/api"
+	"mamori/internal/api/client"
 	"mamori/internal/model"
 	"mamori/internal/runtime/container"
 	"mamori/internal/runtime/event"
@@ -28,30 +29,20 @@ import (
 // internal/runtime/respond (nftables in its network namespace, the
 // runtime's kill).
 
-// MitigationRequest asks the server to have the cluster component isolate
-// (quarantine NetworkPolicy) or terminate (delete) a pod.
-type MitigationRequest struct {
-	// EventID is the event the action is for (the same ID is delivered
-	// with the event).
-	EventID   string       `json:"eventId"`
-	Action    model.Action `json:"action"`
-	Node      string       `json:"node"`
-	Namespace string       `json:"namespace"`
-	Pod       string       `json:"pod"`
-	Container string       `json:"container"` // container ID
-	Rule      string       `json:"rule"`
-}
-
-// MitigationRequester is the server call the Kubernetes executor needs.
-// The server has no such route yet (docs/agent.md, Gaps): the typed client
-// does not implement it, and actions on Kubernetes containers are recorded
-// as failed, saying so.
+// MitigationRequester is the server call of the Kubernetes executor (POST
+// /api/v1/agents/mitigations): the server queues the request for the
+// cluster component, which isolates (quarantine NetworkPolicy) or deletes
+// the pod and records the outcome. *client.Client implements it. The
+// server accepts requests only from an agent token bound to a cluster, for
+// a pod its inventory places on the agent's node.
 type MitigationRequester interface {
-	RequestMitigation(ctx context.Context, r MitigationRequest) error
+	RequestMitigation(ctx context.Context, r api.MitigationRequest) (api.Mitigation, error)
 }
 
-// ErrNoMitigationRoute says the server cannot take mitigation requests.
-var ErrNoMitigationRoute = errors.New("the server has no route for mitigation requests yet (POST /api/v1/agents/mitigations is not implemented); the cluster component cannot be asked")
+var _ MitigationRequester = (*client.Client)(nil)
+
+// errNoServer says a Kubernetes pod cannot be acted on without a server.
+const errNoServer = "a Kubernetes pod is isolated or terminated by the cluster component, asked through mamori server; this agent has no server"
 
 // serverExecutor is the Kubernetes executor: it asks the server.
 type serverExecutor struct {
@@ -80,21 +71,28 @@ func (s *serverExecutor) do(ctx context.Context, a model.Action, t respond.Targe
 	start := time.Now()
 	r := respond.Result{Action: a, Executor: s.Name(), At: start}
 	if s.req == nil {
-		r.Error = ErrNoMitigationRoute.Error()
+		r.Error = errNoServer
+		return r
+	}
+	if t.Pod == "" || t.PodNamespace == "" {
+		r.Error = "the container belongs to no known pod"
 		return r
 	}
 	evID, _ := ctx.Value(eventIDKey{}).(string)
 	rule, _ := ctx.Value(ruleIDKey{}).(string)
-	err := s.req.RequestMitigation(ctx, MitigationRequest{EventID: evID, Action: a, Node: s.node,
+	m, err := s.req.RequestMitigation(ctx, api.MitigationRequest{EventID: evID, Action: a, Node: s.node,
 		Namespace: t.PodNamespace, Pod: t.Pod, Container: t.ID, Rule: rule})
 	r.Took = time.Since(start)
 	if err != nil {
-		r.Error = err.Error()
+		r.Error = "the server refused the request: " + err.Error()
 		return r
 	}
-	// The server took the request; the cluster component applies it and
-	// records its own event.
-	r.Done, r.Detail = true, fmt.Sprintf("requested from the server for pod %s/%s", t.PodNamespace, t.Pod)
+	// The agent's part is done: the server queued the request; the
+	// cluster component applies it and records the outcome (listed by
+	// GET /api/v1/mitigations).
+	r.Done = true
+	r.Detail = fmt.Sprintf("requested from the server: mitigation %d (%s) of pod %s/%s, applied by the cluster component",
+		m.ID, m.State, t.PodNamespace, t.Pod)
 	return r
 }
 

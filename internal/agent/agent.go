@@ -49,8 +49,9 @@ var _ ServerAPI = (*client.Client)(nil)
 
 // InventoryReporter is the server call that takes the node's containers
 // and images (issue 11 item 7: the runtime vulnerability view of hosts
-// without Kubernetes). The server has no such route yet: the typed client
-// does not implement it, and the agent says so once in its log and stats.
+// without Kubernetes). The typed client has no call for it alone (the
+// server's node posture carries containers among the whole compliance
+// posture, docs/agent.md Gaps): the agent says so once in its log and stats.
 type InventoryReporter interface {
 	ReportInventory(ctx context.Context, inv NodeInventory) error
 }
@@ -178,9 +179,9 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 				return nil, err
 			}
 		} else {
-			// With a server the rulesets come from it (the cluster policy,
-			// the host group); until it sends some, the default ruleset.
-			rc = RuleConfig{Origin: "default (the server sends no rulesets yet)"}
+			// With a server the rulesets come from the policy it assigns
+			// (fetched after registration); until then the default ruleset.
+			rc = RuleConfig{Origin: "default (until the server's policy is loaded)"}
 		}
 		var ropts []RuntimeOption
 		if m, ok := a.server.(MitigationRequester); ok {

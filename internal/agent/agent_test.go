@@ -326,3 +326,49 @@ func (s *syncBuffer) Bytes() []byte {
 	defer s.mu.Unlock()
 	return bytes.Clone(s.b.Bytes())
 }
+
+// policyServer is fakeServer with a policy assigned.
+type policyServer struct {
+	fakeServer
+	name    string
+	version int
+	doc     string
+}
+
+func (p *policyServer) AgentConfig(context.Context) (api.ComponentConfig, error) {
+	return api.ComponentConfig{HeartbeatInterval: "1s", Policy: p.name, PolicyVersion: p.version}, nil
+}
+func (p *policyServer) AgentPolicy(context.Context) (api.ComponentPolicy, error) {
+	return api.ComponentPolicy{Name: p.name, Version: p.version, Document: p.doc}, nil
+}
+
+// TestServerPolicy: the rulesets come from the policy the server assigns,
+// are replaced when its version changes, kept when a new version cannot
+// run, and fall back to the default ruleset when none is assigned.
+func TestServerPolicy(t *testing.T) {
+	srv := &policyServer{fakeServer: fakeServer{ids: map[string]int{}}, name: "prod", version: 1, doc: testPolicy}
+	cfg := Defaults()
+	cfg.Server.URL = "https://server.invalid"
+	cfg.Spool.Dir = t.TempDir()
+	a, err := New(cfg, WithServer(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loaded policyVersion
+	ctx := context.Background()
+	a.syncConfig(ctx, time.Second, &loaded)
+	st := a.Runtime().RuntimeStats()
+	if st.RulesOrigin != "policy prod v1 (from the server)" || len(st.Rulesets) != 2 {
+		t.Fatalf("after v1: %q %v", st.RulesOrigin, st.Rulesets)
+	}
+	srv.version, srv.doc = 2, "apiVersion: mamori.dev/v1\nkind: Policy\nname: prod\nruntime: [{ruleset: nope}]\n"
+	a.syncConfig(ctx, time.Second, &loaded)
+	if got := a.Runtime().RuntimeStats().RulesOrigin; got != "policy prod v1 (from the server)" {
+		t.Fatalf("a policy naming an unknown ruleset replaced the rules: %q", got)
+	}
+	srv.name, srv.version = "", 0
+	a.syncConfig(ctx, time.Second, &loaded)
+	if got := a.Runtime().RuntimeStats(); got.RulesOrigin != "default (the server assigns no policy)" || got.Rulesets[0] != "default" {
+		t.Fatalf("no policy: %q %v", got.RulesOrigin, got.Rulesets)
+	}
+}

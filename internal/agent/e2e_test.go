@@ -19,6 +19,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"mamori/internal/api"
+	"mamori/internal/api/client"
 	"mamori/internal/model"
 	"mamori/internal/runtime/event"
 	"mamori/internal/runtime/rules"
@@ -29,18 +31,20 @@ var ctrd testctr.Shared
 
 func TestMain(m *testing.M) { os.Exit(ctrd.Main(m)) }
 
-// e2eRules are the rulesets the e2e installs: every built-in rule with its
-// action log, and the miner rule with isolate or terminate for containers
-// labelled so.
-const e2eRules = `rulesets:
-  - name: e2e
-    rules: [{all: true}]
-  - name: e2e-isolate
-    labels: {matchLabels: {mamori-e2e: isolate}}
-    rules: [{id: crypto-miner-binary, action: isolate}]
-  - name: e2e-terminate
-    labels: {matchLabels: {mamori-e2e: terminate}}
-    rules: [{id: crypto-miner-binary, action: terminate}]
+// e2ePolicy is the policy the server assigns to the test's cluster: its
+// runtime section is what the agent runs (every built-in rule with its
+// action log; the miner rule isolates or terminates containers labelled so).
+const e2ePolicy = `apiVersion: mamori.dev/v1
+kind: Policy
+name: e2e-runtime
+runtime:
+  - ruleset: default
+  - ruleset: default
+    match: {selector: {matchLabels: {mamori-e2e: isolate}}}
+    rules: {crypto-miner-binary: isolate}
+  - ruleset: default
+    match: {selector: {matchLabels: {mamori-e2e: terminate}}}
+    rules: {crypto-miner-binary: terminate}
 `
 
 // scenario is one real action that must fire rule, in container where
@@ -184,6 +188,7 @@ type e2e struct {
 	done   chan error
 	// outage is when the server was down.
 	outageFrom, outageTo time.Time
+	clusterToken         string
 }
 
 func TestAgentE2E(t *testing.T) {
@@ -196,7 +201,19 @@ func TestAgentE2E(t *testing.T) {
 	t.Logf("built the actor and mamori in %v", time.Since(begin).Round(time.Millisecond))
 
 	srv := startServer(t, mamori)
-	tok := writeFile(t, "token", srv.token(t, "e2e-agent", "agent"))
+	// A cluster whose policy selects the agent's rulesets, and the agent's
+	// token bound to it (Kubernetes pods' isolate/terminate are asked of the
+	// server, which takes them from a cluster's agents).
+	var cc api.ClusterCreated
+	srv.post(t, api.PathClusters, api.ClusterRequest{Name: "e2e"}, &cc)
+	admin := srv.adminClient(t)
+	if _, err := admin.ApplyPolicy(ctx, "e2e.yaml", []byte(e2ePolicy)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.AssignClusterPolicy(ctx, cc.Cluster.ID, "e2e-runtime"); err != nil {
+		t.Fatal(err)
+	}
+	tok := writeFile(t, "token", srv.token(t, "e2e-agent", "agent", "e2e"))
 	actorData, err := os.ReadFile(actorBin)
 	if err != nil {
 		t.Fatal(err)
@@ -234,20 +251,18 @@ func TestAgentE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The server has no ruleset route yet: install the e2e rulesets
-	// through the call the server's configuration will use.
-	if err := a.Runtime().SetRules(RuleConfig{Files: []rules.Source{{Name: "e2e.yaml", Data: []byte(e2eRules)}},
-		Origin: "e2e"}); err != nil {
-		t.Fatal(err)
-	}
 	actx, cancel := context.WithCancel(ctx)
 	x := &e2e{t: t, d: d, a: a, srv: srv, node: cfg.Node, actor: actorBin, cancel: cancel, done: make(chan error, 1),
-		log: &eventLog{path: cfg.Events.File}}
+		log: &eventLog{path: cfg.Events.File}, clusterToken: cc.Token}
 	go func() { x.done <- a.Run(actx) }()
 	t.Cleanup(func() { x.stopAgent(t) })
 	waitFor(t, func() bool { return a.Runtime().Mode() != "" }, "the sensor to start")
 	mode := a.Runtime().Mode()
 	t.Logf("sensor mode %s", mode)
+	// The rulesets come from the server's policy.
+	waitFor(t, func() bool { return strings.Contains(a.Runtime().RuntimeStats().RulesOrigin, "e2e-runtime") },
+		"the server's policy to be loaded")
+	t.Logf("rules: %s, rulesets %v", a.Runtime().RuntimeStats().RulesOrigin, a.Runtime().RuntimeStats().Rulesets)
 
 	x.img = d.BuildImage(t, "", attackImage(t, actorData))
 	t.Logf("setup took %v", time.Since(begin).Round(time.Millisecond))
@@ -479,6 +494,23 @@ func (x *e2e) actions(t *testing.T) {
 		"usr/local/bin/xmrig": {Data: mustRead(t, x.actor), Exec: true}}})
 	pod := d.CRI(t).RunPod(t, testctr.PodSpec{Namespace: "payments", Labels: map[string]string{"mamori-e2e": "isolate", "app": "shop"}})
 	c := pod.Start(t, testctr.CRIContainerSpec{Name: "shop", Image: img, Args: []string{"sleep", "1000000"}})
+	// The cluster component's inventory places the pod on this node (the
+	// server checks it before it takes a request); the test plays the
+	// cluster component's part of sending it.
+	cl, err := client.New(x.srv.url(), x.clusterToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.RegisterCluster(ctx, api.ClusterReport{Version: "e2e", Nodes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.SendInventory(ctx, api.InventoryBatch{Generation: 1, Begin: true, End: true, Objects: []api.InventoryObject{
+		{InventoryRef: api.InventoryRef{Kind: "Pod", Namespace: "payments", Name: pod.Spec.Name, UID: pod.Spec.UID},
+			Node: x.node, Phase: "Running", Labels: pod.Spec.Labels,
+			Containers: []api.InventoryContainer{{Name: "shop", Image: img.Ref, ImageDigest: img.Digest, ContainerID: "containerd://" + c.ID, Running: true}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := d.Ctr(ctx, testctr.CRINamespace, "task", "exec", "--exec-id", "e-"+testctr.RandomTag(), c.ID,
 		"/usr/local/bin/xmrig"); err != nil {
 		t.Fatalf("exec in the CRI container: %v %s", err, out)
@@ -487,10 +519,23 @@ func (x *e2e) actions(t *testing.T) {
 	if e.Pod != pod.Spec.Name || e.Namespace != "payments" || e.Container.Labels["app"] != "shop" {
 		t.Errorf("CRI attribution: pod %q namespace %q labels %v", e.Pod, e.Namespace, e.Container.Labels)
 	}
-	if e.Action != model.ActionLog || !strings.Contains(e.ActionError, "isolate failed") || e.Details["actionExecutor"] != "server" {
-		t.Errorf("CRI isolate: action %q error %q details %v", e.Action, e.ActionError, e.Details)
+	if e.Action != model.ActionIsolate || e.ActionError != "" || e.Details["actionExecutor"] != "server" {
+		t.Fatalf("CRI isolate: action %q error %q details %v", e.Action, e.ActionError, e.Details)
 	}
-	t.Logf("CRI isolate recorded as: %s", e.ActionError)
+	ms, err := x.srv.adminClient(t).ListMitigations(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range ms {
+		if m.EventID == e.ID && m.Pod == pod.Spec.Name && m.Action == model.ActionIsolate && m.Node == x.node {
+			found = true
+			t.Logf("the server queued mitigation %d (%s) for the cluster component: %s", m.ID, m.State, e.Details["actionDetail"])
+		}
+	}
+	if !found {
+		t.Errorf("no mitigation request on the server for event %s: %+v", e.ID, ms)
+	}
 }
 
 // benign: a package-free service start, normal web traffic on loopback

@@ -114,11 +114,11 @@ func (s *testServer) kill() {
 
 func (s *testServer) stop() { s.kill() }
 
-// token creates a machine token of role (agent, cluster ...).
-func (s *testServer) token(t testing.TB, name, role string) string {
+// post sends an admin request and decodes the answer into out.
+func (s *testServer) post(t testing.TB, path string, in, out any) {
 	t.Helper()
-	body, _ := json.Marshal(api.TokenRequest{Name: name, Role: role})
-	req, _ := http.NewRequest(http.MethodPost, s.url()+api.PathTokens, bytes.NewReader(body))
+	body, _ := json.Marshal(in)
+	req, _ := http.NewRequest(http.MethodPost, s.url()+path, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+s.admin)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -128,13 +128,29 @@ func (s *testServer) token(t testing.TB, name, role string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode/100 != 2 {
-		t.Fatalf("create token: %s: %s", resp.Status, b)
+		t.Fatalf("POST %s: %s: %s", path, resp.Status, b)
 	}
-	var tc api.TokenCreated
-	if err := json.Unmarshal(b, &tc); err != nil {
+	if err := json.Unmarshal(b, out); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// token creates a machine token of role (agent, cluster ...), bound to
+// cluster when not empty.
+func (s *testServer) token(t testing.TB, name, role, cluster string) string {
+	t.Helper()
+	var tc api.TokenCreated
+	s.post(t, api.PathTokens, api.TokenRequest{Name: name, Role: role, Cluster: cluster}, &tc)
 	return tc.Token
+}
+
+// admin returns a client with the admin token.
+func (s *testServer) adminClient(t testing.TB) *client.Client {
+	c, err := client.New(s.url(), s.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // events lists every event the server stored for node (all pages).

@@ -23,6 +23,8 @@ type RuleConfig struct {
 	Refs []policy.RulesetRef
 	// Policy applies its exceptions to each match (nil: none).
 	Policy *policy.Evaluator
+	// PolicyVersion is the server's version of the policy (0: a local file).
+	PolicyVersion int
 	// Origin says where the rulesets came from, for logs and stats
 	// ("default", "rule files", "policy FILE", "server").
 	Origin string
@@ -30,8 +32,9 @@ type RuleConfig struct {
 
 // ruleState is one built engine and what it was built from.
 type ruleState struct {
-	engine *rules.Engine
-	policy *policy.Evaluator
+	engine        *rules.Engine
+	policy        *policy.Evaluator
+	policyVersion int
 	// refName maps an engine ruleset's name to the policy's ruleset name
 	// (they differ for a ruleset the policy references twice).
 	refName map[string]string
@@ -104,7 +107,7 @@ func buildRules(rc RuleConfig) (*ruleState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &ruleState{engine: eng, policy: rc.Policy, origin: rc.Origin, refName: map[string]string{}}
+	st := &ruleState{engine: eng, policy: rc.Policy, policyVersion: rc.PolicyVersion, origin: rc.Origin, refName: map[string]string{}}
 	for i, s := range sets {
 		st.names = append(st.names, s.Name)
 		if rc.Refs != nil {

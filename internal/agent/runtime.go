@@ -432,11 +432,7 @@ func (r *Runtime) process(ctx context.Context, e *event.Event, st *ruleState, ev
 func (r *Runtime) matched(m rules.Match, in *rules.Input, info *container.Info, st *ruleState) {
 	action := m.Action
 	if st.policy != nil {
-		rs := m.Ruleset
-		if n, ok := st.refName[rs]; ok {
-			rs = n
-		}
-		hit := &policy.RuntimeHit{Ruleset: rs, Rule: m.Rule.ID, Action: m.Action}
+		hit := &policy.RuntimeHit{Ruleset: rulesetName(st, m.Ruleset), Rule: m.Rule.ID, Action: m.Action}
 		if info != nil {
 			hit.Image = info.Image
 			if info.Pod != "" {
@@ -452,6 +448,15 @@ func (r *Runtime) matched(m rules.Match, in *rules.Input, info *container.Info, 
 	me := m.ModelEvent(in, newEventID())
 	if in.Event.Drift {
 		me.Details = map[string]string{"drift": "true"}
+	}
+	if st.policy != nil {
+		// The policy decided which rulesets run here: the event names it
+		// (and its version on the server), and the ruleset in details.
+		if me.Details == nil {
+			me.Details = map[string]string{}
+		}
+		me.Details["ruleset"] = rulesetName(st, m.Ruleset)
+		me.Rule.Policy, me.Rule.PolicyVersion = st.policy.Name(), st.policyVersion
 	}
 	switch action {
 	case model.ActionIsolate, model.ActionTerminate:
@@ -471,6 +476,14 @@ func (r *Runtime) matched(m rules.Match, in *rules.Input, info *container.Info, 
 		me.Action = model.ActionLog
 		r.emit(me)
 	}
+}
+
+// rulesetName is the policy's name of an engine ruleset.
+func rulesetName(st *ruleState, engineName string) string {
+	if n, ok := st.refName[engineName]; ok {
+		return n
+	}
+	return engineName
 }
 
 func (r *Runtime) emit(e model.Event) {

@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
+
+	"mamori/internal/api"
+	"mamori/internal/policy"
 
 	"mamori/internal/api/client"
 	"mamori/internal/model"
@@ -160,6 +164,9 @@ type ServerState struct {
 	LastHeartbeat time.Time `json:"lastHeartbeat,omitzero"`
 	LastError     string    `json:"lastError,omitempty"`
 	Heartbeat     string    `json:"heartbeatInterval"`
+	// Policy is the policy whose runtime section the agent runs ("" for
+	// the default ruleset), as the server assigned it.
+	Policy string `json:"policy,omitempty"`
 	// Inventory says how the node inventory reaches the server.
 	Inventory        string    `json:"inventory"`
 	InventoryVersion uint64    `json:"inventoryVersion,omitempty"`
@@ -180,8 +187,8 @@ func (a *Agent) serverLoop(ctx context.Context) {
 	a.setState(func(s *ServerState) { s.Heartbeat = interval.String() })
 	inv, invOK := a.server.(InventoryReporter)
 	if !invOK {
-		a.setState(func(s *ServerState) { s.Inventory = "not sent: the server has no node inventory route yet" })
-		a.log.Warn("node inventory not reported: the server has no route for it yet (see docs/agent.md)")
+		a.setState(func(s *ServerState) { s.Inventory = "not sent: no node inventory call (docs/agent.md, Gaps)" })
+		a.log.Warn("node inventory not reported: the server client has no node inventory call (docs/agent.md, Gaps)")
 	}
 	invOK = invOK && a.runtime != nil && a.runtime.res != nil
 	var invChanged <-chan struct{}
@@ -202,6 +209,7 @@ func (a *Agent) serverLoop(ctx context.Context) {
 	}
 	wait := time.Second
 	registered := false
+	var loaded policyVersion
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -238,12 +246,7 @@ func (a *Agent) serverLoop(ctx context.Context) {
 				s.Registered, s.AgentID, s.Cluster, s.LastError, s.LastHeartbeat = true, ag.ID, ag.Cluster, "", now
 			})
 			a.log.Info("registered with the server", "agent", ag.ID, "cluster", ag.Cluster, "node", ag.Node)
-			if cfg, err := a.server.AgentConfig(ctx); err != nil {
-				a.log.Warn("agent configuration not fetched", "error", err)
-			} else if d, err := time.ParseDuration(cfg.HeartbeatInterval); err == nil && d >= time.Second {
-				interval = d
-				a.setState(func(s *ServerState) { s.Heartbeat = d.String() })
-			}
+			interval = a.syncConfig(ctx, interval, &loaded)
 			if invOK {
 				sendInventory()
 			}
@@ -263,6 +266,7 @@ func (a *Agent) serverLoop(ctx context.Context) {
 			} else {
 				now := time.Now()
 				a.setState(func(s *ServerState) { s.LastHeartbeat, s.LastError = now, "" })
+				interval = a.syncConfig(ctx, interval, &loaded)
 			}
 			timer.Reset(interval)
 		}
@@ -270,4 +274,92 @@ func (a *Agent) serverLoop(ctx context.Context) {
 			sendInventory()
 		}
 	}
+}
+
+// PolicySource is the server call that gives the agent the policy its
+// cluster (or host group) enforces: its runtime section selects the
+// rulesets, its exceptions waive matches. *client.Client implements it.
+type PolicySource interface {
+	AgentPolicy(ctx context.Context) (api.ComponentPolicy, error)
+}
+
+var _ PolicySource = (*client.Client)(nil)
+
+type policyVersion struct {
+	name    string
+	version int
+	set     bool
+}
+
+// syncConfig fetches the agent's configuration (heartbeat interval, the
+// assigned policy's name and version) and, when the policy changed, loads
+// it into the runtime module. It returns the heartbeat interval.
+func (a *Agent) syncConfig(ctx context.Context, interval time.Duration, loaded *policyVersion) time.Duration {
+	cfg, err := a.server.AgentConfig(ctx)
+	if err != nil {
+		a.log.Warn("agent configuration not fetched", "error", err)
+		return interval
+	}
+	if d, err := time.ParseDuration(cfg.HeartbeatInterval); err == nil && d >= time.Second {
+		interval = d
+		a.setState(func(s *ServerState) { s.Heartbeat = d.String() })
+	}
+	src, ok := a.server.(PolicySource)
+	if a.runtime == nil || !ok {
+		return interval
+	}
+	want := policyVersion{name: cfg.Policy, version: cfg.PolicyVersion, set: true}
+	if want == *loaded {
+		return interval
+	}
+	var rc RuleConfig
+	if cfg.Policy == "" {
+		rc = RuleConfig{Origin: "default (the server assigns no policy)"}
+	} else {
+		cp, err := src.AgentPolicy(ctx)
+		switch {
+		case errors.Is(err, client.ErrNotFound):
+			rc = RuleConfig{Origin: "default (the server assigns no policy)"}
+			want.name = ""
+		case err != nil:
+			a.log.Warn("policy not fetched; the rules in force stay", "policy", cfg.Policy, "error", err)
+			return interval
+		default:
+			rc, err = policyRules(cp)
+			if err != nil {
+				// Logged once per version; the previous rules stay in force.
+				a.log.Error("the server's policy cannot be run; the rules in force stay", "policy", cp.Name,
+					"version", cp.Version, "error", err)
+				*loaded = want
+				return interval
+			}
+		}
+	}
+	if err := a.runtime.SetRules(rc); err != nil {
+		a.log.Error("the server's policy names rulesets or rules the agent cannot run; the rules in force stay",
+			"policy", cfg.Policy, "version", cfg.PolicyVersion, "error", err)
+	} else {
+		a.setState(func(s *ServerState) { s.Policy = rc.Origin })
+	}
+	*loaded = want
+	return interval
+}
+
+// policyRules reads a policy document the server sent into the runtime
+// module's rule configuration.
+func policyRules(cp api.ComponentPolicy) (RuleConfig, error) {
+	p, err := policy.Parse(cp.Name, []byte(cp.Document))
+	if err != nil {
+		return RuleConfig{}, err
+	}
+	ev, err := policy.Compile(p)
+	if err != nil {
+		return RuleConfig{}, fmt.Errorf("policy %s: %w", cp.Name, err)
+	}
+	refs := ev.Runtime()
+	if refs == nil {
+		refs = []policy.RulesetRef{}
+	}
+	return RuleConfig{Refs: refs, Policy: ev, PolicyVersion: cp.Version,
+		Origin: fmt.Sprintf("policy %s v%d (from the server)", cp.Name, cp.Version)}, nil
 }

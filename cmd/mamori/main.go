@@ -110,6 +110,7 @@ and manifests, and gates pipelines by policy.`,
 		newDBCmd(g),
 		newDemoCmd(g),
 		newServerCmd(g),
+		newClusterCmd(g),
 		newAgentCmd(g),
 	)
 	return root

@@ -37,31 +37,39 @@ func (s *serverConn) addFlags(cmd *cobra.Command) {
 	f.StringVar(&s.pin, "server-cert-sha256", "", "accept the server's certificate by its SHA-256 (as mamori server prints it)")
 }
 
-func (s *serverConn) client() (*client.Client, error) {
+// credentials resolves the server URL and the token from the flags and
+// the environment.
+func (s *serverConn) credentials() (url, token string, err error) {
 	u := s.url
 	if u == "" {
 		u = os.Getenv("MAMORI_SERVER")
 	}
 	if u == "" {
-		return nil, errors.New("no server: --server or MAMORI_SERVER")
+		return "", "", errors.New("no server: --server or MAMORI_SERVER")
 	}
+	// Flags first (--token, --token-file), then the environment.
 	tok := s.token
-	if tok == "" {
-		tok = os.Getenv("MAMORI_TOKEN")
-	}
 	file := s.tokenFile
-	if file == "" {
-		file = os.Getenv("MAMORI_TOKEN_FILE")
+	if tok == "" && file == "" {
+		tok, file = os.Getenv("MAMORI_TOKEN"), os.Getenv("MAMORI_TOKEN_FILE")
 	}
 	if tok == "" && file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("token file: %w", err)
+			return "", "", fmt.Errorf("token file: %w", err)
 		}
 		tok = strings.TrimSpace(string(b))
 	}
 	if tok == "" {
-		return nil, errors.New("no token: --token, MAMORI_TOKEN, --token-file or MAMORI_TOKEN_FILE")
+		return "", "", errors.New("no token: --token, MAMORI_TOKEN, --token-file or MAMORI_TOKEN_FILE")
+	}
+	return u, tok, nil
+}
+
+func (s *serverConn) client() (*client.Client, error) {
+	u, tok, err := s.credentials()
+	if err != nil {
+		return nil, err
 	}
 	var opts []client.Option
 	if s.ca != "" {

@@ -151,6 +151,11 @@ func (s *Server) handleSyncRegistry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRematch(w http.ResponseWriter, r *http.Request) {
+	// A database imported or updated since the last scheduler tick is
+	// opened first: the re-match uses it at once.
+	if _, err := s.matcher.Reload(r.Context()); err != nil {
+		s.log.Warn("vulnerability DB", "err", err)
+	}
 	if !s.matcher.VulnDBAvailable() {
 		writeError(w, http.StatusConflict, "no vulnerability database: run `mamori db update` (or `mamori db import`) on the server")
 		return

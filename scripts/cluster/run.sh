@@ -461,14 +461,47 @@ start_mamori_server() {
 	mkdir -p "$d/data"
 	chmod 700 "$d"
 	(umask 077 && openssl rand -hex 32 >"$d/admin.token")
-	local db=()
-	[ -z "${MAMORI_CLUSTER_DB_DIR:-}" ] || db=(--db-dir "$MAMORI_CLUSTER_DB_DIR")
-	MAMORI_BOOTSTRAP_TOKEN=$(cat "$d/admin.token") start mamori-server "$MAMORI_BIN_PATH" "${db[@]}" server \
+	# The server's vulnerability database: MAMORI_CLUSTER_DB_DIR, else one of
+	# the cluster's own (empty: fill it with mamori --db-dir DIR db import|update;
+	# the server picks a new database up and re-matches).
+	SERVER_DB_DIR=${MAMORI_CLUSTER_DB_DIR:-$d/db}
+	mkdir -p "$SERVER_DB_DIR"
+	MAMORI_BOOTSTRAP_TOKEN=$(cat "$d/admin.token") start mamori-server "$MAMORI_BIN_PATH" --db-dir "$SERVER_DB_DIR" server \
 		--listen "127.0.0.1:$P_MAMORI" --data-dir "$d/data" --tls-cert "$PKI/mamori-server.crt" --tls-key "$PKI/mamori-server.key"
 	wait_for mamori-server 60 curl -sf --max-time 2 --cacert "$PKI/ca.crt" "https://127.0.0.1:$P_MAMORI/healthz"
 }
 
-# start_mamori_cluster: the in-cluster component, when this mamori has it.
+# mamori_api METHOD PATH [JSON]: one call of the server's API with the admin token.
+mamori_api() {
+	local args=(-sS --fail-with-body --max-time 10 --cacert "$PKI/ca.crt" -X "$1" -H "Authorization: Bearer $(cat "$RUN/mamori/admin.token")")
+	[ $# -lt 3 ] || args+=(-H 'Content-Type: application/json' --data "$3")
+	curl "${args[@]}" "https://127.0.0.1:$P_MAMORI$2"
+}
+
+# setup_mamori_cluster: the cluster "local" on the server (its token in
+# mamori/cluster.token), the default policy applied and assigned to it,
+# and the component's namespace.
+setup_mamori_cluster() {
+	local out tok
+	out=$(mamori_api POST /api/v1/clusters '{"name":"local"}') || die "create cluster local on mamori server: $out"
+	tok=$(printf '%s' "$out" | sed -n 's/.*"token":"\([0-9A-Za-z_.-]*\)".*/\1/p')
+	[ -n "$tok" ] || die "no cluster token in the server's answer"
+	(umask 077 && printf '%s\n' "$tok" >"$RUN/mamori/cluster.token")
+	MAMORI_SERVER=https://127.0.0.1:$P_MAMORI MAMORI_TOKEN_FILE=$RUN/mamori/admin.token \
+		"$MAMORI_BIN_PATH" --quiet policy apply -f "$REPO/docs/examples/policies/default.yaml" --server-ca "$PKI/ca.crt" >/dev/null
+	MAMORI_SERVER=https://127.0.0.1:$P_MAMORI MAMORI_TOKEN_FILE=$RUN/mamori/admin.token \
+		"$MAMORI_BIN_PATH" --quiet policy assign default --cluster local --server-ca "$PKI/ca.crt" >/dev/null
+	kctl create namespace mamori >/dev/null 2>&1 || kctl get namespace mamori >/dev/null
+}
+
+webhook_ready() {
+	kctl get validatingwebhookconfiguration mamori-cluster >/dev/null &&
+		curl -sf --max-time 2 --cacert "$RUN/webhook-ca.crt" -o /dev/null "https://127.0.0.1:$P_WEBHOOK/healthz"
+}
+
+# start_mamori_cluster: the in-cluster component, when this mamori has it,
+# run from the admin kubeconfig with the cluster token; the API server calls
+# its webhook at https://127.0.0.1:<base+10>/validate.
 # Flags are passed only when its --help lists them; MAMORI_CLUSTER_ARGS adds more.
 start_mamori_cluster() {
 	local help
@@ -477,22 +510,35 @@ start_mamori_cluster() {
 		echo none >"$RUN/mamori-cluster"
 		return 0
 	fi
+	setup_mamori_cluster
 	local args=(cluster --kubeconfig "$RUN/kubeconfig")
 	has() { grep -q -- "--$1[ =]" <<<"$help"; }
 	has server && args+=(--server "https://127.0.0.1:$P_MAMORI")
 	has server-ca && args+=(--server-ca "$PKI/ca.crt")
-	has token-file && args+=(--token-file "$RUN/mamori/admin.token")
+	has token-file && args+=(--token-file "$RUN/mamori/cluster.token")
 	has listen && args+=(--listen "127.0.0.1:$P_WEBHOOK")
 	has webhook-listen && args+=(--webhook-listen "127.0.0.1:$P_WEBHOOK")
+	has webhook-url && args+=(--webhook-url "https://127.0.0.1:$P_WEBHOOK/validate")
+	has namespace && args+=(--namespace mamori)
 	has data-dir && args+=(--data-dir "$RUN/mamori/cluster")
 	# shellcheck disable=SC2206
 	[ -z "${MAMORI_CLUSTER_ARGS:-}" ] || args+=($MAMORI_CLUSTER_ARGS)
-	MAMORI_TOKEN=$(cat "$RUN/mamori/admin.token") start mamori-cluster "$MAMORI_BIN_PATH" "${args[@]}"
-	sleep 2
-	alive mamori-cluster || {
-		tail -n 30 "$LOGS/mamori-cluster.log" >&2
-		die "mamori cluster exited (log: $LOGS/mamori-cluster.log)"
-	}
+	start mamori-cluster "$MAMORI_BIN_PATH" "${args[@]}"
+	# Ready: the webhook configuration is written and the webhook answers
+	# with a certificate of the CA in it.
+	local i
+	for i in $(seq 150); do
+		if kctl get validatingwebhookconfiguration mamori-cluster -o 'jsonpath={.webhooks[0].clientConfig.caBundle}' 2>/dev/null |
+			base64 -d >"$RUN/webhook-ca.crt" 2>/dev/null && [ -s "$RUN/webhook-ca.crt" ] && webhook_ready; then
+			break
+		fi
+		alive mamori-cluster || {
+			tail -n 30 "$LOGS/mamori-cluster.log" >&2
+			die "mamori cluster exited (log: $LOGS/mamori-cluster.log)"
+		}
+		sleep 0.2
+	done
+	webhook_ready || die "mamori cluster: webhook not ready after 30 s (log: $LOGS/mamori-cluster.log)"
 	echo running >"$RUN/mamori-cluster"
 }
 
@@ -507,6 +553,9 @@ MAMORI_CLUSTER_IMAGES=$KIMG
 MAMORI_CLUSTER_COMPONENT=$(cat "$RUN/mamori-cluster" 2>/dev/null || echo none)
 MAMORI_SERVER=https://127.0.0.1:$P_MAMORI
 MAMORI_SERVER_CA=$PKI/ca.crt
+MAMORI_SERVER_DB_DIR=$SERVER_DB_DIR
+MAMORI_CLUSTER_NAME=local
+MAMORI_CLUSTER_TOKEN_FILE=$RUN/mamori/cluster.token
 MAMORI_TOKEN_FILE=$RUN/mamori/admin.token
 KUBECONFIG=$RUN/kubeconfig
 EOF

@@ -119,6 +119,17 @@ func (v *vulnState) info(ctx context.Context, st store.MetaStore) api.DBInfo {
 	return out
 }
 
+// Reload opens the database in the directory when it changed (a `mamori
+// db import|update` since) and reports whether it did; re-matching is the
+// caller's (Rematch).
+func (s *Matcher) Reload(ctx context.Context) (bool, error) {
+	changed, err := s.vdb.refresh(ctx)
+	if errors.Is(err, vulndb.ErrNoDB) {
+		return false, nil
+	}
+	return changed, err
+}
+
 // CheckVulnDB reloads a changed DB and re-matches every stored inventory
 // when the DB's built-at differs from the one the store was matched
 // against. The server calls it periodically.

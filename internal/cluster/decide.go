@@ -1,0 +1,428 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"mamori/internal/model"
+	"mamori/internal/policy"
+)
+
+// Failure policies of the component: what admission does when it cannot
+// decide (no policy loaded yet, the server unreachable and nothing cached
+// about an image).
+const (
+	FailurePolicyIgnore = "Ignore"
+	FailurePolicyFail   = "Fail"
+)
+
+// clusterView gives admission what it needs of the cluster's state (the
+// inventory watcher's caches).
+type clusterView interface {
+	// NamespaceLabels returns a namespace's labels.
+	NamespaceLabels(ctx context.Context, name string) map[string]string
+	// PodLabels returns a pod's labels.
+	PodLabels(ctx context.Context, namespace, name string) map[string]string
+}
+
+// Stats count admission decisions.
+type Stats struct {
+	Requests, Allowed, Denied, Warned, CacheHits, FailurePolicy, InlineScans atomic.Int64
+}
+
+// decider decides admission requests with the cluster's policy.
+type decider struct {
+	pol       *policies
+	img       *images
+	scan      *scanner // nil: no inline scans
+	view      clusterView
+	cache     *decisionCache
+	events    *eventSender
+	failure   string
+	exclude   map[string]bool
+	cluster   string
+	log       *slog.Logger
+	now       func() time.Time
+	stats     *Stats
+	decodeErr func(error) // tests
+}
+
+// Decide implements admission.Decider.
+func (d *decider) Decide(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	d.stats.Requests.Add(1)
+	resp := d.decide(ctx, req)
+	switch {
+	case !resp.Allowed:
+		d.stats.Denied.Add(1)
+	case len(resp.Warnings) > 0:
+		d.stats.Warned.Add(1)
+		d.stats.Allowed.Add(1)
+	default:
+		d.stats.Allowed.Add(1)
+	}
+	return resp
+}
+
+func allow() *admissionv1.AdmissionResponse { return &admissionv1.AdmissionResponse{Allowed: true} }
+
+func deny(msg string) *admissionv1.AdmissionResponse {
+	return &admissionv1.AdmissionResponse{Allowed: false, Result: &metav1.Status{Status: metav1.StatusFailure, Code: 403,
+		Reason: metav1.StatusReasonForbidden, Message: msg}}
+}
+
+// accessSubresources are the pod subresources of the access webhook.
+var accessSubresources = map[string]string{"exec": policy.OpExec, "attach": policy.OpAttach, "portforward": policy.OpPortForward}
+
+func (d *decider) decide(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	if d.exclude[req.Namespace] {
+		return allow()
+	}
+	st := d.pol.current()
+	if !st.known {
+		return d.failurePolicy(req, "no policy is loaded yet (the server has not been reached)")
+	}
+	if st.p == nil {
+		return allow() // the cluster has no policy
+	}
+	if op, ok := accessSubresources[req.SubResource]; ok && req.Resource.Resource == "pods" {
+		return d.access(ctx, req, st.p, op)
+	}
+	if req.SubResource != "" && req.SubResource != "ephemeralcontainers" {
+		return allow()
+	}
+	if !slices.Contains(policy.WorkloadKinds, req.Kind.Kind) {
+		return allow()
+	}
+	return d.workload(ctx, req, st.p)
+}
+
+// failurePolicy answers a request the component cannot decide.
+func (d *decider) failurePolicy(req *admissionv1.AdmissionRequest, why string) *admissionv1.AdmissionResponse {
+	d.stats.FailurePolicy.Add(1)
+	if d.failure == FailurePolicyFail {
+		return deny("mamori: " + why + "; the failure policy is Fail")
+	}
+	r := allow()
+	r.Warnings = []string{"mamori: " + why + "; admitted by the failure policy Ignore"}
+	return r
+}
+
+func dryRun(req *admissionv1.AdmissionRequest) bool { return req.DryRun != nil && *req.DryRun }
+
+// access decides an exec, attach or port-forward request.
+func (d *decider) access(ctx context.Context, req *admissionv1.AdmissionRequest, p *Policy, op string) *admissionv1.AdmissionResponse {
+	a := &policy.Access{Operation: op, Namespace: req.Namespace, Pod: req.Name, User: req.UserInfo.Username, Groups: req.UserInfo.Groups}
+	var opts struct {
+		Container string   `json:"container"`
+		Command   []string `json:"command"`
+	}
+	if len(req.Object.Raw) > 0 {
+		if err := json.Unmarshal(req.Object.Raw, &opts); err != nil {
+			return d.failurePolicy(req, fmt.Sprintf("cannot read the %s request: %v", op, err))
+		}
+	}
+	a.Container, a.Command = opts.Container, opts.Command
+	a.PodLabels = d.view.PodLabels(ctx, req.Namespace, req.Name)
+	a.NamespaceLabels = d.view.NamespaceLabels(ctx, req.Namespace)
+	dec := p.Eval.Evaluate(a, d.now())
+	resp := response(dec)
+	if !dryRun(req) && (len(dec.Violations) > 0 || len(dec.Exempted) > 0) {
+		e := d.event(req, p, dec, resp)
+		e.Pod = req.Name
+		e.Details["operation"] = op
+		if a.Container != "" {
+			e.Container = &model.ContainerRef{Name: a.Container}
+		}
+		if len(a.Command) > 0 {
+			e.Process = &model.Process{Args: truncateArgs(a.Command)}
+		}
+		d.events.add(e)
+	}
+	return resp
+}
+
+func truncateArgs(args []string) []string {
+	if len(args) > 64 {
+		args = args[:64]
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = truncate(a, 1024)
+	}
+	return out
+}
+
+// workload decides a Pod or pod controller being created or updated.
+func (d *decider) workload(ctx context.Context, req *admissionv1.AdmissionRequest, p *Policy) *admissionv1.AdmissionResponse {
+	w, err := policy.DecodeWorkload(req.Object.Raw)
+	if err != nil {
+		return d.failurePolicy(req, fmt.Sprintf("cannot read the %s: %v", req.Kind.Kind, err))
+	}
+	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 && req.SubResource == "" {
+		// Nothing new runs when the pod template is unchanged (a scale, a
+		// label, a controller's own update): only changes are judged.
+		if old, err := policy.DecodeWorkload(req.OldObject.Raw); err == nil && sameTemplate(old, w) {
+			return allow()
+		}
+	}
+	if w.Namespace == "" {
+		w.Namespace = req.Namespace
+	}
+	w.NamespaceLabels = d.view.NamespaceLabels(ctx, w.Namespace)
+	refs := workloadImages(w.Spec)
+	data := d.img.resolve(ctx, refs)
+	key, cacheable := d.cacheKey(p, w, data)
+	if cacheable {
+		if resp, ok := d.cache.get(key); ok {
+			d.stats.CacheHits.Add(1)
+			return resp
+		}
+	}
+	w.Images = data.scans
+	for _, r := range data.unresolved {
+		// The server is away and nothing is cached: the policy sees a scan
+		// that could not be had (its onScanFailure decides); the failure
+		// policy decides below too.
+		w.Images[r] = policy.ImageScan{ScanError: "mamori server unreachable and no cached scan data"}
+	}
+	now := d.now()
+	dec := p.Eval.Evaluate(w, now)
+	dry := dryRun(req)
+	if len(dec.NeedScan) > 0 {
+		for _, r := range dec.NeedScan {
+			w.Images[r] = d.scanInline(ctx, req, w, r, dry)
+		}
+		dec = p.Eval.Evaluate(w, now)
+		cacheable = false // the next request sees the scan in the image data
+	}
+	resp := response(dec)
+	if len(data.unresolved) > 0 {
+		cacheable = false
+		why := "the mamori server is unreachable and nothing is cached about " + strings.Join(data.unresolved, ", ")
+		if d.failure == FailurePolicyFail && resp.Allowed {
+			d.stats.FailurePolicy.Add(1)
+			fp := deny("mamori: " + why + "; the failure policy is Fail")
+			fp.Warnings = resp.Warnings
+			resp = fp
+		} else {
+			resp.Warnings = append(resp.Warnings, "mamori: "+why)
+		}
+	}
+	if data.stale {
+		resp.Warnings = append(resp.Warnings, "mamori: the server is unreachable: decided with cached scan data")
+	}
+	if !dry {
+		for _, r := range dec.ScanAfter {
+			// An image whose scan just failed is not tried again at once
+			// (its failure is cached for the image TTL).
+			if d.scan != nil && w.Images[r].ScanError == "" {
+				d.scan.start(ScanRequest{Ref: r, Namespace: w.Namespace, PullSecrets: pullSecrets(w.Spec)})
+			}
+		}
+		if len(dec.Violations) > 0 || len(dec.Exempted) > 0 || len(data.unresolved) > 0 {
+			d.events.add(d.workloadEvent(req, w, p, dec, resp))
+		}
+	}
+	if cacheable && !data.stale {
+		d.cache.put(key, resp, now)
+	}
+	return resp
+}
+
+// scanInline scans an image never seen within the request's deadline.
+func (d *decider) scanInline(ctx context.Context, req *admissionv1.AdmissionRequest, w *policy.Workload, ref string, dry bool) policy.ImageScan {
+	if dry {
+		return policy.ImageScan{ScanError: "not scanned: a dry run has no side effects"}
+	}
+	if d.scan == nil {
+		return policy.ImageScan{ScanError: errNoScanner.Error()}
+	}
+	d.stats.InlineScans.Add(1)
+	// The scanner records the outcome in the image cache (a scan that
+	// outlives the deadline serves the next request).
+	data, err := d.scan.scan(ctx, ScanRequest{Ref: ref, Namespace: w.Namespace, PullSecrets: pullSecrets(w.Spec)})
+	if err != nil {
+		return policy.ImageScan{ScanError: err.Error()}
+	}
+	if data == nil || !data.Found || data.Result == nil {
+		return policy.ImageScan{ScanError: "the server did not return the scan"}
+	}
+	return policy.ImageScan{Result: data.Result}
+}
+
+// sameTemplate reports whether two versions of a workload run the same pods.
+func sameTemplate(a, b *policy.Workload) bool {
+	return equality.Semantic.DeepEqual(a.Spec, b.Spec) && equality.Semantic.DeepEqual(a.PodLabels, b.PodLabels) &&
+		equality.Semantic.DeepEqual(a.PodAnnotations, b.PodAnnotations)
+}
+
+// workloadImages lists the distinct images of every container.
+func workloadImages(spec *corev1.PodSpec) []string {
+	if spec == nil {
+		return nil
+	}
+	var out []string
+	add := func(img string) {
+		if img != "" && !slices.Contains(out, img) {
+			out = append(out, img)
+		}
+	}
+	for _, c := range spec.InitContainers {
+		add(c.Image)
+	}
+	for _, c := range spec.Containers {
+		add(c.Image)
+	}
+	for _, c := range spec.EphemeralContainers {
+		add(c.Image)
+	}
+	return out
+}
+
+func pullSecrets(spec *corev1.PodSpec) []string {
+	if spec == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range spec.ImagePullSecrets {
+		if s.Name != "" {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// response turns a decision into the webhook's answer: a denial names
+// every blocking violation (policy, rule, control, field or finding);
+// violations that do not block and waivers become warnings.
+func response(dec policy.Decision) *admissionv1.AdmissionResponse {
+	var resp *admissionv1.AdmissionResponse
+	if dec.Action == model.ActionBlock {
+		resp = deny("mamori: " + dec.Message())
+		resp.Warnings = dec.Warnings()
+	} else {
+		resp = allow()
+		for _, v := range dec.Violations {
+			resp.Warnings = append(resp.Warnings, v.String())
+		}
+	}
+	for _, v := range dec.Exempted {
+		resp.Warnings = append(resp.Warnings, "waived: "+v.String())
+	}
+	return resp
+}
+
+// cacheKey identifies what a workload decision depends on: the policy
+// version, the vulnerability database, the namespace and its labels, the
+// pod template (spec, labels, annotations) and the data of each image
+// (digest and scan). Pods of one ReplicaSet share it.
+func (d *decider) cacheKey(p *Policy, w *policy.Workload, data imageData) (string, bool) {
+	if len(data.unresolved) > 0 {
+		return "", false
+	}
+	k := struct {
+		Policy  string
+		Version int
+		DB      time.Time
+		Kind    string
+		NS      string
+		NSL     map[string]string
+		PL      map[string]string
+		PA      map[string]string
+		Spec    *corev1.PodSpec
+		Images  []string
+	}{p.Digest, p.Version, data.db, w.Kind, w.Namespace, w.NamespaceLabels, w.PodLabels, w.PodAnnotations, w.Spec, data.keys}
+	sort.Strings(k.Images)
+	b, err := json.Marshal(&k)
+	if err != nil {
+		return "", false
+	}
+	h := sha256.Sum256(b)
+	return string(h[:]), true
+}
+
+// event is the admission event of a decision.
+func (d *decider) event(req *admissionv1.AdmissionRequest, p *Policy, dec policy.Decision, resp *admissionv1.AdmissionResponse) model.Event {
+	e := model.Event{ID: newID(), Time: d.now().UTC(), Source: model.SourceAdmission, Module: "webhook", Cluster: d.cluster,
+		Namespace: req.Namespace, Rule: model.RuleRef{Policy: p.Name, PolicyVersion: p.Version},
+		Details: map[string]string{"operation": strings.ToLower(string(req.Operation)), "user": truncate(req.UserInfo.Username, 256),
+			"uid": string(req.UID)}}
+	first := firstDeciding(dec)
+	e.Rule.ID = first.Rule
+	if first.Rule == "" && len(dec.Exempted) > 0 {
+		e.Rule.ID = dec.Exempted[0].Rule
+	}
+	switch {
+	case !resp.Allowed:
+		e.Action, e.Severity = model.ActionBlock, model.SeverityHigh
+		e.Message = truncate(resp.Result.Message, 8<<10)
+	case dec.Action == model.ActionLog:
+		e.Action, e.Severity = model.ActionAllow, model.SeverityLow
+		e.Message = truncate("mamori: admitted with warnings: "+strings.Join(resp.Warnings, "\n"), 8<<10)
+	default:
+		e.Action, e.Severity = model.ActionAllow, model.SeverityNegligible
+		e.Message = truncate("mamori: admitted: "+strings.Join(resp.Warnings, "\n"), 8<<10)
+	}
+	for i, v := range append(slices.Clone(dec.Violations), dec.Exempted...) {
+		if i >= 32 {
+			break
+		}
+		e.Details["violation."+strconv.Itoa(i+1)] = truncate(v.String(), 1024)
+	}
+	return e
+}
+
+// firstDeciding is the first violation carrying the decision's action.
+func firstDeciding(dec policy.Decision) policy.Violation {
+	for _, v := range dec.Violations {
+		if v.Action == dec.Action {
+			return v
+		}
+	}
+	if len(dec.Violations) > 0 {
+		return dec.Violations[0]
+	}
+	return policy.Violation{}
+}
+
+func (d *decider) workloadEvent(req *admissionv1.AdmissionRequest, w *policy.Workload, p *Policy, dec policy.Decision,
+	resp *admissionv1.AdmissionResponse) model.Event {
+	e := d.event(req, p, dec, resp)
+	e.Namespace = w.Namespace
+	e.Workload = &model.WorkloadRef{Kind: w.Kind, Name: w.Name}
+	if w.Kind == "Pod" {
+		e.Pod = w.Name
+	}
+	if w.Name == "" { // a pod made with generateName
+		e.Workload = nil
+	}
+	if dryRun(req) {
+		e.Details["dryRun"] = "true"
+	}
+	first := firstDeciding(dec)
+	if first.Container != "" || first.Image != "" {
+		e.Container = &model.ContainerRef{Name: first.Container, Image: first.Image}
+	}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

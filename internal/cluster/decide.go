@@ -306,24 +306,78 @@ func pullSecrets(spec *corev1.PodSpec) []string {
 	return out
 }
 
+// Limits of an answer, each with its reason.
+const (
+	// maxWarnings and maxWarningBytes: the API server keeps at most 4 KiB
+	// of warnings (it ignores the rest); a pod of a thousand containers
+	// would otherwise answer megabytes. The event keeps every violation.
+	maxWarnings     = 32
+	maxWarningBytes = 4 << 10
+	// maxDenial bounds a denial's message (kubectl prints it whole).
+	maxDenial = 16 << 10
+)
+
 // response turns a decision into the webhook's answer: a denial names
 // every blocking violation (policy, rule, control, field or finding);
 // violations that do not block and waivers become warnings.
 func response(dec policy.Decision) *admissionv1.AdmissionResponse {
 	var resp *admissionv1.AdmissionResponse
+	var warnings []string
 	if dec.Action == model.ActionBlock {
-		resp = deny("mamori: " + dec.Message())
-		resp.Warnings = dec.Warnings()
+		resp = deny(boundLines("mamori: "+dec.Message(), maxDenial))
+		warnings = dec.Warnings()
 	} else {
 		resp = allow()
 		for _, v := range dec.Violations {
-			resp.Warnings = append(resp.Warnings, v.String())
+			warnings = append(warnings, v.String())
 		}
 	}
 	for _, v := range dec.Exempted {
-		resp.Warnings = append(resp.Warnings, "waived: "+v.String())
+		warnings = append(warnings, "waived: "+v.String())
 	}
+	resp.Warnings = boundWarnings(warnings)
 	return resp
+}
+
+// boundWarnings makes warnings one printable line each (the API server
+// drops a warning with a control character: it travels in an HTTP header)
+// and keeps them within the API server's limits, saying how many were left out.
+func boundWarnings(ws []string) []string {
+	var out []string
+	size := 0
+	for i, w := range ws {
+		w = strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return ' '
+			}
+			return r
+		}, w)
+		if len(out) == maxWarnings-1 && len(ws) > maxWarnings || size+len(w) > maxWarningBytes-128 {
+			out = append(out, fmt.Sprintf("mamori: %d more warnings (the admission event lists them all)", len(ws)-i))
+			break
+		}
+		out = append(out, w)
+		size += len(w)
+	}
+	return out
+}
+
+// boundLines cuts a message to whole lines within max bytes.
+func boundLines(msg string, max int) string {
+	if len(msg) <= max {
+		return msg
+	}
+	lines := strings.Split(msg, "\n")
+	var b strings.Builder
+	for i, l := range lines {
+		if b.Len()+len(l)+1 > max-80 {
+			fmt.Fprintf(&b, "… and %d more violations (the admission event lists them all)", len(lines)-i)
+			break
+		}
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // cacheKey identifies what a workload decision depends on: the policy

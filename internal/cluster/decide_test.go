@@ -197,3 +197,25 @@ func TestServerUnreachable(t *testing.T) {
 		})
 	}
 }
+
+func TestBoundedAnswer(t *testing.T) {
+	var ws []string
+	for i := 0; i < 500; i++ {
+		ws = append(ws, fmt.Sprintf("warning %d with a\nnewline", i))
+	}
+	out := boundWarnings(ws)
+	size := 0
+	for _, w := range out {
+		size += len(w)
+		if strings.ContainsAny(w, "\n\r\x00") {
+			t.Fatalf("control character in %q", w)
+		}
+	}
+	if len(out) > maxWarnings || size > maxWarningBytes || !strings.Contains(out[len(out)-1], "more warnings") {
+		t.Fatalf("%d warnings, %d bytes, last %q", len(out), size, out[len(out)-1])
+	}
+	msg := strings.Repeat("policy \"p\" rule \"r\": privileged at spec.containers[0]\n", 2000)
+	if got := boundLines(msg, maxDenial); len(got) > maxDenial || !strings.Contains(got, "more violations") {
+		t.Fatalf("denial of %d bytes: ...%q", len(got), got[len(got)-80:])
+	}
+}

@@ -29,7 +29,10 @@ import (
 	"mamori/internal/auth"
 	"mamori/internal/service/events"
 	"mamori/internal/service/hosts"
+	"mamori/internal/service/identities"
 	"mamori/internal/service/images"
+	"mamori/internal/service/inventory"
+	"mamori/internal/service/mitigations"
 	"mamori/internal/service/policies"
 	"mamori/internal/service/registries"
 	"mamori/internal/service/runtimerules"
@@ -146,6 +149,10 @@ type Services struct {
 	Policies   *policies.Service
 	// RuntimeRules: the rule catalogue, policies' rulesets, the ATT&CK matrix.
 	RuntimeRules *runtimerules.Service
+	// Identities, Inventory and Mitigations: the Clusters page.
+	Identities  *identities.Service
+	Inventory   *inventory.Service
+	Mitigations *mitigations.Service
 }
 
 // WithServices sets the domain services (the server passes its own).
@@ -225,6 +232,15 @@ func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, e
 	if o.services.Policies == nil {
 		o.services.Policies = policies.New(st, o.logger, o.now)
 	}
+	if o.services.Identities == nil {
+		o.services.Identities = identities.New(st, o.services.Tokens, o.logger, o.now)
+	}
+	if o.services.Inventory == nil {
+		o.services.Inventory = inventory.New(st, o.logger, o.now)
+	}
+	if o.services.Mitigations == nil {
+		o.services.Mitigations = mitigations.New(st, o.logger, o.now)
+	}
 	if o.services.Events == nil {
 		o.services.Events = events.New(st, events.Retention{}, o.logger, o.now)
 	}
@@ -270,6 +286,10 @@ func (c *Console) routes() error {
 	m.Handle("GET /events", viewer(h(c.eventsPage)))
 	m.Handle("GET /attack", viewer(h(c.attackPage)))
 	m.Handle("GET /rulesets", viewer(h(c.rulesetsPage)))
+	m.Handle("GET /runtime/vulnerabilities", viewer(h(c.runtimeVulnsPage)))
+	m.Handle("GET /clusters", viewer(h(c.clustersPage)))
+	m.Handle("POST /clusters", admin(h(c.clusterCreate)))
+	m.Handle("GET /clusters/{id}", viewer(h(c.clusterPage)))
 	m.Handle("GET /policies", viewer(h(c.policiesPage)))
 	m.Handle("POST /policies", admin(h(c.policyApply)))
 	m.Handle("GET /policies/{name}", viewer(h(c.policyPage)))

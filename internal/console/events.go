@@ -138,6 +138,11 @@ func newEventRow(rec store.EventRecord, base *url.URL) eventRow {
 				row.Scope = append(row.Scope, s)
 			}
 		}
+		// An admission decision about a controller (or a pod made with
+		// generateName) names its workload instead of a pod.
+		if e.Pod == "" && e.Workload != nil && e.Workload.Name != "" {
+			row.Scope = append(row.Scope, e.Workload.Kind+" "+e.Workload.Name)
+		}
 	default:
 		for _, s := range []string{e.Cluster, e.Node, e.Host} {
 			if s != "" {
@@ -189,7 +194,11 @@ func newEventRow(rec store.EventRecord, base *url.URL) eventRow {
 		addF("Image digest", ct.ImageDigest, api.EventParamImage)
 	}
 	addF("Rule", e.Rule.ID, api.EventParamRule)
-	add("Policy", e.Rule.Policy)
+	if e.Rule.Policy != "" && e.Rule.PolicyVersion > 0 {
+		add("Policy", e.Rule.Policy+" version "+strconv.Itoa(e.Rule.PolicyVersion))
+	} else {
+		add("Policy", e.Rule.Policy)
+	}
 	addF("Tactic", e.Tactic, api.EventParamTactic)
 	addF("Technique", e.Technique, api.EventParamTechnique)
 	add("Action error", e.ActionError)

@@ -41,6 +41,8 @@ var pageFiles = map[string]string{
 	"registries":    "registries.html",
 	"policies":      "policies.html",
 	"policy":        "policy.html",
+	"clusters":      "clusters.html",
+	"cluster":       "cluster.html",
 	"registry_form": "registry_form.html",
 	"scanner":       "scanner.html",
 	"tokens":        "tokens.html",
@@ -193,6 +195,7 @@ var funcs = template.FuncMap{
 	"deref":     func(f *float64) float64 { return *f },
 	"prio":      fmtPriority,
 	"epss":      fmtEPSS,
+	"digest":    shortDigest,
 }
 
 // fmtPriority is a priority score ("77.8"), "—" without one.

@@ -71,6 +71,12 @@ type vulnsData struct {
 	AnyImages bool
 	// Error is a bad filter value, shown instead of the list.
 	Error string
+	// Runtime: the runtime vulnerability view (images running now, in
+	// Cluster when set; Clusters names them for the filter).
+	Runtime  bool
+	Cluster  string
+	Clusters []string
+	Path     string
 }
 
 // vulnsPage lists vulnerabilities with the filters of GET
@@ -78,7 +84,24 @@ type vulnsData struct {
 // (images.ParseVulnerabilityFilter): a bad value is shown as an error
 // with status 400, never dropped.
 func (c *Console) vulnsPage(w http.ResponseWriter, r *http.Request) {
+	c.listVulns(w, r, false)
+}
+
+// runtimeVulnsPage is the runtime vulnerability view: the vulnerability
+// list of images running now (running=true, optionally in one cluster),
+// with the same search, filters and sort; a vulnerability's page lists the
+// workloads where it runs.
+func (c *Console) runtimeVulnsPage(w http.ResponseWriter, r *http.Request) {
+	c.listVulns(w, r, true)
+}
+
+func (c *Console) listVulns(w http.ResponseWriter, r *http.Request, runtime bool) {
 	q := r.URL.Query()
+	nav, title, path := "vulns", "Vulnerabilities", "/vulnerabilities"
+	if runtime {
+		q.Set(images.VulnParamRunning, "true")
+		nav, title, path = "runtime", "Runtime vulnerabilities", "/runtime/vulnerabilities"
+	}
 	page, per := pageParams(q)
 	f, ferr := images.ParseVulnerabilityFilter(q)
 	sevs := map[model.Severity]bool{}
@@ -95,17 +118,30 @@ func (c *Console) vulnsPage(w http.ResponseWriter, r *http.Request) {
 		CVSSMax: q.Get(images.VulnParamCVSSMax),
 		KEV:     f.KnownExploited,
 		EPSSMin: q.Get(images.VulnParamEPSSMin),
+		Runtime: runtime,
+		Cluster: f.Cluster,
+		Path:    path,
+	}
+	if runtime {
+		cs, err := c.opt.services.Identities.ListClusters(r.Context())
+		if err != nil {
+			c.storeError(w, r, "cluster list", err)
+			return
+		}
+		for _, cl := range cs {
+			d.Clusters = append(d.Clusters, cl.Name)
+		}
 	}
 	// Most urgent first (internal/priority) unless asked otherwise.
 	if d.Sort == "" {
 		d.Sort, f.Sort = string(store.VulnSortPriority), store.VulnSortPriority
 	}
 	f.Page = store.Page{Limit: per, Offset: (page - 1) * per}
-	d.Filtered = d.Query != "" || len(f.Severities) > 0 || d.CVSSMin != "" || d.CVSSMax != "" || d.Fixable || d.KEV || d.EPSSMin != ""
+	d.Filtered = d.Query != "" || len(f.Severities) > 0 || d.CVSSMin != "" || d.CVSSMax != "" || d.Fixable || d.KEV || d.EPSSMin != "" || d.Cluster != ""
 	d.Cols = vulnCols(r.URL, d.Sort, d.Reverse)
 	if ferr != nil {
 		d.Error = sentence(ferr.Error())
-		p := c.newPage(r, "vulns", "Vulnerabilities", crumb{Label: "Vulnerabilities"})
+		p := c.newPage(r, nav, title, crumb{Label: title})
 		p.Data = d
 		c.render(w, r, http.StatusBadRequest, "vulns", p)
 		return
@@ -129,7 +165,7 @@ func (c *Console) vulnsPage(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.AnyImages = true
 	}
-	p := c.newPage(r, "vulns", "Vulnerabilities", crumb{Label: "Vulnerabilities"})
+	p := c.newPage(r, nav, title, crumb{Label: title})
 	p.Data = d
 	c.render(w, r, http.StatusOK, "vulns", p)
 }

@@ -89,3 +89,43 @@ func (c *Client) ListMitigations(ctx context.Context, query url.Values) ([]api.M
 	_, err := c.call(ctx, http.MethodGet, api.PathMitigations, query, nil, &out, true)
 	return out.Mitigations, err
 }
+
+// ClusterObjects reads a page of a cluster's inventory (GET
+// /api/v1/clusters/{id}/inventory; query: kind, namespace, q, limit, offset).
+func (c *Client) ClusterObjects(ctx context.Context, clusterID int64, query url.Values) (api.ClusterObjects, error) {
+	var out api.ClusterObjects
+	path := strings.Replace(api.PathClusterObjects, "{id}", strconv.FormatInt(clusterID, 10), 1)
+	_, err := c.call(ctx, http.MethodGet, path, query, nil, &out, true)
+	return out, err
+}
+
+// DBInfo describes the server's vulnerability database (GET /api/v1/db).
+func (c *Client) DBInfo(ctx context.Context) (api.DBInfo, error) {
+	var out api.DBInfo
+	_, err := c.call(ctx, http.MethodGet, api.PathDB, nil, nil, &out, true)
+	return out, err
+}
+
+// Rematch has the server open a changed database and re-match every
+// stored inventory (POST /api/v1/rematch), in the background.
+func (c *Client) Rematch(ctx context.Context) error {
+	_, err := c.call(ctx, http.MethodPost, api.PathRematch, nil, nil, nil, true)
+	return err
+}
+
+// ListVulnerabilities reads a page of vulnerabilities (GET
+// /api/v1/vulnerabilities; running=true for the runtime vulnerability view).
+func (c *Client) ListVulnerabilities(ctx context.Context, query url.Values) (api.VulnerabilityPage, error) {
+	var out api.VulnerabilityPage
+	_, err := c.call(ctx, http.MethodGet, api.PathVulnerabilities, query, nil, &out, true)
+	return out, err
+}
+
+// GetVulnerability reads one vulnerability with its affected packages and
+// the workloads running them (GET /api/v1/vulnerabilities/{id}).
+func (c *Client) GetVulnerability(ctx context.Context, id string) (api.VulnerabilityDetail, error) {
+	var out api.VulnerabilityDetail
+	path := strings.Replace(api.PathVulnerability, "{id}", url.PathEscape(id), 1)
+	_, err := c.call(ctx, http.MethodGet, path, nil, nil, &out, true)
+	return out, err
+}

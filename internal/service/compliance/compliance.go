@@ -426,3 +426,23 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// StatusStore is what Status reads.
+type StatusStore interface {
+	ComplianceRun(ctx context.Context, cluster string) (store.ComplianceRun, error)
+	ComplianceViolations(ctx context.Context, cluster string) ([]store.ComplianceViolation, error)
+}
+
+// Status is a cluster's latest evaluation and the violations in force
+// (the console's Clusters page).
+func Status(ctx context.Context, st StatusStore, cluster string) (store.ComplianceRun, []store.ComplianceViolation, error) {
+	run, err := st.ComplianceRun(ctx, cluster)
+	if err != nil {
+		return store.ComplianceRun{}, nil, err
+	}
+	vs, err := st.ComplianceViolations(ctx, cluster)
+	if err != nil {
+		return store.ComplianceRun{}, nil, err
+	}
+	return run, vs, nil
+}

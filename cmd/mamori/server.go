@@ -109,7 +109,8 @@ func runServer(cmd *cobra.Command, g *globalOptions, o *serverOptions) error {
 				console.WithVersion(d.Version),
 				console.WithRegistrySecrets(d.SealSecret),
 				console.WithRegistrySync(d.StartSync),
-				console.WithServices(console.Services{Tokens: d.Tokens, Events: d.Events, Policies: d.Policies, RuntimeRules: d.RuntimeRules}))
+				console.WithServices(console.Services{Tokens: d.Tokens, Events: d.Events, Policies: d.Policies, RuntimeRules: d.RuntimeRules,
+					Assessments: d.Assessments}))
 		},
 	})
 	if err != nil {

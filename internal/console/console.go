@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"mamori/internal/auth"
+	"mamori/internal/service/assessments"
 	"mamori/internal/service/events"
 	"mamori/internal/service/hosts"
 	"mamori/internal/service/identities"
@@ -153,6 +154,8 @@ type Services struct {
 	Identities  *identities.Service
 	Inventory   *inventory.Service
 	Mitigations *mitigations.Service
+	// Assessments: the compliance reports, their history and re-assessment.
+	Assessments *assessments.Service
 }
 
 // WithServices sets the domain services (the server passes its own).
@@ -247,6 +250,10 @@ func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, e
 	if o.services.RuntimeRules == nil {
 		o.services.RuntimeRules = runtimerules.New(o.services.Events, o.services.Policies, hosts.New(st, o.logger, o.now))
 	}
+	if o.services.Assessments == nil {
+		o.services.Assessments = assessments.New(assessments.Config{Store: st, Images: o.services.Images,
+			Registries: o.services.Registries, Logger: o.logger, Now: o.now})
+	}
 	c := &Console{st: st, authn: authn, opt: o, pages: pages, mux: http.NewServeMux()}
 	if err := c.routes(); err != nil {
 		return nil, err
@@ -295,6 +302,9 @@ func (c *Console) routes() error {
 	m.Handle("GET /policies/{name}", viewer(h(c.policyPage)))
 	m.Handle("POST /policies/{name}/delete", admin(h(c.policyDelete)))
 	m.Handle("POST /policies/{name}/assign", admin(h(c.policyAssign)))
+	m.Handle("GET /compliance", viewer(h(c.compliancePage)))
+	m.Handle("GET /compliance/controls/{id}", viewer(h(c.controlPage)))
+	m.Handle("POST /compliance/assess", auth.RequireSession(auth.RoleOperator, "/login")(h(c.complianceAssess)))
 	m.Handle("GET /registries", viewer(h(c.registriesPage)))
 	m.Handle("GET /registries/new", admin(h(c.registryForm)))
 	m.Handle("POST /registries", admin(h(c.registrySave)))

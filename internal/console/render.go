@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"mamori/internal/auth"
+	"mamori/internal/compliance"
 	"mamori/internal/model"
 	"mamori/internal/priority"
 	"mamori/internal/store"
@@ -30,23 +31,25 @@ type pageTemplate struct {
 // pageFiles maps each page to its file; all pages but login are rendered
 // inside layout.html.
 var pageFiles = map[string]string{
-	"login":         "login.html",
-	"images":        "images.html",
-	"image":         "image.html",
-	"vulns":         "vulns.html",
-	"vuln":          "vuln.html",
-	"events":        "events.html",
-	"attack":        "attack.html",
-	"rulesets":      "rulesets.html",
-	"registries":    "registries.html",
-	"policies":      "policies.html",
-	"policy":        "policy.html",
-	"clusters":      "clusters.html",
-	"cluster":       "cluster.html",
-	"registry_form": "registry_form.html",
-	"scanner":       "scanner.html",
-	"tokens":        "tokens.html",
-	"error":         "error.html",
+	"login":              "login.html",
+	"images":             "images.html",
+	"image":              "image.html",
+	"vulns":              "vulns.html",
+	"vuln":               "vuln.html",
+	"events":             "events.html",
+	"attack":             "attack.html",
+	"rulesets":           "rulesets.html",
+	"registries":         "registries.html",
+	"policies":           "policies.html",
+	"policy":             "policy.html",
+	"clusters":           "clusters.html",
+	"cluster":            "cluster.html",
+	"registry_form":      "registry_form.html",
+	"scanner":            "scanner.html",
+	"tokens":             "tokens.html",
+	"error":              "error.html",
+	"compliance":         "compliance.html",
+	"compliance_control": "compliance_control.html",
 }
 
 func parsePages(fsys fs.FS) (map[string]*pageTemplate, error) {
@@ -169,33 +172,40 @@ func (c *Console) storeError(w http.ResponseWriter, r *http.Request, what string
 // template functions
 
 var funcs = template.FuncMap{
-	"sevClass":  sevClass,
-	"sevName":   sevName,
-	"ago":       ago,
-	"datetime":  datetime,
-	"shortHash": shortHash,
-	"bytes":     humanBytes,
-	"cvss":      fmtCVSS,
-	"disp":      disp,
-	"brk":       breakable,
-	"osPkg":     func(typ string) bool { return typ == "deb" || typ == "apk" || typ == "rpm" },
-	"prose":     prose,
-	"initial":   initial,
-	"sevbar":    sevbar,
-	"distbar":   distbar,
-	"add":       func(a, b int) int { return a + b },
-	"sub":       func(a, b int) int { return a - b },
-	"join":      strings.Join,
-	"num":       fmtNum,
-	"num64":     func(n int64) string { return fmtNum(int(n)) },
-	"dur":       fmtDuration,
-	"isURL":     isHTTPURL,
-	"roleName":  func(r any) string { return fmt.Sprint(r) },
-	"pathEsc":   url.PathEscape,
-	"deref":     func(f *float64) float64 { return *f },
-	"prio":      fmtPriority,
-	"epss":      fmtEPSS,
-	"digest":    shortDigest,
+	"sevClass":    sevClass,
+	"sevName":     sevName,
+	"ago":         ago,
+	"datetime":    datetime,
+	"shortHash":   shortHash,
+	"bytes":       humanBytes,
+	"cvss":        fmtCVSS,
+	"disp":        disp,
+	"brk":         breakable,
+	"osPkg":       func(typ string) bool { return typ == "deb" || typ == "apk" || typ == "rpm" },
+	"prose":       prose,
+	"initial":     initial,
+	"sevbar":      sevbar,
+	"distbar":     distbar,
+	"add":         func(a, b int) int { return a + b },
+	"sub":         func(a, b int) int { return a - b },
+	"join":        strings.Join,
+	"num":         fmtNum,
+	"num64":       func(n int64) string { return fmtNum(int(n)) },
+	"dur":         fmtDuration,
+	"isURL":       isHTTPURL,
+	"roleName":    func(r any) string { return fmt.Sprint(r) },
+	"pathEsc":     url.PathEscape,
+	"deref":       func(f *float64) float64 { return *f },
+	"prio":        fmtPriority,
+	"epss":        fmtEPSS,
+	"digest":      shortDigest,
+	"statusClass": func(s compliance.Status) string { return "st-" + strings.ReplaceAll(string(s), "_", "-") },
+	"score": func(s float64) string {
+		if s < 0 {
+			return "–"
+		}
+		return strconv.FormatFloat(s, 'f', 0, 64) + "%"
+	},
 }
 
 // fmtPriority is a priority score ("77.8"), "—" without one.

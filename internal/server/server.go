@@ -168,6 +168,8 @@ type ConsoleDeps struct {
 	// RuntimeRules: the rule catalogue, policies' rulesets, the ATT&CK matrix.
 	RuntimeRules *runtimerules.Service
 	Hosts        *hosts.Service
+	// Assessments: compliance reports, history and re-assessment.
+	Assessments *assessments.Service
 }
 
 // Server is a configured mamori server. Make one with New; Run serves it.
@@ -309,7 +311,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ConsoleFactory != nil {
 		deps := ConsoleDeps{Auth: s.auth, Store: st, SealSecret: s.box.seal, Logger: cfg.Logger, Version: cfg.Version,
 			Tokens: s.tokens, Events: s.events, Registries: s.registries, Images: s.images, Policies: s.policies,
-			RuntimeRules: s.runtimeRules, Hosts: s.hosts,
+			RuntimeRules: s.runtimeRules, Hosts: s.hosts, Assessments: s.assessments,
 			StartSync: func(_ context.Context, id int64) error { s.syncer.Start(id); return nil }}
 		if s.console, err = cfg.ConsoleFactory(deps); err != nil {
 			s.bgCancel()

@@ -292,9 +292,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	bgCtx, stopBg := context.WithCancel(ctx)
 	if startErr == nil {
 		if a.server != nil {
-			bg.Add(2)
+			bg.Add(3)
 			go func() { defer bg.Done(); a.deliverLoop(bgCtx) }()
 			go func() { defer bg.Done(); a.serverLoop(bgCtx) }()
+			go func() { defer bg.Done(); a.postureLoop(bgCtx, started) }()
 		}
 		if a.cfg.StatsListen != "" {
 			srv, err := a.serveStats(bgCtx)

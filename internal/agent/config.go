@@ -34,6 +34,10 @@ type Config struct {
 	StatsListen string `yaml:"statsListen"`
 
 	Modules ModulesConfig `yaml:"modules"`
+
+	// Compliance sends the node's compliance posture to the server
+	// (docs/compliance.md; off unless enabled).
+	Compliance ComplianceConfig `yaml:"compliance"`
 }
 
 // ServerConfig is the connection to mamori server. With no URL the agent

@@ -125,6 +125,9 @@ type Options struct {
 	Version string
 	Logger  *slog.Logger
 
+	// PostureInterval: how often the compliance posture is sent (0:
+	// DefaultPostureInterval; negative: never).
+	PostureInterval time.Duration
 	// Tuning (zero: the defaults).
 	ConfigPoll, Resync, ExecutorInterval, ImageTTL, DecisionTTL time.Duration
 	Certs                                                       CertOptions
@@ -197,6 +200,7 @@ type Component struct {
 	exec    *executor.Executor
 	Stats   *Stats
 	cluster string
+	rest    *rest.Config // the API server's address and CA (anonymous probes)
 }
 
 // RESTConfig loads the kubeconfig, or the in-cluster configuration when empty.
@@ -230,7 +234,12 @@ func New(ctx context.Context, o Options) (*Component, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	return newWith(ctx, o, kube)
+	c, err := newWith(ctx, o, kube)
+	if err != nil {
+		return nil, err
+	}
+	c.rest = rc
+	return c, nil
 }
 
 func newWith(ctx context.Context, o Options, kube kubernetes.Interface) (*Component, error) {
@@ -392,6 +401,7 @@ func (c *Component) Run(ctx context.Context) error {
 	default:
 		run(c.watch.Run)
 		run(c.exec.Run)
+		run(c.postures)
 	}
 	if c.o.Ready != nil {
 		c.o.Ready(ln.Addr())
@@ -476,9 +486,10 @@ func (c *Component) leader(ctx context.Context) {
 			OnStartedLeading: func(lctx context.Context) {
 				c.log.Info("leading: watching the inventory and executing mitigations")
 				var wg sync.WaitGroup
-				wg.Add(2)
+				wg.Add(3)
 				go func() { defer wg.Done(); c.watch.Run(lctx) }()
 				go func() { defer wg.Done(); c.exec.Run(lctx) }()
+				go func() { defer wg.Done(); c.postures(lctx) }()
 				wg.Wait()
 			},
 			OnStoppedLeading: func() { c.log.Info("no longer leading") },

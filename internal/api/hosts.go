@@ -464,9 +464,12 @@ type HostRequestCreate struct {
 	// group's anti-malware allow-list first, so that it is not detected
 	// again.
 	Allow bool `json:"allow,omitempty"`
-	// Paths and Containers say what an antimalware.scan scans.
+	// Paths, Containers (every running container) and Container (the
+	// running container whose ID starts with it: 12 to 64 hex digits) say
+	// what an antimalware.scan scans; containers through /proc/PID/root.
 	Paths      []string `json:"paths,omitempty"`
 	Containers bool     `json:"containers,omitempty"`
+	Container  string   `json:"container,omitempty"`
 }
 
 // HostRequest is one request to an agent and its outcome.
@@ -477,6 +480,7 @@ type HostRequest struct {
 	Entry      string    `json:"entry,omitempty"`
 	Paths      []string  `json:"paths,omitempty"`
 	Containers bool      `json:"containers,omitempty"`
+	Container  string    `json:"container,omitempty"`
 	State      string    `json:"state"`
 	CreatedAt  time.Time `json:"createdAt"`
 	CreatedBy  string    `json:"createdBy,omitempty"`

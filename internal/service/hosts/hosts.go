@@ -436,14 +436,18 @@ type requestArgs struct {
 	Entry      string   `json:"entry,omitempty"`
 	Paths      []string `json:"paths,omitempty"`
 	Containers bool     `json:"containers,omitempty"`
+	Container  string   `json:"container,omitempty"`
 }
 
 func apiRequest(r store.HostRequest) api.HostRequest {
 	var a requestArgs
 	_ = json.Unmarshal([]byte(r.Args), &a) // stored by CreateRequest: it decodes
-	return api.HostRequest{ID: r.ID, AgentID: r.AgentID, Kind: r.Kind, Entry: a.Entry, Paths: a.Paths, Containers: a.Containers,
+	return api.HostRequest{ID: r.ID, AgentID: r.AgentID, Kind: r.Kind, Entry: a.Entry, Paths: a.Paths, Containers: a.Containers, Container: a.Container,
 		State: r.State, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, UpdatedAt: r.UpdatedAt, Result: r.Result}
 }
+
+// containerIDRE: a container ID or its prefix (12 to 64 hex digits).
+var containerIDRE = regexp.MustCompile(`^[0-9a-f]{12,64}$`)
 
 // quarantineIDRE: quarantine entry IDs are 32 lower-case hex digits.
 var quarantineIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -481,8 +485,11 @@ func (s *Service) CreateRequest(ctx context.Context, agentID int64, req api.Host
 		}
 		args.Entry = req.Entry
 	case api.RequestScan:
-		if len(req.Paths) == 0 && !req.Containers {
-			return api.HostRequest{}, service.Invalid("antimalware.scan: give paths, containers or both")
+		if len(req.Paths) == 0 && !req.Containers && req.Container == "" {
+			return api.HostRequest{}, service.Invalid("antimalware.scan: give paths, containers, a container or several")
+		}
+		if req.Container != "" && !containerIDRE.MatchString(req.Container) {
+			return api.HostRequest{}, service.Invalid("antimalware.scan: container %q: want 12 to 64 lower-case hex digits of its ID", truncate(req.Container))
 		}
 		if len(req.Paths) > 256 {
 			return api.HostRequest{}, service.Invalid("antimalware.scan: %d paths, at most 256", len(req.Paths))
@@ -492,7 +499,7 @@ func (s *Service) CreateRequest(ctx context.Context, agentID int64, req api.Host
 		if _, err := checkSettings(probe); err != nil {
 			return api.HostRequest{}, service.Invalid("antimalware.scan: %s", strings.ReplaceAll(err.Error(), "antimalware.scheduled.", ""))
 		}
-		args.Paths, args.Containers = req.Paths, req.Containers
+		args.Paths, args.Containers, args.Container = req.Paths, req.Containers, req.Container
 	case api.RequestBaselineRebuild, api.RequestIntegrityCompare:
 	default:
 		return api.HostRequest{}, service.Invalid("kind %q: want %s", truncate(req.Kind), strings.Join([]string{api.RequestQuarantineRestore,
@@ -501,7 +508,7 @@ func (s *Service) CreateRequest(ctx context.Context, agentID int64, req api.Host
 	if req.Kind != api.RequestQuarantineRestore && req.Kind != api.RequestQuarantineDelete && (req.Entry != "" || req.Allow) {
 		return api.HostRequest{}, service.Invalid("%s takes no entry or allow", req.Kind)
 	}
-	if req.Kind != api.RequestScan && (len(req.Paths) > 0 || req.Containers) {
+	if req.Kind != api.RequestScan && (len(req.Paths) > 0 || req.Containers || req.Container != "") {
 		return api.HostRequest{}, service.Invalid("%s takes no paths or containers", req.Kind)
 	}
 	b, err := json.Marshal(args)

@@ -216,6 +216,9 @@ func TestAgentSide(t *testing.T) {
 		{Kind: api.RequestScan, Paths: []string{"relative"}},
 		{Kind: api.RequestBaselineRebuild, Entry: qid},
 		{Kind: api.RequestBaselineRebuild, Paths: []string{"/x"}},
+		{Kind: api.RequestScan, Container: "abc"},
+		{Kind: api.RequestScan, Container: "../../../../etc/passwd"},
+		{Kind: api.RequestIntegrityCompare, Container: strings.Repeat("a", 64)},
 	} {
 		if _, err := s.CreateRequest(admin, a.ID, bad); !errors.Is(err, service.ErrInvalid) {
 			t.Errorf("bad request %+v: %v", bad, err)

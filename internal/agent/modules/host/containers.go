@@ -51,9 +51,13 @@ func containerOf(procDir string, pid int) *model.ContainerRef {
 // distinct root (a chroot, a pivot_root into a container's file system).
 // Their roots are what a scan of containers reads, through /proc/PID/root.
 func containerPIDs(procDir string) []int {
+	// The host's root is init's; where init cannot be looked at (a
+	// sandbox that hides it), the agent's own (an agent on the host).
 	var host unix.Stat_t
 	if err := unix.Stat(filepath.Join(procDir, "1", "root"), &host); err != nil {
-		return nil
+		if err := unix.Stat(filepath.Join(procDir, "self", "root"), &host); err != nil {
+			return nil
+		}
 	}
 	ents, err := os.ReadDir(procDir)
 	if err != nil {

@@ -122,6 +122,10 @@ MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 10m ./internal/host/firewall/.
 MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 5m ./internal/host/fanotify/... ./internal/host/hostfs/... ./internal/host/antimalware/... ./internal/host/appcontrol/...
 # Log inspection: rsyslogd, sshd, sudo and journald started by the tests, in mount namespaces they own.
 MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 3m -run E2E ./internal/host/loginspect/
+# Host protection through the agent (issue 12): a real mamori server and agent, every host module
+# (marks on the tests' mounts, firewall rules in their network namespace), the standalone defaults
+# in a mount and network namespace of the test's.
+MAMORI_TEST_HOST=1 go test -p 1 -count=1 -timeout 6m -run 'E2E|Standalone' ./internal/agent/modules/host/
 # Runtime e2e: real containerd (+ dockerd) under temp dirs, started by internal/testctr.
 MAMORI_TEST_RUNTIME=1 MAMORI_TEST_DOCKER=1 go test -p 1 -count=1 -timeout 8m ./internal/testctr/... ./internal/runtime/container/... ./internal/runtime/drift/... ./internal/runtime/respond/...
 # The node agent: every built-in rule fired in real containerd containers, isolate/terminate,

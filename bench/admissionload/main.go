@@ -53,6 +53,10 @@ type result struct {
 	P90ms       float64 `json:"p90ms"`
 	P99ms       float64 `json:"p99ms"`
 	P999ms      float64 `json:"p999ms"`
+	// Decide* are the webhook's own decision times (its Server-Timing
+	// header): the latency without the network and the machine's queueing.
+	DecideP50ms float64 `json:"decideP50ms,omitempty"`
+	DecideP99ms float64 `json:"decideP99ms,omitempty"`
 	MaxMs       float64 `json:"maxMs"`
 	FirstError  string  `json:"firstError,omitempty"`
 	LateSends   int     `json:"lateSends"`
@@ -77,7 +81,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	var send func(ctx context.Context, i int) (allowed bool, err error)
+	var send func(ctx context.Context, i int) (allowed bool, decide time.Duration, err error)
 	target := ""
 	switch *mode {
 	case "webhook":
@@ -86,20 +90,23 @@ func main() {
 			fail(err)
 		}
 		target = url
-		send = func(ctx context.Context, i int) (bool, error) { return postReview(ctx, hc, url, *namespace, *image, i, *distinct) }
+		send = func(ctx context.Context, i int) (bool, time.Duration, error) {
+			return postReview(ctx, hc, url, *namespace, *image, i, *distinct)
+		}
 	case "apiserver":
 		cfg.QPS, cfg.Burst = float32(*rate*2), int(*rate*2)
+		cfg.WarningHandler = rest.NoWarnings{}
 		cs, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
 			fail(err)
 		}
 		target = cfg.Host
-		send = func(ctx context.Context, i int) (bool, error) {
+		send = func(ctx context.Context, i int) (bool, time.Duration, error) {
 			_, err := cs.CoreV1().Pods(*namespace).Create(ctx, pod(*namespace, *image, i, *distinct), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 			if err != nil && isDenial(err) {
-				return false, nil
+				return false, 0, nil
 			}
-			return err == nil, err
+			return err == nil, 0, err
 		}
 	default:
 		fail(fmt.Errorf("mode %q: want webhook or apiserver", *mode))
@@ -117,9 +124,10 @@ func isDenial(err error) bool {
 }
 
 // run sends at rate for d and measures.
-func run(send func(context.Context, int) (bool, error), rate float64, d time.Duration, inflight, offset int) result {
+func run(send func(context.Context, int) (bool, time.Duration, error), rate float64, d time.Duration, inflight, offset int) result {
 	n := int(rate * d.Seconds())
 	lat := make([]time.Duration, n)
+	dec := make([]time.Duration, n)
 	okv := make([]bool, n)
 	var allowed, denied, errs, late atomic.Int64
 	var firstErr atomic.Value
@@ -142,8 +150,8 @@ func run(send func(context.Context, int) (bool, error), rate float64, d time.Dur
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			t0 := time.Now()
-			a, err := send(ctx, offset+i)
-			lat[i] = time.Since(t0)
+			a, decide, err := send(ctx, offset+i)
+			lat[i], dec[i] = time.Since(t0), decide
 			switch {
 			case err != nil:
 				errs.Add(1)
@@ -159,22 +167,27 @@ func run(send func(context.Context, int) (bool, error), rate float64, d time.Dur
 	}
 	wg.Wait()
 	el := time.Since(start)
-	var ok []time.Duration
+	var ok, decided []time.Duration
 	for i, d := range lat {
 		if okv[i] {
 			ok = append(ok, d)
+			if dec[i] > 0 {
+				decided = append(decided, dec[i])
+			}
 		}
 	}
 	sort.Slice(ok, func(a, b int) bool { return ok[a] < ok[b] })
-	q := func(p float64) float64 {
-		if len(ok) == 0 {
+	sort.Slice(decided, func(a, b int) bool { return decided[a] < decided[b] })
+	quant := func(ds []time.Duration, p float64) float64 {
+		if len(ds) == 0 {
 			return 0
 		}
-		return float64(ok[min(len(ok)-1, int(p*float64(len(ok))))].Microseconds()) / 1000
+		return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))].Microseconds()) / 1000
 	}
+	q := func(p float64) float64 { return quant(ok, p) }
 	r := result{Rate: rate, Seconds: el.Seconds(), Sent: n, OK: len(ok), Errors: int(errs.Load()), Allowed: int(allowed.Load()),
 		Denied: int(denied.Load()), Achieved: float64(len(ok)) / el.Seconds(), P50ms: q(0.50), P90ms: q(0.90), P99ms: q(0.99),
-		P999ms: q(0.999), LateSends: int(late.Load())}
+		P999ms: q(0.999), LateSends: int(late.Load()), DecideP50ms: quant(decided, 0.50), DecideP99ms: quant(decided, 0.99)}
 	if len(ok) > 0 {
 		r.MaxMs = float64(ok[len(ok)-1].Microseconds()) / 1000
 	}
@@ -205,10 +218,10 @@ func pod(ns, image string, i int, distinct bool) *corev1.Pod {
 			}}}
 }
 
-func postReview(ctx context.Context, hc *http.Client, url, ns, image string, i int, distinct bool) (bool, error) {
+func postReview(ctx context.Context, hc *http.Client, url, ns, image string, i int, distinct bool) (bool, time.Duration, error) {
 	raw, err := json.Marshal(pod(ns, image, i, distinct))
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	rev := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
 		Request: &admissionv1.AdmissionRequest{UID: types.UID(fmt.Sprintf("bench-%d", i)), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
@@ -216,30 +229,32 @@ func postReview(ctx context.Context, hc *http.Client, url, ns, image string, i i
 			Operation: admissionv1.Create, DryRun: ptr.To(true), Object: runtime.RawExtension{Raw: raw}}}
 	body, err := json.Marshal(&rev)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	req, err := http.NewRequestWithContext(ctx, "POST", url+"?timeout=10s", bytes.NewReader(body))
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	if resp.StatusCode != 200 {
-		return false, fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		return false, 0, fmt.Errorf("status %d: %s", resp.StatusCode, b)
 	}
 	var out admissionv1.AdmissionReview
 	if err := json.Unmarshal(b, &out); err != nil || out.Response == nil {
-		return false, fmt.Errorf("answer: %v", err)
+		return false, 0, fmt.Errorf("answer: %v", err)
 	}
-	return out.Response.Allowed, nil
+	var ms float64
+	_, _ = fmt.Sscanf(resp.Header.Get("Server-Timing"), "decide;dur=%g", &ms)
+	return out.Response.Allowed, time.Duration(ms * float64(time.Millisecond)), nil
 }
 
 func webhookTarget(cfg *rest.Config, name string) (string, *http.Client, error) {

@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"mamori/internal/api"
 	"mamori/internal/model"
 )
@@ -218,4 +220,55 @@ func TestBoundedAnswer(t *testing.T) {
 	if got := boundLines(msg, maxDenial); len(got) > maxDenial || !strings.Contains(got, "more violations") {
 		t.Fatalf("denial of %d bytes: ...%q", len(got), got[len(got)-80:])
 	}
+}
+
+func TestPullSecrets(t *testing.T) {
+	es, err := parseDockerConfig([]byte(`{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"},"127.0.0.1:5000":{"username":"a","password":"b"}}}`), true)
+	if err != nil || len(es) != 2 {
+		t.Fatalf("%+v %v", es, err)
+	}
+	kc := &pullKeychain{entries: es}
+	for _, c := range []struct{ reg, user string }{{"docker.io", "u"}, {"index.docker.io", "u"}, {"127.0.0.1:5000", "a"}, {"ghcr.io", ""}} {
+		r, err := name.NewRegistry(c.reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := kc.Resolve(r)
+		cfg, _ := a.Authorization()
+		if cfg.Username != c.user {
+			t.Errorf("%s: user %q, want %q", c.reg, cfg.Username, c.user)
+		}
+	}
+	for _, bad := range []string{`{"auths":{"h":{"auth":"not base64!"}}}`, `{"auths":{"h":{"auth":"bm9jb2xvbg=="}}}`, `{`} {
+		if _, err := parseDockerConfig([]byte(bad), true); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// BenchmarkDecide is the webhook's decision for a restricted pod of two
+// containers under the test policy: the decision cache's case (pods of one
+// template) and a different template each time (full evaluation).
+func BenchmarkDecide(b *testing.B) {
+	td := newTestDecider(&testing.T{}, FailurePolicyIgnore)
+	ctx := context.Background()
+	sc := `,"securityContext":{"runAsNonRoot":true}`
+	b.Run("cached", func(b *testing.B) {
+		req := podReq("shop", "scanned/web:1", sc)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			td.Decide(ctx, req)
+		}
+	})
+	b.Run("evaluated", func(b *testing.B) {
+		reqs := make([]*admissionv1.AdmissionRequest, 1024)
+		for i := range reqs {
+			reqs[i] = podReq("shop", "scanned/web:1", sc+fmt.Sprintf(`,"env":[{"name":"N","value":"%d"}]`, i))
+		}
+		td.cache = newDecisionCache(time.Minute, 1, time.Now)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			td.Decide(ctx, reqs[i%len(reqs)])
+		}
+	})
 }

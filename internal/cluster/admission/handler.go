@@ -94,13 +94,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), Budget(r))
 	defer cancel()
+	t0 := time.Now()
 	resp := h.d.Decide(ctx, review.Request)
+	took := time.Since(t0)
 	if resp == nil {
 		resp = &admissionv1.AdmissionResponse{Allowed: true}
 	}
 	resp.UID = review.Request.UID
 	out := admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp}
 	w.Header().Set("Content-Type", "application/json")
+	// The decision's own time (W3C Server-Timing, milliseconds): what the
+	// webhook spent, apart from the network and the caller's queueing.
+	w.Header().Set("Server-Timing", fmt.Sprintf("decide;dur=%.3f", float64(took.Microseconds())/1000))
 	if err := json.NewEncoder(w).Encode(&out); err != nil {
 		h.log.Debug("admission answer not sent", "err", err)
 	}

@@ -39,20 +39,20 @@ import (
 )
 
 type result struct {
-	Mode        string  `json:"mode"`
-	Target      string  `json:"target"`
-	Rate        float64 `json:"rate"`
-	Seconds     float64 `json:"seconds"`
-	Sent        int     `json:"sent"`
-	OK          int     `json:"ok"`
-	Errors      int     `json:"errors"`
-	Allowed     int     `json:"allowed"`
-	Denied      int     `json:"denied"`
-	Achieved    float64 `json:"achievedRate"`
-	P50ms       float64 `json:"p50ms"`
-	P90ms       float64 `json:"p90ms"`
-	P99ms       float64 `json:"p99ms"`
-	P999ms      float64 `json:"p999ms"`
+	Mode     string  `json:"mode"`
+	Target   string  `json:"target"`
+	Rate     float64 `json:"rate"`
+	Seconds  float64 `json:"seconds"`
+	Sent     int     `json:"sent"`
+	OK       int     `json:"ok"`
+	Errors   int     `json:"errors"`
+	Allowed  int     `json:"allowed"`
+	Denied   int     `json:"denied"`
+	Achieved float64 `json:"achievedRate"`
+	P50ms    float64 `json:"p50ms"`
+	P90ms    float64 `json:"p90ms"`
+	P99ms    float64 `json:"p99ms"`
+	P999ms   float64 `json:"p999ms"`
 	// Decide* are the webhook's own decision times (its Server-Timing
 	// header): the latency without the network and the machine's queueing.
 	DecideP50ms float64 `json:"decideP50ms,omitempty"`

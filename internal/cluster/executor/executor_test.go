@@ -19,7 +19,9 @@ type fakeServer struct {
 	reported map[int64]api.MitigationOutcome
 }
 
-func (f *fakeServer) PendingMitigations(context.Context) ([]api.Mitigation, error) { return f.pending, nil }
+func (f *fakeServer) PendingMitigations(context.Context) ([]api.Mitigation, error) {
+	return f.pending, nil
+}
 func (f *fakeServer) ReportMitigation(_ context.Context, id int64, o api.MitigationOutcome) (api.Mitigation, error) {
 	f.reported[id] = o
 	return api.Mitigation{ID: id}, nil

@@ -5,7 +5,8 @@
 #   - straight at the webhook (AdmissionReview POSTs, bench/admissionload),
 #     once with pods of one template (the decision cache's case: the pods of
 #     a ReplicaSet) and once with every pod distinct (every request evaluated);
-#   - end to end through the API server (server-side dry-run pod creates);
+#   - end to end through the API server (server-side dry-run pod creates),
+#     and the same in a namespace the webhook never sees (the API server alone);
 # with the component's CPU (cores, from /proc/PID/stat) and RSS.
 #
 # It starts the local cluster of scripts/cluster.sh (root) in its own run dir,
@@ -88,6 +89,9 @@ for run in $(seq "$RUNS"); do
 	measure "run $run webhook, one template" -mode webhook
 	measure "run $run webhook, every pod distinct" -mode webhook -distinct
 	measure "run $run API server dry-run creates" -mode apiserver -distinct
+	# The same creates in the component's own namespace, which admission
+	# never sees: the API server's latency without the webhook.
+	measure "run $run API server, no webhook" -mode apiserver -distinct -namespace mamori
 done
 
 # Kyverno: built from the Go module proxy if it builds here.

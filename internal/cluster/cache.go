@@ -80,10 +80,3 @@ func (c *decisionCache) put(key string, resp *admissionv1.AdmissionResponse, at 
 		delete(c.idx, el.Value.(*cached).key)
 	}
 }
-
-// len is the number of entries.
-func (c *decisionCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ll.Len()
-}

@@ -46,19 +46,18 @@ type Stats struct {
 
 // decider decides admission requests with the cluster's policy.
 type decider struct {
-	pol       *policies
-	img       *images
-	scan      *scanner // nil: no inline scans
-	view      clusterView
-	cache     *decisionCache
-	events    *eventSender
-	failure   string
-	exclude   map[string]bool
-	cluster   string
-	log       *slog.Logger
-	now       func() time.Time
-	stats     *Stats
-	decodeErr func(error) // tests
+	pol     *policies
+	img     *images
+	scan    *scanner // nil: no inline scans
+	view    clusterView
+	cache   *decisionCache
+	events  *eventSender
+	failure string
+	exclude map[string]bool
+	cluster string
+	log     *slog.Logger
+	now     func() time.Time
+	stats   *Stats
 }
 
 // Decide implements admission.Decider.

@@ -183,10 +183,3 @@ func (im *images) scanned(ref string, d *api.ImageScanData, scanErr error) {
 	im.put(ref, e)
 	im.mu.Unlock()
 }
-
-// forget drops what is cached of ref (a scan afterwards stored new data).
-func (im *images) forget(ref string) {
-	im.mu.Lock()
-	delete(im.entries, ref)
-	im.mu.Unlock()
-}

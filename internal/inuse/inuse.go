@@ -143,6 +143,11 @@ func (ix *Index) Owners(p string) []int {
 		return nil
 	}
 	out := ix.files[c]
+	if len(out) == 0 {
+		if alt, ok := mergedUsrAlias(c); ok {
+			out = ix.files[alt]
+		}
+	}
 	for d := path.Dir(c); d != "." && d != "/"; d = path.Dir(d) {
 		if ps, ok := ix.dirs[d]; ok {
 			for _, i := range ps {
@@ -151,6 +156,30 @@ func (ix *Index) Owners(p string) []int {
 		}
 	}
 	return out
+}
+
+// mergedUsrDirs are the top directories that merged-/usr systems (Debian
+// 12, Ubuntu, Fedora, RHEL 9 ...) make symlinks into /usr.
+var mergedUsrDirs = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
+
+// mergedUsrAlias is the other name of a file under a merged directory:
+// "usr/bin/tar" for "bin/tar" and the reverse. On a merged-/usr image
+// dpkg still lists many files under their historical name ("bin/tar",
+// "lib/x86_64-linux-gnu/libc.so.6") while the kernel reports the resolved
+// path ("/usr/bin/tar"): the sensor walks the file's dentry, so /bin's
+// symlink is gone. Owners tries the alias only when the exact path names
+// no package, so an image that really has both files keeps them apart.
+func mergedUsrAlias(c string) (string, bool) {
+	rest, usr := strings.CutPrefix(c, "usr/")
+	for _, d := range mergedUsrDirs {
+		if strings.HasPrefix(rest, d+"/") {
+			if usr {
+				return rest, true
+			}
+			return "usr/" + rest, true
+		}
+	}
+	return "", false
 }
 
 // Usage is what the loads said about each package.

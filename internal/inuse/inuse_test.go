@@ -185,3 +185,34 @@ func BenchmarkMark(b *testing.B) {
 		Mark(vulns, NewIndex(inv), loads, true)
 	}
 }
+
+// TestMergedUsr: on a merged-/usr image dpkg lists "bin/tar" and
+// "lib/x86_64-linux-gnu/libc.so.6" while the kernel reports the resolved
+// "/usr/bin/tar"; an image that lists the /usr name is found through the
+// old name too; a package that really owns the exact path wins.
+func TestMergedUsr(t *testing.T) {
+	inv := &model.Inventory{Packages: []model.Package{
+		pkg(model.TypeDeb, "tar", "1.34+dfsg-1.2+deb12u1", "var/lib/dpkg/status", "bin/tar", "usr/sbin/tarcat"),
+		pkg(model.TypeDeb, "libc6", "2.36-9+deb12u14", "var/lib/dpkg/status", "lib/x86_64-linux-gnu/libc.so.6"),
+		pkg(model.TypeDeb, "coreutils", "9.1-1", "var/lib/dpkg/status", "bin/ls"),
+		pkg(model.TypeDeb, "other-ls", "1", "var/lib/dpkg/status", "usr/bin/ls"),
+	}}
+	ix := NewIndex(inv)
+	for p, want := range map[string][]int{
+		"/usr/bin/tar":                              {0},
+		"/bin/tar":                                  {0},
+		"/sbin/tarcat":                              {0},
+		"/usr/lib/x86_64-linux-gnu/libc.so.6":       {1},
+		"/lib/x86_64-linux-gnu/libc.so.6":           {1},
+		"/usr/bin/ls":                               {3},
+		"/bin/ls":                                   {2},
+		"/usr/share/bin/tar":                        nil,
+		"/usr/binary/tar":                           nil,
+		"/usr/lib64/ld-linux-x86-64.so.2":           nil,
+		"/usr/local/lib/x86_64-linux-gnu/libc.so.6": nil,
+	} {
+		if got := ix.Owners(p); !slices.Equal(got, want) {
+			t.Errorf("Owners(%q) = %v, want %v", p, got, want)
+		}
+	}
+}

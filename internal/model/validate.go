@@ -160,6 +160,7 @@ func (inv *Inventory) Validate() error {
 			v.str(f+"."+kv[0], kv[1])
 		}
 		v.strs(f+".licenses", p.Licenses)
+		v.strs(f+".files", p.Files)
 		for j, l := range p.Locations {
 			v.str(fmt.Sprintf("%s.locations[%d].path", f, j), l.Path)
 			v.str(fmt.Sprintf("%s.locations[%d].layerDiffID", f, j), l.LayerDiffID)

@@ -143,7 +143,7 @@ func (s *sqlStore) GetImage(ctx context.Context, id int64) (*ImageDetail, error)
 
 func readPackages(ctx context.Context, t *tx, imageID int64) ([]model.Package, error) {
 	rows, err := t.query(ctx, `SELECT name, version, type, ecosystem, purl, source_name, source_version, arch, cataloger, dev,
-		licenses, locations FROM packages WHERE image_id = ? ORDER BY seq`, imageID)
+		licenses, locations, files FROM packages WHERE image_id = ? ORDER BY seq`, imageID)
 	if err != nil {
 		return nil, fmt.Errorf("read packages of image %d: %w", imageID, err)
 	}
@@ -151,15 +151,18 @@ func readPackages(ctx context.Context, t *tx, imageID int64) ([]model.Package, e
 	pkgs := []model.Package{}
 	for rows.Next() {
 		var p model.Package
-		var lic, locs string
+		var lic, locs, files string
 		if err := rows.Scan(&p.Name, &p.Version, &p.Type, &p.Ecosystem, &p.PURL, &p.SourceName, &p.SourceVersion, &p.Arch,
-			&p.Cataloger, &p.Dev, &lic, &locs); err != nil {
+			&p.Cataloger, &p.Dev, &lic, &locs, &files); err != nil {
 			return nil, fmt.Errorf("read packages of image %d: %w", imageID, err)
 		}
 		if err := decodeJSON("licenses", lic, &p.Licenses); err != nil {
 			return nil, err
 		}
 		if err := decodeJSON("locations", locs, &p.Locations); err != nil {
+			return nil, err
+		}
+		if err := decodeJSON("files", files, &p.Files); err != nil {
 			return nil, err
 		}
 		pkgs = append(pkgs, p)
@@ -403,12 +406,15 @@ func (s *sqlStore) ListInventories(ctx context.Context, fn func(ref InventoryRef
 			inv := &model.Inventory{}
 			err := s.read(ctx, func(t *tx) error {
 				var latest sql.NullInt64
-				var osJSON string
-				err := t.queryRow(ctx, `SELECT latest_scan_id, os_json FROM images WHERE id = ?`, id).Scan(&latest, &osJSON)
+				var osJSON, key string
+				err := t.queryRow(ctx, `SELECT latest_scan_id, os_json, image_key FROM images WHERE id = ?`, id).Scan(&latest, &osJSON, &key)
 				if err != nil {
 					return err // sql.ErrNoRows: deleted meanwhile
 				}
 				ref.ScanID = latest.Int64
+				if d, ok := strings.CutPrefix(key, "digest:"); ok {
+					ref.Digest = d
+				}
 				if osJSON != "" {
 					inv.OS = &model.OS{}
 					if err := decodeJSON("os_json", osJSON, inv.OS); err != nil {

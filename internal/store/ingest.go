@@ -145,10 +145,10 @@ func (s *sqlStore) replacePackages(ctx context.Context, t *tx, imageID int64, re
 			return err
 		}
 		rows = append(rows, []any{imageID, int64(i), p.Name, p.Version, p.Type, p.Ecosystem, p.PURL, p.SourceName,
-			p.SourceVersion, p.Arch, p.Cataloger, b2i(p.Dev), jsonStrings(p.Licenses), locs})
+			p.SourceVersion, p.Arch, p.Cataloger, b2i(p.Dev), jsonStrings(p.Licenses), locs, jsonStrings(p.Files)})
 	}
 	return t.insertBatch(ctx, "packages", []string{"image_id", "seq", "name", "version", "type", "ecosystem", "purl",
-		"source_name", "source_version", "arch", "cataloger", "dev", "licenses", "locations"}, rows)
+		"source_name", "source_version", "arch", "cataloger", "dev", "licenses", "locations", "files"}, rows)
 }
 
 func (s *sqlStore) replaceFindings(ctx context.Context, t *tx, imageID int64, fs []model.Finding) (FindingCounts, error) {
@@ -356,8 +356,9 @@ func (s *sqlStore) replaceVulns(ctx context.Context, t *tx, imageID int64, vulns
 		if v.Priority != nil {
 			prio, reason = v.Priority.Score, v.Priority.Reason
 		}
-		inUse := ""
+		inUse, loaded := "", int64(0)
 		if v.InUse != nil {
+			loaded = b2i(v.InUse.Loaded)
 			b, err := json.Marshal(v.InUse)
 			if err != nil {
 				return counts, fmt.Errorf("encode in use of %s: %w", v.ID, err)
@@ -365,11 +366,11 @@ func (s *sqlStore) replaceVulns(ctx context.Context, t *tx, imageID int64, vulns
 			inUse = string(b)
 		}
 		ivRows = append(ivRows, []any{imageID, int64(i), v.ID, p.Name, p.Version, p.Type, p.Ecosystem, p.PURL, p.SourceName,
-			p.Path, p.Layer, v.FixedVersion, int64(v.Severity), v.DataSource, v.SeveritySource, prio, reason, inUse})
+			p.Path, p.Layer, v.FixedVersion, int64(v.Severity), v.DataSource, v.SeveritySource, prio, reason, inUse, loaded})
 	}
 	err = t.insertBatch(ctx, "image_vulnerabilities", []string{"image_id", "seq", "vuln_id", "pkg_name", "pkg_version",
 		"pkg_type", "pkg_ecosystem", "pkg_purl", "pkg_source_name", "pkg_path", "pkg_layer", "fixed_version", "severity",
-		"data_source", "severity_source", "priority", "priority_reason", "in_use"}, ivRows)
+		"data_source", "severity_source", "priority", "priority_reason", "in_use", "in_use_loaded"}, ivRows)
 	return counts, err
 }
 

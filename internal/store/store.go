@@ -66,6 +66,7 @@ type Store interface {
 	ComplianceStore
 	HostStore
 	AssessmentStore
+	LoadStore
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string
@@ -168,6 +169,8 @@ type IngestOutcome struct {
 type InventoryRef struct {
 	ImageID int64
 	ScanID  int64
+	// Digest is the image's manifest digest, when it is known by one.
+	Digest string
 }
 
 // SeverityCounts counts vulnerability rows (vulnerability × package) by severity.
@@ -357,7 +360,11 @@ type VulnerabilityFilter struct {
 	// in Cluster when it is not empty.
 	Running bool
 	Cluster string
-	Sort    VulnerabilitySort
+	// InUse keeps vulnerabilities whose package a running container
+	// executed or loaded, as the node agents report it (an image row
+	// marked in use; of the image given by ImageID, when set).
+	InUse bool
+	Sort  VulnerabilitySort
 	// Reverse inverts the sort's natural direction.
 	Reverse bool
 	Page

@@ -98,6 +98,15 @@ func (s *sqlStore) vulnWhere(f *VulnerabilityFilter, probe bool) (string, []any,
 	case f.FixableOnly:
 		conds = append(conds, "v.fixable_rows > 0")
 	}
+	if f.InUse {
+		// Driven by the rows marked loaded (a partial index): few.
+		c := "v.id IN (SELECT iv.vuln_id FROM image_vulnerabilities iv WHERE iv.in_use_loaded = 1"
+		if f.ImageID != 0 {
+			c += " AND iv.image_id = ?"
+			args = append(args, f.ImageID)
+		}
+		conds = append(conds, c+")")
+	}
 	if f.Running {
 		// Driven by the running images' rows: a few hundred images at most.
 		c := `v.id IN (SELECT iv.vuln_id FROM running_containers rc JOIN images i ON i.image_key = 'digest:' || rc.image_digest

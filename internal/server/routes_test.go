@@ -163,6 +163,10 @@ func routeCases() map[string]routeCase {
 			return "/api/v1/agents/mitigations", api.MitigationRequest{EventID: fmt.Sprintf("ev-%d", time.Now().UnixNano()),
 				Action: model.ActionTerminate, Node: "node-1", Namespace: pod.Namespace, Pod: pod.Name, Rule: "shell"}
 		},
+		"POST /api/v1/agents/loads": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/agents/loads", api.LoadReport{Node: "node-1", Sync: true, Running: []string{"c1"},
+				Containers: []api.LoadContainer{{ID: "c1", ImageDigest: digestN(1), Loads: []api.Load{{Path: "/usr/bin/tar", Time: time.Now()}}}}}
+		},
 		"GET /api/v1/mitigations":        static("/api/v1/mitigations?state=pending&cluster=" + routesCluster),
 		"GET /api/v1/policies":           static("/api/v1/policies"),
 		"GET /api/v1/compliance/report":  static("/api/v1/compliance/report"),

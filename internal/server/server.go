@@ -33,6 +33,7 @@ import (
 	"mamori/internal/service/images"
 	"mamori/internal/service/images/vulnmatch"
 	"mamori/internal/service/inventory"
+	"mamori/internal/service/loads"
 	"mamori/internal/service/mitigations"
 	"mamori/internal/service/policies"
 	"mamori/internal/service/registries"
@@ -203,6 +204,7 @@ type Server struct {
 	compliance  *compliance.Service
 	assessments *assessments.Service
 	matcher     *vulnmatch.Matcher
+	loads       *loads.Service
 	syncer      *regscan.Syncer
 	bg          sync.WaitGroup
 	bgCtx       context.Context
@@ -299,6 +301,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.images = images.New(st, cfg.Logger, nil)
 	s.matcher = vulnmatch.New(st, cfg.VulnDBDir, cfg.Logger)
+	s.loads = loads.New(loads.Config{Store: st, Logger: cfg.Logger})
+	s.images.SetUseMarker(s.loads)
+	s.matcher.SetUseMarker(s.loads)
 	s.inventory = inventory.New(st, cfg.Logger, nil)
 	s.mitigations = mitigations.New(st, cfg.Logger, nil)
 	s.compliance = compliance.New(st, s.events, s.mitigations, s.images, cfg.Compliance, cfg.Logger, nil)
@@ -339,7 +344,11 @@ func (s *Server) CertFingerprint() string { return s.certFP }
 // vulnerability DB watcher (which re-matches on change) and session
 // clean-up. Run calls it.
 func (s *Server) Start() {
-	s.bg.Add(3)
+	s.bg.Add(4)
+	go func() {
+		defer s.bg.Done()
+		s.loads.Run(s.bgCtx)
+	}()
 	go func() {
 		defer s.bg.Done()
 		s.backgroundLoop(s.bgCtx)

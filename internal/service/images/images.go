@@ -35,7 +35,21 @@ type Service struct {
 	st  Store
 	log *slog.Logger
 	now func() time.Time
+	use UseMarker
 }
+
+// UseMarker marks vulnerabilities with what the runtime agents saw
+// containers of the image load (service/loads): MarkResult before a result
+// is stored, Touch to have the stored rows re-marked after.
+type UseMarker interface {
+	// MarkResult reports whether the image has agent data (observed).
+	MarkResult(ctx context.Context, digest string, inv *model.Inventory, vulns []model.Vulnerability) (observed bool, err error)
+	Touch(digests ...string)
+}
+
+// SetUseMarker makes ingest mark results in use at run time (call it
+// before the service is used).
+func (s *Service) SetUseMarker(m UseMarker) { s.use = m }
 
 // New returns the service over st.
 func New(st Store, log *slog.Logger, now func() time.Time) *Service {
@@ -59,7 +73,24 @@ func (s *Service) Ingest(ctx context.Context, res *model.Result) (store.IngestOu
 	if err := res.Validate(s.now()); err != nil {
 		return store.IngestOutcome{}, service.Invalid("invalid scan result: %v", err)
 	}
+	digest := ""
+	if res.Target.Type == model.TargetImage {
+		digest = res.Target.Digest
+	}
+	touch := false
+	if s.use != nil {
+		// A failure leaves the marks as the producer sent them: logged,
+		// and redone by the marker (Touch below).
+		observed, err := s.use.MarkResult(ctx, digest, &res.Inventory, res.Vulnerabilities)
+		if err != nil {
+			s.log.Warn("scan ingest: in-use marks", "target", res.Target.Name, "err", err)
+		}
+		touch = (observed || err != nil) && digest != ""
+	}
 	out, err := s.st.IngestScan(ctx, res)
+	if err == nil && touch {
+		s.use.Touch(digest) // loads that arrived while this was stored
+	}
 	if errors.Is(err, store.ErrInvalid) {
 		return store.IngestOutcome{}, service.Invalid("invalid scan result: %v", err)
 	}
@@ -160,6 +191,9 @@ const (
 	// runtime vulnerability view); VulnParamCluster narrows it to a cluster.
 	VulnParamRunning = "running"
 	VulnParamCluster = "cluster"
+	// VulnParamInUse keeps vulnerabilities whose package a running
+	// container executed or loaded (the node agents' reports).
+	VulnParamInUse = "inUse"
 )
 
 // ParseVulnerabilityFilter reads the vulnerability list's filters and
@@ -229,6 +263,9 @@ func ParseVulnerabilityFilter(q url.Values) (store.VulnerabilityFilter, error) {
 		return f, err
 	}
 	if f.Running, err = boolParam(q, VulnParamRunning); err != nil {
+		return f, err
+	}
+	if f.InUse, err = boolParam(q, VulnParamInUse); err != nil {
 		return f, err
 	}
 	if f.Cluster = strings.TrimSpace(q.Get(VulnParamCluster)); f.Cluster != "" {

@@ -170,7 +170,20 @@ type Matcher struct {
 	st  Store
 	vdb *vulnState
 	log *slog.Logger
+	use UseMarker
 }
+
+// UseMarker marks a re-match's vulnerabilities with what the runtime
+// agents saw containers of the image load (service/loads).
+type UseMarker interface {
+	// MarkResult reports whether the image has agent data (observed).
+	MarkResult(ctx context.Context, digest string, inv *model.Inventory, vulns []model.Vulnerability) (observed bool, err error)
+	Touch(digests ...string)
+}
+
+// SetUseMarker makes re-matches keep images' in-use marks (call it before
+// the matcher is used).
+func (s *Matcher) SetUseMarker(m UseMarker) { s.use = m }
 
 // New returns a Matcher over st reading the DB in vulnDBDir ("" = no
 // matching: results are stored with a warning, re-match refuses).
@@ -227,6 +240,17 @@ func (s *Matcher) Rematch(ctx context.Context) (api.RematchStatus, error) {
 			vulns = []model.Vulnerability{}
 		}
 		model.SortFindings(mal)
+		if s.use != nil {
+			// The marks from the loads as they are now; loads that arrive
+			// before the write below are re-marked by the marker after it.
+			observed, err := s.use.MarkResult(ctx, ref.Digest, inv, vulns)
+			if err != nil {
+				s.log.Warn("re-match: in-use marks", "image", ref.ImageID, "err", err)
+			}
+			if (observed || err != nil) && ref.Digest != "" {
+				defer s.use.Touch(ref.Digest)
+			}
+		}
 		err = s.st.ReplaceMatches(ctx, ref, vulns, mal)
 		switch {
 		case errors.Is(err, store.ErrStale), errors.Is(err, store.ErrNotFound):

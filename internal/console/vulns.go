@@ -53,13 +53,18 @@ type sortCol struct {
 }
 
 type vulnsData struct {
-	Query    string
-	Sevs     []sevOption
-	CVSSMin  string
-	CVSSMax  string
-	Fixable  bool
-	KEV      bool
-	EPSSMin  string
+	Query   string
+	Sevs    []sevOption
+	CVSSMin string
+	CVSSMax string
+	Fixable bool
+	KEV     bool
+	EPSSMin string
+	// Running keeps vulnerabilities of images running now (the runtime
+	// vulnerability view), InUse those whose package a running container
+	// loaded (the node agents' reports).
+	Running  bool
+	InUse    bool
 	Sort     string
 	Reverse  bool
 	Filtered bool
@@ -121,6 +126,7 @@ func (c *Console) listVulns(w http.ResponseWriter, r *http.Request, runtime bool
 		Runtime: runtime,
 		Cluster: f.Cluster,
 		Path:    path,
+		InUse:   f.InUse,
 	}
 	if runtime {
 		cs, err := c.opt.services.Identities.ListClusters(r.Context())
@@ -137,7 +143,7 @@ func (c *Console) listVulns(w http.ResponseWriter, r *http.Request, runtime bool
 		d.Sort, f.Sort = string(store.VulnSortPriority), store.VulnSortPriority
 	}
 	f.Page = store.Page{Limit: per, Offset: (page - 1) * per}
-	d.Filtered = d.Query != "" || len(f.Severities) > 0 || d.CVSSMin != "" || d.CVSSMax != "" || d.Fixable || d.KEV || d.EPSSMin != "" || d.Cluster != ""
+	d.Filtered = d.Query != "" || len(f.Severities) > 0 || d.CVSSMin != "" || d.CVSSMax != "" || d.Fixable || d.KEV || d.EPSSMin != "" || d.Cluster != "" || d.InUse
 	d.Cols = vulnCols(r.URL, d.Sort, d.Reverse)
 	if ferr != nil {
 		d.Error = sentence(ferr.Error())

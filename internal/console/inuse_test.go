@@ -46,6 +46,11 @@ func TestInUseFilter(t *testing.T) {
 	if !strings.Contains(body, `name="inUse" value="true" checked`) {
 		t.Error("the form does not keep inUse")
 	}
+	// The runtime view has the same filter (nothing runs here: empty).
+	code, body, _ = c.get("/runtime/vulnerabilities?inUse=true")
+	if code != http.StatusOK || !strings.Contains(body, `name="inUse" value="true" checked`) || strings.Contains(body, "/vulnerabilities/"+used+`"`) {
+		t.Errorf("runtime view with inUse=true: %d", code)
+	}
 	if code, _, _ := c.get("/vulnerabilities?inUse=perhaps"); code != http.StatusBadRequest {
 		t.Errorf("inUse=perhaps: %d", code)
 	}

@@ -60,10 +60,8 @@ type vulnsData struct {
 	Fixable bool
 	KEV     bool
 	EPSSMin string
-	// Running keeps vulnerabilities of images running now (the runtime
-	// vulnerability view), InUse those whose package a running container
+	// InUse keeps vulnerabilities whose package a running container
 	// loaded (the node agents' reports).
-	Running  bool
 	InUse    bool
 	Sort     string
 	Reverse  bool

@@ -430,7 +430,7 @@ func (c *Component) contact(ctx context.Context) {
 	var lastBeat time.Time
 	beat := DefaultHeartbeat
 	for {
-		report := c.report(ctx)
+		report := c.report()
 		if !registered {
 			if cl, err := c.srv.RegisterCluster(ctx, report); err != nil {
 				c.log.Warn("register with the server", "err", err)
@@ -466,12 +466,11 @@ func (c *Component) contact(ctx context.Context) {
 	}
 }
 
-func (c *Component) report(ctx context.Context) api.ClusterReport {
+func (c *Component) report() api.ClusterReport {
 	r := api.ClusterReport{Version: c.o.Version, Nodes: c.watch.Counts()["Node"]}
 	if v, err := c.kube.Discovery().ServerVersion(); err == nil {
 		r.KubernetesVersion = v.GitVersion
 	}
-	_ = ctx
 	return r
 }
 

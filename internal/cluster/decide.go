@@ -54,7 +54,6 @@ type decider struct {
 	events  *eventSender
 	failure string
 	exclude map[string]bool
-	cluster string
 	log     *slog.Logger
 	now     func() time.Time
 	stats   *Stats
@@ -410,7 +409,8 @@ func (d *decider) cacheKey(p *Policy, w *policy.Workload, data imageData) (strin
 
 // event is the admission event of a decision.
 func (d *decider) event(req *admissionv1.AdmissionRequest, p *Policy, dec policy.Decision, resp *admissionv1.AdmissionResponse) model.Event {
-	e := model.Event{ID: newID(), Time: d.now().UTC(), Source: model.SourceAdmission, Module: "webhook", Cluster: d.cluster,
+	// The cluster is stamped by the server from the component's token.
+	e := model.Event{ID: newID(), Time: d.now().UTC(), Source: model.SourceAdmission, Module: "webhook",
 		Namespace: req.Namespace, Rule: model.RuleRef{Policy: p.Name, PolicyVersion: p.Version},
 		Details: map[string]string{"operation": strings.ToLower(string(req.Operation)), "user": truncate(req.UserInfo.Username, 256),
 			"uid": string(req.UID)}}

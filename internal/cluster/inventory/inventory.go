@@ -255,8 +255,8 @@ func (w *Watcher) resync(ctx context.Context) error {
 	return nil
 }
 
-// resyncFailed marks everything dirty so that nothing is lost: the next
-// attempt is a resync again.
+// resyncFailed wraps a failed resync's error. Nothing is lost: Run tries a
+// full resync again (it covers the changes marked meanwhile too).
 func (w *Watcher) resyncFailed(err error) error {
 	return fmt.Errorf("inventory: full resync: %w", err)
 }

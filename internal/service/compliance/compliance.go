@@ -86,7 +86,6 @@ type Service struct {
 
 	mu       sync.Mutex
 	compiled map[string]*policy.Evaluator // by policy digest
-	wake     chan struct{}
 }
 
 // New returns the service.
@@ -104,15 +103,7 @@ func New(st Store, ev Events, mit Mitigations, im Images, cfg Config, log *slog.
 		now = time.Now
 	}
 	return &Service{st: st, events: ev, mit: mit, images: im, log: log, now: now, cfg: cfg,
-		compiled: map[string]*policy.Evaluator{}, wake: make(chan struct{}, 1)}
-}
-
-// Wake asks for a check of every cluster now (a policy was applied).
-func (s *Service) Wake() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+		compiled: map[string]*policy.Evaluator{}}
 }
 
 // Run checks every cluster each tick until ctx ends.
@@ -125,7 +116,6 @@ func (s *Service) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-s.wake:
 		}
 	}
 }

@@ -707,9 +707,9 @@ func assessNodeTrust(a *assessment, j *judge) {
 
 // hostVulns returns the fixable vulnerabilities at or above the threshold
 // of a node's packages for which keep is true.
-func (a *assessment) hostVulns(node string, keep func(pkg string) bool) (bad []string, total int) {
+func (a *assessment) hostVulns(node string, keep func(v model.Vulnerability) bool) (bad []string, total int) {
 	for _, v := range a.ev.HostVulns[node] {
-		if !keep(v.Package.Name) {
+		if !keep(v) {
 			continue
 		}
 		total++
@@ -720,13 +720,44 @@ func (a *assessment) hostVulns(node string, keep func(pkg string) bool) (bad []s
 	return bad, total
 }
 
-// runtimePackages are the package names of runtime software in host
-// inventories (Debian/RPM package names and Go module paths).
-var runtimePackages = []string{"containerd", "containerd.io", "runc", "kubelet", "kubernetes-node", "cri-o", "docker-ce",
-	"docker.io", "moby-engine", "github.com/containerd/containerd", "github.com/containerd/containerd/v2",
-	"github.com/opencontainers/runc", "k8s.io/kubernetes", "github.com/docker/docker", "github.com/moby/moby"}
+// RuntimeComponent names the runtime software (containerd, runc, the
+// kubelet, docker, cri-o) a host package is: an OS package of that name,
+// or any package found in a binary of that name (a Go binary's modules
+// are in its path). A library embedded in another tool (the Docker client
+// module in kubectl) is not runtime software. "" for other packages.
+func RuntimeComponent(name, path string) string {
+	switch name {
+	case "containerd", "containerd.io":
+		return "containerd"
+	case "runc":
+		return "runc"
+	case "kubelet", "kubernetes-node":
+		return "kubelet"
+	case "cri-o":
+		return "cri-o"
+	case "docker-ce", "docker.io", "moby-engine":
+		return "docker"
+	}
+	if path == "" || strings.HasSuffix(path, "/status") || strings.Contains(path, "/dpkg/") || strings.Contains(path, "/rpm/") {
+		return ""
+	}
+	base := path[strings.LastIndex(path, "/")+1:]
+	switch {
+	case base == "containerd" || strings.HasPrefix(base, "containerd-shim"):
+		return "containerd"
+	case base == "runc":
+		return "runc"
+	case base == "kubelet":
+		return "kubelet"
+	case base == "dockerd":
+		return "docker"
+	case base == "crio":
+		return "cri-o"
+	}
+	return ""
+}
 
-func isRuntimePkg(name string) bool { return slices.Contains(runtimePackages, name) }
+func isRuntimeVuln(v model.Vulnerability) bool { return RuntimeComponent(v.Package.Name, v.Package.Path) != "" }
 
 func assessRuntimeVulns(a *assessment, j *judge) {
 	a.eachNode(j, func(n *posture.Node) {
@@ -734,7 +765,7 @@ func assessRuntimeVulns(a *assessment, j *judge) {
 			j.need(reasonNoHostMatch)
 			return
 		}
-		bad, total := a.hostVulns(n.Node, isRuntimePkg)
+		bad, total := a.hostVulns(n.Node, isRuntimeVuln)
 		var comps []string
 		for _, c := range n.Components {
 			comps = append(comps, c.Name+" "+c.Version)
@@ -863,6 +894,10 @@ func shortID(id string) string {
 
 func assessAttackSurface(a *assessment, j *judge) {
 	a.eachNode(j, func(n *posture.Node) {
+		if !n.ListeningRead {
+			j.need("not assessed: listening sockets not read on node " + n.Node + " (no /proc given)")
+			return
+		}
 		var extra, expected []string
 		for _, l := range n.Listening {
 			s := fmt.Sprintf("%s %s:%d", l.Proto, l.Address, l.Port)
@@ -895,7 +930,7 @@ func assessHostVulns(a *assessment, j *judge) {
 			j.need(reasonNoHostMatch)
 			return
 		}
-		bad, total := a.hostVulns(n.Node, func(p string) bool { return !isRuntimePkg(p) })
+		bad, total := a.hostVulns(n.Node, func(v model.Vulnerability) bool { return !isRuntimeVuln(v) })
 		if len(bad) > 0 {
 			j.fail("node", n.Node, fmt.Sprintf("%d fixable host vulnerabilities at %s or above: %s", len(bad), a.set.VulnThreshold, first(bad, 5)), "")
 			return

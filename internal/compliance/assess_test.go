@@ -48,7 +48,7 @@ func goodEvidence() *Evidence {
 			Users:      []posture.User{{Name: "root", UID: 0, Shell: "/bin/bash"}},
 			Sudoers:    []posture.SudoRule{{File: "/etc/sudoers", Line: 10, Who: "root", Spec: "ALL=(ALL:ALL) ALL", Allowed: true}},
 			SSHD:       []posture.Item{{ID: "sshd-permit-root-login", Title: "PermitRootLogin no", Status: posture.Pass}},
-			Listening:  []posture.Listener{{Proto: "tcp", Address: "0.0.0.0", Port: 22, Process: "sshd", Expected: true}},
+			Listening:  []posture.Listener{{Proto: "tcp", Address: "0.0.0.0", Port: 22, Process: "sshd", Expected: true}}, ListeningRead: true,
 			Modules: map[string]posture.Module{
 				"runtime":     {Active: true, Detail: "12 rules", LastActivity: recent},
 				"integrity":   {Active: true, Detail: "baseline of 1,000 files", LastActivity: recent},
@@ -329,5 +329,27 @@ func TestEdgeRules(t *testing.T) {
 	e.Policies = append(e.Policies, PolicyEvidence{Cluster: "dev", Name: "dev", Enforced: true})
 	if c := statusOf(Assess(e, Settings{}, testNow), "4.1.5"); c.Status != StatusFail || !strings.Contains(c.Reason, "dev") {
 		t.Errorf("second policy without a signature rule: %s %s", c.Status, c.Reason)
+	}
+}
+
+func TestRuntimeComponent(t *testing.T) {
+	for _, c := range []struct{ name, path, want string }{
+		{"containerd", "var/lib/dpkg/status", "containerd"},
+		{"runc", "", "runc"},
+		{"github.com/docker/docker", "usr/lib/google-cloud-sdk/bin/kpt", ""},
+		{"k8s.io/kubernetes", "usr/bin/kubectl", ""},
+		{"k8s.io/kubernetes", "usr/local/bin/kubelet", "kubelet"},
+		{"github.com/containerd/containerd/v2", "usr/bin/containerd-shim-runc-v2", "containerd"},
+		{"golang.org/x/net", "usr/bin/runc", "runc"},
+		{"openssl", "var/lib/dpkg/status", ""},
+	} {
+		if got := RuntimeComponent(c.name, c.path); got != c.want {
+			t.Errorf("RuntimeComponent(%q, %q) = %q, want %q", c.name, c.path, got, c.want)
+		}
+	}
+	e := goodEvidence()
+	e.Nodes[0].ListeningRead = false
+	if c := statusOf(Assess(e, Settings{}, testNow), "4.5.1"); c.Status != StatusNotAssessed || !strings.Contains(c.Reason, "listening sockets not read") {
+		t.Errorf("4.5.1 without /proc: %s %s", c.Status, c.Reason)
 	}
 }

@@ -23,7 +23,7 @@ func goodNode(name string, inv bool) *posture.Node {
 		Users:     []posture.User{{Name: "root", UID: 0, Shell: "/bin/bash"}},
 		Sudoers:   []posture.SudoRule{{File: "/etc/sudoers", Line: 1, Who: "root", Spec: "ALL=(ALL:ALL) ALL", Allowed: true}},
 		SSHD:      []posture.Item{{ID: "sshd-permit-root-login", Title: "PermitRootLogin no", Status: posture.Pass}},
-		Listening: []posture.Listener{{Proto: "tcp", Address: "0.0.0.0", Port: 22, Process: "sshd", Expected: true}}}
+		Listening: []posture.Listener{{Proto: "tcp", Address: "0.0.0.0", Port: 22, Process: "sshd", Expected: true}}, ListeningRead: true}
 	if inv {
 		i := testResult("host", digestN(7), time.Now()).Inventory
 		n.Inventory = &i

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"mamori/internal/compliance"
 	"mamori/internal/compliance/posture"
 	"mamori/internal/model"
 )
@@ -86,6 +87,7 @@ func Collect(ctx context.Context, opts Options, now time.Time) (*posture.Node, e
 	n.SSHD = readSSHD(opts.Root, warn)
 	if opts.Proc != "" {
 		n.Listening = readListening(ctx, opts.Proc, opts.ExpectedPorts, warn)
+		n.ListeningRead = true
 	}
 	n.Kubelet, n.HasKubelet = readKubelet(opts, warn)
 	n.Components = componentsOf(opts.Inventory)
@@ -167,29 +169,24 @@ func readUsers(root string) ([]posture.User, error) {
 	return out, nil
 }
 
-// componentsOf names the runtime software of an inventory.
+// componentsOf names the runtime software of an inventory
+// (compliance.RuntimeComponent), one entry per component and version.
 func componentsOf(inv *model.Inventory) []posture.Component {
 	if inv == nil {
 		return nil
 	}
-	names := map[string]string{
-		"containerd": "containerd", "containerd.io": "containerd", "github.com/containerd/containerd": "containerd",
-		"github.com/containerd/containerd/v2": "containerd", "runc": "runc", "github.com/opencontainers/runc": "runc",
-		"kubelet": "kubelet", "kubernetes-node": "kubelet", "k8s.io/kubernetes": "kubelet", "cri-o": "cri-o",
-		"docker-ce": "docker", "docker.io": "docker", "github.com/docker/docker": "docker",
-	}
 	seen := map[string]bool{}
 	var out []posture.Component
 	for _, p := range inv.Packages {
-		c, ok := names[p.Name]
-		if !ok || seen[c+p.Version] {
-			continue
-		}
-		seen[c+p.Version] = true
 		path := ""
 		if len(p.Locations) > 0 {
 			path = p.Locations[0].Path
 		}
+		c := compliance.RuntimeComponent(p.Name, path)
+		if c == "" || seen[c+" "+p.Version] {
+			continue
+		}
+		seen[c+" "+p.Version] = true
 		out = append(out, posture.Component{Name: c, Version: p.Version, Path: path})
 	}
 	return out

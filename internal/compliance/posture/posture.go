@@ -78,8 +78,10 @@ type Node struct {
 	// baseline (root and the admin groups).
 	Sudoers []SudoRule `json:"sudoers,omitempty"`
 	SSHD    []Item     `json:"sshd,omitempty"`
-	// Listening sockets.
-	Listening []Listener `json:"listening,omitempty"`
+	// Listening sockets; ListeningRead is set when they were read (a
+	// collection without /proc has none to show, which is not "none").
+	Listening     []Listener `json:"listening,omitempty"`
+	ListeningRead bool       `json:"listeningRead"`
 	// Modules are the agent's protection modules: "integrity",
 	// "antimalware", "runtime" (the eBPF sensor), "drift".
 	Modules map[string]Module `json:"modules,omitempty"`

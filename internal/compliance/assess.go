@@ -757,7 +757,9 @@ func RuntimeComponent(name, path string) string {
 	return ""
 }
 
-func isRuntimeVuln(v model.Vulnerability) bool { return RuntimeComponent(v.Package.Name, v.Package.Path) != "" }
+func isRuntimeVuln(v model.Vulnerability) bool {
+	return RuntimeComponent(v.Package.Name, v.Package.Path) != ""
+}
 
 func assessRuntimeVulns(a *assessment, j *judge) {
 	a.eachNode(j, func(n *posture.Node) {

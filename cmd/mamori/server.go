@@ -110,7 +110,7 @@ func runServer(cmd *cobra.Command, g *globalOptions, o *serverOptions) error {
 				console.WithRegistrySecrets(d.SealSecret),
 				console.WithRegistrySync(d.StartSync),
 				console.WithServices(console.Services{Tokens: d.Tokens, Events: d.Events, Policies: d.Policies, RuntimeRules: d.RuntimeRules,
-					Assessments: d.Assessments}))
+					Assessments: d.Assessments, Hosts: d.Hosts}))
 		},
 	})
 	if err != nil {

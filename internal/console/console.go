@@ -156,6 +156,9 @@ type Services struct {
 	Mitigations *mitigations.Service
 	// Assessments: the compliance reports, their history and re-assessment.
 	Assessments *assessments.Service
+	// Hosts: host groups, their settings and allow-lists, quarantine,
+	// baselines and requests to agents.
+	Hosts *hosts.Service
 }
 
 // WithServices sets the domain services (the server passes its own).
@@ -247,8 +250,11 @@ func New(st store.Store, authn *auth.Authenticator, opts ...Option) (*Console, e
 	if o.services.Events == nil {
 		o.services.Events = events.New(st, events.Retention{}, o.logger, o.now)
 	}
+	if o.services.Hosts == nil {
+		o.services.Hosts = hosts.New(st, o.logger, o.now)
+	}
 	if o.services.RuntimeRules == nil {
-		o.services.RuntimeRules = runtimerules.New(o.services.Events, o.services.Policies, hosts.New(st, o.logger, o.now))
+		o.services.RuntimeRules = runtimerules.New(o.services.Events, o.services.Policies, o.services.Hosts)
 	}
 	if o.services.Assessments == nil {
 		o.services.Assessments = assessments.New(assessments.Config{Store: st, Images: o.services.Images,
@@ -305,6 +311,18 @@ func (c *Console) routes() error {
 	m.Handle("GET /compliance", viewer(h(c.compliancePage)))
 	m.Handle("GET /compliance/controls/{id}", viewer(h(c.controlPage)))
 	m.Handle("POST /compliance/assess", auth.RequireSession(auth.RoleOperator, "/login")(h(c.complianceAssess)))
+	m.Handle("GET /hosts", viewer(h(c.hostsPage)))
+	m.Handle("POST /hosts/groups", admin(h(c.hostGroupCreate)))
+	m.Handle("GET /hosts/groups/{id}", viewer(h(c.hostGroupPage)))
+	m.Handle("POST /hosts/groups/{id}", admin(h(c.hostGroupUpdate)))
+	m.Handle("POST /hosts/groups/{id}/delete", admin(h(c.hostGroupDelete)))
+	m.Handle("GET /hosts/groups/{id}/allowlist", viewer(h(c.allowListPage)))
+	m.Handle("POST /hosts/groups/{id}/allowlist", admin(h(c.allowListAdd)))
+	m.Handle("POST /hosts/groups/{id}/allowlist/remove", admin(h(c.allowListRemove)))
+	m.Handle("POST /hosts/agents/{id}/place", admin(h(c.placeAgent)))
+	m.Handle("POST /hosts/agents/{id}/requests", admin(h(c.hostRequest)))
+	m.Handle("GET /hosts/quarantine", viewer(h(c.quarantinePage)))
+	m.Handle("GET /hosts/baselines", viewer(h(c.baselinesPage)))
 	m.Handle("GET /registries", viewer(h(c.registriesPage)))
 	m.Handle("GET /registries/new", admin(h(c.registryForm)))
 	m.Handle("POST /registries", admin(h(c.registrySave)))

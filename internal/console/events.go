@@ -34,6 +34,9 @@ type eventsData struct {
 	// OlderURL continues the listing; NewestURL drops the cursor.
 	OlderURL, NewestURL string
 	Error               string
+	// HostTabs are the host modules' views of this page (source host,
+	// module X), shown when the page shows host events.
+	HostTabs []hostModuleTab
 }
 
 // eventRow is one event with what the table shows precomputed.
@@ -90,6 +93,9 @@ func (c *Console) eventsPage(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
+	}
+	if q.Get(api.EventParamSource) == string(model.SourceHost) {
+		d.HostTabs = hostModuleTabs()
 	}
 	status := http.StatusOK
 	f, err := events.ParseFilter(q)

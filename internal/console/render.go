@@ -50,6 +50,11 @@ var pageFiles = map[string]string{
 	"error":              "error.html",
 	"compliance":         "compliance.html",
 	"compliance_control": "compliance_control.html",
+	"hosts":              "hosts.html",
+	"hostgroup":          "hostgroup.html",
+	"allowlist":          "allowlist.html",
+	"quarantine":         "quarantine.html",
+	"baselines":          "baselines.html",
 }
 
 func parsePages(fsys fs.FS) (map[string]*pageTemplate, error) {

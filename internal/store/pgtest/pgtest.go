@@ -202,6 +202,10 @@ func Launch() (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		_ = os.RemoveAll(dir) // the write error is the one to report
+		return nil, fmt.Errorf("owner file: %w", err)
+	}
 	s := &Server{dir: dir, log: &bytes.Buffer{}, done: make(chan struct{})}
 	ok := false
 	defer func() {
@@ -288,8 +292,12 @@ func (s *Server) kill() error {
 }
 
 // tempPrefix names the servers' temporary directories, so that sweepStale
-// can find those of earlier runs.
-const tempPrefix = "mamori-pgtest-"
+// can find those of earlier runs; ownerFile in each holds the PID of the
+// test binary that made it.
+const (
+	tempPrefix = "mamori-pgtest-"
+	ownerFile  = "owner.pid"
+)
 
 // sweepStale removes the directories of servers from earlier runs whose
 // test binary died before Stop (kill -9, a panic in TestMain): their
@@ -298,6 +306,16 @@ const tempPrefix = "mamori-pgtest-"
 func sweepStale() {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+"*")) // only error: bad pattern
 	for _, d := range dirs {
+		// A directory whose owning test binary is alive is in use, even
+		// before its postmaster exists (initdb is writing it). Without an
+		// owner file (an older run), a recent directory is left alone.
+		if owner := postmasterPID(filepath.Join(d, ownerFile)); owner > 0 && alive(owner) {
+			continue
+		} else if owner == 0 {
+			if st, err := os.Stat(d); err != nil || time.Since(st.ModTime()) < 10*time.Minute {
+				continue
+			}
+		}
 		pid := postmasterPID(filepath.Join(d, "data", "postmaster.pid"))
 		if pid > 0 && alive(pid) {
 			if !orphanPostgres(pid) {

@@ -187,6 +187,9 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		if m, ok := a.server.(MitigationRequester); ok {
 			ropts = append(ropts, WithMitigationRequester(m))
 		}
+		if l, ok := a.server.(LoadReporter); ok {
+			ropts = append(ropts, WithLoadReporter(l))
+		}
 		rt, err := NewRuntime(cfg.Modules.Runtime, cfg.Node, rc, a.log, ropts...)
 		if err != nil {
 			return nil, err

@@ -48,6 +48,9 @@ type Runtime struct {
 	acts   *actionRunner
 	mitReq MitigationRequester
 	local  *respond.Local
+	// loadRep and loads forward containers' load events (loads.go).
+	loadRep LoadReporter
+	loads   *loadForwarder
 
 	queue      chan *event.Event
 	invalidate chan string // container IDs whose rule selection changed
@@ -91,6 +94,9 @@ func NewRuntime(cfg RuntimeConfig, node string, rc RuleConfig, log *slog.Logger,
 	}
 	r.rules.Store(st)
 	r.kinds = sensorKinds(st.engine.Catalog())
+	if r.loadRep != nil && !slices.Contains(r.kinds, event.KindLoad) {
+		r.kinds = append(r.kinds, event.KindLoad)
+	}
 	r.worker.Store(&workerStats{})
 	return r, nil
 }
@@ -233,6 +239,11 @@ func (r *Runtime) Start(ctx context.Context, sink Sink) error {
 	go func() { defer r.wg.Done(); r.acts.run(ctx) }()
 	go func() { defer r.wg.Done(); r.acts.run(ctx) }()
 	go func() { defer r.wg.Done(); r.followInventory(ctx) }()
+	if r.loadRep != nil {
+		r.loads = newLoadForwarder(r.loadRep, r.node, r.res.Inventory, r.log)
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); r.loads.run(ctx) }()
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -398,6 +409,13 @@ func (r *Runtime) process(ctx context.Context, e *event.Event, st *ruleState, ev
 		r.attrHost.Add(1)
 	} else {
 		r.attrContainer.Add(1)
+	}
+	if e.Kind == event.KindLoad {
+		// No rule reads loads: they go to the server (in use at run time).
+		if r.loads != nil {
+			r.loads.observe(e, info)
+		}
+		return
 	}
 	*in = rules.Input{Event: e}
 	in.Ctx.Ancestors = procs.observe(e, info != nil)
@@ -581,6 +599,8 @@ type RuntimeStats struct {
 	Actions     ActionStats     `json:"actions"`
 	Attribution container.Stats `json:"attribution"`
 	Drift       drift.Stats     `json:"drift"`
+	// Loads are the load events forwarded to the server (nil: not asked for).
+	Loads *LoadStats `json:"loads,omitempty"`
 }
 
 // Stats implements Module (a RuntimeStats).
@@ -612,6 +632,10 @@ func (r *Runtime) RuntimeStats() RuntimeStats {
 	}
 	if r.drift != nil {
 		s.Drift = r.drift.Stats()
+	}
+	if r.loads != nil {
+		ls := r.loads.stats()
+		s.Loads = &ls
 	}
 	if r.ports != nil {
 		r.ports.mu.Lock()

@@ -18,6 +18,7 @@ APT_PACKAGES=(
 	libisal-dev                     # ISA-L gzip inflater of the -tags isal build (internal/inflate)
 	containerd runc docker.io       # real daemons for internal/image and the runtime e2e (internal/testctr)
 	busybox-static                  # the runtime e2e images (internal/testctr builds them from it)
+	tar zlib1g                      # in-use e2e (internal/inuse/e2e): images built from the machine's tar, its libraries and zlib's
 	openssl curl iproute2           # the local Kubernetes cluster (scripts/cluster.sh): certificates, probes, ss; openssl and libssl3 for internal/scan TestPackageFiles
 	postgresql                      # the store's second engine
 	chromium                        # the console's browser tests
@@ -131,6 +132,8 @@ MAMORI_TEST_RUNTIME=1 MAMORI_TEST_DOCKER=1 go test -p 1 -count=1 -timeout 8m ./i
 # The node agent: every built-in rule fired in real containerd containers, isolate/terminate,
 # a benign workload, storms, a containerd restart and a real mamori server's outage (internal/agent).
 MAMORI_TEST_RUNTIME=1 go test -p 1 -count=1 -timeout 8m ./internal/agent/...
+# In use at run time (issue 15): containers' loads through the agent to a real server, findings marked (internal/inuse/e2e).
+MAMORI_TEST_RUNTIME=1 go test -p 1 -count=1 -timeout 5m ./internal/inuse/e2e/
 # Runtime sensor: eBPF programs and the CN_PROC + fanotify fallback against real processes (skips where BPF is refused).
 MAMORI_TEST_RUNTIME=1 go test -p 1 -count=1 -timeout 3m ./internal/runtime/sensor/...
 # Kubernetes e2e: each test binary starts the local cluster (scripts/cluster.sh

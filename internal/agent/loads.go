@@ -89,7 +89,10 @@ type LoadStats struct {
 	Skipped    uint64 `json:"skipped"`
 	Capped     uint64 `json:"capped"`
 	Dropped    uint64 `json:"dropped"`
-	Pending    int    `json:"pending"`
+	// Swept: paths read from /proc/PID/maps of containers older than the
+	// agent (loadsweep.go).
+	Swept   uint64 `json:"swept"`
+	Pending int    `json:"pending"`
 	// Sent: paths delivered; Reports: requests that succeeded, Failures
 	// those that failed (sent again), Rejected paths the server refused
 	// (a request it cannot take: dropped).
@@ -113,6 +116,8 @@ type loadForwarder struct {
 	node string
 	log  *slog.Logger
 	inv  func() (container.Inventory, <-chan struct{})
+	// sweeper reads what containers older than the agent mapped (nil: no sweep).
+	sweeper *sweeper
 
 	mu       sync.Mutex
 	pending  map[string]*pendingContainer // container ID →
@@ -122,7 +127,7 @@ type loadForwarder struct {
 	sent map[string]int
 
 	observed, host, unresolved, noDigest, skipped, capped, dropped atomic.Uint64
-	paths, bytes, reports, failures, rejected                      atomic.Uint64
+	paths, bytes, reports, failures, rejected, swept               atomic.Uint64
 	lastError                                                      atomic.Pointer[string]
 	lastSent                                                       atomic.Pointer[time.Time]
 }
@@ -154,14 +159,18 @@ func (f *loadForwarder) observe(e *event.Event, info *container.Info) {
 		f.unresolved.Add(1)
 		return
 	}
-	c := &e.Container
-	if c.ImageDigest == "" {
-		f.noDigest.Add(1)
-		return
-	}
 	at := e.Time
 	if at.IsZero() {
 		at = time.Now()
+	}
+	f.add(&e.Container, p, at)
+}
+
+// add queues one path of a container.
+func (f *loadForwarder) add(c *event.Container, p string, at time.Time) {
+	if c.ImageDigest == "" {
+		f.noDigest.Add(1)
+		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -216,6 +225,11 @@ func (f *loadForwarder) run(ctx context.Context) {
 			inv, ch := f.inv()
 			changed = ch
 			running = runningIDs(inv)
+			if f.sweeper != nil {
+				if n := f.sweep(f.sweeper, f.sweeper.due(inv)); n > 0 {
+					f.log.Info("loads of containers older than the agent read from /proc", "paths", n)
+				}
+			}
 		}
 		err := f.flushWith(ctx, syncDue, running)
 		if err != nil {
@@ -396,7 +410,7 @@ func (f *loadForwarder) stats() LoadStats {
 	pending := f.npending
 	f.mu.Unlock()
 	s := LoadStats{Observed: f.observed.Load(), Host: f.host.Load(), Unresolved: f.unresolved.Load(), NoDigest: f.noDigest.Load(),
-		Skipped: f.skipped.Load(), Capped: f.capped.Load(), Dropped: f.dropped.Load(), Pending: pending, Sent: f.paths.Load(),
+		Skipped: f.skipped.Load(), Capped: f.capped.Load(), Dropped: f.dropped.Load(), Swept: f.swept.Load(), Pending: pending, Sent: f.paths.Load(),
 		Bytes: f.bytes.Load(), Reports: f.reports.Load(), Failures: f.failures.Load(), Rejected: f.rejected.Load()}
 	if p := f.lastError.Load(); p != nil {
 		s.LastError = *p

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -246,3 +250,81 @@ func TestRuntimeAsksForLoads(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestSweep: the processes of a container older than the sensor are read
+// once (executable and mapped files, each once; anonymous, pseudo-file and
+// deleted mappings left out); a container started after it, the host's
+// processes and a container already swept are not.
+func TestSweep(t *testing.T) {
+	root := t.TempDir()
+	mkproc := func(pid int, maps, exe string) uint32 {
+		t.Helper()
+		dir := filepath.Join(root, strconv.Itoa(pid))
+		if err := os.MkdirAll(filepath.Join(dir, "ns"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "maps"), []byte(maps), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(exe, filepath.Join(dir, "exe")); err != nil {
+			t.Fatal(err)
+		}
+		// A file stands in for the namespace: its inode is the "namespace".
+		ns := filepath.Join(dir, "ns", "mnt")
+		if err := os.WriteFile(ns, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(ns, &st); err != nil {
+			t.Fatal(err)
+		}
+		return uint32(st.Ino)
+	}
+	maps := `55d0c0a00000-55d0c0a28000 r--p 00000000 00:3e 1311 /usr/bin/tar
+55d0c0a28000-55d0c0aa0000 r-xp 00028000 00:3e 1311 /usr/bin/tar
+55d0c1b6e000-55d0c1b8f000 rw-p 00000000 00:00 0 [heap]
+7f1a2c000000-7f1a2c028000 r--p 00000000 00:3e 2211 /usr/lib/x86_64-linux-gnu/libc.so.6
+7f1a2c100000-7f1a2c101000 r--p 00000000 00:3e 2299 /usr/lib/x86_64-linux-gnu/lib with space.so.1
+7f1a2c200000-7f1a2c201000 r--p 00000000 00:3e 2300 /usr/lib/x86_64-linux-gnu/libgone.so.1 (deleted)
+7f1a2c300000-7f1a2c301000 r--p 00000000 00:05 77 /dev/zero
+7ffd1c5e1000-7ffd1c602000 rw-p 00000000 00:00 0 [stack]
+`
+	oldNS := mkproc(101, maps, "/usr/bin/tar")
+	mkproc(102, maps, "/usr/bin/tar") // same container: each path once
+	newNS := mkproc(201, maps, "/usr/bin/tar")
+	mkproc(301, maps, "/usr/bin/bash") // the host
+	if err := os.WriteFile(filepath.Join(root, "uptime"), []byte("1000.50 3000.00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newSweeper(root)
+	if s.since != 100050 {
+		t.Fatalf("since %d", s.since)
+	}
+	old := container.Info{Container: event.Container{ID: "old", ImageDigest: testDigest}, MntNS: oldNS, PIDStart: 90000}
+	young := container.Info{Container: event.Container{ID: "young", ImageDigest: testDigest}, MntNS: newNS, PIDStart: 100100}
+	inv := container.Inventory{Containers: []container.Info{old, young}}
+	due := s.due(inv)
+	if len(due) != 1 || due[oldNS] == nil {
+		t.Fatalf("due %v", due)
+	}
+	srv := &loadServer{}
+	f := newLoadForwarder(srv, "node-1", nil, discardLogger())
+	if n := f.sweep(s, due); n != 3 {
+		t.Errorf("swept %d paths, want 3", n)
+	}
+	if err := f.flush(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.paths()
+	slices.Sort(got["old"])
+	want := []string{"/usr/bin/tar", "/usr/lib/x86_64-linux-gnu/lib with space.so.1", "/usr/lib/x86_64-linux-gnu/libc.so.6"}
+	if !slices.Equal(got["old"], want) || len(got) != 1 {
+		t.Errorf("swept %v, want %v of the old container only", got, want)
+	}
+	if st := f.stats(); st.Swept != 3 {
+		t.Errorf("stats %+v", st)
+	}
+	if due := s.due(inv); len(due) != 0 {
+		t.Errorf("swept again: %v", due)
+	}
+}

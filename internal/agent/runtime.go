@@ -241,6 +241,7 @@ func (r *Runtime) Start(ctx context.Context, sink Sink) error {
 	go func() { defer r.wg.Done(); r.followInventory(ctx) }()
 	if r.loadRep != nil {
 		r.loads = newLoadForwarder(r.loadRep, r.node, r.res.Inventory, r.log)
+		r.loads.sweeper = newSweeper(r.cfg.ProcRoot)
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); r.loads.run(ctx) }()
 	}

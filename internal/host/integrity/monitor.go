@@ -335,9 +335,9 @@ func ignoreCancel(ctx context.Context, err error) error {
 type batch struct {
 	first     time.Time
 	n         int
-	overflow  bool // the kernel dropped events
-	saturated bool // too many paths to track
-	paths    map[string]bool // logical path -> subtree
+	overflow  bool            // the kernel dropped events
+	saturated bool            // too many paths to track
+	paths     map[string]bool // logical path -> subtree
 }
 
 func newBatch() *batch { return &batch{paths: map[string]bool{}} }

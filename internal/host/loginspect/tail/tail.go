@@ -136,18 +136,18 @@ type Stats struct {
 
 // file is one open file being followed.
 type file struct {
-	spec      int
-	path      string
-	f         *os.File
-	id        fileID
-	fp        fingerprint
-	head      []byte // the file's first bytes as read, while headOK (fp is their hash)
-	headOK    bool   // the file was read from offset 0 by this follower: fp grows with head
+	spec   int
+	path   string
+	f      *os.File
+	id     fileID
+	fp     fingerprint
+	head   []byte // the file's first bytes as read, while headOK (fp is their hash)
+	headOK bool   // the file was read from offset 0 by this follower: fp grows with head
 	// copyMod is the modification time (Unix ns) of the latest copytruncate copy read for this
 	// file: copies newer than it are generations not read yet.
-	copyMod int64
-	offset    int64  // committed: the byte after the last delivered line (or skipped bytes)
-	readPos   int64  // offset + len(partial) unless skipping
+	copyMod   int64
+	offset    int64 // committed: the byte after the last delivered line (or skipped bytes)
+	readPos   int64 // offset + len(partial) unless skipping
 	partial   []byte
 	skipping  bool // inside an overlong line: discard to the next newline
 	size      int64

@@ -76,6 +76,14 @@ export MAMORI_TEST_LOAD=1 MAMORI_TEST_PERF=1
 # Ruby, Python and Perl as dpkg installed them (apt list above): a skip would hide a regression.
 export MAMORI_TEST_DISTRO=1
 
+log "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '/testdata/'))
+if [ -n "$unformatted" ]; then
+	echo "not gofmt-formatted (run gofmt -w):" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
 log "go vet"
 go vet ./...
 

@@ -15,23 +15,13 @@ import (
 	"regexp"
 
 	"mamori/internal/cel"
+	"mamori/internal/cel/ruledoc"
 	"mamori/internal/model"
 	"mamori/internal/runtime/event"
 )
 
 // Pos is a position in a rule file.
-type Pos struct {
-	File   string
-	Line   int
-	Column int
-}
-
-func (p Pos) String() string {
-	if p.Line == 0 {
-		return p.File
-	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
-}
+type Pos = ruledoc.Pos
 
 // Rule is one runtime rule as loaded.
 type Rule struct {
@@ -84,7 +74,6 @@ func Tactics() map[string]string {
 var (
 	techniqueRE = regexp.MustCompile(`^T[0-9]{4}(\.[0-9]{3})?$`)
 	ruleIDRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-	nameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 )
 
 // actions a rule or ruleset may name.

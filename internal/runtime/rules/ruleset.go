@@ -6,6 +6,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"mamori/internal/cel/ruledoc"
 	"mamori/internal/model"
 	"mamori/internal/runtime/event"
 )
@@ -224,59 +225,59 @@ func (e entry) selects(r *Rule) bool {
 }
 
 // ruleset reads one ruleset of a rule file.
-func (l *loader) ruleset(f yamlFile, n *yaml.Node) {
-	rs := &Ruleset{Pos: f.pos(n)}
+func (l *loader) ruleset(f ruledoc.File, n *yaml.Node) {
+	rs := &Ruleset{Pos: f.Pos(n)}
 	label := "ruleset"
-	if name := lookupScalar(n, "name"); name != "" {
+	if name := ruledoc.LookupScalar(n, "name"); name != "" {
 		label = fmt.Sprintf("ruleset %q", name)
 	}
-	nerr := len(l.errs)
+	nerr := l.NumErrors()
 	var hostNode *yaml.Node
-	l.fields(f, n, label, map[string]func(*yaml.Node){
-		"name":       func(v *yaml.Node) { rs.Name, _ = l.scalar(f, v, label+": name") },
-		"namespaces": func(v *yaml.Node) { rs.Namespaces = l.strings(f, v, label+": namespaces") },
+	l.Fields(f, n, label, map[string]func(*yaml.Node){
+		"name":       func(v *yaml.Node) { rs.Name, _ = l.Scalar(f, v, label+": name") },
+		"namespaces": func(v *yaml.Node) { rs.Namespaces = l.Strings(f, v, label+": namespaces") },
 		"labels":     func(v *yaml.Node) { rs.Labels = l.labelSelector(f, v, label) },
 		"host":       func(v *yaml.Node) { hostNode = v },
 		"rules": func(v *yaml.Node) {
-			l.seq(f, v, label+": rules", func(f yamlFile, e *yaml.Node) { l.rulesetEntry(f, e, rs, label) })
+			l.Seq(f, v, label+": rules", func(f ruledoc.File, e *yaml.Node) { l.rulesetEntry(f, e, rs, label) })
 		},
 	})
 	if hostNode != nil {
-		b := l.boolean(f, hostNode, label+": host")
+		b := l.Boolean(f, hostNode, label+": host")
 		rs.Host = &b
 	}
 	if rs.Name == "" {
-		l.errAt(rs.Pos, "ruleset: name is required")
+		l.Errorf(rs.Pos, "ruleset: name is required")
 	}
 	for _, prev := range l.rulesets {
 		if prev.Name == rs.Name && rs.Name != "" {
-			l.errAt(rs.Pos, "%s: already defined at %s", label, prev.Pos)
+			l.Errorf(rs.Pos, "%s: already defined at %s", label, prev.Pos)
 		}
 	}
-	if len(l.errs) == nerr {
+	if l.NumErrors() == nerr {
 		l.rulesets = append(l.rulesets, rs)
 	}
 }
 
-func (l *loader) rulesetEntry(f yamlFile, n *yaml.Node, rs *Ruleset, label string) {
-	e := entry{pos: f.pos(n)}
-	nerr := len(l.errs)
-	l.fields(f, n, label+": rule entry", map[string]func(*yaml.Node){
-		"id":  func(v *yaml.Node) { e.ID, _ = l.scalar(f, v, label+": id") },
-		"tag": func(v *yaml.Node) { e.Tag, _ = l.scalar(f, v, label+": tag") },
-		"all": func(v *yaml.Node) { e.All = l.boolean(f, v, label+": all") },
+func (l *loader) rulesetEntry(f ruledoc.File, n *yaml.Node, rs *Ruleset, label string) {
+	e := entry{pos: f.Pos(n)}
+	nerr := l.NumErrors()
+	l.Fields(f, n, label+": rule entry", map[string]func(*yaml.Node){
+		"id":  func(v *yaml.Node) { e.ID, _ = l.Scalar(f, v, label+": id") },
+		"tag": func(v *yaml.Node) { e.Tag, _ = l.Scalar(f, v, label+": tag") },
+		"all": func(v *yaml.Node) { e.All = l.Boolean(f, v, label+": all") },
 		"action": func(v *yaml.Node) {
-			s, ok := l.scalar(f, v, label+": action")
+			s, ok := l.Scalar(f, v, label+": action")
 			if !ok {
 				return
 			}
 			a, err := parseAction(s)
 			if err != nil {
-				l.errAt(f.pos(v), "%s: %v", label, err)
+				l.Errorf(f.Pos(v), "%s: %v", label, err)
 			}
 			e.Action = a
 		},
-		"enabled": func(v *yaml.Node) { e.Disabled = !l.boolean(f, v, label+": enabled") },
+		"enabled": func(v *yaml.Node) { e.Disabled = !l.Boolean(f, v, label+": enabled") },
 	})
 	n1 := 0
 	for _, set := range []bool{e.ID != "", e.Tag != "", e.All} {
@@ -285,42 +286,42 @@ func (l *loader) rulesetEntry(f yamlFile, n *yaml.Node, rs *Ruleset, label strin
 		}
 	}
 	if n1 != 1 {
-		l.errAt(e.pos, "%s: a rule entry names exactly one of id, tag or all: true", label)
+		l.Errorf(e.pos, "%s: a rule entry names exactly one of id, tag or all: true", label)
 	}
-	if len(l.errs) == nerr {
+	if l.NumErrors() == nerr {
 		rs.entries = append(rs.entries, e)
 		rs.Entries = append(rs.Entries, e.Entry)
 	}
 }
 
-func (l *loader) labelSelector(f yamlFile, n *yaml.Node, label string) *LabelSelector {
+func (l *loader) labelSelector(f ruledoc.File, n *yaml.Node, label string) *LabelSelector {
 	s := &LabelSelector{}
-	l.fields(f, n, label+": labels", map[string]func(*yaml.Node){
+	l.Fields(f, n, label+": labels", map[string]func(*yaml.Node){
 		"matchLabels": func(v *yaml.Node) {
 			if v.Kind != yaml.MappingNode {
-				l.errAt(f.pos(v), "%s: matchLabels: want a mapping", label)
+				l.Errorf(f.Pos(v), "%s: matchLabels: want a mapping", label)
 				return
 			}
 			s.MatchLabels = map[string]string{}
 			for i := 0; i+1 < len(v.Content); i += 2 {
-				val, _ := l.scalar(f, v.Content[i+1], label+": matchLabels")
+				val, _ := l.Scalar(f, v.Content[i+1], label+": matchLabels")
 				s.MatchLabels[v.Content[i].Value] = val
 			}
 		},
 		"matchExpressions": func(v *yaml.Node) {
-			l.seq(f, v, label+": matchExpressions", func(f yamlFile, e *yaml.Node) {
+			l.Seq(f, v, label+": matchExpressions", func(f ruledoc.File, e *yaml.Node) {
 				var r LabelRequirement
-				l.fields(f, e, label+": match expression", map[string]func(*yaml.Node){
-					"key":      func(v *yaml.Node) { r.Key, _ = l.scalar(f, v, label+": key") },
-					"operator": func(v *yaml.Node) { r.Operator, _ = l.scalar(f, v, label+": operator") },
-					"values":   func(v *yaml.Node) { r.Values = l.strings(f, v, label+": values") },
+				l.Fields(f, e, label+": match expression", map[string]func(*yaml.Node){
+					"key":      func(v *yaml.Node) { r.Key, _ = l.Scalar(f, v, label+": key") },
+					"operator": func(v *yaml.Node) { r.Operator, _ = l.Scalar(f, v, label+": operator") },
+					"values":   func(v *yaml.Node) { r.Values = l.Strings(f, v, label+": values") },
 				})
 				s.MatchExpressions = append(s.MatchExpressions, r)
 			})
 		},
 	})
 	if err := s.validate(); err != nil {
-		l.errAt(f.pos(n), "%s: labels: %v", label, err)
+		l.Errorf(f.Pos(n), "%s: labels: %v", label, err)
 	}
 	return s
 }

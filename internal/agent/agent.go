@@ -470,5 +470,8 @@ func (a *Agent) hostReport() api.AgentReport {
 	if err := unix.Uname(&u); err == nil {
 		r.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
+	if a.runtime != nil {
+		r.Sensor = a.runtime.SensorInfo()
+	}
 	return r
 }

@@ -263,6 +263,16 @@ func TestAgentE2E(t *testing.T) {
 	waitFor(t, func() bool { return strings.Contains(a.Runtime().RuntimeStats().RulesOrigin, "e2e-runtime") },
 		"the server's policy to be loaded")
 	t.Logf("rules: %s, rulesets %v", a.Runtime().RuntimeStats().RulesOrigin, a.Runtime().RuntimeStats().Rulesets)
+	// The server lists the agent with its sensor's mode (registration).
+	waitFor(t, func() bool {
+		l, err := srv.adminClient(t).ListAgents(ctx)
+		for _, ag := range l.Agents {
+			if err == nil && ag.Node == cfg.Node && ag.Sensor != nil && ag.Sensor.Mode == string(mode) && ag.Sensor.Hooks != "" {
+				return true
+			}
+		}
+		return false
+	}, "the server to list the agent's sensor mode")
 
 	x.img = d.BuildImage(t, "", attackImage(t, actorData))
 	t.Logf("setup took %v", time.Since(begin).Round(time.Millisecond))

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mamori/internal/api"
 	"mamori/internal/model"
 	"mamori/internal/policy"
 	"mamori/internal/runtime/container"
@@ -329,6 +330,42 @@ func (r *Runtime) Mode() sensor.Mode {
 	return r.sens.Mode()
 }
 
+// SensorInfo is the sensor as the heartbeat reports it: its mode, how its
+// programs attach and the kinds the mode cannot report; nil before Start.
+func (r *Runtime) SensorInfo() *api.AgentSensor {
+	if r.sens == nil {
+		return nil
+	}
+	m := r.sens.Mode()
+	out := &api.AgentSensor{Mode: string(m), Hooks: sensorHooks(r.sens)}
+	for _, k := range missingKinds(r.kinds, r.sens.Kinds()) {
+		out.Missing = append(out.Missing, string(k))
+	}
+	return out
+}
+
+// sensorHooks says how a sensor's programs attach: the sensor's own word
+// when it has one (a Hooks method), else what its mode attaches: the eBPF
+// mode's programs are tp_btf (BTF-enabled raw tracepoints, link.AttachTracing
+// in internal/runtime/sensor), the fallback reads the proc connector and
+// fanotify.
+func sensorHooks(s any) string {
+	if h, ok := s.(interface{ Hooks() string }); ok {
+		return h.Hooks()
+	}
+	m, ok := s.(interface{ Mode() sensor.Mode })
+	if !ok {
+		return ""
+	}
+	switch m.Mode() {
+	case sensor.ModeEBPF:
+		return "tp_btf"
+	case sensor.ModeFallback:
+		return "cn_proc+fanotify"
+	}
+	return ""
+}
+
 // Inventory returns what runs on the node and a channel closed at the next
 // change (nil before Start).
 func (r *Runtime) Inventory() (container.Inventory, <-chan struct{}) {
@@ -575,6 +612,7 @@ type RuntimeStats struct {
 	MissingKinds []event.Kind `json:"missingKinds,omitempty"`
 	Rulesets     []string     `json:"rulesets"`
 	RulesOrigin  string       `json:"rulesOrigin"`
+	Hooks        string       `json:"hooks,omitempty"`
 	Uptime       string       `json:"uptime"`
 
 	Sensor sensor.Stats `json:"sensor"`
@@ -620,6 +658,7 @@ func (r *Runtime) RuntimeStats() RuntimeStats {
 	}
 	if r.sens != nil {
 		s.Mode = r.sens.Mode()
+		s.Hooks = sensorHooks(r.sens)
 		s.MissingKinds = missingKinds(r.kinds, r.sens.Kinds())
 		if ss, err := r.sens.Stats(); err == nil {
 			s.Sensor = ss

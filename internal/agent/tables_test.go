@@ -7,6 +7,7 @@ import (
 
 	"mamori/internal/runtime/event"
 	"mamori/internal/runtime/rules"
+	"mamori/internal/runtime/sensor"
 )
 
 func TestLRU(t *testing.T) {
@@ -198,5 +199,32 @@ func TestQueueDropsAndCounts(t *testing.T) {
 	s := r.RuntimeStats()
 	if s.Received != 1000 || s.Dropped != 990 || s.Queued != 10 {
 		t.Fatalf("received %d dropped %d queued %d", s.Received, s.Dropped, s.Queued)
+	}
+}
+
+type modeOnly sensor.Mode
+
+func (m modeOnly) Mode() sensor.Mode { return sensor.Mode(m) }
+
+type withHooks struct{ modeOnly }
+
+func (withHooks) Hooks() string { return "raw_tp" }
+
+// TestSensorHooks: the heartbeat's hooks come from the sensor's own word
+// when it has one, else from its mode; a runtime not started reports none.
+func TestSensorHooks(t *testing.T) {
+	for _, c := range []struct {
+		s    any
+		want string
+	}{
+		{modeOnly(sensor.ModeEBPF), "tp_btf"}, {modeOnly(sensor.ModeFallback), "cn_proc+fanotify"},
+		{modeOnly(""), ""}, {withHooks{modeOnly(sensor.ModeEBPF)}, "raw_tp"}, {struct{}{}, ""},
+	} {
+		if got := sensorHooks(c.s); got != c.want {
+			t.Errorf("sensorHooks(%#v) = %q, want %q", c.s, got, c.want)
+		}
+	}
+	if (&Runtime{}).SensorInfo() != nil {
+		t.Error("SensorInfo before Start: want nil")
 	}
 }

@@ -376,6 +376,8 @@ type HostMember struct {
 	// cluster's group) or "default".
 	Placement   string    `json:"placement"`
 	LastContact time.Time `json:"lastContact"`
+	// Sensor is the agent's runtime sensor as it last reported it.
+	Sensor *AgentSensor `json:"sensor,omitempty"`
 }
 
 // HostGroupList answers GET /api/v1/hostgroups.

@@ -67,21 +67,40 @@ type AgentReport struct {
 	OS       string `json:"os,omitempty"`
 	Kernel   string `json:"kernel,omitempty"`
 	Arch     string `json:"arch,omitempty"`
+	// Sensor is how the agent's runtime sensor observes the node; absent
+	// (an agent without the runtime module) keeps what was said before.
+	Sensor *AgentSensor `json:"sensor,omitempty"`
+}
+
+// AgentSensor is the runtime sensor of a node agent (docs/agent.md,
+// Sensor mode).
+type AgentSensor struct {
+	// Mode is "ebpf" (the CO-RE programs) or "fallback" (CN_PROC and
+	// fanotify: process and file events only).
+	Mode string `json:"mode"`
+	// Hooks says how the programs attach ("tp_btf", "raw_tp", or for the
+	// fallback "cn_proc+fanotify"); "" when the sensor does not say.
+	Hooks string `json:"hooks,omitempty"`
+	// Missing are the event kinds the mode cannot report: the rules over
+	// them do not fire on this node.
+	Missing []string `json:"missing,omitempty"`
 }
 
 // Agent is a registered node agent.
 type Agent struct {
 	ID int64 `json:"id"`
 	// Cluster is the cluster of the agent's token ("" for a bare host).
-	Cluster     string    `json:"cluster,omitempty"`
-	Node        string    `json:"node"`
-	Hostname    string    `json:"hostname,omitempty"`
-	Version     string    `json:"version,omitempty"`
-	OS          string    `json:"os,omitempty"`
-	Kernel      string    `json:"kernel,omitempty"`
-	Arch        string    `json:"arch,omitempty"`
-	FirstSeen   time.Time `json:"firstSeen"`
-	LastContact time.Time `json:"lastContact"`
+	Cluster  string `json:"cluster,omitempty"`
+	Node     string `json:"node"`
+	Hostname string `json:"hostname,omitempty"`
+	Version  string `json:"version,omitempty"`
+	OS       string `json:"os,omitempty"`
+	Kernel   string `json:"kernel,omitempty"`
+	Arch     string `json:"arch,omitempty"`
+	// Sensor is the runtime sensor as the agent last reported it.
+	Sensor      *AgentSensor `json:"sensor,omitempty"`
+	FirstSeen   time.Time    `json:"firstSeen"`
+	LastContact time.Time    `json:"lastContact"`
 }
 
 // AgentList answers GET /api/v1/agents.
@@ -123,4 +142,13 @@ type MatchResult struct {
 	Vulnerabilities []model.Vulnerability `json:"vulnerabilities"`
 	Findings        []model.Finding       `json:"findings"`
 	DB              *model.DBInfo         `json:"db,omitempty"`
+}
+
+// SensorOf is the AgentSensor of a stored mode, hooks and missing kinds;
+// nil when the agent never said (no mode).
+func SensorOf(mode, hooks string, missing []string) *AgentSensor {
+	if mode == "" {
+		return nil
+	}
+	return &AgentSensor{Mode: mode, Hooks: hooks, Missing: missing}
 }

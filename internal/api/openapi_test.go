@@ -66,6 +66,7 @@ var wireSchemas = map[string]any{
 	"ClusterReport":     ClusterReport{},
 	"AgentReport":       AgentReport{},
 	"Agent":             Agent{},
+	"AgentSensor":       AgentSensor{},
 	"AgentList":         AgentList{},
 	"ComponentConfig":   ComponentConfig{},
 	"MatchRequest":      MatchRequest{},

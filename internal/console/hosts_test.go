@@ -25,9 +25,20 @@ func TestHostsConsole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A bare-host agent whose sensor runs in fallback mode.
+	if _, err := e.st.RegisterAgent(ctx, store.Agent{Node: "bare-<2>", LastContact: time.Now(),
+		Sensor: store.AgentSensor{Mode: "fallback", Hooks: "cn_proc+fanotify", Missing: []string{"connect", "mount"}}}); err != nil {
+		t.Fatal(err)
+	}
 	viewer := e.login(auth.RoleViewer)
 	admin := e.login(auth.RoleAdmin)
 	code, body, _ := viewer.get("/hosts")
+	for _, want := range []string{`<span class="mono">fallback</span> <span class="cell-sub">cn_proc&#43;fanotify</span>`,
+		`title="connect, mount">2 event kinds not reported`, "not reported</span></td>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("hosts page: the sensor column lacks %q", want)
+		}
+	}
 	if code != 200 || !strings.Contains(body, "hosts no other group takes") || !strings.Contains(body, "node-&lt;1&gt;") ||
 		strings.Contains(body, "Create a host group") || !strings.Contains(body, "antimalware: log") || !strings.Contains(body, "appcontrol: off") {
 		t.Fatalf("viewer hosts page: %d", code)

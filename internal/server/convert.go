@@ -108,7 +108,7 @@ func apiCluster(c store.Cluster) api.Cluster {
 
 func apiAgent(a store.Agent) api.Agent {
 	return api.Agent{ID: a.ID, Cluster: a.Cluster, Node: a.Node, Hostname: a.Hostname, Version: a.Version, OS: a.OS,
-		Kernel: a.Kernel, Arch: a.Arch, FirstSeen: a.FirstSeen, LastContact: a.LastContact}
+		Kernel: a.Kernel, Arch: a.Arch, FirstSeen: a.FirstSeen, LastContact: a.LastContact, Sensor: api.SensorOf(a.Sensor.Mode, a.Sensor.Hooks, a.Sensor.Missing)}
 }
 
 func apiEventPage(p store.EventPage) api.EventPage {

@@ -139,6 +139,9 @@ func (s *Server) agentContact(register bool) http.HandlerFunc {
 			return
 		}
 		rep := identities.AgentReport{Node: req.Node, Hostname: req.Hostname, Version: req.Version, OS: req.OS, Kernel: req.Kernel, Arch: req.Arch}
+		if req.Sensor != nil {
+			rep.Sensor = store.AgentSensor{Mode: req.Sensor.Mode, Hooks: req.Sensor.Hooks, Missing: req.Sensor.Missing}
+		}
 		contact := s.identities.AgentHeartbeat
 		if register {
 			contact = s.identities.RegisterAgent

@@ -107,6 +107,25 @@ func TestMachineIdentities(t *testing.T) {
 		if _, err := ac.AgentHeartbeat(ctx, api.AgentReport{Node: "node-1"}); err != nil {
 			t.Errorf("heartbeat: %v", err)
 		}
+		// The sensor's mode in the heartbeat, kept by the next one that
+		// says none, listed with the agent; a bad one refused.
+		sensor := &api.AgentSensor{Mode: "fallback", Hooks: "cn_proc+fanotify", Missing: []string{"connect", "bpf"}}
+		if hb, err := ac.AgentHeartbeat(ctx, api.AgentReport{Node: "node-1", Sensor: sensor}); err != nil || hb.Sensor == nil || hb.Sensor.Mode != "fallback" {
+			t.Errorf("heartbeat with the sensor: %+v %v", hb, err)
+		}
+		if hb, err := ac.AgentHeartbeat(ctx, api.AgentReport{Node: "node-1"}); err != nil || hb.Sensor == nil || len(hb.Sensor.Missing) != 2 {
+			t.Errorf("heartbeat without the sensor: %+v %v", hb, err)
+		}
+		for _, bad := range []api.AgentSensor{{Mode: "kprobe"}, {Hooks: "tp_btf"}, {Mode: "ebpf", Missing: []string{"a\nb"}},
+			{Mode: "ebpf", Hooks: "tp\x1b[31m"}} {
+			if _, err := ac.AgentHeartbeat(ctx, api.AgentReport{Node: "node-1", Sensor: &bad}); !errors.Is(err, client.ErrRejected) {
+				t.Errorf("heartbeat with sensor %+v: %v, want refused", bad, err)
+			}
+		}
+		if code, body := e.do("GET", "/api/v1/agents", e.admin, nil); code != 200 ||
+			!strings.Contains(string(body), `"sensor":{"mode":"fallback","hooks":"cn_proc+fanotify","missing":["connect","bpf"]}`) {
+			t.Errorf("agent list: %d %s", code, body)
+		}
 		if _, err := ac.RegisterAgent(ctx, api.AgentReport{Node: "../etc"}); !errors.Is(err, client.ErrRejected) {
 			t.Errorf("bad node name: %v", err)
 		}

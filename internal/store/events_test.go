@@ -296,11 +296,31 @@ func TestClustersAndAgents(t *testing.T) {
 		if err != nil || bare.ID == a.ID {
 			t.Fatalf("bare host agent: %+v %v", bare, err)
 		}
-		hb, err := s.AgentHeartbeat(ctx, "prod", "node-1", "", t0.Add(2*time.Hour))
-		if err != nil || !hb.LastContact.Equal(t0.Add(2*time.Hour)) || hb.Version != "1.1" {
+		hb, err := s.AgentHeartbeat(ctx, Agent{Cluster: "prod", Node: "node-1"}, t0.Add(2*time.Hour))
+		if err != nil || !hb.LastContact.Equal(t0.Add(2*time.Hour)) || hb.Version != "1.1" || hb.Sensor.Mode != "" {
 			t.Fatalf("heartbeat: %+v %v", hb, err)
 		}
-		if _, err := s.AgentHeartbeat(ctx, "prod", "node-9", "", t0); !errors.Is(err, ErrNotFound) {
+		// The sensor a heartbeat reports is kept; one that says none keeps it.
+		sensor := AgentSensor{Mode: "fallback", Hooks: "cn_proc+fanotify", Missing: []string{"connect", "mount"}}
+		hb, err = s.AgentHeartbeat(ctx, Agent{Cluster: "prod", Node: "node-1", Sensor: sensor}, t0.Add(3*time.Hour))
+		if err != nil || hb.Sensor.Mode != "fallback" || hb.Sensor.Hooks != "cn_proc+fanotify" || !slices.Equal(hb.Sensor.Missing, sensor.Missing) {
+			t.Fatalf("heartbeat with sensor: %+v %v", hb, err)
+		}
+		hb, err = s.AgentHeartbeat(ctx, Agent{Cluster: "prod", Node: "node-1", Version: "1.2"}, t0.Add(3*time.Hour))
+		if err != nil || hb.Sensor.Mode != "fallback" || len(hb.Sensor.Missing) != 2 || hb.Version != "1.2" {
+			t.Fatalf("heartbeat without sensor: %+v %v", hb, err)
+		}
+		hb, err = s.AgentHeartbeat(ctx, Agent{Cluster: "prod", Node: "node-1", Sensor: AgentSensor{Mode: "ebpf", Hooks: "tp_btf"}}, t0.Add(3*time.Hour))
+		if err != nil || hb.Sensor.Mode != "ebpf" || hb.Sensor.Hooks != "tp_btf" || len(hb.Sensor.Missing) != 0 {
+			t.Fatalf("heartbeat, sensor changed: %+v %v", hb, err)
+		}
+		if ag, err := s.GetAgent(ctx, a.ID); err != nil || ag.Sensor.Mode != "ebpf" {
+			t.Fatalf("get agent: %+v %v", ag, err)
+		}
+		if _, err := s.AgentHeartbeat(ctx, Agent{Cluster: "prod", Node: "node-1", Sensor: AgentSensor{Mode: "ebpf\x00"}}, t0); !errors.Is(err, ErrInvalid) {
+			t.Errorf("heartbeat with a NUL in the mode: %v", err)
+		}
+		if _, err := s.AgentHeartbeat(ctx, Agent{Cluster: "prod", Node: "node-9"}, t0); !errors.Is(err, ErrNotFound) {
 			t.Errorf("heartbeat of unregistered: %v", err)
 		}
 		if _, err := s.RegisterAgent(ctx, Agent{Cluster: "prod"}); !errors.Is(err, ErrInvalid) {

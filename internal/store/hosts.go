@@ -381,10 +381,13 @@ const agentHostCols = agentCols + `, host_group`
 func scanAgentHost(r rowScanner) (Agent, int64, error) {
 	var a Agent
 	var first, last, group int64
-	if err := r.Scan(&a.ID, &a.Cluster, &a.Node, &a.Hostname, &a.Version, &a.OS, &a.Kernel, &a.Arch, &a.TokenID, &first, &last, &group); err != nil {
+	var missing string
+	if err := r.Scan(&a.ID, &a.Cluster, &a.Node, &a.Hostname, &a.Version, &a.OS, &a.Kernel, &a.Arch, &a.TokenID, &first, &last,
+		&a.Sensor.Mode, &a.Sensor.Hooks, &missing, &group); err != nil {
 		return a, 0, err
 	}
 	a.FirstSeen, a.LastContact = fromTS(first), fromTS(last)
+	a.Sensor.Missing = splitList(missing)
 	return a, group, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -29,10 +30,10 @@ type ClusterStore interface {
 	// RegisterAgent creates the agent (a.Cluster, a.Node) or updates what
 	// it reported, and records the contact (LastContact = a.LastContact).
 	RegisterAgent(ctx context.Context, a Agent) (Agent, error)
-	// AgentHeartbeat records a contact of a registered agent (and the
-	// version it reports, when not empty); ErrNotFound when (cluster, node)
-	// is not registered.
-	AgentHeartbeat(ctx context.Context, cluster, node, version string, at time.Time) (Agent, error)
+	// AgentHeartbeat records a contact of the registered agent (a.Cluster,
+	// a.Node) and what it reports: its version and its sensor, each when
+	// not empty; ErrNotFound when (cluster, node) is not registered.
+	AgentHeartbeat(ctx context.Context, a Agent, at time.Time) (Agent, error)
 	GetAgent(ctx context.Context, id int64) (Agent, error)
 	// ListAgents lists the agents by cluster and node.
 	ListAgents(ctx context.Context) ([]Agent, error)
@@ -73,6 +74,17 @@ type Agent struct {
 	// TokenID is the token the agent last registered with.
 	TokenID                int64
 	FirstSeen, LastContact time.Time
+	// Sensor is how the agent's runtime sensor observes the node, as its
+	// last registration or heartbeat said (zero: not said).
+	Sensor AgentSensor
+}
+
+// AgentSensor is the runtime sensor's mode ("ebpf", "fallback"), how its
+// programs attach (Hooks, e.g. "tp_btf"), and the event kinds the mode
+// cannot report (comma-separated in the store).
+type AgentSensor struct {
+	Mode, Hooks string
+	Missing     []string
 }
 
 const clusterCols = `id, name, created_at, registered_at, last_contact, version, kube_version, nodes, policy`
@@ -238,23 +250,35 @@ func (s *sqlStore) RecordClusterContact(ctx context.Context, name string, c Clus
 	return out, nil
 }
 
-const agentCols = `id, cluster, node, hostname, version, os, kernel, arch, token_id, first_seen, last_contact`
+const agentCols = `id, cluster, node, hostname, version, os, kernel, arch, token_id, first_seen, last_contact, sensor_mode, sensor_hooks, sensor_missing`
 
 func scanAgent(r rowScanner) (Agent, error) {
 	var a Agent
 	var first, last int64
-	if err := r.Scan(&a.ID, &a.Cluster, &a.Node, &a.Hostname, &a.Version, &a.OS, &a.Kernel, &a.Arch, &a.TokenID, &first, &last); err != nil {
+	var missing string
+	if err := r.Scan(&a.ID, &a.Cluster, &a.Node, &a.Hostname, &a.Version, &a.OS, &a.Kernel, &a.Arch, &a.TokenID, &first, &last,
+		&a.Sensor.Mode, &a.Sensor.Hooks, &missing); err != nil {
 		return a, err
 	}
 	a.FirstSeen, a.LastContact = fromTS(first), fromTS(last)
+	a.Sensor.Missing = splitList(missing)
 	return a, nil
+}
+
+// splitList reads a comma-separated column ("" is none).
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 func checkAgent(a Agent) error {
 	c := &checker{}
 	c.required("node", a.Node, maxTypeLen*4)
 	for _, kv := range [][2]string{{"cluster", a.Cluster}, {"hostname", a.Hostname}, {"version", a.Version},
-		{"os", a.OS}, {"kernel", a.Kernel}, {"arch", a.Arch}} {
+		{"os", a.OS}, {"kernel", a.Kernel}, {"arch", a.Arch}, {"sensor mode", a.Sensor.Mode}, {"sensor hooks", a.Sensor.Hooks},
+		{"sensor missing kinds", strings.Join(a.Sensor.Missing, ",")}} {
 		c.str(kv[0], kv[1])
 		if len(kv[1]) > maxTypeLen*4 {
 			c.fail("%s is longer than %d bytes", kv[0], maxTypeLen*4)
@@ -274,13 +298,16 @@ func (s *sqlStore) RegisterAgent(ctx context.Context, a Agent) (Agent, error) {
 	var out Agent
 	err := s.write(ctx, func(t *tx) error {
 		var err error
-		out, err = scanAgent(t.queryRow(ctx, `INSERT INTO agents (cluster, node, hostname, version, os, kernel, arch, token_id, first_seen, last_contact)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		out, err = scanAgent(t.queryRow(ctx, `INSERT INTO agents (cluster, node, hostname, version, os, kernel, arch, token_id, first_seen, last_contact,
+				sensor_mode, sensor_hooks, sensor_missing)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (cluster, node) DO UPDATE SET hostname = excluded.hostname, version = excluded.version,
 				os = excluded.os, kernel = excluded.kernel, arch = excluded.arch, token_id = excluded.token_id,
-				last_contact = excluded.last_contact
+				last_contact = excluded.last_contact, sensor_mode = excluded.sensor_mode, sensor_hooks = excluded.sensor_hooks,
+				sensor_missing = excluded.sensor_missing
 			RETURNING `+agentCols,
-			a.Cluster, a.Node, a.Hostname, a.Version, a.OS, a.Kernel, a.Arch, a.TokenID, ts(a.LastContact), ts(a.LastContact)))
+			a.Cluster, a.Node, a.Hostname, a.Version, a.OS, a.Kernel, a.Arch, a.TokenID, ts(a.LastContact), ts(a.LastContact),
+			a.Sensor.Mode, a.Sensor.Hooks, strings.Join(a.Sensor.Missing, ",")))
 		return err
 	})
 	if err != nil {
@@ -290,19 +317,28 @@ func (s *sqlStore) RegisterAgent(ctx context.Context, a Agent) (Agent, error) {
 }
 
 // AgentHeartbeat implements ClusterStore.
-func (s *sqlStore) AgentHeartbeat(ctx context.Context, cluster, node, version string, at time.Time) (Agent, error) {
-	if err := checkAgent(Agent{Cluster: cluster, Node: node, Version: version}); err != nil {
+func (s *sqlStore) AgentHeartbeat(ctx context.Context, a Agent, at time.Time) (Agent, error) {
+	if err := checkAgent(a); err != nil {
 		return Agent{}, err
 	}
+	cluster, node, version := a.Cluster, a.Node, a.Version
 	if at.IsZero() {
 		at = time.Now()
 	}
 	var out Agent
 	err := s.write(ctx, func(t *tx) error {
 		var err error
+		// The sensor is replaced only when the heartbeat says it: an agent
+		// without the runtime module (or an older one) keeps what it
+		// registered with.
+		mode, hooks, missing := a.Sensor.Mode, a.Sensor.Hooks, strings.Join(a.Sensor.Missing, ",")
 		out, err = scanAgent(t.queryRow(ctx, `UPDATE agents SET last_contact = ?,
-			version = CASE WHEN ? <> '' THEN ? ELSE version END
-			WHERE cluster = ? AND node = ? RETURNING `+agentCols, ts(at), version, version, cluster, node))
+			version = CASE WHEN ? <> '' THEN ? ELSE version END,
+			sensor_hooks = CASE WHEN ? <> '' THEN ? ELSE sensor_hooks END,
+			sensor_missing = CASE WHEN ? <> '' THEN ? ELSE sensor_missing END,
+			sensor_mode = CASE WHEN ? <> '' THEN ? ELSE sensor_mode END
+			WHERE cluster = ? AND node = ? RETURNING `+agentCols, ts(at), version, version, mode, hooks, mode, missing, mode, mode,
+			cluster, node))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("agent %q: %w", node, ErrNotFound)
 		}

@@ -123,7 +123,7 @@ func apiGroup(g store.HostGroup, hosts []store.AgentHost) api.HostGroup {
 	for _, h := range hosts {
 		if h.Group.ID == g.ID {
 			out.Members = append(out.Members, api.HostMember{AgentID: h.Agent.ID, Cluster: h.Agent.Cluster, Node: h.Agent.Node,
-				Placement: h.Placement, LastContact: h.Agent.LastContact})
+				Placement: h.Placement, LastContact: h.Agent.LastContact, Sensor: api.SensorOf(h.Agent.Sensor.Mode, h.Agent.Sensor.Hooks, h.Agent.Sensor.Missing)})
 		}
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -163,15 +164,43 @@ func (s *Service) ClusterContact(ctx context.Context, register bool, r ClusterRe
 // AgentReport is what a node agent reports of itself.
 type AgentReport struct {
 	Node, Hostname, Version, OS, Kernel, Arch string
+	// Sensor is the runtime sensor's mode, hooks and missing kinds (zero:
+	// not said: the stored one stays).
+	Sensor store.AgentSensor
 }
+
+// Sensor modes an agent reports (internal/runtime/sensor).
+var sensorModes = []string{"", "ebpf", "fallback"}
+
+// maxMissingKinds bounds the kinds an agent says its sensor cannot report
+// (the sensor knows about 30 kinds).
+const maxMissingKinds = 64
+
+// kindRE is an event kind's name ("connect", "memfd_create").
+var kindRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 
 func (r AgentReport) check() error {
 	if !nodeNameRE.MatchString(r.Node) {
 		return service.Invalid("node %q: 1 to 253 letters, digits, '.', '_' or '-', starting with a letter or digit", truncate(r.Node))
 	}
-	for _, f := range [][2]string{{"hostname", r.Hostname}, {"version", r.Version}, {"os", r.OS}, {"kernel", r.Kernel}, {"arch", r.Arch}} {
+	for _, f := range [][2]string{{"hostname", r.Hostname}, {"version", r.Version}, {"os", r.OS}, {"kernel", r.Kernel}, {"arch", r.Arch},
+		{"sensor.hooks", r.Sensor.Hooks}} {
 		if err := checkText(f[0], f[1]); err != nil {
 			return err
+		}
+	}
+	if !slices.Contains(sensorModes, r.Sensor.Mode) {
+		return service.Invalid("sensor.mode %q: want ebpf or fallback", truncate(r.Sensor.Mode))
+	}
+	if r.Sensor.Mode == "" && (r.Sensor.Hooks != "" || len(r.Sensor.Missing) > 0) {
+		return service.Invalid("sensor: hooks and missing kinds need the mode")
+	}
+	if len(r.Sensor.Missing) > maxMissingKinds {
+		return service.Invalid("sensor.missing: %d kinds, at most %d", len(r.Sensor.Missing), maxMissingKinds)
+	}
+	for _, k := range r.Sensor.Missing {
+		if !kindRE.MatchString(k) {
+			return service.Invalid("sensor.missing: %q is not an event kind", truncate(k))
 		}
 	}
 	return nil
@@ -188,7 +217,7 @@ func (s *Service) RegisterAgent(ctx context.Context, r AgentReport) (store.Agent
 		return store.Agent{}, err
 	}
 	a, err := s.st.RegisterAgent(ctx, store.Agent{Cluster: p.Cluster, Node: r.Node, Hostname: r.Hostname, Version: r.Version,
-		OS: r.OS, Kernel: r.Kernel, Arch: r.Arch, TokenID: p.TokenID, LastContact: s.now().UTC()})
+		OS: r.OS, Kernel: r.Kernel, Arch: r.Arch, TokenID: p.TokenID, LastContact: s.now().UTC(), Sensor: r.Sensor})
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("agent: %w", err)
 	}
@@ -206,7 +235,7 @@ func (s *Service) AgentHeartbeat(ctx context.Context, r AgentReport) (store.Agen
 	if err := r.check(); err != nil {
 		return store.Agent{}, err
 	}
-	a, err := s.st.AgentHeartbeat(ctx, p.Cluster, r.Node, r.Version, s.now().UTC())
+	a, err := s.st.AgentHeartbeat(ctx, store.Agent{Cluster: p.Cluster, Node: r.Node, Version: r.Version, Sensor: r.Sensor}, s.now().UTC())
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("agent: %w", err)
 	}

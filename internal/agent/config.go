@@ -36,7 +36,7 @@ type Config struct {
 	Modules ModulesConfig `yaml:"modules"`
 
 	// Compliance sends the node's compliance posture to the server
-	// (docs/compliance.md; off unless enabled).
+	// (docs/compliance.md; on unless enabled is false).
 	Compliance ComplianceConfig `yaml:"compliance"`
 }
 
@@ -310,6 +310,7 @@ func (c *Config) Validate() error {
 			bad("modules: %v", err)
 		}
 	}
+	c.Compliance.validate(bad)
 	if _, err := sensor.ParseMode(c.Modules.Runtime.Sensor); err != nil {
 		bad("modules.runtime.sensor: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"mamori/internal/api"
@@ -19,21 +20,74 @@ const (
 	// listening services, containers) every ten minutes.
 	postureInterval = 10 * time.Minute
 	// hostInventoryInterval: the host inventory walks the root file
-	// system: once at start, then every six hours (package upgrades).
+	// system (one goroutine, measured in docs/compliance.md): once at
+	// start, then every six hours (package upgrades).
 	hostInventoryInterval = 6 * time.Hour
+	// minPostureInterval bounds how often a posture may be sent.
+	minPostureInterval = time.Second
+	// minInventoryInterval bounds how often the root may be walked.
+	minInventoryInterval = time.Minute
 )
 
-// ComplianceConfig turns on the node's compliance posture: every Interval
-// (default 10m) the node's settings, modules, containers and, every
-// InventoryInterval (default 6h), the host inventory of HostRoot (default
-// "/"; the DaemonSet mounts the node's root at /host) are sent to the
-// server, which matches the inventory and assesses NIST SP 800-190 §4.3.2,
-// §4.3.5, §4.4.1, §4.4.4, §4.4.5 and §4.5.
+// ComplianceConfig is the node's compliance posture (docs/compliance.md),
+// on unless enabled is false: every Interval (default 10m) the node's
+// settings, modules, containers and, every InventoryInterval (default
+// 6h), the host inventory of HostRoot (default "/") are sent to the
+// server, which matches the inventory and assesses NIST SP 800-190
+// §4.3.2, §4.3.5, §4.4.1, §4.4.4, §4.4.5 and §4.5.
 type ComplianceConfig struct {
-	Enabled           bool          `yaml:"enabled"`
-	HostRoot          string        `yaml:"hostRoot"`
-	Interval          time.Duration `yaml:"interval"`
+	// Enabled: nil means on (docs/compliance.md argues the default).
+	Enabled *bool `yaml:"enabled"`
+	// HostRoot is the node's root file system as the agent sees it:
+	// settings (sudoers, sshd, users, kubelet) and the host inventory are
+	// read under it.
+	HostRoot string `yaml:"hostRoot"`
+	// Proc is the node's /proc (the kubelet's command line, socket
+	// owners); default modules.runtime.procRoot. "none" skips them and
+	// the listening sockets (§4.5.1 then not assessed).
+	Proc string `yaml:"proc"`
+	// NetProc is the /proc/PID directory whose network namespace holds
+	// the node's listening sockets; default <proc>/1 (the host's init:
+	// the agent runs in the host PID namespace, not the host network).
+	NetProc string `yaml:"netProc"`
+	// KubeletConfig is the kubelet configuration file under HostRoot;
+	// default the --config of a running kubelet, else
+	// /var/lib/kubelet/config.yaml.
+	KubeletConfig string `yaml:"kubeletConfig"`
+	// Interval between postures (default 10m, at least 1s).
+	Interval time.Duration `yaml:"interval"`
+	// InventoryInterval between host inventories (default 6h, at least 1m).
 	InventoryInterval time.Duration `yaml:"inventoryInterval"`
+	// InventorySkipDirs are left out of the inventory's walk (relative to
+	// HostRoot); default the containers', volumes' and volatile
+	// directories (compliance/node.DefaultSkipDirs).
+	InventorySkipDirs []string `yaml:"inventorySkipDirs"`
+	// InventoryDirs are walked in addition (runtime binaries installed
+	// outside the packaged locations, e.g. /opt/cni/bin).
+	InventoryDirs []string `yaml:"inventoryDirs"`
+}
+
+// On reports whether the posture is sent.
+func (c ComplianceConfig) On() bool { return c.Enabled == nil || *c.Enabled }
+
+// validate checks the compliance section.
+func (c ComplianceConfig) validate(bad func(string, ...any)) {
+	if c.Interval != 0 && c.Interval < minPostureInterval {
+		bad("compliance.interval: %s is under %s", c.Interval, minPostureInterval)
+	}
+	if c.InventoryInterval != 0 && c.InventoryInterval < minInventoryInterval {
+		bad("compliance.inventoryInterval: %s is under %s", c.InventoryInterval, minInventoryInterval)
+	}
+	for _, d := range c.InventorySkipDirs {
+		if d == "" || filepath.IsAbs(d) || strings.HasPrefix(filepath.Clean(d), "..") {
+			bad("compliance.inventorySkipDirs: %q is not a path relative to hostRoot", d)
+		}
+	}
+	for _, d := range c.InventoryDirs {
+		if !filepath.IsAbs(d) {
+			bad("compliance.inventoryDirs: %q is not an absolute path", d)
+		}
+	}
 }
 
 // PostureReporter is the server call that takes the node's compliance
@@ -49,7 +103,7 @@ type PostureReporter interface {
 func (a *Agent) postureLoop(ctx context.Context, started []Module) {
 	cc := a.cfg.Compliance
 	rep, ok := a.server.(PostureReporter)
-	if !ok || !cc.Enabled {
+	if !ok || !cc.On() {
 		return
 	}
 	root, every, invEvery := cc.HostRoot, cc.Interval, cc.InventoryInterval
@@ -62,19 +116,28 @@ func (a *Agent) postureLoop(ctx context.Context, started []Module) {
 	if invEvery <= 0 {
 		invEvery = hostInventoryInterval
 	}
+	proc := cc.Proc
+	switch proc {
+	case "":
+		proc = a.cfg.Modules.Runtime.ProcRoot
+	case "none":
+		proc = ""
+	}
 	var inv *model.Inventory
 	var invAt time.Time
 	for {
 		if inv == nil || time.Since(invAt) >= invEvery {
-			i, err := node.HostInventory(ctx, root, nil, nil, os.TempDir(), a.log)
+			t0 := time.Now()
+			i, err := node.HostInventory(ctx, root, cc.InventorySkipDirs, cc.InventoryDirs, os.TempDir(), a.log)
 			if err != nil {
 				a.log.Warn("host inventory", "err", err)
 			} else {
 				inv, invAt = i, time.Now()
+				a.log.Info("host inventory taken", "root", root, "packages", len(i.Packages), "took", time.Since(t0).Round(time.Millisecond))
 			}
 		}
-		n, err := node.Collect(ctx, node.Options{Root: root, Proc: filepath.Join(root, "proc"), Node: a.cfg.Node,
-			Modules: a.moduleStates(started), Containers: a.containers(), Inventory: inv}, time.Now())
+		n, err := node.Collect(ctx, node.Options{Root: root, Proc: proc, NetNS: cc.NetProc, Node: a.cfg.Node,
+			KubeletConfig: cc.KubeletConfig, Modules: a.moduleStates(started), Containers: a.containers(), Inventory: inv}, time.Now())
 		if err != nil {
 			a.log.Warn("node posture", "err", err)
 		} else if res, err := rep.ReportNodePosture(ctx, n); err != nil {
@@ -93,19 +156,32 @@ func (a *Agent) postureLoop(ctx context.Context, started []Module) {
 }
 
 // moduleStates are the modules that started, with their counters as the
-// detail (the stats endpoint's view).
+// detail (the stats endpoint's view). A module whose stats carry a state
+// (the host modules: "running", "off", "failed", "waiting for settings")
+// is active only when running: a host module is started in every agent
+// and switched on or off by its host group's settings.
 func (a *Agent) moduleStates(started []Module) map[string]posture.Module {
 	out := map[string]posture.Module{}
 	now := time.Now().UTC()
 	for _, m := range started {
-		d := ""
+		d, active := "", true
 		if b, err := json.Marshal(m.Stats()); err == nil {
+			var st struct {
+				State *string `json:"state"`
+			}
+			if json.Unmarshal(b, &st) == nil && st.State != nil && *st.State != "running" {
+				active = false
+			}
 			d = string(b)
 			if len(d) > 512 {
 				d = d[:512] + "…"
 			}
 		}
-		out[m.Name()] = posture.Module{Active: true, Detail: d, LastActivity: now}
+		pm := posture.Module{Active: active, Detail: d}
+		if active {
+			pm.LastActivity = now
+		}
+		out[m.Name()] = pm
 	}
 	return out
 }

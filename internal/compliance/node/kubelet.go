@@ -22,18 +22,20 @@ import (
 const maxProcs = 8192
 
 // readListening reads the listening TCP sockets and bound UDP sockets of
-// proc/net, with their owning process where /proc/<pid>/fd shows it.
-func readListening(ctx context.Context, proc string, expected map[int]string, warn func(string, ...any)) []posture.Listener {
+// netns/net (a /proc/PID directory), with their owning process where
+// proc/<pid>/fd shows it. read is false, with a warning, when none of the
+// socket tables could be read (no sockets shown is then not "none").
+func readListening(ctx context.Context, proc, netns string, expected map[int]string, warn func(string, ...any)) (out []posture.Listener, read bool) {
 	owners := socketOwners(ctx, proc)
-	var out []posture.Listener
 	for _, f := range []struct{ file, proto string }{{"net/tcp", "tcp"}, {"net/tcp6", "tcp6"}, {"net/udp", "udp"}, {"net/udp6", "udp6"}} {
-		b, err := os.ReadFile(filepath.Join(proc, f.file))
+		b, err := os.ReadFile(filepath.Join(netns, f.file))
 		if err != nil {
 			if !os.IsNotExist(err) {
 				warn("listening: %v", err)
 			}
 			continue
 		}
+		read = true
 		for i, line := range strings.Split(string(b), "\n") {
 			fs := strings.Fields(line)
 			if i == 0 || len(fs) < 10 {
@@ -53,7 +55,10 @@ func readListening(ctx context.Context, proc string, expected map[int]string, wa
 			out = append(out, l)
 		}
 	}
-	return out
+	if !read {
+		warn("listening: no socket table under %s/net", netns)
+	}
+	return out, read
 }
 
 // parseAddr reads proc/net's "0100007F:1F90" (little-endian words).

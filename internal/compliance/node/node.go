@@ -30,6 +30,13 @@ type Options struct {
 	// Proc is the proc file system ("/proc"); "" skips listening sockets
 	// and the kubelet's command line.
 	Proc string
+	// NetNS is the /proc/PID directory whose network namespace holds the
+	// node's listening sockets (its net/tcp, net/udp ...). Default
+	// Proc+"/1": the node's init, since the agent runs in the host PID
+	// namespace but not in the host network (the DaemonSet), where its
+	// own /proc/net would show its pod's sockets. The compliance e2e
+	// points it at the agent's own network namespace (/proc/self).
+	NetNS string
 	// Node names the node; Cluster its cluster.
 	Node, Cluster string
 	// AllowedSudoers are the grants the baseline accepts (user names and
@@ -86,8 +93,11 @@ func Collect(ctx context.Context, opts Options, now time.Time) (*posture.Node, e
 	n.Sudoers = readSudoers(opts.Root, opts.AllowedSudoers, warn)
 	n.SSHD = readSSHD(opts.Root, warn)
 	if opts.Proc != "" {
-		n.Listening = readListening(ctx, opts.Proc, opts.ExpectedPorts, warn)
-		n.ListeningRead = true
+		netns := opts.NetNS
+		if netns == "" {
+			netns = filepath.Join(opts.Proc, "1")
+		}
+		n.Listening, n.ListeningRead = readListening(ctx, opts.Proc, netns, opts.ExpectedPorts, warn)
 	}
 	n.Kubelet, n.HasKubelet = readKubelet(opts, warn)
 	n.Components = componentsOf(opts.Inventory)

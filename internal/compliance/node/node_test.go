@@ -44,7 +44,7 @@ var baseFiles = map[string]string{
 		"authentication:\n  anonymous:\n    enabled: false\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\n" +
 		"authorization:\n  mode: Webhook\nreadOnlyPort: 0\nserverTLSBootstrap: true\n",
 	// proc fixture: sshd on 0.0.0.0:22, a loopback listener, a redis on :6379 (added by tests).
-	"/proc/net/tcp": "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n" +
+	"/proc/1/net/tcp": "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n" +
 		"   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1111 1 0\n" +
 		"   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2222 1 0\n" +
 		"   2: 0100007F:0050 0200007F:1234 01 00000000:00000000 00:00000000 00000000     0        0 3333 1 0\n",
@@ -107,7 +107,7 @@ func TestViolationsFlipControls(t *testing.T) {
 		{"ssh root login", map[string]string{"/etc/ssh/sshd_config.d/a.conf": "PasswordAuthentication no\n"}, "4.5.4"},
 		{"anonymous kubelet", map[string]string{"/var/lib/kubelet/config.yaml": strings.Replace(baseFiles["/var/lib/kubelet/config.yaml"], "enabled: false", "enabled: true", 1)}, "4.3.2"},
 		{"kubelet without rotation", map[string]string{"/var/lib/kubelet/config.yaml": baseFiles["/var/lib/kubelet/config.yaml"] + "rotateCertificates: false\n"}, "4.3.5"},
-		{"unexpected listener", map[string]string{"/proc/net/tcp": baseFiles["/proc/net/tcp"] +
+		{"unexpected listener", map[string]string{"/proc/1/net/tcp": baseFiles["/proc/1/net/tcp"] +
 			"   3: 00000000:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4444 1 0\n"}, "4.5.1"},
 	}
 	assess := func(n *posture.Node) map[string]compliance.Status {
@@ -183,4 +183,39 @@ func FuzzSudoers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestListeningNetNS: the sockets are read from NetNS (default the node's
+// init, Proc/1); a /proc without socket tables leaves them not read (4.5.1
+// not assessed) rather than "none listening".
+func TestListeningNetNS(t *testing.T) {
+	files := map[string]string{}
+	for k, v := range baseFiles {
+		files[k] = v
+	}
+	files["/proc/4242/net/tcp"] = files["/proc/1/net/tcp"] +
+		"   3: 00000000:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4444 1 0\n"
+	root := fixture(t, files)
+	n, err := Collect(context.Background(), Options{Root: root, Proc: filepath.Join(root, "proc"),
+		NetNS: filepath.Join(root, "proc", "4242"), Node: "n1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.ListeningRead || len(n.Listening) != 3 || n.Listening[2].Port != 6379 || n.Listening[2].Expected {
+		t.Fatalf("listening of NetNS: read %v %+v", n.ListeningRead, n.Listening)
+	}
+	empty := fixture(t, map[string]string{"/etc/passwd": baseFiles["/etc/passwd"], "/proc/1/comm": "init\n"})
+	n, err = Collect(context.Background(), Options{Root: empty, Proc: filepath.Join(empty, "proc"), Node: "n1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.ListeningRead || len(n.Warnings) == 0 {
+		t.Fatalf("no socket table: read %v, warnings %v", n.ListeningRead, n.Warnings)
+	}
+	r := compliance.Assess(&compliance.Evidence{Nodes: []posture.Node{*n}}, compliance.Settings{}, time.Now())
+	for _, c := range r.Controls {
+		if c.ID == "4.5.1" && c.Status != compliance.StatusNotAssessed {
+			t.Fatalf("4.5.1 without socket tables: %s (%s)", c.Status, c.Reason)
+		}
+	}
 }

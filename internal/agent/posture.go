@@ -23,6 +23,11 @@ const (
 	// system (one goroutine, measured in docs/compliance.md): once at
 	// start, then every six hours (package upgrades).
 	hostInventoryInterval = 6 * time.Hour
+	// hostInventoryDelay: the first inventory waits five minutes after
+	// start, so the sensor and modules start first and a DaemonSet
+	// rollout does not walk every node's root and match every inventory
+	// on the server at once (postures sent before carry none).
+	hostInventoryDelay = 5 * time.Minute
 	// minPostureInterval bounds how often a posture may be sent.
 	minPostureInterval = time.Second
 	// minInventoryInterval bounds how often the root may be walked.
@@ -58,6 +63,9 @@ type ComplianceConfig struct {
 	Interval time.Duration `yaml:"interval"`
 	// InventoryInterval between host inventories (default 6h, at least 1m).
 	InventoryInterval time.Duration `yaml:"inventoryInterval"`
+	// InventoryDelay is the wait before the first host inventory
+	// (default 5m).
+	InventoryDelay time.Duration `yaml:"inventoryDelay"`
 	// InventorySkipDirs are left out of the inventory's walk (relative to
 	// HostRoot); default the containers', volumes' and volatile
 	// directories (compliance/node.DefaultSkipDirs).
@@ -123,16 +131,24 @@ func (a *Agent) postureLoop(ctx context.Context, started []Module) {
 	case "none":
 		proc = ""
 	}
+	delay := cc.InventoryDelay
+	if delay <= 0 {
+		delay = hostInventoryDelay
+	}
 	var inv *model.Inventory
-	var invAt time.Time
+	nextInv := time.Now().Add(delay)
 	for {
-		if inv == nil || time.Since(invAt) >= invEvery {
+		if !time.Now().Before(nextInv) {
 			t0 := time.Now()
 			i, err := node.HostInventory(ctx, root, cc.InventorySkipDirs, cc.InventoryDirs, os.TempDir(), a.log)
 			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
 				a.log.Warn("host inventory", "err", err)
+				nextInv = time.Now().Add(every) // retried with the next posture
 			} else {
-				inv, invAt = i, time.Now()
+				inv, nextInv = i, time.Now().Add(invEvery)
 				a.log.Info("host inventory taken", "root", root, "packages", len(i.Packages), "took", time.Since(t0).Round(time.Millisecond))
 			}
 		}
@@ -147,10 +163,14 @@ func (a *Agent) postureLoop(ctx context.Context, started []Module) {
 		} else {
 			a.log.Debug("node posture sent", "hostPackages", res.HostPackages, "hostVulnerabilities", res.HostVulnerabilities)
 		}
+		wait := every
+		if d := time.Until(nextInv); d < wait {
+			wait = max(d, 0)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(every):
+		case <-time.After(wait):
 		}
 	}
 }

@@ -149,7 +149,8 @@ MAMORI_TEST_RUNTIME=1 go test -p 1 -count=1 -timeout 3m ./internal/runtime/senso
 # internal/cluster: the cluster component's e2e (admission matrix, compliance,
 # failure behaviour, certificate rotation, the Helm chart's server-side dry run).
 MAMORI_TEST_KUBE=$kube_e2e go test -p 1 -count=1 -timeout 20m ./internal/testkube/... ./internal/cluster/...
-# internal/compliance/e2e: the compliance report before and after seven deliberate
-# violations on the local cluster (each flipping exactly its controls), the PDF
+# internal/compliance/e2e: the compliance report before and after ten deliberate
+# violations on the local cluster with a real mamori agent on its node (each
+# flipping exactly its controls; ~35 s after the cluster is up), the PDF
 # read back with pdftotext and rendered with pdftoppm, the HTML in Chromium.
 MAMORI_TEST_KUBE=$kube_e2e go test -p 1 -count=1 -timeout 25m ./internal/compliance/e2e/

@@ -1,9 +1,11 @@
 // Package e2e is the compliance e2e of issue 13 on the local cluster of
 // scripts/cluster.sh (internal/testkube, MAMORI_TEST_KUBE=1, root): a
-// mamori server, the cluster's posture collected from its API, the real
-// node's posture collected on the node in a mount namespace the test owns,
-// two TLS registries on loopback with images built, signed and scanned in
-// the test; the report before and after seven deliberate violations, each
+// mamori server, the cluster's posture collected from its API, a real
+// mamori agent on the cluster's real node (runtime sensor, anti-malware
+// and integrity monitoring from its host group, its compliance posture
+// every two seconds) in a mount and network namespace the test owns, two
+// TLS registries on loopback with images built, signed and scanned in the
+// test; the report before and after nine deliberate violations, each
 // flipping exactly its controls; the PDF read back with pdftotext and
 // rendered with pdftoppm, the HTML opened in headless Chromium.
 package e2e
@@ -220,29 +222,6 @@ func (e *env) collectCluster(ctx context.Context) {
 	e.mamori(ctx, nil, args...)
 }
 
-// collectNode collects and sends the real node's posture (what the agent
-// does), in a mount namespace of its own: /etc/sudoers.d is a tmpfs with
-// the fixture's files and /etc/ssh/sshd_config a hardened copy, so the
-// node's real /etc is never written.
-func (e *env) collectNode(ctx context.Context) {
-	e.t.Helper()
-	script := `set -e
-mount -t tmpfs -o mode=0750 mamori-e2e /etc/sudoers.d
-for f in "$FIX"/sudoers.d/*; do [ -e "$f" ] && cp "$f" /etc/sudoers.d/; done
-mount --bind "$FIX/sshd_config" /etc/ssh/sshd_config
-exec "$BIN" compliance collect node --node "$NODE" --proc "" --kubelet-config "$KCFG" \
-  --skip-dirs "$SKIP" --inventory-dirs "$KBIN" --server "$SERVER" --token "$TOKEN" -q`
-	skip := strings.Join([]string{"proc", "sys", "dev", "run", "tmp", "var/tmp", "var/log", "var/cache", "var/lib/containerd",
-		"var/lib/docker", "var/lib/postgresql", "var/lib/kubelet", "var/lib/apt", "home", "root", "mnt", "media", "work", "usr/local/go",
-		"opt", "srv", "snap", "boot", "usr/lib/google-cloud-sdk"}, ",")
-	cmd := exec.CommandContext(ctx, "unshare", "-m", "--propagation", "private", "sh", "-c", script)
-	cmd.Env = append(os.Environ(), "FIX="+e.nodeFix, "BIN="+e.bin, "NODE="+e.c.RealNode, "KCFG="+filepath.Join(e.c.Dir, "kubelet", "config.yaml"),
-		"SKIP="+skip, "KBIN="+e.c.BinDir, "SERVER="+e.serverURL, "TOKEN="+e.agentTk)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		e.t.Fatalf("node posture: %v\n%s", err, out)
-	}
-}
-
 // assess probes the registries, verifies signatures, re-assesses and
 // returns the NIST SP 800-190 report.
 func (e *env) assess(ctx context.Context) *compliance.Report {
@@ -277,7 +256,7 @@ func TestReportBeforeAndAfterViolations(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (mount namespace, the local cluster)")
 	}
-	for _, tool := range []string{"unshare", "pdftotext", "pdftoppm"} {
+	for _, tool := range []string{"unshare", "ip", "pdftotext", "pdftoppm"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s missing (util-linux, poppler-utils): %v", tool, err)
 		}
@@ -370,7 +349,11 @@ func TestReportBeforeAndAfterViolations(t *testing.T) {
 	webRef := regA.host + "/shop/web:1"
 	e.scan(ctx, webRef)
 
-	// The policy the cluster enforces: signatures required from registry A.
+	// The policy the cluster enforces: signatures required from registry A;
+	// the agent's runtime rules (the default ruleset) in force for the
+	// test's namespaces only and only logged: nothing of the shared
+	// machine is isolated or terminated, and no one else's processes
+	// decide 4.4.4.
 	policyDoc := fmt.Sprintf(`apiVersion: mamori.dev/v1
 kind: Policy
 name: e2e
@@ -385,7 +368,12 @@ admission:
 - name: baseline
   action: block
   podSecurity: {level: baseline}
-`, regA.host, strings.ReplaceAll(strings.TrimSpace(key.PublicPEM), "\n", "\n      "))
+runtime:
+- ruleset: default
+  match: {namespaces: [ce2e-shop-%s, ce2e-open-%s]}
+  host: false
+  action: log
+`, regA.host, strings.ReplaceAll(strings.TrimSpace(key.PublicPEM), "\n", "\n      "), e.run, e.run)
 	if err := postJSON(ctx, e, api.PathPolicies, api.PolicyApply{File: "e2e.yaml", Document: policyDoc}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -434,13 +422,20 @@ admission:
 	}
 	e.waitPods(ctx, shop, 1)
 	e.collectCluster(ctx)
-	e.collectNode(ctx)
+
+	// The agent on the real node: its host group first (its first poll
+	// takes it), then the agent; its postures replace the node's.
+	e.hostGroup(ctx, true)
+	agentStart := time.Now()
+	ag := e.startAgent(ctx)
+	before := e.waitAgent(ctx, ag, 4*time.Minute)
+	t.Logf("the agent's posture with its modules and host inventory assessed %s after its start", time.Since(agentStart).Round(time.Second))
+	t.Logf("agent:\n%s", ag.grep("msg=\"agent started\"", "rules replaced", "host module running", "host inventory taken"))
 	t.Logf("setup %s", time.Since(start).Round(time.Second))
 
-	before := e.assess(ctx)
 	e.writeReports(ctx, out, "before")
 	prev := statuses(before)
-	for _, id := range []string{"4.1.5", "4.2.2", "4.2.3", "4.3.1", "4.3.3", "4.4.2", "4.4.3", "4.5.4"} {
+	for _, id := range []string{"4.1.5", "4.2.2", "4.2.3", "4.3.1", "4.3.3", "4.4.2", "4.4.3", "4.4.4", "4.5.1", "4.5.4", "4.5.5"} {
 		if c := prev[id]; c.Status != compliance.StatusPass {
 			t.Fatalf("baseline: %s is %s (%s), want pass: the violations could not flip it", id, c.Status, c.Reason)
 		}
@@ -498,7 +493,15 @@ admission:
 			if err := os.WriteFile(filepath.Join(e.nodeFix, "sudoers.d", "mallory"), []byte("mallory ALL=(ALL) NOPASSWD: ALL\n"), 0o440); err != nil {
 				t.Fatal(err)
 			}
-			e.collectNode(ctx)
+			e.waitControl(ctx, ag, "4.5.4", compliance.StatusFail, time.Minute)
+		}},
+		{"a service listening beyond loopback on the node", []string{"4.5.1"}, func() {
+			go serve(ag.listen("0.0.0.0:18080"))
+			e.waitControl(ctx, ag, "4.5.1", compliance.StatusFail, time.Minute)
+		}},
+		{"integrity monitoring turned off on the node", []string{"4.5.5"}, func() {
+			e.hostGroup(ctx, false)
+			e.waitControl(ctx, ag, "4.5.5", compliance.StatusFail, time.Minute)
 		}},
 	}
 	for _, v := range violations {

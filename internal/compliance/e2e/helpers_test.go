@@ -282,7 +282,11 @@ func (e *env) checkHTML(ctx context.Context, dir, label string, r *compliance.Re
 			e.t.Errorf("HTML: control %s not shown", c.ID)
 		}
 	}
-	for _, st := range []string{"pass", "fail", "not assessed"} {
+	shown := map[string]bool{}
+	for _, c := range r.Controls {
+		shown[c.Status.Label()] = true
+	}
+	for st := range shown {
 		if !strings.Contains(body, st) {
 			e.t.Errorf("HTML: no %q shown", st)
 		}

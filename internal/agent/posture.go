@@ -179,20 +179,30 @@ func (a *Agent) postureLoop(ctx context.Context, started []Module) {
 // detail (the stats endpoint's view). A module whose stats carry a state
 // (the host modules: "running", "off", "failed", "waiting for settings")
 // is active only when running: a host module is started in every agent
-// and switched on or off by its host group's settings.
+// and switched on or off by its host group's settings. A module whose
+// stats list its rulesets (the runtime module) is active only with one in
+// force.
 func (a *Agent) moduleStates(started []Module) map[string]posture.Module {
 	out := map[string]posture.Module{}
 	now := time.Now().UTC()
 	for _, m := range started {
-		d, active := "", true
+		d, why, active := "", "", true
 		if b, err := json.Marshal(m.Stats()); err == nil {
 			var st struct {
-				State *string `json:"state"`
+				State    *string         `json:"state"`
+				Rulesets json.RawMessage `json:"rulesets"`
 			}
-			if json.Unmarshal(b, &st) == nil && st.State != nil && *st.State != "running" {
-				active = false
+			if json.Unmarshal(b, &st) == nil {
+				switch {
+				case st.State != nil && *st.State != "running":
+					active, why = false, "state "+*st.State+": "
+				case len(st.Rulesets) > 0 && (string(st.Rulesets) == "null" || string(st.Rulesets) == "[]"):
+					// The sensor runs, but no rule is in force (a policy
+					// without a runtime section): it detects nothing.
+					active, why = false, "no ruleset in force: "
+				}
 			}
-			d = string(b)
+			d = why + string(b)
 			if len(d) > 512 {
 				d = d[:512] + "…"
 			}

@@ -26,13 +26,16 @@ func (m stateModule) Config() any                       { return nil }
 func TestModuleStates(t *testing.T) {
 	a := &Agent{}
 	got := a.moduleStates([]Module{
-		stateModule{"runtime", map[string]any{"events": 3}},
+		stateModule{"runtime", map[string]any{"rulesets": []string{"default"}, "processed": 3}},
+		stateModule{"runtime-norules", map[string]any{"rulesets": []string{}, "rulesOrigin": "policy p v2"}},
+		stateModule{"runtime-nil", map[string]any{"rulesets": nil}},
+		stateModule{"hostsync", map[string]any{"polls": 3}},
 		stateModule{"integrity", map[string]any{"state": "running", "files": 12}},
 		stateModule{"antimalware", map[string]any{"state": "off"}},
 		stateModule{"firewall", map[string]any{"state": "failed", "error": "nft"}},
 		stateModule{"appcontrol", map[string]any{"state": "waiting for settings"}},
 	})
-	want := map[string]bool{"runtime": true, "integrity": true, "antimalware": false, "firewall": false, "appcontrol": false}
+	want := map[string]bool{"runtime": true, "runtime-norules": false, "runtime-nil": false, "hostsync": true, "integrity": true, "antimalware": false, "firewall": false, "appcontrol": false}
 	for name, active := range want {
 		m, ok := got[name]
 		if !ok || m.Active != active {
@@ -41,7 +44,7 @@ func TestModuleStates(t *testing.T) {
 		if active == m.LastActivity.IsZero() {
 			t.Errorf("%s: last activity %v with active %v", name, m.LastActivity, active)
 		}
-		if !strings.HasPrefix(m.Detail, "{") {
+		if active && !strings.HasPrefix(m.Detail, "{") || !active && !strings.Contains(m.Detail, ": {") {
 			t.Errorf("%s: detail %q", name, m.Detail)
 		}
 	}

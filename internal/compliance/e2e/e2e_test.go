@@ -5,7 +5,7 @@
 // and integrity monitoring from its host group, its compliance posture
 // every two seconds) in a mount and network namespace the test owns, two
 // TLS registries on loopback with images built, signed and scanned in the
-// test; the report before and after nine deliberate violations, each
+// test; the report before and after ten deliberate violations, each
 // flipping exactly its controls; the PDF read back with pdftotext and
 // rendered with pdftoppm, the HTML opened in headless Chromium.
 package e2e
@@ -502,6 +502,16 @@ runtime:
 		{"integrity monitoring turned off on the node", []string{"4.5.5"}, func() {
 			e.hostGroup(ctx, false)
 			e.waitControl(ctx, ag, "4.5.5", compliance.StatusFail, time.Minute)
+		}},
+		{"the runtime rules taken out of the node's policy", []string{"4.4.4"}, func() {
+			// The same policy without its runtime section: the agent
+			// loads it at its next heartbeat (every minute) and its
+			// sensor runs with no rule in force.
+			doc := policyDoc[:strings.Index(policyDoc, "runtime:\n")]
+			if err := postJSON(ctx, e, api.PathPolicies, api.PolicyApply{File: "e2e.yaml", Document: doc}, nil); err != nil {
+				t.Fatal(err)
+			}
+			e.waitControl(ctx, ag, "4.4.4", compliance.StatusFail, 2*time.Minute)
 		}},
 	}
 	for _, v := range violations {

@@ -1,14 +1,9 @@
 package server
 
 import (
-	"compress/gzip"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"mamori/internal/api"
 )
@@ -22,45 +17,7 @@ import (
 // misspelt setting must not be ignored) and trailing data; it answers the
 // error itself and returns false.
 func (s *Server) decodeStrict(w http.ResponseWriter, r *http.Request, max int64, what string, dst any) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: want application/json", ct))
-		return false
-	}
-	fail := func(err error) bool {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) || errors.Is(err, errTooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s over the %d-byte cap", what, max))
-			return false
-		}
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid %s: invalid JSON: %v", what, err))
-		return false
-	}
-	var body io.Reader = r.Body
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return fail(err)
-		}
-		defer zr.Close()
-		body = &capReader{r: zr, left: max}
-	default:
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content encoding %q: want gzip or none", enc))
-		return false
-	}
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return fail(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err == nil {
-			err = fmt.Errorf("trailing data after the %s", what)
-		}
-		return fail(err)
-	}
-	return true
+	return decodeBody(w, r, max, what, dst, true)
 }
 
 func (s *Server) handleListHostGroups(w http.ResponseWriter, r *http.Request) {

@@ -45,7 +45,13 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 // returns false when the body is refused: 415 for another content type or
 // encoding, 413 over the cap, 400 for anything else.
 func (s *Server) decodeUpload(w http.ResponseWriter, r *http.Request, max int64, what string, dst any) bool {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	return decodeBody(w, r, max, what, dst, false)
+}
+
+// decodeBody is decodeUpload (strict false) and decodeStrict (strict true:
+// unknown fields refused, and a body without a Content-Type taken as JSON).
+func decodeBody(w http.ResponseWriter, r *http.Request, max int64, what string, dst any, strict bool) bool {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") && (ct != "" || !strict) {
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: want application/json", ct))
 		return false
 	}
@@ -73,6 +79,9 @@ func (s *Server) decodeUpload(w http.ResponseWriter, r *http.Request, max int64,
 		return false
 	}
 	dec := json.NewDecoder(body)
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(dst); err != nil {
 		return fail(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"mamori/internal/agent"
 	"mamori/internal/agent/modules/host"
+	"mamori/internal/api"
 )
 
 // agentOptions are the flags of mamori agent; each overrides the same
@@ -129,6 +130,10 @@ func runAgent(cmd *cobra.Command, g *globalOptions, o *agentOptions) error {
 		opts = append(opts, agent.WithServer(c))
 		deps.Server = c
 	}
+	// The host group's runtime rulesets go to the agent, which is made
+	// after the modules: the sync module calls it only once running.
+	rt := &agentRulesets{}
+	deps.Runtime = rt
 	mods, err := host.New(cfg.Modules.Host, deps)
 	if err != nil {
 		return err
@@ -137,5 +142,13 @@ func runAgent(cmd *cobra.Command, g *globalOptions, o *agentOptions) error {
 	if err != nil {
 		return err
 	}
+	rt.a = a
 	return a.Run(cmd.Context())
+}
+
+// agentRulesets hands the host group's runtime rulesets to the agent.
+type agentRulesets struct{ a *agent.Agent }
+
+func (r *agentRulesets) SetHostRulesets(group string, version int, refs []api.RuntimeRulesetRef) {
+	r.a.SetHostRulesets(group, version, refs)
 }

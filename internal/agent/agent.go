@@ -116,6 +116,11 @@ type Agent struct {
 	delivery                                                         deliveryStats
 	srvMu                                                            sync.Mutex
 	srvState                                                         ServerState
+
+	// The rulesets the server gives: the cluster policy's, else the host
+	// group's (serverRules in rulesrc.go).
+	rulesMu sync.Mutex
+	rules   serverRules
 }
 
 // Option configures New.

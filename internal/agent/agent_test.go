@@ -17,6 +17,7 @@ import (
 	"mamori/internal/api"
 	"mamori/internal/api/client"
 	"mamori/internal/model"
+	"mamori/internal/runtime/rules"
 )
 
 // emitModule is a module that emits n events when started (the way a host
@@ -368,7 +369,87 @@ func TestServerPolicy(t *testing.T) {
 	}
 	srv.name, srv.version = "", 0
 	a.syncConfig(ctx, time.Second, &loaded)
-	if got := a.Runtime().RuntimeStats(); got.RulesOrigin != "default (the server assigns no policy)" || got.Rulesets[0] != "default" {
+	if got := a.Runtime().RuntimeStats(); got.RulesOrigin != "default (the server assigns no policy and the host group no rulesets)" || got.Rulesets[0] != "default" {
 		t.Fatalf("no policy: %q %v", got.RulesOrigin, got.Rulesets)
+	}
+}
+
+// TestHostGroupRulesets: a bare host (its cluster enforces no policy)
+// runs its host group's runtime rulesets, each rule with the group's
+// action; a cluster policy takes precedence while assigned; a group that
+// selects none falls back to the default ruleset; a selection the agent
+// cannot run keeps the rules in force.
+func TestHostGroupRulesets(t *testing.T) {
+	srv := &policyServer{fakeServer: fakeServer{ids: map[string]int{}}}
+	cfg := Defaults()
+	cfg.Server.URL = "https://server.invalid"
+	cfg.Spool.Dir = t.TempDir()
+	a, err := New(cfg, WithServer(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loaded policyVersion
+	ctx := context.Background()
+	a.syncConfig(ctx, time.Second, &loaded)
+	if got := a.Runtime().RuntimeStats().RulesOrigin; !strings.HasPrefix(got, "default") {
+		t.Fatalf("no policy, no group rulesets: %q", got)
+	}
+	no := false
+	a.SetHostRulesets("bare", 3, []api.RuntimeRulesetRef{{Ruleset: "default", Action: model.ActionLog, Host: &no,
+		Rules: map[string]model.Action{"terminal-shell-in-container": model.ActionTerminate}}})
+	st := a.Runtime().RuntimeStats()
+	if st.RulesOrigin != "host group bare v3 (from the server)" || len(st.Rulesets) != 1 {
+		t.Fatalf("group rulesets: %q %v", st.RulesOrigin, st.Rulesets)
+	}
+	cat, err := rules.LoadBuiltin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets, err := RulesetsFromPolicy(cat, HostRulesets("bare", 3, []api.RuntimeRulesetRef{{Ruleset: "default", Action: model.ActionLog, Host: &no,
+		Rules: map[string]model.Action{"terminal-shell-in-container": model.ActionTerminate}}}).Refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shell, other model.Action
+	for _, rs := range sets {
+		for _, e := range rs.Entries {
+			switch e.ID {
+			case "terminal-shell-in-container":
+				shell = e.Action
+			case "package-manager-in-container":
+				other = e.Action
+			}
+		}
+		if rs.Host == nil || *rs.Host {
+			t.Errorf("ruleset %s covers the host; the group said host: false", rs.Name)
+		}
+	}
+	if shell != model.ActionTerminate || other != model.ActionLog {
+		t.Errorf("actions: shell %q, package manager %q; want terminate and log", shell, other)
+	}
+	// A cluster policy wins while assigned; the group's rulesets come back after.
+	srv.name, srv.version, srv.doc = "prod", 1, testPolicy
+	a.syncConfig(ctx, time.Second, &loaded)
+	if got := a.Runtime().RuntimeStats().RulesOrigin; got != "policy prod v1 (from the server)" {
+		t.Fatalf("cluster policy: %q", got)
+	}
+	a.SetHostRulesets("bare", 4, []api.RuntimeRulesetRef{{Ruleset: "default"}})
+	if got := a.Runtime().RuntimeStats().RulesOrigin; got != "policy prod v1 (from the server)" {
+		t.Fatalf("a group change replaced the cluster policy: %q", got)
+	}
+	srv.name, srv.version = "", 0
+	a.syncConfig(ctx, time.Second, &loaded)
+	if got := a.Runtime().RuntimeStats().RulesOrigin; got != "host group bare v4 (from the server)" {
+		t.Fatalf("policy unassigned: %q", got)
+	}
+	// A selection this agent cannot run (an older agent, a newer server):
+	// the rules in force stay.
+	a.SetHostRulesets("bare", 5, []api.RuntimeRulesetRef{{Ruleset: "nope"}})
+	if got := a.Runtime().RuntimeStats().RulesOrigin; got != "host group bare v4 (from the server)" {
+		t.Fatalf("unknown ruleset replaced the rules: %q", got)
+	}
+	a.SetHostRulesets("bare", 6, nil)
+	if got := a.Runtime().RuntimeStats().RulesOrigin; !strings.HasPrefix(got, "default") {
+		t.Fatalf("group selects none: %q", got)
 	}
 }

@@ -296,10 +296,15 @@ func (c *Config) Validate() error {
 	if c.Spool.SegmentBytes > c.Spool.MaxBytes {
 		bad("spool.segmentBytes (%d) is over spool.maxBytes (%d)", c.Spool.SegmentBytes, c.Spool.MaxBytes)
 	}
+	if len(c.Modules.Host.RuntimeRulesets) > 0 {
+		bad("modules.runtimeRulesets: a host group's setting on the server; without a server, modules.runtime.policy or rules select the rulesets")
+	}
 	if c.Server.URL != "" {
 		if !hostsettings.Equal(c.Modules.Host, api.HostSettings{}) {
 			bad("modules (antimalware, integrity, loginspect, appcontrol, firewall): host module settings come from the server's host group; with a server the file has none")
 		}
+	} else if len(c.Modules.Host.RuntimeRulesets) > 0 {
+		// Said above.
 	} else if _, err := hostsettings.ResolveAt(c.Modules.Host, hostStateDir(c.Spool.Dir)); err != nil {
 		var se *hostsettings.Error
 		if errors.As(err, &se) {

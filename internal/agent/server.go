@@ -312,20 +312,17 @@ func (a *Agent) syncConfig(ctx context.Context, interval time.Duration, loaded *
 	if want == *loaded {
 		return interval
 	}
-	var rc RuleConfig
-	if cfg.Policy == "" {
-		rc = RuleConfig{Origin: "default (the server assigns no policy)"}
-	} else {
+	var rc *RuleConfig // nil: the cluster enforces no policy
+	if cfg.Policy != "" {
 		cp, err := src.AgentPolicy(ctx)
 		switch {
 		case errors.Is(err, client.ErrNotFound):
-			rc = RuleConfig{Origin: "default (the server assigns no policy)"}
 			want.name = ""
 		case err != nil:
 			a.log.Warn("policy not fetched; the rules in force stay", "policy", cfg.Policy, "error", err)
 			return interval
 		default:
-			rc, err = policyRules(cp)
+			prc, err := policyRules(cp)
 			if err != nil {
 				// Logged once per version; the previous rules stay in force.
 				a.log.Error("the server's policy cannot be run; the rules in force stay", "policy", cp.Name,
@@ -333,14 +330,10 @@ func (a *Agent) syncConfig(ctx context.Context, interval time.Duration, loaded *
 				*loaded = want
 				return interval
 			}
+			rc = &prc
 		}
 	}
-	if err := a.runtime.SetRules(rc); err != nil {
-		a.log.Error("the server's policy names rulesets or rules the agent cannot run; the rules in force stay",
-			"policy", cfg.Policy, "version", cfg.PolicyVersion, "error", err)
-	} else {
-		a.setState(func(s *ServerState) { s.Policy = rc.Origin })
-	}
+	a.setClusterRules(rc, fmt.Sprintf("%s v%d", want.name, want.version))
 	*loaded = want
 	return interval
 }

@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"mamori/internal/model"
+)
 
 // Host protection (issue 12): host groups and their module settings, the
 // requests the server passes to node agents (quarantine restore and
@@ -99,6 +103,29 @@ type HostSettings struct {
 	LogInspect   LogInspectSettings  `json:"loginspect,omitzero" yaml:"loginspect,omitempty"`
 	AppControl   AppControlSettings  `json:"appcontrol,omitzero" yaml:"appcontrol,omitempty"`
 	Firewall     FirewallSettings    `json:"firewall,omitzero" yaml:"firewall,omitempty"`
+	// RuntimeRulesets select the runtime rules the group's agents run, for
+	// agents whose cluster enforces no policy (bare hosts): the cluster
+	// policy's runtime section, when there is one, takes precedence. Empty:
+	// the default ruleset (every built-in rule with its own action). Server
+	// only: an agent without a server takes modules.runtime.policy or rules.
+	RuntimeRulesets []RuntimeRulesetRef `json:"runtimeRulesets,omitempty" yaml:"runtimeRulesets,omitempty"`
+}
+
+// RuntimeRulesetRef puts one runtime ruleset in force on a host group's
+// agents, as a policy's runtime section does (docs/policies.md), without
+// the Kubernetes scope: a ruleset of the built-in rule files ("default":
+// every rule), the action of its rules and of single rules.
+type RuntimeRulesetRef struct {
+	// Ruleset names the ruleset ("default", or one the built-in rule files define).
+	Ruleset string `json:"ruleset" yaml:"ruleset"`
+	// Host: processes outside containers are covered too (nil means yes).
+	Host *bool `json:"host,omitempty" yaml:"host,omitempty"`
+	// Action, when set, is the action of every rule not named in Rules:
+	// log, isolate or terminate. Empty keeps each rule's own.
+	Action model.Action `json:"action,omitempty" yaml:"action,omitempty"`
+	// Rules gives single rules their own action (rule ID -> action); each
+	// must be a rule the ruleset enables.
+	Rules map[string]model.Action `json:"rules,omitempty" yaml:"rules,omitempty"`
 }
 
 // AntimalwareSettings configure the anti-malware module.

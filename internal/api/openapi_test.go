@@ -67,6 +67,7 @@ var wireSchemas = map[string]any{
 	"AgentReport":       AgentReport{},
 	"Agent":             Agent{},
 	"AgentSensor":       AgentSensor{},
+	"RuntimeRulesetRef": RuntimeRulesetRef{},
 	"AgentList":         AgentList{},
 	"ComponentConfig":   ComponentConfig{},
 	"MatchRequest":      MatchRequest{},

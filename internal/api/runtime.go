@@ -52,8 +52,8 @@ type RuntimeRuleList struct {
 type RuntimeRulesetList struct {
 	Policies []PolicyRuntime `json:"policies"`
 	// HostGroups are the host groups with the policy whose rulesets each
-	// member runs (host group settings carry no runtime ruleset: an agent
-	// runs the rulesets of the policy its cluster enforces).
+	// member runs, and the group's own rulesets, which the members whose
+	// cluster enforces no policy run (bare hosts).
 	HostGroups []HostGroupRuntime `json:"hostGroups"`
 }
 
@@ -64,8 +64,13 @@ type HostGroupRuntime struct {
 	Default bool   `json:"default"`
 	Members int    `json:"members"`
 	// Policies groups the members' nodes by the policy their cluster
-	// enforces ("" for none: no runtime ruleset from the server).
+	// enforces ("" for none: they run the group's rulesets).
 	Policies []HostGroupPolicy `json:"policies"`
+	// GroupRulesets says the group selects runtime rulesets
+	// (settings.runtimeRulesets); false: its members without a policy run
+	// the default ruleset. Rulesets are the ones they run, resolved.
+	GroupRulesets bool              `json:"groupRulesets"`
+	Rulesets      []ResolvedRuleset `json:"rulesets"`
 }
 
 // HostGroupPolicy is the members of a host group running one policy's rulesets.

@@ -273,7 +273,7 @@ func TestRulesetsPage(t *testing.T) {
 	for _, want := range []string{"terminal-shell-in-container", "Terminal shell in a container", "T1059.004", "Command and Scripting Interpreter: Unix Shell",
 		"Execution", "TA0002", "proc.tty", `<span class="action action-log">log</span>`, "No policy has a runtime section yet",
 		"module_load", "builtin/execution.yaml:", `href="/events?rule=terminal-shell-in-container"`,
-		`<div class="panel" id="host-groups">`, "hosts no other group takes"} {
+		`<div class="panel" id="host-groups">`, "hosts no other group takes", "none selected: the default ruleset"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("rulesets page lacks %q", want)
 		}

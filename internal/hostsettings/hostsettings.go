@@ -364,6 +364,7 @@ func ResolveAt(s api.HostSettings, stateDir string) (Config, error) {
 	c.LogInspect = resolveLogInspect(p, s.LogInspect, stateDir)
 	c.AppControl = resolveAppControl(p, s.AppControl, stateDir)
 	c.Firewall = resolveFirewall(p, s.Firewall, stateDir)
+	checkRuntimeRulesets(p, s.RuntimeRulesets)
 	if err := p.err(); err != nil {
 		return Config{}, err
 	}

@@ -49,6 +49,11 @@ func TestEveryBadSetting(t *testing.T) {
 	}{
 		{"pollInterval: 10ms", "pollInterval"},
 		{"pollInterval: soon", "pollInterval"},
+		{"runtimeRulesets: [{ruleset: nope}]", "runtimeRulesets[0].ruleset"},
+		{"runtimeRulesets: [{ruleset: default, action: block}]", "runtimeRulesets[0].action"},
+		{"runtimeRulesets: [{ruleset: default, rules: {no-such-rule: log}}]", "runtimeRulesets[0].rules"},
+		{"runtimeRulesets: [{ruleset: default}, {ruleset: default, rules: {terminal-shell-in-container: kill}}]", "runtimeRulesets[1].rules.terminal-shell-in-container"},
+		{"runtimeRulesets: [{ruleset: default, rules: {terminal-shell-in-container: ''}}]", "runtimeRulesets[0].rules.terminal-shell-in-container"},
 		{"antimalware: {mode: prevent}", "antimalware.mode"},
 		{"antimalware: {onAccess: {paths: [relative]}}", "antimalware.onAccess.paths[0]"},
 		{"antimalware: {onAccess: {paths: [/a/../b]}}", "antimalware.onAccess.paths[0]"},
@@ -128,6 +133,33 @@ func TestEveryBadSetting(t *testing.T) {
 	var se *Error
 	if !errors.As(err, &se) || len(se.Problems) != 3 {
 		t.Errorf("three problems: %v", err)
+	}
+}
+
+// TestRuntimeRulesets: a group's runtime rulesets as the agent resolves
+// them: a ruleset of the built-in rules, actions log, isolate, terminate.
+func TestRuntimeRulesets(t *testing.T) {
+	s, err := Parse("g", []byte("runtimeRulesets:\n  - ruleset: default\n    action: log\n    host: false\n    rules: {terminal-shell-in-container: terminate, package-manager-in-container: isolate}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.RuntimeRulesets) != 1 || s.RuntimeRulesets[0].Rules["terminal-shell-in-container"] != "terminate" || *s.RuntimeRulesets[0].Host {
+		t.Fatalf("parsed: %+v", s.RuntimeRulesets)
+	}
+	b, err := Format(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("g", b)
+	if err != nil || !Equal(back, s) {
+		t.Fatalf("round trip: %v\n%s", err, b)
+	}
+	many := "runtimeRulesets: ["
+	for i := 0; i <= MaxRuntimeRulesets; i++ {
+		many += "{ruleset: default},"
+	}
+	if _, err := Parse("g", []byte(many+"]")); err == nil || !strings.Contains(err.Error(), "at most 32") {
+		t.Errorf("too many rulesets: %v", err)
 	}
 }
 

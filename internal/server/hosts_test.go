@@ -12,6 +12,7 @@ import (
 	"mamori/internal/api"
 	"mamori/internal/api/client"
 	"mamori/internal/auth"
+	"mamori/internal/model"
 )
 
 // TestHostsAPI: an admin makes a group for a cluster, its agent gets the
@@ -71,6 +72,26 @@ func TestHostsAPI(t *testing.T) {
 			t.Errorf("admin on the agent route: %v", err)
 		}
 
+		// The group's runtime rulesets reach the agent with its settings
+		// (a bare host's rulesets from the server); a bad one is refused.
+		if _, err := admin.UpdateHostGroup(ctx, g.ID, api.HostGroupRequest{Name: "nodes", Cluster: "prod", Settings: api.HostSettings{
+			RuntimeRulesets: []api.RuntimeRulesetRef{{Ruleset: "default", Action: "quarantine"}}}}); !errors.Is(err, client.ErrRejected) ||
+			!strings.Contains(err.Error(), "runtimeRulesets[0].action") {
+			t.Errorf("bad runtime rulesets: %v", err)
+		}
+		set := hc.Settings
+		set.RuntimeRulesets = []api.RuntimeRulesetRef{{Ruleset: "default", Rules: map[string]model.Action{"terminal-shell-in-container": model.ActionTerminate}}}
+		if _, err := admin.UpdateHostGroup(ctx, g.ID, api.HostGroupRequest{Name: "nodes", Cluster: "prod", Settings: set}); err != nil {
+			t.Fatal(err)
+		}
+		if hc, err = agent.HostConfig(ctx, "node-a"); err != nil || hc.SettingsVersion != 2 || len(hc.Settings.RuntimeRulesets) != 1 ||
+			hc.Settings.RuntimeRulesets[0].Rules["terminal-shell-in-container"] != model.ActionTerminate {
+			t.Fatalf("host config with runtime rulesets: %+v %v", hc, err)
+		}
+		if code, body := e.do("GET", "/api/v1/runtime/rulesets", e.admin, nil); code != 200 || !strings.Contains(string(body), `"groupRulesets":true`) {
+			t.Errorf("runtime rulesets view: %d %.300s", code, body)
+		}
+
 		// Learned entries: 200 entries make a body over the gzip threshold.
 		var learned []api.AllowListEntry
 		for i := range 200 {
@@ -115,7 +136,7 @@ func TestHostsAPI(t *testing.T) {
 			t.Fatalf("restore: %+v %v", r, err)
 		}
 		hc, err = agent.HostConfig(ctx, "node-a")
-		if err != nil || len(hc.Requests) != 1 || hc.Requests[0].Entry != qid || hc.SettingsVersion != 2 ||
+		if err != nil || len(hc.Requests) != 1 || hc.Requests[0].Entry != qid || hc.SettingsVersion != 3 ||
 			len(hc.Settings.Antimalware.Exclusions.AllowSHA256) != 1 {
 			t.Fatalf("agent sees the request and the allowed hash: %+v %v", hc, err)
 		}

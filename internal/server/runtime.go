@@ -45,6 +45,11 @@ func (s *Server) handleRuntimeRulesets(w http.ResponseWriter, r *http.Request) {
 		for _, p := range g.Policies {
 			hg.Policies = append(hg.Policies, api.HostGroupPolicy{Policy: p.Policy, Nodes: p.Nodes})
 		}
+		hg.GroupRulesets, hg.Rulesets = g.GroupRulesets, make([]api.ResolvedRuleset, 0, len(g.Rulesets))
+		for _, v := range g.Rulesets {
+			hg.Rulesets = append(hg.Rulesets, api.ResolvedRuleset{Index: v.Index, Ruleset: v.Ruleset, Scope: v.Scope, Host: v.Host,
+				Action: v.Action, Known: v.Known, Rules: v.Rules, Problems: v.Problems})
+		}
 		out.HostGroups = append(out.HostGroups, hg)
 	}
 	for _, p := range ps {

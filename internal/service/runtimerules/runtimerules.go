@@ -257,18 +257,23 @@ func enabledRules(cat *rules.Catalog, rs *rules.Ruleset) map[string]model.Action
 }
 
 // HostGroupView is a host group with the runtime rulesets its agents run.
-// Host group settings carry no runtime ruleset: a node agent runs the
-// rulesets of the policy its cluster enforces (its token's cluster), so a
-// group's members are listed by that policy.
+// An agent runs the rulesets of the policy its cluster enforces; one whose
+// cluster enforces none (a bare host, or a cluster without a policy) runs
+// the group's own runtime rulesets (its runtimeRulesets setting), else the
+// default ruleset. The members are listed by the policy they run.
 type HostGroupView struct {
 	Group, Cluster string
 	Default        bool
 	Members        int
 	// Policies are the policies the members' clusters enforce, each with
 	// those members' nodes; Policy "" collects the members whose cluster
-	// enforces none, or that belong to no cluster (no runtime ruleset from
-	// the server).
+	// enforces none, or that belong to no cluster: they run Rulesets.
 	Policies []GroupPolicy
+	// Rulesets are the group's runtime rulesets resolved against the
+	// built-in catalogue; GroupRulesets says the group selects them (false:
+	// the default ruleset, shown resolved).
+	Rulesets      []RulesetView
+	GroupRulesets bool
 }
 
 // GroupPolicy is the members of a host group that run one policy's rulesets.
@@ -278,10 +283,15 @@ type GroupPolicy struct {
 }
 
 // HostGroupRulesets lists the host groups (none when the service has no
-// host groups) with the policy each member runs the rulesets of.
+// host groups) with the policy each member runs the rulesets of and the
+// group's own rulesets.
 func (s *Service) HostGroupRulesets(ctx context.Context) ([]HostGroupView, error) {
 	if s.groups == nil {
 		return []HostGroupView{}, nil
+	}
+	cat, _, err := s.load()
+	if err != nil {
+		return nil, err
 	}
 	gs, err := s.groups.ListGroups(ctx)
 	if err != nil {
@@ -297,7 +307,8 @@ func (s *Service) HostGroupRulesets(ctx context.Context) ([]HostGroupView, error
 	}
 	out := make([]HostGroupView, 0, len(gs))
 	for _, g := range gs {
-		v := HostGroupView{Group: g.Name, Cluster: g.Cluster, Default: g.Default, Members: len(g.Members), Policies: []GroupPolicy{}}
+		v := HostGroupView{Group: g.Name, Cluster: g.Cluster, Default: g.Default, Members: len(g.Members), Policies: []GroupPolicy{},
+			Rulesets: []RulesetView{}}
 		byPolicy := map[string][]string{}
 		for _, m := range g.Members {
 			p := enforced[m.Cluster]
@@ -307,6 +318,14 @@ func (s *Service) HostGroupRulesets(ctx context.Context) ([]HostGroupView, error
 			nodes := byPolicy[p]
 			slices.Sort(nodes)
 			v.Policies = append(v.Policies, GroupPolicy{Policy: p, Nodes: nodes})
+		}
+		refs := g.Settings.RuntimeRulesets
+		v.GroupRulesets = len(refs) > 0
+		if !v.GroupRulesets {
+			refs = []api.RuntimeRulesetRef{{Ruleset: DefaultRuleset}}
+		}
+		for i, r := range refs {
+			v.Rulesets = append(v.Rulesets, resolve(cat, i, policy.RulesetRef{Ruleset: r.Ruleset, Host: r.Host, Action: r.Action, Rules: r.Rules}))
 		}
 		out = append(out, v)
 	}

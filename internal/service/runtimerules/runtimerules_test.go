@@ -5,6 +5,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,7 +254,8 @@ func TestMatrix(t *testing.T) {
 
 // TestHostGroupRulesets: each host group's agents are listed by the
 // policy their cluster enforces (the rulesets they run); agents of no
-// cluster, or of a cluster without a policy, run none from the server.
+// cluster, or of a cluster without a policy, run the group's own runtime
+// rulesets (resolved with their actions), else the default ruleset.
 func TestHostGroupRulesets(t *testing.T) {
 	ctx := context.Background()
 	s, st, pol := newService(t)
@@ -297,4 +299,50 @@ func TestHostGroupRulesets(t *testing.T) {
 		!slices.Equal(def.Policies[0].Nodes, []string{"bastion", "l-1"}) {
 		t.Errorf("default group: %+v", def)
 	}
+	if def.GroupRulesets || len(def.Rulesets) != 1 || def.Rulesets[0].Ruleset != "default" || len(def.Rulesets[0].Rules) < 40 {
+		t.Errorf("default group's rulesets: %+v", def.Rulesets)
+	}
+	// A bare-host group with its own rulesets: the service refuses what
+	// an agent would, and resolves what it takes.
+	_, err = hs.CreateGroup(ctx, api.HostGroupRequest{Name: "bare", Settings: api.HostSettings{
+		RuntimeRulesets: []api.RuntimeRulesetRef{{Ruleset: "default", Rules: map[string]model.Action{"no-such-rule": model.ActionLog}}}}})
+	if err == nil || !strings.Contains(err.Error(), `runtimeRulesets[0].rules: "no-such-rule" is not a built-in rule`) {
+		t.Fatalf("bad group rulesets: %v", err)
+	}
+	g, err := hs.CreateGroup(ctx, api.HostGroupRequest{Name: "bare", Settings: api.HostSettings{
+		RuntimeRulesets: []api.RuntimeRulesetRef{{Ruleset: "default", Action: model.ActionLog,
+			Rules: map[string]model.Action{"terminal-shell-in-container": model.ActionTerminate}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hs.PlaceAgent(ctx, agentID(t, st, "bastion"), g.Name); err != nil {
+		t.Fatal(err)
+	}
+	gs, _ = s.HostGroupRulesets(ctx)
+	for _, v := range gs {
+		if v.Group != "bare" {
+			continue
+		}
+		if !v.GroupRulesets || v.Members != 1 || len(v.Rulesets) != 1 || v.Rulesets[0].Rules["terminal-shell-in-container"] != model.ActionTerminate ||
+			v.Rulesets[0].Rules["package-manager-in-container"] != model.ActionLog || !v.Rulesets[0].Host {
+			t.Errorf("bare group: %+v", v)
+		}
+		return
+	}
+	t.Error("group bare not listed")
+}
+
+func agentID(t *testing.T, st store.Store, node string) int64 {
+	t.Helper()
+	as, err := st.ListAgents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		if a.Node == node {
+			return a.ID
+		}
+	}
+	t.Fatalf("no agent %s", node)
+	return 0
 }

@@ -63,6 +63,16 @@ type Deps struct {
 	Logger *slog.Logger
 	// ProcDir is the host's /proc ("/proc").
 	ProcDir string
+	// Runtime takes the runtime rulesets of the host group with each
+	// settings version the sync module applies (*agent.Agent implements
+	// it); nil: the group's runtimeRulesets are not used.
+	Runtime RuntimeRulesets
+}
+
+// RuntimeRulesets is where the host group's runtime ruleset selection goes:
+// the agent, which runs it when the agent's cluster enforces no policy.
+type RuntimeRulesets interface {
+	SetHostRulesets(group string, version int, refs []api.RuntimeRulesetRef)
 }
 
 // New returns the host modules in their start order. Without a server

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -244,3 +245,76 @@ func waitState(t *testing.T, ok func() bool) {
 
 // nopServer stands for a server in the tests of New: it is never called.
 type nopServer struct{ Server }
+
+// groupServer answers the host configuration of one group.
+type groupServer struct {
+	Server
+	hc api.HostConfig
+}
+
+func (g groupServer) HostConfig(context.Context, string) (api.HostConfig, error) { return g.hc, nil }
+
+type rulesetsRecorder struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *rulesetsRecorder) SetHostRulesets(group string, version int, refs []api.RuntimeRulesetRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := fmt.Sprintf("%s v%d:", group, version)
+	for _, x := range refs {
+		s += " " + x.Ruleset + "/" + string(x.Rules["terminal-shell-in-container"])
+	}
+	r.calls = append(r.calls, s)
+}
+
+func (r *rulesetsRecorder) last() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.calls)
+}
+
+// TestSyncGivesRuntimeRulesets: the host group's runtime rulesets reach
+// the agent with the settings version (from the server, then from the
+// cache at the next start, before the server answers).
+func TestSyncGivesRuntimeRulesets(t *testing.T) {
+	dir := t.TempDir()
+	set := api.HostSettings{PollInterval: "1s", Antimalware: api.AntimalwareSettings{Enabled: off()},
+		Integrity: api.IntegritySettings{Enabled: off()}, LogInspect: api.LogInspectSettings{Enabled: off()},
+		Firewall:        api.FirewallSettings{Enabled: off()},
+		RuntimeRulesets: []api.RuntimeRulesetRef{{Ruleset: "default", Rules: map[string]model.Action{"terminal-shell-in-container": model.ActionTerminate}}}}
+	srv := groupServer{hc: api.HostConfig{Node: "n1", Group: "bare", GroupID: 2, SettingsVersion: 7, Settings: set, PollInterval: "1s"}}
+	rec := &rulesetsRecorder{}
+	ms, err := New(api.HostSettings{}, Deps{Node: "n1", StateDir: dir, Server: srv, Runtime: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sy := ms[len(ms)-1]
+	ctx := context.Background()
+	if err := sy.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rec.last()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = sy.Stop(ctx)
+	if got := rec.last(); len(got) != 1 || got[0] != "bare v7: default/terminate" {
+		t.Fatalf("from the server: %q", got)
+	}
+	// The next start: the cached settings first, while the server is away.
+	rec2 := &rulesetsRecorder{}
+	ms, err = New(api.HostSettings{}, Deps{Node: "n1", StateDir: dir, Server: groupServer{hc: api.HostConfig{}}, Runtime: rec2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sy = ms[len(ms)-1]
+	if err := sy.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = sy.Stop(ctx)
+	if got := rec2.last(); len(got) == 0 || got[0] != "bare v7: default/terminate" {
+		t.Fatalf("from the cache: %q", got)
+	}
+}

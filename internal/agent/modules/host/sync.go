@@ -98,6 +98,9 @@ func (s *Sync) apply(group string, id int64, version int, set api.HostSettings, 
 			errs = append(errs, err)
 		}
 	}
+	if rt := s.hub.deps.Runtime; rt != nil {
+		rt.SetHostRulesets(group, version, set.RuntimeRulesets)
+	}
 	s.mu.Lock()
 	s.group, s.groupID, s.version, s.settings, s.have, s.source = group, id, version, set, true, source
 	s.mu.Unlock()

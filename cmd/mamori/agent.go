@@ -10,6 +10,7 @@ import (
 	"mamori/internal/agent"
 	"mamori/internal/agent/modules/host"
 	"mamori/internal/api"
+	"mamori/internal/compliance/node"
 )
 
 // agentOptions are the flags of mamori agent; each overrides the same
@@ -119,7 +120,10 @@ func runAgent(cmd *cobra.Command, g *globalOptions, o *agentOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	opts := []agent.Option{agent.WithLogger(log), agent.WithVersion(version)}
+	// The compliance posture's host inventory walks the root in a child
+	// process at nice 19 with idle I/O (docs/compliance.md).
+	opts := []agent.Option{agent.WithLogger(log), agent.WithVersion(version),
+		agent.WithHostInventory(node.InventoryInChild("/proc/self/exe", "compliance", "collect", "node", "--inventory-only", "--low-priority", "-q"))}
 	deps := host.Deps{Node: cfg.Node, StateDir: cfg.HostStateDir(), Logger: log, ProcDir: cfg.Modules.Runtime.ProcRoot}
 	if cfg.Server.URL != "" {
 		// One client for the agent and its host modules.

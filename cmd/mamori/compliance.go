@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -183,7 +184,7 @@ func newCollectNodeCmd(g *globalOptions) *cobra.Command {
 	var sc serverConn
 	var o node.Options
 	var skip, extra []string
-	var inventory, dryRun bool
+	var inventory, dryRun, inventoryOnly, lowPriority bool
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Collect this node's posture (kubelet, users, sudoers, sshd, listening services, host inventory) and send it (agent token)",
@@ -199,13 +200,21 @@ func newCollectNodeCmd(g *globalOptions) *cobra.Command {
 				}
 				o.Node = h
 			}
-			if inventory {
+			if lowPriority {
+				if err := node.LowerPriority(); err != nil {
+					return err
+				}
+			}
+			if inventory || inventoryOnly {
 				if skip == nil {
 					skip = node.DefaultSkipDirs
 				}
 				inv, err := node.HostInventory(ctx, o.Root, skip, extra, os.TempDir(), g.logger)
 				if err != nil {
 					return err
+				}
+				if inventoryOnly {
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(inv)
 				}
 				o.Inventory = inv
 			}
@@ -244,6 +253,8 @@ func newCollectNodeCmd(g *globalOptions) *cobra.Command {
 	f.StringSliceVar(&skip, "skip-dirs", nil, "directories under --root the host inventory skips (default: containers' and volatile data)")
 	f.StringSliceVar(&extra, "inventory-dirs", nil, "more directories whose binaries join the host inventory (runtime binaries outside the packaged locations)")
 	f.BoolVar(&dryRun, "dry-run", false, "print the posture as JSON instead of sending it")
+	f.BoolVar(&inventoryOnly, "inventory-only", false, "print only the host inventory as JSON (nothing sent; the agent runs this)")
+	f.BoolVar(&lowPriority, "low-priority", false, "run at nice 19 with idle I/O priority")
 	sc.addFlags(cmd)
 	return cmd
 }

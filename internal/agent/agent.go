@@ -32,6 +32,7 @@ import (
 	"mamori/internal/agent/spool"
 	"mamori/internal/api"
 	"mamori/internal/api/client"
+	"mamori/internal/compliance/node"
 	"mamori/internal/model"
 	"mamori/internal/runtime/container"
 )
@@ -102,10 +103,11 @@ type Agent struct {
 	host     string
 	retryMin time.Duration // first delivery backoff
 
-	server  ServerAPI // nil: no server
-	modules []Module
-	extra   []Module // WithModules
-	runtime *Runtime
+	server    ServerAPI          // nil: no server
+	inventory node.InventoryFunc // WithHostInventory; nil: in process
+	modules   []Module
+	extra     []Module // WithModules
+	runtime   *Runtime
 
 	events  chan model.Event
 	spool   *spool.Spool

@@ -98,6 +98,13 @@ func (c ComplianceConfig) validate(bad func(string, ...any)) {
 	}
 }
 
+// WithHostInventory sets how the posture's host inventory is taken
+// (default: node.HostInventory in the agent's process). The command gives
+// node.InventoryInChild: the walk in a niced, idle-I/O child process.
+func WithHostInventory(f node.InventoryFunc) Option {
+	return func(a *Agent) error { a.inventory = f; return nil }
+}
+
 // PostureReporter is the server call that takes the node's compliance
 // posture; *client.Client implements it.
 type PostureReporter interface {
@@ -140,7 +147,13 @@ func (a *Agent) postureLoop(ctx context.Context, started []Module) {
 	for {
 		if !time.Now().Before(nextInv) {
 			t0 := time.Now()
-			i, err := node.HostInventory(ctx, root, cc.InventorySkipDirs, cc.InventoryDirs, os.TempDir(), a.log)
+			take := a.inventory
+			if take == nil {
+				take = func(ctx context.Context, root string, skip, extra []string) (*model.Inventory, error) {
+					return node.HostInventory(ctx, root, skip, extra, os.TempDir(), a.log)
+				}
+			}
+			i, err := take(ctx, root, cc.InventorySkipDirs, cc.InventoryDirs)
 			if err != nil {
 				if ctx.Err() != nil {
 					return

@@ -9,15 +9,19 @@
 #    events lost in the kernel and dropped in its queue. Then opens only, at
 #    higher rates (the agent's ceiling: execs cap the mix on 2 cores).
 # 2. The slowdown of a reference workload (200,000 iterations of open, read,
-#    close and stat, half on a watched path) with the agent on vs off, and vs
-#    the same syscall hooks with programs that return at once (the floor:
-#    runtimeharness floor), RUNS alternating runs each; the workload's own CPU
-#    time (the hooks run in its system time) and wall time, mean and 95%
-#    bootstrap confidence interval of the ratio.
+#    close and stat, half on a watched path) and of a gcc build with the agent
+#    on vs off, and vs the same syscall hooks with nothing to report (the
+#    floor: runtimeharness floor), RUNS alternating runs each; the workload's
+#    own CPU time (the hooks run in its system time) and wall time, mean and
+#    95% bootstrap confidence interval of the ratio.
+#
+# Both steps run once per system call hooks mode of HOOKS (the agent's
+# modules.runtime.syscallHooks: raw, tracepoint; docs/runtime-sensor.md);
+# labels on-<hooks> and floor-<hooks>.
 #
 # Root only (eBPF). Bench only (not CI). Results: bench/README.md.
 #
-#   RATES="1000 2000 5000 10000" OPEN_RATES="20000 50000 100000" RUNS=10 bench/runtime.sh
+#   RATES="1000 2000 5000 10000" OPEN_RATES="20000 50000 100000" RUNS=10 HOOKS="raw tracepoint" bench/runtime.sh
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "needs root (eBPF)" >&2; exit 1; }
@@ -26,6 +30,7 @@ OPEN_RATES=${OPEN_RATES:-"20000 50000 100000 200000"}
 DURATION=${DURATION:-10s}
 RUNS=${RUNS:-10}
 N=${N:-200000}
+HOOKS=${HOOKS:-"raw tracepoint"}
 B="$BENCH_DIR/runtime"
 mkdir -p "$B"
 PORT=${PORT:-19477}
@@ -33,13 +38,17 @@ PORT=${PORT:-19477}
 log "building mamori and the harness"
 (cd "$REPO_ROOT" && CGO_ENABLED=0 go build -o "$B/mamori" ./cmd/mamori && CGO_ENABLED=0 go build -o "$B/harness" ./bench/runtimeharness)
 AGENT_PID=""
-start_agent() {
+start_agent() { # hooks
 	rm -rf "$B/spool"
-	"$B/mamori" agent --quiet --sensor ebpf --events-file /dev/null --spool-dir "$B/spool" \
+	printf 'modules:\n  runtime:\n    syscallHooks: %s\n' "$1" >"$B/agent-$1.yaml"
+	"$B/mamori" agent --quiet --config "$B/agent-$1.yaml" --sensor ebpf --events-file /dev/null --spool-dir "$B/spool" \
 		--stats-listen "127.0.0.1:$PORT" 2>"$B/agent.log" &
 	AGENT_PID=$!
 	for _ in $(seq 100); do
-		curl -sf "http://127.0.0.1:$PORT/stats" >/dev/null 2>&1 && return
+		if curl -sf "http://127.0.0.1:$PORT/stats" >"$B/stats.json" 2>/dev/null; then
+			grep -Eq "\"syscallHooks\": ?\"$1\"" "$B/stats.json" || { echo "agent runs other hooks than $1:" >&2; cat "$B/stats.json" >&2; exit 1; }
+			return
+		fi
 		kill -0 "$AGENT_PID" 2>/dev/null || { cat "$B/agent.log" >&2; exit 1; }
 		sleep 0.1
 	done
@@ -52,18 +61,21 @@ stop_agent() {
 }
 trap stop_agent EXIT
 
-log "storms: mix open=60,exec=30,connect=10, rates: $RATES"
-start_agent
-for r in $RATES; do
-	"$B/harness" storm --stats "http://127.0.0.1:$PORT/stats" --pid "$AGENT_PID" --rate "$r" --duration "$DURATION" \
-		--mix open=60,exec=30,connect=10 | tee -a "$B/storms.jsonl"
+for h in $HOOKS; do
+	log "storms ($h hooks): mix open=60,exec=30,connect=10, rates: $RATES"
+	: >"$B/storms-$h.jsonl"
+	start_agent "$h"
+	for r in $RATES; do
+		"$B/harness" storm --stats "http://127.0.0.1:$PORT/stats" --pid "$AGENT_PID" --rate "$r" --duration "$DURATION" \
+			--mix open=60,exec=30,connect=10 | tee -a "$B/storms-$h.jsonl"
+	done
+	log "storms ($h hooks): opens only, rates: $OPEN_RATES"
+	for r in $OPEN_RATES; do
+		"$B/harness" storm --stats "http://127.0.0.1:$PORT/stats" --pid "$AGENT_PID" --rate "$r" --duration "$DURATION" \
+			--mix open=100,exec=0,connect=0 | tee -a "$B/storms-$h.jsonl"
+	done
+	stop_agent
 done
-log "storms: opens only, rates: $OPEN_RATES"
-for r in $OPEN_RATES; do
-	"$B/harness" storm --stats "http://127.0.0.1:$PORT/stats" --pid "$AGENT_PID" --rate "$r" --duration "$DURATION" \
-		--mix open=100,exec=0,connect=0 | tee -a "$B/storms.jsonl"
-done
-stop_agent
 
 # The "build": gcc -O2 of a generated C file of 300 functions, 3 times.
 mkdir -p "$B/build"
@@ -74,7 +86,7 @@ if [ ! -f "$B/build/gen.c" ]; then
 	printf '#!/bin/sh\nfor i in 1 2 3; do gcc -O2 -c %s -o %s; done\n' "$B/build/gen.c" "$B/build/gen.o" >"$B/build/build.sh"
 	chmod +x "$B/build/build.sh"
 fi
-log "reference workloads: $RUNS alternating runs of off, on, floor (syscall loop of $N iterations; a gcc build)"
+log "reference workloads: $RUNS alternating runs of off, on and floor per hooks ($HOOKS) (syscall loop of $N iterations; a gcc build)"
 : >"$B/cpu.txt"
 : >"$B/wall.txt"
 : >"$B/build-cpu.txt"
@@ -91,15 +103,18 @@ run_workload() { # label
 }
 for i in $(seq "$RUNS"); do
 	run_workload off
-	start_agent
-	sleep 1
-	run_workload on
-	stop_agent
-	"$B/harness" floor >"$B/floor.log" 2>&1 &
-	FP=$!
-	for _ in $(seq 100); do grep -q attached "$B/floor.log" 2>/dev/null && break; sleep 0.1; done
-	run_workload floor
-	kill "$FP"; wait "$FP" 2>/dev/null || true
+	for h in $HOOKS; do
+		start_agent "$h"
+		sleep 1
+		run_workload "on-$h"
+		stop_agent
+		"$B/harness" floor --hooks "$h" >"$B/floor.log" 2>&1 &
+		FP=$!
+		for _ in $(seq 100); do grep -q attached "$B/floor.log" 2>/dev/null && break; sleep 0.1; done
+		grep -q "attached ($h)" "$B/floor.log" || { echo "floor did not attach $h hooks:" >&2; cat "$B/floor.log" >&2; kill "$FP"; exit 1; }
+		run_workload "floor-$h"
+		kill "$FP"; wait "$FP" 2>/dev/null || true
+	done
 	log "run $i done"
 done
 echo "syscall loop, CPU time (user+system, s):"

@@ -5,7 +5,7 @@
 //
 //	runtimeharness storm --stats URL --pid PID --rate N --duration D --mix open=60,exec=30,connect=10
 //	runtimeharness workload --n N
-//	runtimeharness floor
+//	runtimeharness floor [--hooks raw|tracepoint]
 //	runtimeharness run CMD ARGS...
 //	runtimeharness ci FILE      (lines "off SECONDS" / "on SECONDS" / "floor SECONDS")
 package main
@@ -48,7 +48,7 @@ func main() {
 	case "workload":
 		err = workload(os.Args[2:])
 	case "floor":
-		err = floor()
+		err = floor(os.Args[2:])
 	case "run":
 		err = runCmd(os.Args[2:])
 	case "ci":
@@ -331,20 +331,29 @@ func runCmd(args []string) error {
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 
-// floor attaches the sensor's syscall hooks with nothing to report: asked
-// only for bpf events, its sys_enter/sys_exit programs see every system
-// call and return after one array lookup (an unlisted call); the
-// sched_process_* programs are not attached. What the reference workload
-// loses under it is the cost of the hooks themselves.
-func floor() error {
-	s, err := sensor.New(sensor.WithMode(sensor.ModeEBPF), sensor.WithKinds(event.KindBPF))
+// floor attaches the sensor's system call hooks (--hooks raw or
+// tracepoint) with nothing to report: asked only for bpf events. With raw
+// hooks its sys_exit program sees every system call and returns after one
+// table load (an unlisted call); with tracepoint hooks only bpf() runs a
+// program, so the reference workload runs none. The sched_process_*
+// programs are not attached. What the workload loses under it is the cost
+// of the hooks on the calls the sensor does not report.
+func floor(args []string) error {
+	fs := flag.NewFlagSet("floor", flag.ExitOnError)
+	h := fs.String("hooks", "raw", "system call hooks: raw or tracepoint")
+	fs.Parse(args)
+	hooks, err := sensor.ParseSyscallHooks(*h)
+	if err != nil {
+		return err
+	}
+	s, err := sensor.New(sensor.WithMode(sensor.ModeEBPF), sensor.WithSyscallHooks(hooks), sensor.WithKinds(event.KindBPF))
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	fmt.Println("floor: hooks attached")
+	fmt.Printf("floor: hooks attached (%s)\n", s.SyscallHooks())
 	return s.Run(ctx, func(*event.Event) {})
 }
 
@@ -386,7 +395,7 @@ func ci(args []string) error {
 	for _, l := range labels {
 		x := runs[l]
 		m, sd := meanSD(x)
-		line := fmt.Sprintf("%-6s n=%d mean=%.4f sd=%.4f", l, len(x), m, sd)
+		line := fmt.Sprintf("%-16s n=%d mean=%.4f sd=%.4f", l, len(x), m, sd)
 		if l != "off" {
 			mo, _ := meanSD(off)
 			const B = 20000

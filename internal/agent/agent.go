@@ -294,7 +294,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		started = append(started, m)
 	}
 	if a.runtime != nil && a.runtime.sens != nil {
-		a.log.Info("agent started", "node", a.cfg.Node, "sensor", a.runtime.Mode(),
+		a.log.Info("agent started", "node", a.cfg.Node, "sensor", a.runtime.Mode(), "syscallHooks", a.runtime.sens.SyscallHooks(),
 			"rulesets", a.runtime.rules.Load().names, "server", a.cfg.Server.URL != "")
 	}
 

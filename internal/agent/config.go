@@ -99,6 +99,10 @@ type RuntimeConfig struct {
 	// Sensor is auto (eBPF, else the CN_PROC + fanotify fallback), ebpf or
 	// fallback.
 	Sensor string `yaml:"sensor"`
+	// SyscallHooks is how the eBPF sensor hooks system calls: auto (the
+	// per-call tracepoints where the kernel runs no 32-bit code, else
+	// raw), raw or tracepoint (docs/runtime-sensor.md).
+	SyscallHooks string `yaml:"syscallHooks"`
 	// RingBufferBytes is the sensor's kernel ring buffer (a power of two).
 	RingBufferBytes int `yaml:"ringBufferBytes"`
 	// Rules are rule files loaded after the built-in rules; their rulesets
@@ -216,6 +220,9 @@ func (c *Config) applyDefaults() {
 	if r.Sensor == "" {
 		r.Sensor = string(sensor.ModeAuto)
 	}
+	if r.SyscallHooks == "" {
+		r.SyscallHooks = string(sensor.HooksAuto)
+	}
 	if r.ProcRoot == "" {
 		r.ProcRoot = "/proc"
 	}
@@ -318,6 +325,9 @@ func (c *Config) Validate() error {
 	c.Compliance.validate(bad)
 	if _, err := sensor.ParseMode(c.Modules.Runtime.Sensor); err != nil {
 		bad("modules.runtime.sensor: %v", err)
+	}
+	if _, err := sensor.ParseSyscallHooks(c.Modules.Runtime.SyscallHooks); err != nil {
+		bad("modules.runtime.syscallHooks: %v", err)
 	}
 	if n := c.Modules.Runtime.RingBufferBytes; n != 0 && (n < 4096 || n&(n-1) != 0) {
 		bad("modules.runtime.ringBufferBytes: %d is not a power of two of at least 4096", n)

@@ -28,6 +28,7 @@ statsListen: 127.0.0.1:9477
 modules:
   runtime:
     sensor: fallback
+    syscallHooks: tracepoint
     rules: [/etc/mamori/rules.yaml]
     mitigation: false
 `))
@@ -35,7 +36,7 @@ modules:
 		t.Fatal(err)
 	}
 	if c.Node != "n1" || c.Events.Queue != 100 || c.Spool.FsyncInterval != 2*time.Second || c.Spool.Fsync != "always" ||
-		c.Modules.Runtime.Sensor != "fallback" || c.Modules.Runtime.MitigationEnabled() || len(c.Modules.Runtime.Rules) != 1 {
+		c.Modules.Runtime.Sensor != "fallback" || c.Modules.Runtime.SyscallHooks != "tracepoint" || c.Modules.Runtime.MitigationEnabled() || len(c.Modules.Runtime.Rules) != 1 {
 		t.Fatalf("parsed %+v", c)
 	}
 }
@@ -45,6 +46,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"modules:\n  runtime:\n    sensr: ebpf\n", "line 3: field sensr not found"},
 		{"spool: {fsync: sometimes}\n", `spool.fsync: "sometimes" is not always, batch or never`},
 		{"modules: {runtime: {sensor: kprobe}}\n", "modules.runtime.sensor"},
+		{"modules: {runtime: {syscallHooks: fentry}}\n", "modules.runtime.syscallHooks"},
 		{"statsListen: 0.0.0.0:9477\n", "statsListen: \"0.0.0.0:9477\" is not a loopback address"},
 		{"server: {url: https://x, tokenFile: /t}\nmodules: {runtime: {rules: [/r.yaml]}}\n", "with a server its rulesets come from the server"},
 		{"spool: {maxBytes: 1000, segmentBytes: 5000}\n", "spool.segmentBytes (5000) is over spool.maxBytes (1000)"},

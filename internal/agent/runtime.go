@@ -150,7 +150,11 @@ func (r *Runtime) Start(ctx context.Context, sink Sink) error {
 	if err != nil {
 		return err
 	}
-	sopts := []sensor.Option{sensor.WithMode(mode), sensor.WithKinds(r.kinds...), sensor.WithLogger(r.log)}
+	hooks, err := sensor.ParseSyscallHooks(r.cfg.SyscallHooks)
+	if err != nil {
+		return err
+	}
+	sopts := []sensor.Option{sensor.WithMode(mode), sensor.WithSyscallHooks(hooks), sensor.WithKinds(r.kinds...), sensor.WithLogger(r.log)}
 	if r.cfg.RingBufferBytes > 0 {
 		sopts = append(sopts, sensor.WithRingBufferSize(r.cfg.RingBufferBytes))
 	}

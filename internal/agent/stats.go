@@ -131,9 +131,9 @@ func writeMetrics(w interface{ Write([]byte) (int, error) }, s Stats) {
 			m{"mamori_agent_delivery_failures_total", "Failed delivery batches.", float64(s.Delivery.Failures), ""})
 	}
 	if rt, ok := s.Modules["runtime"].(RuntimeStats); ok {
-		mode := fmt.Sprintf(`{mode=%q}`, rt.Mode)
+		mode := fmt.Sprintf(`{mode=%q,syscall_hooks=%q}`, rt.Mode, rt.Sensor.SyscallHooks)
 		ms = append(ms,
-			m{"mamori_agent_runtime_sensor_info", "The sensor mode (ebpf or fallback).", 1, mode},
+			m{"mamori_agent_runtime_sensor_info", "The sensor mode (ebpf or fallback) and its system call hooks (raw or tracepoint).", 1, mode},
 			m{"mamori_agent_runtime_received_total", "Sensor events received.", float64(rt.Received), ""},
 			m{"mamori_agent_runtime_dropped_total", "Sensor events dropped (queue full).", float64(rt.Dropped), ""},
 			m{"mamori_agent_runtime_sensor_lost_total", "Events the kernel could not deliver (ring buffer full).", float64(rt.Sensor.Lost), ""},

@@ -13,13 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type bpfInflightCall struct {
-	_      structs.HostLayout
-	Args   [6]uint64
-	Sysid  uint32
-	Compat uint32
-}
-
 type bpfLoadKey struct {
 	_    structs.HostLayout
 	Cgid uint64
@@ -67,13 +60,11 @@ type bpfScratchBuf struct {
 	_     structs.HostLayout
 	Names [64]uint64
 	Lens  [64]uint32
-	Key   bpfLpmKey
 	Len   uint32
 	Wdone uint32
 	W     uint32
 	Pad   uint32
 	Buf   [24576]uint8
-	_     [4]byte
 }
 
 type bpfSect struct {
@@ -83,12 +74,12 @@ type bpfSect struct {
 }
 
 type bpfSensorConfig struct {
-	_          structs.HostLayout
-	Kinds      uint64
-	SelfTgid   uint32
-	CgroupMode uint32
-	PrefixMode uint32
-	Pad        uint32
+	_            structs.HostLayout
+	Kinds        uint64
+	SelfTgid     uint32
+	CgroupMode   uint32
+	PrefixMode   uint32
+	CgroupFilter uint32
 }
 
 type bpfSockinfo struct {
@@ -116,18 +107,17 @@ const (
 	bpfMapCgroups        = "cgroups"
 	bpfMapConfigMap      = "config_map"
 	bpfMapEvents         = "events"
-	bpfMapInflight       = "inflight"
 	bpfMapLoaded         = "loaded"
 	bpfMapPrefixes       = "prefixes"
 	bpfMapScratchMap     = "scratch_map"
 	bpfMapStats          = "stats"
-	bpfMapSyscalls       = "syscalls"
-	bpfMapSyscallsCompat = "syscalls_compat"
 	bpfProgHandleExec    = "handle_exec"
 	bpfProgHandleExit    = "handle_exit"
 	bpfProgHandleFork    = "handle_fork"
-	bpfProgSysEnter      = "sys_enter"
 	bpfProgSysExit       = "sys_exit"
+	bpfProgSysExitTp     = "sys_exit_tp"
+	bpfVarSysCompat      = "sys_compat"
+	bpfVarSysNative      = "sys_native"
 	bpfVarUnusedConfig   = "unused_config"
 	bpfVarUnusedRecHdr   = "unused_rec_hdr"
 	bpfVarUnusedSect     = "unused_sect"
@@ -181,30 +171,29 @@ type bpfProgramSpecs struct {
 	HandleExec *ebpf.ProgramSpec `ebpf:"handle_exec"`
 	HandleExit *ebpf.ProgramSpec `ebpf:"handle_exit"`
 	HandleFork *ebpf.ProgramSpec `ebpf:"handle_fork"`
-	SysEnter   *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit    *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	SysExitTp  *ebpf.ProgramSpec `ebpf:"sys_exit_tp"`
 }
 
 // bpfMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
-	Cgroups        *ebpf.MapSpec `ebpf:"cgroups"`
-	ConfigMap      *ebpf.MapSpec `ebpf:"config_map"`
-	Events         *ebpf.MapSpec `ebpf:"events"`
-	Inflight       *ebpf.MapSpec `ebpf:"inflight"`
-	Loaded         *ebpf.MapSpec `ebpf:"loaded"`
-	Prefixes       *ebpf.MapSpec `ebpf:"prefixes"`
-	ScratchMap     *ebpf.MapSpec `ebpf:"scratch_map"`
-	Stats          *ebpf.MapSpec `ebpf:"stats"`
-	Syscalls       *ebpf.MapSpec `ebpf:"syscalls"`
-	SyscallsCompat *ebpf.MapSpec `ebpf:"syscalls_compat"`
+	Cgroups    *ebpf.MapSpec `ebpf:"cgroups"`
+	ConfigMap  *ebpf.MapSpec `ebpf:"config_map"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	Loaded     *ebpf.MapSpec `ebpf:"loaded"`
+	Prefixes   *ebpf.MapSpec `ebpf:"prefixes"`
+	ScratchMap *ebpf.MapSpec `ebpf:"scratch_map"`
+	Stats      *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
+	SysCompat      *ebpf.VariableSpec `ebpf:"sys_compat"`
+	SysNative      *ebpf.VariableSpec `ebpf:"sys_native"`
 	UnusedConfig   *ebpf.VariableSpec `ebpf:"unused_config"`
 	UnusedRecHdr   *ebpf.VariableSpec `ebpf:"unused_rec_hdr"`
 	UnusedSect     *ebpf.VariableSpec `ebpf:"unused_sect"`
@@ -233,16 +222,13 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
-	Cgroups        *ebpf.Map `ebpf:"cgroups"`
-	ConfigMap      *ebpf.Map `ebpf:"config_map"`
-	Events         *ebpf.Map `ebpf:"events"`
-	Inflight       *ebpf.Map `ebpf:"inflight"`
-	Loaded         *ebpf.Map `ebpf:"loaded"`
-	Prefixes       *ebpf.Map `ebpf:"prefixes"`
-	ScratchMap     *ebpf.Map `ebpf:"scratch_map"`
-	Stats          *ebpf.Map `ebpf:"stats"`
-	Syscalls       *ebpf.Map `ebpf:"syscalls"`
-	SyscallsCompat *ebpf.Map `ebpf:"syscalls_compat"`
+	Cgroups    *ebpf.Map `ebpf:"cgroups"`
+	ConfigMap  *ebpf.Map `ebpf:"config_map"`
+	Events     *ebpf.Map `ebpf:"events"`
+	Loaded     *ebpf.Map `ebpf:"loaded"`
+	Prefixes   *ebpf.Map `ebpf:"prefixes"`
+	ScratchMap *ebpf.Map `ebpf:"scratch_map"`
+	Stats      *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *bpfMaps) Close() error {
@@ -250,13 +236,10 @@ func (m *bpfMaps) Close() error {
 		m.Cgroups,
 		m.ConfigMap,
 		m.Events,
-		m.Inflight,
 		m.Loaded,
 		m.Prefixes,
 		m.ScratchMap,
 		m.Stats,
-		m.Syscalls,
-		m.SyscallsCompat,
 	)
 }
 
@@ -264,6 +247,8 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
+	SysCompat      *ebpf.Variable `ebpf:"sys_compat"`
+	SysNative      *ebpf.Variable `ebpf:"sys_native"`
 	UnusedConfig   *ebpf.Variable `ebpf:"unused_config"`
 	UnusedRecHdr   *ebpf.Variable `ebpf:"unused_rec_hdr"`
 	UnusedSect     *ebpf.Variable `ebpf:"unused_sect"`
@@ -279,8 +264,8 @@ type bpfPrograms struct {
 	HandleExec *ebpf.Program `ebpf:"handle_exec"`
 	HandleExit *ebpf.Program `ebpf:"handle_exit"`
 	HandleFork *ebpf.Program `ebpf:"handle_fork"`
-	SysEnter   *ebpf.Program `ebpf:"sys_enter"`
 	SysExit    *ebpf.Program `ebpf:"sys_exit"`
+	SysExitTp  *ebpf.Program `ebpf:"sys_exit_tp"`
 }
 
 func (p *bpfPrograms) Close() error {
@@ -288,8 +273,8 @@ func (p *bpfPrograms) Close() error {
 		p.HandleExec,
 		p.HandleExit,
 		p.HandleFork,
-		p.SysEnter,
 		p.SysExit,
+		p.SysExitTp,
 	)
 }
 

@@ -33,6 +33,39 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("sensor: unknown mode %q (want auto, ebpf or fallback)", event.Sanitize(s, 32))
 }
 
+// SyscallHooks says how the eBPF sensor hooks system calls.
+type SyscallHooks string
+
+const (
+	// HooksAuto: tracepoint where it loses nothing (the kernel runs no
+	// 32-bit code and has a tracepoint for every call the enabled kinds
+	// need), else raw.
+	HooksAuto SyscallHooks = "auto"
+	// HooksRaw: the raw sys_exit tracepoint (tp_btf): a program runs at the
+	// exit of every system call of every task, returning after a table
+	// load for the calls no enabled kind needs. Sees 32-bit (ia32, int
+	// 0x80) calls too.
+	HooksRaw SyscallHooks = "raw"
+	// HooksTracepoint: the syscalls:sys_exit_<name> tracepoints of the
+	// calls the enabled kinds need, nothing on the others (about half the
+	// cost per unrelated call of raw). Needs tracefs (mounted at
+	// /sys/kernel/tracing when absent). Blind to 32-bit (ia32) system
+	// calls, which these tracepoints skip: a process can evade the sensor
+	// with int 0x80 where the kernel runs 32-bit code.
+	HooksTracepoint SyscallHooks = "tracepoint"
+)
+
+// ParseSyscallHooks reads a --syscall-hooks value.
+func ParseSyscallHooks(s string) (SyscallHooks, error) {
+	switch h := SyscallHooks(strings.ToLower(strings.TrimSpace(s))); h {
+	case HooksAuto, HooksRaw, HooksTracepoint:
+		return h, nil
+	case "":
+		return HooksAuto, nil
+	}
+	return "", fmt.Errorf("sensor: unknown system call hooks %q (want auto, raw or tracepoint)", event.Sanitize(s, 32))
+}
+
 // fallbackKinds are the kinds the fallback (CN_PROC + fanotify) reports.
 var fallbackKinds = []event.Kind{
 	event.KindExec, event.KindFork, event.KindExit, event.KindSetuid, event.KindSetgid, event.KindPtrace,
@@ -90,11 +123,13 @@ type options struct {
 	excludeSelf   bool
 	log           *slog.Logger
 	fallbackMarks []string // fallback: paths whose file systems fanotify marks
+	hooks         SyscallHooks
 }
 
 func makeOptions(opts []Option) (*options, error) {
 	o := &options{
 		mode:        ModeAuto,
+		hooks:       HooksAuto,
 		ringSize:    DefaultRingBufferSize,
 		excludeSelf: true,
 		log:         slog.New(slog.DiscardHandler),
@@ -129,6 +164,18 @@ func WithMode(m Mode) Option {
 			return err
 		}
 		o.mode = m
+		return nil
+	}
+}
+
+// WithSyscallHooks chooses how system calls are hooked in eBPF mode
+// (default HooksAuto). Sensor.SyscallHooks says which is in use.
+func WithSyscallHooks(h SyscallHooks) Option {
+	return func(o *options) error {
+		if _, err := ParseSyscallHooks(string(h)); err != nil {
+			return err
+		}
+		o.hooks = h
 		return nil
 	}
 }

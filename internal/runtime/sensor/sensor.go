@@ -97,22 +97,54 @@ func New(opts ...Option) (*Sensor, error) {
 			o.log.Warn("the fallback sensor cannot report some kinds", "kinds", missing)
 		}
 	}
-	o.log.Info("runtime sensor started", "mode", s.mode, "kinds", len(s.Kinds()))
+	o.log.Info("runtime sensor started", "mode", s.mode, "syscallHooks", s.SyscallHooks(), "kinds", len(s.Kinds()))
 	return s, nil
 }
 
 // Mode says which sensor runs: "ebpf" or "fallback".
 func (s *Sensor) Mode() Mode { return s.mode }
 
+// SyscallHooks says how system calls are hooked (eBPF mode: HooksRaw or
+// HooksTracepoint); "" in fallback mode.
+func (s *Sensor) SyscallHooks() SyscallHooks {
+	if h, ok := s.b.(interface{ syscallHooks() SyscallHooks }); ok {
+		return h.syscallHooks()
+	}
+	return ""
+}
+
+// Hooks says how the programs attach: "tp_btf" (eBPF, raw system call
+// hooks: every program a BTF-enabled tracepoint), "tp_btf+tracepoint"
+// (eBPF, system calls on their syscalls:sys_exit_* tracepoints) or
+// "cn_proc+fanotify" (the fallback).
+func (s *Sensor) Hooks() string {
+	switch {
+	case s.mode == ModeFallback:
+		return "cn_proc+fanotify"
+	case s.SyscallHooks() == HooksTracepoint:
+		return "tp_btf+tracepoint"
+	}
+	return "tp_btf"
+}
+
 // Kinds lists the kinds this sensor reports: those asked for (WithKinds)
-// that its mode can observe (the fallback sees fewer). Rules over other
-// kinds cannot fire.
+// that its mode can observe (the fallback sees fewer; the tracepoint hooks
+// miss a kind none of whose system calls has a tracepoint on this kernel).
+// Rules over other kinds cannot fire.
 func (s *Sensor) Kinds() []event.Kind {
+	obs, _ := s.b.(interface{ observes(event.Kind) bool })
 	var out []event.Kind
 	for _, k := range event.Kinds {
-		if s.o.kinds[k] && (s.mode == ModeEBPF || slices.Contains(fallbackKinds, k)) {
-			out = append(out, k)
+		if !s.o.kinds[k] {
+			continue
 		}
+		if s.mode == ModeFallback && !slices.Contains(fallbackKinds, k) {
+			continue
+		}
+		if obs != nil && !obs.observes(k) {
+			continue
+		}
+		out = append(out, k)
 	}
 	return out
 }

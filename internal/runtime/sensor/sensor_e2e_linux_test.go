@@ -135,15 +135,67 @@ func dirs(t *testing.T) (watched, other string) {
 	return watched, other
 }
 
+// TestSensorEBPF checks every kind under both system call hooks: the raw
+// sys_exit tracepoint and the per-call syscalls:sys_exit_* tracepoints.
 func TestSensorEBPF(t *testing.T) {
 	privileged(t)
+	for _, h := range []SyscallHooks{HooksRaw, HooksTracepoint} {
+		t.Run(string(h), func(t *testing.T) { testSensorEBPF(t, h) })
+	}
+}
+
+// TestSensorAutoHooks: auto takes the per-call tracepoints exactly where the
+// kernel runs no 32-bit code.
+func TestSensorAutoHooks(t *testing.T) {
+	privileged(t)
+	s, _ := startSensor(t, WithMode(ModeEBPF), WithKinds(event.KindExec, event.KindOpen))
+	want := HooksTracepoint
+	if ia32Enabled(kernelConfig(), readCmdline()) {
+		want = HooksRaw
+	}
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SyscallHooks() != want || st.SyscallHooks != want {
+		t.Errorf("auto chose %q (stats %q), want %q", s.SyscallHooks(), st.SyscallHooks, want)
+	}
+	t.Logf("auto: %s", want)
+}
+
+func testSensorEBPF(t *testing.T, hooks SyscallHooks) {
 	watched, other := dirs(t)
-	s, c := startSensor(t, WithMode(ModeEBPF), WithPathPrefixes([]string{watched + "/"}, nil))
-	if s.Mode() != ModeEBPF {
-		t.Fatalf("mode %s", s.Mode())
+	s, c := startSensor(t, WithMode(ModeEBPF), WithSyscallHooks(hooks), WithPathPrefixes([]string{watched + "/"}, nil))
+	if s.Mode() != ModeEBPF || s.SyscallHooks() != hooks {
+		t.Fatalf("mode %s, hooks %q", s.Mode(), s.SyscallHooks())
+	}
+	if want := map[SyscallHooks]string{HooksRaw: "tp_btf", HooksTracepoint: "tp_btf+tracepoint"}[hooks]; s.Hooks() != want {
+		t.Errorf("Hooks() = %q, want %q", s.Hooks(), want)
+	}
+	// Every kind is reported, except, with per-call tracepoints, a kind
+	// none of whose calls has one on this kernel (and only then).
+	for _, k := range kindCodes[1:] {
+		if slices.Contains(s.Kinds(), k) {
+			continue
+		}
+		if hooks == HooksRaw || !noTracepoints(t, k) {
+			t.Errorf("hooks %s: kind %s not reported", hooks, k)
+		}
+		t.Logf("hooks %s: kind %s not observable here: no tracepoint for %v", hooks, k, kindSyscalls(k))
+	}
+	// the every-kind check below holds only when every subtest ran (-run)
+	total, ran := 0, 0
+	run := func(name string, f func(t *testing.T)) {
+		total++
+		t.Run(name, func(t *testing.T) { ran++; f(t) })
+	}
+	observable := func(t *testing.T, k event.Kind) {
+		if !slices.Contains(s.Kinds(), k) {
+			t.Skipf("kind %s not observable with %s hooks on this kernel", k, hooks)
+		}
 	}
 
-	t.Run("exec with argv and cwd, exit status", func(t *testing.T) {
+	run("exec with argv and cwd, exit status", func(t *testing.T) {
 		cmd := exec.Command("/bin/sh", "-c", "(exit 0); exit 3", "arg\nwith newline")
 		cmd.Dir = other
 		err := cmd.Run()
@@ -179,7 +231,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("64 KiB argv is cut and flagged", func(t *testing.T) {
+	run("64 KiB argv is cut and flagged", func(t *testing.T) {
 		cmd := exec.Command("/bin/true", strings.Repeat("A", 64<<10), "tail\x1b")
 		if err := cmd.Run(); err != nil {
 			t.Fatal(err)
@@ -194,7 +246,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("open of a watched prefix, not of an unwatched one", func(t *testing.T) {
+	run("open of a watched prefix, not of an unwatched one", func(t *testing.T) {
 		w, o := filepath.Join(watched, "f"), filepath.Join(other, "f")
 		for _, p := range []string{w, o} {
 			if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
@@ -215,7 +267,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("write, chmod, rename, unlink (relative)", func(t *testing.T) {
+	run("write, chmod, rename, unlink (relative)", func(t *testing.T) {
 		pid := runHelper(t, "file-ops", watched)
 		a, b := filepath.Join(watched, "a"), filepath.Join(watched, "b")
 		w := c.wait(t, "write", of(pid, event.KindWrite))
@@ -236,7 +288,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("a path through .. is cleaned and filtered in user space", func(t *testing.T) {
+	run("a path through .. is cleaned and filtered in user space", func(t *testing.T) {
 		pid := runHelper(t, "dotdot", other+string(filepath.ListSeparator)+watched)
 		u := c.wait(t, "unlink", of(pid, event.KindUnlink))
 		if u.File.Path != filepath.Join(watched, "dd") {
@@ -244,7 +296,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("connect, bind, listen, accept on loopback", func(t *testing.T) {
+	run("connect, bind, listen, accept on loopback", func(t *testing.T) {
 		pid := runHelper(t, "net", "")
 		l := c.wait(t, "listen", of(pid, event.KindListen))
 		// Go listens with multipath TCP by default (IPPROTO_MPTCP)
@@ -269,7 +321,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("ptrace attach", func(t *testing.T) {
+	run("ptrace attach", func(t *testing.T) {
 		pid := runHelper(t, "ptrace", "")
 		e := c.wait(t, "ptrace", func(e *event.Event) bool {
 			return e.Process.PID == pid && e.Kind == event.KindPtrace && e.Ptrace.Request == event.PtraceAttach
@@ -279,7 +331,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("mount", func(t *testing.T) {
+	run("mount", func(t *testing.T) {
 		target := filepath.Join(other, "missing")
 		pid := runHelper(t, "mount", target)
 		e := c.wait(t, "mount", of(pid, event.KindMount))
@@ -288,7 +340,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("setuid, setgid, capset", func(t *testing.T) {
+	run("setuid, setgid, capset", func(t *testing.T) {
 		pid := runHelper(t, "setid", "")
 		u := c.wait(t, "setuid", of(pid, event.KindSetuid))
 		if u.Syscall != "setresuid" || u.SetID.UID != -1 || u.SetID.EUID != -1 || u.Ret != 0 {
@@ -304,7 +356,8 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("the refused module loads", func(t *testing.T) {
+	run("the refused module loads", func(t *testing.T) {
+		observable(t, event.KindModuleLoad)
 		ko := filepath.Join(other, "rootkit.ko")
 		if err := os.WriteFile(ko, []byte("\x7fELF not a module"), 0o644); err != nil {
 			t.Fatal(err)
@@ -321,7 +374,7 @@ func TestSensorEBPF(t *testing.T) {
 		t.Logf("finit_module returned %d, init_module %d (this kernel has no loadable modules)", f.Ret, i.Ret)
 	})
 
-	t.Run("unshare and setns", func(t *testing.T) {
+	run("unshare and setns", func(t *testing.T) {
 		pid := runHelper(t, "namespaces", "")
 		u := c.wait(t, "unshare", of(pid, event.KindUnshare))
 		if !slices.Equal(u.NS.Types, []string{"uts"}) || u.Ret != 0 {
@@ -333,7 +386,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("raw and packet sockets, not stream sockets; bpf", func(t *testing.T) {
+	run("raw and packet sockets, not stream sockets; bpf", func(t *testing.T) {
 		pid := runHelper(t, "sockets", "")
 		c.wait(t, "packet socket", func(e *event.Event) bool {
 			return e.Process.PID == pid && e.Kind == event.KindSocket && e.Socket.Domain == unix.AF_PACKET
@@ -355,7 +408,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("memfd_create and execution from memory", func(t *testing.T) {
+	run("memfd_create and execution from memory", func(t *testing.T) {
 		pid := runHelper(t, "memfd-exec", "mamori-payload")
 		m := c.wait(t, "memfd_create", of(pid, event.KindMemfdCreate))
 		if m.Memfd.Name != "mamori-payload" || m.Ret < 0 {
@@ -369,7 +422,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("loaded files once per cgroup", func(t *testing.T) {
+	run("loaded files once per cgroup", func(t *testing.T) {
 		lib := filepath.Join(other, "libonce.so")
 		if err := os.WriteFile(lib, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
@@ -388,7 +441,7 @@ func TestSensorEBPF(t *testing.T) {
 		}
 	})
 
-	t.Run("hostile file name", func(t *testing.T) {
+	run("hostile file name", func(t *testing.T) {
 		name := filepath.Join(watched, "evil\nname\x1b[31m\xff")
 		pid := runHelper(t, "write", name)
 		e := c.wait(t, "write", of(pid, event.KindWrite))
@@ -404,10 +457,31 @@ func TestSensorEBPF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode != ModeEBPF || st.Received == 0 || st.DecodeErrors != 0 {
+	if st.Mode != ModeEBPF || st.SyscallHooks != hooks || st.Received == 0 || st.DecodeErrors != 0 {
 		t.Errorf("stats: %+v", st)
 	}
+	for _, k := range s.Kinds() {
+		if ran == total && st.ReceivedByKind[k] == 0 {
+			t.Errorf("hooks %s: no %s event received", hooks, k)
+		}
+	}
 	t.Logf("stats: received %d, lost %d, by kind %v", st.Received, st.Lost, st.ReceivedByKind)
+}
+
+// noTracepoints says whether none of the system calls of kind k has a
+// syscalls:sys_exit_* tracepoint on this kernel.
+func noTracepoints(t *testing.T, k event.Kind) bool {
+	t.Helper()
+	dir, _, err := ensureTracefs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range kindSyscalls(k) {
+		if _, err := os.Stat(dir + "/events/syscalls/sys_exit_" + n); err == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // cgroupDir creates a cgroup v2 child for the test and removes it after.
@@ -601,12 +675,18 @@ func TestSensorFallbackLoad(t *testing.T) {
 // the rates; bench/ has the comparison with peers.
 func TestSensorStorm(t *testing.T) {
 	privileged(t)
+	for _, h := range []SyscallHooks{HooksRaw, HooksTracepoint} {
+		t.Run(string(h), func(t *testing.T) { testSensorStorm(t, h) })
+	}
+}
+
+func testSensorStorm(t *testing.T, hooks SyscallHooks) {
 	watched, _ := dirs(t)
 	f := filepath.Join(watched, "storm")
 	if err := os.WriteFile(f, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, c := startSensor(t, WithMode(ModeEBPF), WithKinds(event.KindOpen, event.KindExec, event.KindExit, event.KindFork),
+	s, c := startSensor(t, WithMode(ModeEBPF), WithSyscallHooks(hooks), WithKinds(event.KindOpen, event.KindExec, event.KindExit, event.KindFork),
 		WithPathPrefixes([]string{watched + "/"}, nil))
 	var ru0, ru1 unix.Rusage
 	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru0); err != nil {
@@ -651,7 +731,7 @@ func TestSensorStorm(t *testing.T) {
 	if opens < 200000 {
 		t.Errorf("%d open events emitted or lost for 200000 opens", opens)
 	}
-	t.Logf("storm: %d events received in %v (%.0f events/s), lost %d %v; sensor process CPU %v (%.0f%% of one core); execs %d",
-		st.Received, elapsed.Round(time.Millisecond), float64(st.Received)/elapsed.Seconds(), st.Lost, st.LostByKind,
+	t.Logf("storm, %s hooks: %d events received in %v (%.0f events/s), lost %d %v; sensor process CPU %v (%.0f%% of one core); execs %d",
+		hooks, st.Received, elapsed.Round(time.Millisecond), float64(st.Received)/elapsed.Seconds(), st.Lost, st.LostByKind,
 		cpu.Round(time.Millisecond), 100*cpu.Seconds()/elapsed.Seconds(), st.ReceivedByKind[event.KindExec])
 }

@@ -9,6 +9,8 @@ import (
 // Stats are the sensor's counters since New.
 type Stats struct {
 	Mode Mode `json:"mode"`
+	// SyscallHooks: how system calls are hooked (eBPF mode).
+	SyscallHooks SyscallHooks `json:"syscallHooks,omitempty"`
 	// Received counts events delivered to Run's callback, per kind.
 	Received       uint64                `json:"received"`
 	ReceivedByKind map[event.Kind]uint64 `json:"receivedByKind"`
@@ -53,6 +55,7 @@ func (c *counters) received(k event.Kind) {
 func (s *Sensor) Stats() (Stats, error) {
 	st := Stats{
 		Mode:           s.mode,
+		SyscallHooks:   s.SyscallHooks(),
 		ReceivedByKind: map[event.Kind]uint64{},
 		LostByKind:     map[event.Kind]uint64{},
 		DecodeErrors:   s.stats.decode.Load(),

@@ -1,5 +1,11 @@
 package sensor
 
+import (
+	"slices"
+
+	"mamori/internal/runtime/event"
+)
+
 // sysid is the kernel's enum sysid (bpf/sensor.bpf.c): a system call's
 // identity, independent of the architecture's numbering.
 type sysid uint32
@@ -87,4 +93,99 @@ var syscalls386 = map[uint32]sysid{
 	214: sysSetgid, 204: sysSetregid, 210: sysSetresgid, 216: sysSetfsgid,
 	185: sysCapset, 128: sysInitModule, 350: sysFinitModule,
 	310: sysUnshare, 346: sysSetns, 356: sysMemfdCreate, 359: sysSocket, 357: sysBPF,
+}
+
+// sysidKinds are the kinds a system call can report (sysid_kind in
+// bpf/sensor.bpf.c; an open is an open, a write or a load).
+func sysidKinds(id sysid) []event.Kind {
+	switch id {
+	case sysOpen, sysOpenat, sysOpenat2, sysCreat:
+		return []event.Kind{event.KindOpen, event.KindWrite, event.KindLoad}
+	case sysRename, sysRenameat, sysRenameat2:
+		return []event.Kind{event.KindRename}
+	case sysUnlink, sysUnlinkat, sysRmdir:
+		return []event.Kind{event.KindUnlink}
+	case sysChmod, sysFchmod, sysFchmodat, sysFchmodat2:
+		return []event.Kind{event.KindChmod}
+	case sysConnect:
+		return []event.Kind{event.KindConnect}
+	case sysAccept, sysAccept4:
+		return []event.Kind{event.KindAccept}
+	case sysListen:
+		return []event.Kind{event.KindListen}
+	case sysBind:
+		return []event.Kind{event.KindBind}
+	case sysPtrace:
+		return []event.Kind{event.KindPtrace}
+	case sysMount:
+		return []event.Kind{event.KindMount}
+	case sysSetuid, sysSetreuid, sysSetresuid, sysSetfsuid:
+		return []event.Kind{event.KindSetuid}
+	case sysSetgid, sysSetregid, sysSetresgid, sysSetfsgid:
+		return []event.Kind{event.KindSetgid}
+	case sysCapset:
+		return []event.Kind{event.KindCapset}
+	case sysInitModule, sysFinitModule:
+		return []event.Kind{event.KindModuleLoad}
+	case sysUnshare:
+		return []event.Kind{event.KindUnshare}
+	case sysSetns:
+		return []event.Kind{event.KindSetns}
+	case sysMemfdCreate:
+		return []event.Kind{event.KindMemfdCreate}
+	case sysSocket:
+		return []event.Kind{event.KindSocket}
+	case sysBPF:
+		return []event.Kind{event.KindBPF}
+	}
+	return nil
+}
+
+// sysTableSize is SYS_TABLE (bpf/sensor.bpf.c): system call numbers at or
+// above it are not looked up.
+const sysTableSize = 512
+
+// syscallTable is the kernel's sys_native or sys_compat table: the sysid of
+// each call number some enabled kind needs, 0 for the others.
+func syscallTable(nums map[uint32]sysid, kinds map[event.Kind]bool) [sysTableSize]uint8 {
+	var t [sysTableSize]uint8
+	for nr, id := range nums {
+		if nr >= sysTableSize {
+			continue
+		}
+		for _, k := range sysidKinds(id) {
+			if kinds[k] {
+				t[nr] = uint8(id)
+			}
+		}
+	}
+	return t
+}
+
+// neededSyscalls names the native system calls some enabled kind needs,
+// sorted (their syscalls:sys_exit_<name> tracepoints).
+func neededSyscalls(kinds map[event.Kind]bool) []string {
+	var out []string
+	for _, id := range syscallsAMD64 {
+		for _, k := range sysidKinds(id) {
+			if kinds[k] {
+				out = append(out, sysNames[id])
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// kindSyscalls names the native system calls that report kind k, sorted.
+func kindSyscalls(k event.Kind) []string {
+	var out []string
+	for _, id := range syscallsAMD64 {
+		if slices.Contains(sysidKinds(id), k) {
+			out = append(out, sysNames[id])
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -3,9 +3,10 @@
 
 /*
  * mamori's runtime sensor: process, file, network and privilege events from
- * tp_btf tracepoints (sched_process_exec/fork/exit, sys_enter/sys_exit),
- * filtered in the kernel (kind, cgroup, path prefix, per-container
- * de-duplication) and sent to user space through one ring buffer as
+ * tp_btf tracepoints (sched_process_exec/fork/exit, sys_exit) or, per system
+ * call, the syscalls:sys_exit_* tracepoints, filtered in the kernel (kind,
+ * cgroup, path prefix, per-container de-duplication) and sent to user space
+ * through one ring buffer as
  * variable-length records: struct rec_hdr followed by sections
  * (struct sect + bytes). docs/runtime-sensor.md describes the design; the Go
  * decoder is decode.go. Only CO-RE reads: the object loads on any kernel
@@ -117,7 +118,7 @@ struct sensor_config {
 	__u32 self_tgid;    /* never report this process (the agent) */
 	__u32 cgroup_mode;  /* 0: all but excluded; 1: only included */
 	__u32 prefix_mode;  /* 0: every path; 1: the LPM trie decides */
-	__u32 pad;
+	__u32 cgroup_filter; /* 1: the cgroups map has entries */
 };
 
 #define CG_INCLUDE 1
@@ -128,6 +129,14 @@ struct sensor_config {
 /* Bytes waiting in the ring buffer before the reader is woken; set by user
  * space at load time. */
 volatile const __u64 wakeup_bytes = 65536;
+
+/* System call number -> enum sysid, native (x86-64) and 32-bit compat
+ * (ia32) tables, set by user space at load time with the calls of the
+ * enabled kinds only: every other call leaves the exit program after one
+ * load. SYS_TABLE must stay a power of two (the index mask). */
+#define SYS_TABLE 512
+volatile const __u8 sys_native[SYS_TABLE];
+volatile const __u8 sys_compat[SYS_TABLE];
 
 /* Force BTF for the shared types (bpf2go -type). */
 const struct rec_hdr *unused_rec_hdr __attribute__((unused));
@@ -159,7 +168,6 @@ struct lpm_key {
 struct scratch_buf {
 	__u64 names[MAX_DEPTH];
 	__u32 lens[MAX_DEPTH];
-	struct lpm_key key;
 	__u32 len;          /* bytes used in buf */
 	__u32 wdone;        /* walk_path: reached a root */
 	__u32 w;            /* walk_path: bytes written */
@@ -167,7 +175,10 @@ struct scratch_buf {
 	__u8 buf[BUF_SIZE]; /* the record: rec_hdr then sections */
 };
 
-struct inflight_call {
+/* A system call at its exit: its identity and arguments (read from the
+ * task's saved user registers, which the calls the sensor decodes do not
+ * change). */
+struct call {
 	__u64 args[6];
 	__u32 sysid;
 	__u32 compat;
@@ -186,8 +197,7 @@ struct stat_counters {
 
 /* stats slots after the kinds */
 #define ST_PATH_TRUNC (K_MAX + 0)   /* paths cut at MAX_DEPTH / PATH_OUT */
-#define ST_INFLIGHT   (K_MAX + 1)   /* syscall exits whose entry was not seen */
-#define ST_SLOTS      (K_MAX + 2)
+#define ST_SLOTS      (K_MAX + 1)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -214,30 +224,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch_buf);
 } scratch_map SEC(".maps");
-
-/* System call number -> enum sysid, native and 32-bit compat tables. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 512);
-	__type(key, __u32);
-	__type(value, __u32);
-} syscalls SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 512);
-	__type(key, __u32);
-	__type(value, __u32);
-} syscalls_compat SEC(".maps");
-
-/* Arguments of system calls in progress, by thread. LRU: a thread that dies
- * inside a call cannot leak its entry forever. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct inflight_call);
-} inflight SEC(".maps");
 
 /* Watched path prefixes: longest match decides (PFX_INCLUDE / PFX_EXCLUDE). */
 struct {
@@ -298,9 +284,11 @@ static __always_inline bool cgroup_pass(struct sensor_config *c, __u64 cgid)
 	return !(v && *v == CG_EXCLUDE);
 }
 
+/* task_cgid: t is a BTF pointer (the current task or a tracepoint's
+ * argument), read with direct loads. */
 static __always_inline __u64 task_cgid(struct task_struct *t)
 {
-	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+	return t->cgroups->dfl_cgrp->kn->id;
 }
 
 static __always_inline struct scratch_buf *get_scratch(void)
@@ -314,47 +302,58 @@ static __always_inline struct rec_hdr *hdr_of(struct scratch_buf *s)
 	return (struct rec_hdr *)s->buf;
 }
 
-/* fill_task: the process part of the header, from task t (current, or the
- * child of a fork). */
-static __always_inline void fill_task(struct scratch_buf *s, struct task_struct *t, __u32 kind)
+/* rec_begin starts a record of this kind in the scratch buffer: a zeroed
+ * header, no section yet. */
+static __always_inline struct rec_hdr *rec_begin(struct scratch_buf *s, __u32 kind)
 {
 	struct rec_hdr *h = hdr_of(s);
-	const struct cred *cred = BPF_CORE_READ(t, cred);
-	struct nsproxy *nsp = BPF_CORE_READ(t, nsproxy);
+	__builtin_memset(h, 0, sizeof(*h));
+	s->len = sizeof(*h);
+	h->kind = kind;
+	return h;
+}
+
+/* fill_task: the process part of the header, from task t (current, or the
+ * child of a fork). The sections may be written already: file events fill
+ * the header only once their path passed the filters. */
+static __always_inline void fill_task(struct scratch_buf *s, struct task_struct *t)
+{
+	struct rec_hdr *h = hdr_of(s);
+	/* t is a BTF pointer: direct loads (faulting reads give 0), helpers
+	 * only where an address is computed */
+	const struct cred *cred = t->cred;
+	struct nsproxy *nsp = t->nsproxy;
 	struct pid *tp = BPF_CORE_READ(t, thread_pid);
 	unsigned int level = BPF_CORE_READ(tp, level);
 	struct upid up = {};
 
-	__builtin_memset(h, 0, sizeof(*h));
-	s->len = sizeof(*h);
 	h->ts = bpf_ktime_get_boot_ns();
-	h->kind = kind;
-	h->pid = BPF_CORE_READ(t, tgid);
-	h->tid = BPF_CORE_READ(t, pid);
-	h->ppid = BPF_CORE_READ(t, real_parent, tgid);
-	h->start = BPF_CORE_READ(t, group_leader, start_boottime);
+	h->pid = t->tgid;
+	h->tid = t->pid;
+	h->ppid = t->real_parent->tgid;
+	h->start = t->group_leader->start_boottime;
 	h->cgid = task_cgid(t);
-	h->uid = BPF_CORE_READ(cred, uid.val);
-	h->gid = BPF_CORE_READ(cred, gid.val);
-	h->euid = BPF_CORE_READ(cred, euid.val);
-	h->egid = BPF_CORE_READ(cred, egid.val);
+	h->uid = cred->uid.val;
+	h->gid = cred->gid.val;
+	h->euid = cred->euid.val;
+	h->egid = cred->egid.val;
 	/* kernel_cap_t is a u64 since 6.3 and two u32 before: 8 bytes either way (little endian). */
 	bpf_probe_read_kernel(&h->cap_eff, 8, &cred->cap_effective);
 	bpf_probe_read_kernel(&h->cap_perm, 8, &cred->cap_permitted);
 	h->loginuid = (__u32)-1;
 	if (bpf_core_field_exists(t->loginuid))
-		h->loginuid = BPF_CORE_READ(t, loginuid.val);
-	h->mntns = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
-	h->netns = BPF_CORE_READ(nsp, net_ns, ns.inum);
-	h->utsns = BPF_CORE_READ(nsp, uts_ns, ns.inum);
-	h->ipcns = BPF_CORE_READ(nsp, ipc_ns, ns.inum);
-	h->userns = BPF_CORE_READ(cred, user_ns, ns.inum);
+		h->loginuid = t->loginuid.val;
+	h->mntns = nsp->mnt_ns->ns.inum;
+	h->netns = nsp->net_ns->ns.inum;
+	h->utsns = nsp->uts_ns->ns.inum;
+	h->ipcns = nsp->ipc_ns->ns.inum;
+	h->userns = cred->user_ns->ns.inum;
 	/* the active pid namespace (/proc/PID/ns/pid): thread_pid->numbers[level].ns */
 	if (level < 32) {
 		bpf_core_read(&up, sizeof(up), &tp->numbers[level]);
 		h->pidns = BPF_CORE_READ(up.ns, ns.inum);
 	}
-	if (BPF_CORE_READ(t, signal, tty))
+	if (t->signal->tty)
 		h->flags |= F_TTY;
 	BPF_CORE_READ_STR_INTO(&h->comm, t, comm);
 }
@@ -435,11 +434,18 @@ __noinline int walk_path(struct scratch_buf *s, __u32 off, __u64 dentry_addr, __
 	struct vfsmount *vfsmnt = (struct vfsmount *)vfsmnt_addr;
 	if (!s)
 		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct dentry *root_dentry = BPF_CORE_READ(task, fs, root.dentry);
-	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct dentry *root_dentry = task->fs->root.dentry;
+	struct vfsmount *root_mnt = task->fs->root.mnt;
 	__u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
 	struct mount *mnt = (struct mount *)((void *)vfsmnt - mnt_off);
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	/* d_parent and d_name (len, name) are read with one copy where they
+	 * are adjacent (every kernel this was written for): a third of the
+	 * reads per component. */
+	__u32 parent_off = bpf_core_field_offset(struct dentry, d_parent);
+	bool adjacent = bpf_core_field_offset(struct dentry, d_name) == parent_off + 8 &&
+			bpf_core_field_offset(struct qstr, len) == 4 && bpf_core_field_offset(struct qstr, name) == 8;
 
 	__builtin_memset(s->names, 0, sizeof(s->names));
 	s->wdone = 0;
@@ -448,13 +454,24 @@ __noinline int walk_path(struct scratch_buf *s, __u32 off, __u64 dentry_addr, __
 			s->wdone = 1;
 			break;
 		}
-		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+		struct {
+			__u64 parent;
+			__u32 hash, len;
+			__u64 name;
+		} dn = {};
+		if (adjacent) {
+			bpf_probe_read_kernel(&dn, sizeof(dn), (void *)dentry + parent_off);
+		} else {
+			dn.parent = (__u64)BPF_CORE_READ(dentry, d_parent);
+			dn.name = (__u64)BPF_CORE_READ(dentry, d_name.name);
+			dn.len = BPF_CORE_READ(dentry, d_name.len);
+		}
+		struct dentry *parent = (struct dentry *)dn.parent;
 		if (dentry == mnt_root || dentry == parent) {
 			if (dentry != mnt_root) {
 				/* root of an unmounted or internal tree (memfd, pipe): keep its name */
-				s->names[i] = (__u64)BPF_CORE_READ(dentry, d_name.name);
-				s->lens[i] = BPF_CORE_READ(dentry, d_name.len);
+				s->names[i] = dn.name;
+				s->lens[i] = dn.len;
 				s->wdone = 1;
 				break;
 			}
@@ -467,10 +484,11 @@ __noinline int walk_path(struct scratch_buf *s, __u32 off, __u64 dentry_addr, __
 			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 			mnt = mp;
 			vfsmnt = (struct vfsmount *)((void *)mp + mnt_off);
+			mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 			continue;
 		}
-		s->names[i] = (__u64)BPF_CORE_READ(dentry, d_name.name);
-		s->lens[i] = BPF_CORE_READ(dentry, d_name.len);
+		s->names[i] = dn.name;
+		s->lens[i] = dn.len;
 		dentry = parent;
 	}
 	if (!*(volatile __u32 *)&s->wdone)
@@ -515,14 +533,18 @@ static __always_inline int put_file_path(struct scratch_buf *s, __u16 type, stru
 {
 	if (!f)
 		return -1;
-	return put_path(s, type, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+	struct path p = {};
+	bpf_core_read(&p, sizeof(p), &f->f_path);
+	return put_path(s, type, p.dentry, p.mnt);
 }
 
+/* fd_file: the file of a descriptor of t (a BTF pointer: direct loads up
+ * to the descriptor array). */
 static __always_inline struct file *fd_file(struct task_struct *t, long fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = t->files->fdt;
+	unsigned int max = fdt->max_fds;
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 
 	if (fd < 0 || fd >= max)
@@ -593,27 +615,34 @@ static __always_inline bool path_watched(struct sensor_config *c, struct scratch
 		return true;
 	if (off < 0)
 		return false;
+	/* The key in place, without a copy: the section header's 4 bytes
+	 * (just before the path) hold the key's prefix length during the
+	 * lookup. The trie compares no bit past that length, so what follows
+	 * the path in the buffer does not matter. */
 	struct sect *sc = (struct sect *)&s->buf[IDX(off)];
-	__u32 len = sc->len;
+	struct sect saved = *sc;
+	__u32 len = saved.len;
 	if (len > LPM_BYTES)
 		len = LPM_BYTES;
-	__builtin_memset(s->key.data, 0, sizeof(s->key.data));
-	bpf_probe_read_kernel(s->key.data, len & (LPM_BYTES - 1 + LPM_BYTES), &s->buf[IDX(off + sizeof(struct sect))]);
-	s->key.prefixlen = len * 8;
-	__u8 *v = bpf_map_lookup_elem(&prefixes, &s->key);
+	struct lpm_key *k = (struct lpm_key *)sc;
+	k->prefixlen = len * 8;
+	__u8 *v = bpf_map_lookup_elem(&prefixes, k);
+	*sc = saved;
 	if (v)
 		return *v == PFX_INCLUDE;
 	return false;
 }
 
-/* has_dotdot: a ".." in the first LPM_BYTES of the key (path_watched
- * filled it): such a path may name a watched file by a detour. */
-static __always_inline bool has_dotdot(struct scratch_buf *s)
+/* has_dotdot: a ".." in the first LPM_BYTES of the path in the section at
+ * off: such a path may name a watched file by a detour. */
+static __always_inline bool has_dotdot(struct scratch_buf *s, int off)
 {
+	__u32 len = ((struct sect *)&s->buf[IDX(off)])->len;
+	__u32 data = off + sizeof(struct sect);
 	for (int i = 0; i < LPM_BYTES - 1; i++) {
-		if (s->key.data[i] == 0)
+		if (i + 1 >= len)
 			break;
-		if (s->key.data[i] == '.' && s->key.data[i + 1] == '.')
+		if (s->buf[IDX(data + i)] == '.' && s->buf[IDX(data + i + 1)] == '.')
 			return true;
 	}
 	return false;
@@ -624,7 +653,7 @@ static __always_inline bool path_check(struct sensor_config *c, struct scratch_b
 {
 	if (path_watched(c, s, off))
 		return true;
-	if (!resolved && off >= 0 && has_dotdot(s)) {
+	if (!resolved && off >= 0 && has_dotdot(s, off)) {
 		hdr_of(s)->flags |= F_UNNORMALIZED;
 		return true;
 	}
@@ -696,8 +725,10 @@ static __always_inline void file_ids(struct scratch_buf *s, struct file *f)
 
 static __always_inline bool self_or_filtered(struct sensor_config *c, struct task_struct *t)
 {
-	if (BPF_CORE_READ(t, tgid) == c->self_tgid)
+	if (t->tgid == c->self_tgid)
 		return true;
+	if (!c->cgroup_filter)
+		return false; /* no cgroup listed: no lookup */
 	return !cgroup_pass(c, task_cgid(t));
 }
 
@@ -705,7 +736,8 @@ static __always_inline bool self_or_filtered(struct sensor_config *c, struct tas
 
 static __always_inline void exec_event(struct scratch_buf *s, struct task_struct *p, struct linux_binprm *bprm, struct file *f)
 {
-	fill_task(s, p, K_EXEC);
+	rec_begin(s, K_EXEC);
+	fill_task(s, p);
 	if (f) {
 		exe_flags(s, f);
 		file_ids(s, f);
@@ -750,7 +782,8 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		exec_event(s, p, bprm, f);
 	/* after the exec event, so user space knows the new image first */
 	if (want_load && f) {
-		fill_task(s, p, K_LOAD);
+		rec_begin(s, K_LOAD);
+		fill_task(s, p);
 		if (load_new(s, f)) {
 			file_ids(s, f);
 			put_file_path(s, S_PATH, f);
@@ -775,7 +808,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	struct scratch_buf *s = get_scratch();
 	if (!s)
 		return 0;
-	fill_task(s, child, K_FORK);
+	rec_begin(s, K_FORK);
+	fill_task(s, child);
 	hdr_of(s)->a[0] = BPF_CORE_READ(parent, tgid);
 	hdr_of(s)->a[1] = BPF_CORE_READ(parent, group_leader, start_boottime);
 	emit(s);
@@ -796,7 +830,8 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	struct scratch_buf *s = get_scratch();
 	if (!s)
 		return 0;
-	fill_task(s, p, K_EXIT);
+	rec_begin(s, K_EXIT);
+	fill_task(s, p);
 	struct rec_hdr *h = hdr_of(s);
 	h->a[0] = BPF_CORE_READ(p, exit_code);
 	h->a[1] = BPF_CORE_READ(p, signal, group_exit_code);
@@ -843,68 +878,6 @@ static __always_inline __u32 sysid_kind(__u32 sysid)
 #define AF_PACKET_ 17
 #define SOCK_RAW_ 3
 
-static __always_inline bool in_compat(struct task_struct *t)
-{
-	return BPF_CORE_READ(t, thread_info.status) & TS_COMPAT;
-}
-
-static __always_inline __u32 lookup_sysid(long id, bool compat)
-{
-	if (id < 0 || id >= 512)
-		return 0;
-	__u32 nr = id;
-	__u32 *v = bpf_map_lookup_elem(compat ? (void *)&syscalls_compat : (void *)&syscalls, &nr);
-	return v ? *v : 0;
-}
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
-{
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
-	bool compat = in_compat(t);
-	__u32 sysid = lookup_sysid(id, compat);
-	if (!sysid)
-		return 0;
-	struct sensor_config *c = get_config();
-	if (!c)
-		return 0;
-	__u32 kind = sysid_kind(sysid);
-	if (kind == K_OPEN) {
-		if (!kind_on(c, K_OPEN) && !kind_on(c, K_WRITE) && !kind_on(c, K_LOAD))
-			return 0;
-	} else if (!kind_on(c, kind)) {
-		return 0;
-	}
-	if (self_or_filtered(c, t))
-		return 0;
-
-	struct inflight_call in = { .sysid = sysid, .compat = compat };
-	if (compat) {
-		/* ia32 ABI: ebx, ecx, edx, esi, edi, ebp; 32-bit values */
-		in.args[0] = (__u32)BPF_CORE_READ(regs, bx);
-		in.args[1] = (__u32)BPF_CORE_READ(regs, cx);
-		in.args[2] = (__u32)BPF_CORE_READ(regs, dx);
-		in.args[3] = (__u32)BPF_CORE_READ(regs, si);
-		in.args[4] = (__u32)BPF_CORE_READ(regs, di);
-		in.args[5] = (__u32)BPF_CORE_READ(regs, bp);
-	} else {
-		in.args[0] = BPF_CORE_READ(regs, di);
-		in.args[1] = BPF_CORE_READ(regs, si);
-		in.args[2] = BPF_CORE_READ(regs, dx);
-		in.args[3] = BPF_CORE_READ(regs, r10);
-		in.args[4] = BPF_CORE_READ(regs, r8);
-		in.args[5] = BPF_CORE_READ(regs, r9);
-	}
-	if (sysid == SYS_SOCKET) {
-		/* only raw and packet sockets are events */
-		if ((int)in.args[0] != AF_PACKET_ && ((int)in.args[1] & 0xf) != SOCK_RAW_)
-			return 0;
-	}
-	__u64 key = bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&inflight, &key, &in, BPF_ANY);
-	return 0;
-}
-
 #define O_WRONLY_ 01
 #define O_RDWR_ 02
 #define O_CREAT_ 0100
@@ -944,7 +917,14 @@ static __always_inline void sockinfo_of(struct scratch_buf *s, struct file *f)
 	sect_end(s, off, S_SOCKINFO, sizeof(*si));
 }
 
-static __always_inline void handle_open(struct sensor_config *c, struct scratch_buf *s, struct task_struct *t, struct inflight_call *in, long ret)
+/* finish: the process part of the header, then the record out. */
+static __always_inline void finish(struct scratch_buf *s, struct task_struct *t)
+{
+	fill_task(s, t);
+	emit(s);
+}
+
+static __always_inline void handle_open(struct sensor_config *c, struct scratch_buf *s, struct task_struct *t, struct call *in, long ret)
 {
 	long dirfd = AT_FDCWD_;
 	const char *upath;
@@ -973,8 +953,9 @@ static __always_inline void handle_open(struct sensor_config *c, struct scratch_
 	if (!want && !want_load)
 		return;
 
-	fill_task(s, t, kind);
-	struct rec_hdr *h = hdr_of(s);
+	/* The path first: most opens are of unwatched files, and those cost
+	 * no more than the walk and one trie lookup. */
+	struct rec_hdr *h = rec_begin(s, kind);
 	h->ret = ret;
 	h->sysid = in->sysid;
 	h->a[0] = flags;
@@ -986,13 +967,21 @@ static __always_inline void handle_open(struct sensor_config *c, struct scratch_
 		struct file *f = fd_file(t, ret);
 		if (!f)
 			return;
-		file_ids(s, f);
-		bool is_new_load = want_load && load_new(s, f);
+		bool is_new_load = false;
+		if (want_load) {
+			h->cgid = task_cgid(t); /* the load filter's key */
+			is_new_load = load_new(s, f);
+		}
 		if (!want && !is_new_load)
 			return;
 		int off = put_file_path(s, S_PATH, f);
 		h->flags |= F_PATH_RESOLVED;
-		if (want && path_watched(c, s, off))
+		bool watched = want && path_watched(c, s, off);
+		if (!watched && !is_new_load)
+			return;
+		file_ids(s, f);
+		fill_task(s, t);
+		if (watched)
 			emit(s);
 		if (is_new_load) {
 			h->kind = K_LOAD;
@@ -1004,90 +993,112 @@ static __always_inline void handle_open(struct sensor_config *c, struct scratch_
 		return;
 	int off = put_at_path(s, S_PATH, t, dirfd, upath);
 	if (path_check(c, s, off, false))
-		emit(s);
+		finish(s, t);
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+/*
+ * on_exit builds the event of a system call the sensor decodes, at its
+ * exit: the return value is known, and the arguments are still in the
+ * task's saved user registers (none of these calls changes them), so no
+ * program runs at system call entry.
+ */
+static __always_inline int on_exit(struct task_struct *t, struct pt_regs *regs, __u32 sysid, long ret, bool compat)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
-	long id = BPF_CORE_READ(regs, orig_ax);
-	if (!lookup_sysid(id, in_compat(t)))
-		return 0;
-	__u64 key = bpf_get_current_pid_tgid();
-	struct inflight_call *inp = bpf_map_lookup_elem(&inflight, &key);
-	if (!inp) {
-		count(ST_INFLIGHT, false);
-		return 0;
-	}
-	struct inflight_call in = *inp;
-	bpf_map_delete_elem(&inflight, &key);
 	struct sensor_config *c = get_config();
 	struct scratch_buf *s = get_scratch();
 	if (!c || !s)
 		return 0;
-	if (in.compat)
-		ret = (int)ret;
+	__u32 kind = sysid_kind(sysid);
+	if (kind == K_OPEN) {
+		if (!kind_on(c, K_OPEN) && !kind_on(c, K_WRITE) && !kind_on(c, K_LOAD))
+			return 0;
+	} else if (!kind_on(c, kind)) {
+		return 0;
+	}
+	if (self_or_filtered(c, t))
+		return 0;
 
-	__u32 kind = sysid_kind(in.sysid);
+	struct call in = { .sysid = sysid, .compat = compat };
+	if (compat) {
+		/* ia32 ABI: ebx, ecx, edx, esi, edi, ebp; 32-bit values */
+		in.args[0] = (__u32)regs->bx;
+		in.args[1] = (__u32)regs->cx;
+		in.args[2] = (__u32)regs->dx;
+		in.args[3] = (__u32)regs->si;
+		in.args[4] = (__u32)regs->di;
+		in.args[5] = (__u32)regs->bp;
+		ret = (int)ret;
+	} else {
+		in.args[0] = regs->di;
+		in.args[1] = regs->si;
+		in.args[2] = regs->dx;
+		in.args[3] = regs->r10;
+		in.args[4] = regs->r8;
+		in.args[5] = regs->r9;
+	}
+	if (sysid == SYS_SOCKET) {
+		/* only raw and packet sockets are events */
+		if ((int)in.args[0] != AF_PACKET_ && ((int)in.args[1] & 0xf) != SOCK_RAW_)
+			return 0;
+	}
 	if (kind == K_OPEN) {
 		handle_open(c, s, t, &in, ret);
 		return 0;
 	}
-	fill_task(s, t, kind);
-	struct rec_hdr *h = hdr_of(s);
+	struct rec_hdr *h = rec_begin(s, kind);
 	h->ret = ret;
-	h->sysid = in.sysid;
-	if (in.compat)
+	h->sysid = sysid;
+	if (compat)
 		h->flags |= F_COMPAT;
 	int off;
 
-	switch (in.sysid) {
+	/* File kinds return early: their path decides first, the process
+	 * part of the header is read only for a record that goes out. */
+	switch (sysid) {
 	case SYS_RENAME:
 	case SYS_RENAMEAT:
 	case SYS_RENAMEAT2: {
 		int off2;
-		if (in.sysid == SYS_RENAME) {
+		bool w1;
+		if (sysid == SYS_RENAME) {
 			off = put_at_path(s, S_PATH, t, AT_FDCWD_, (const char *)in.args[0]);
-			bool w1 = path_check(c, s, off, false);
+			w1 = path_check(c, s, off, false);
 			off2 = put_at_path(s, S_PATH2, t, AT_FDCWD_, (const char *)in.args[1]);
-			if (w1 || path_check(c, s, off2, false))
-				emit(s);
 		} else {
-			h->a[0] = in.sysid == SYS_RENAMEAT2 ? in.args[4] : 0;
+			h->a[0] = sysid == SYS_RENAMEAT2 ? in.args[4] : 0;
 			off = put_at_path(s, S_PATH, t, in.args[0], (const char *)in.args[1]);
-			bool w1 = path_check(c, s, off, false);
+			w1 = path_check(c, s, off, false);
 			off2 = put_at_path(s, S_PATH2, t, in.args[2], (const char *)in.args[3]);
-			if (w1 || path_check(c, s, off2, false))
-				emit(s);
 		}
+		if (w1 || path_check(c, s, off2, false))
+			finish(s, t);
 		return 0;
 	}
 	case SYS_UNLINK:
 	case SYS_RMDIR:
 		off = put_at_path(s, S_PATH, t, AT_FDCWD_, (const char *)in.args[0]);
 		if (path_check(c, s, off, false))
-			emit(s);
+			finish(s, t);
 		return 0;
 	case SYS_UNLINKAT:
 		h->a[0] = in.args[2];
 		off = put_at_path(s, S_PATH, t, in.args[0], (const char *)in.args[1]);
 		if (path_check(c, s, off, false))
-			emit(s);
+			finish(s, t);
 		return 0;
 	case SYS_CHMOD:
 		h->a[1] = in.args[1];
 		off = put_at_path(s, S_PATH, t, AT_FDCWD_, (const char *)in.args[0]);
 		if (path_check(c, s, off, false))
-			emit(s);
+			finish(s, t);
 		return 0;
 	case SYS_FCHMODAT:
 	case SYS_FCHMODAT2:
 		h->a[1] = in.args[2];
-		h->a[0] = in.sysid == SYS_FCHMODAT2 ? in.args[3] : 0;
+		h->a[0] = sysid == SYS_FCHMODAT2 ? in.args[3] : 0;
 		off = put_at_path(s, S_PATH, t, in.args[0], (const char *)in.args[1]);
 		if (path_check(c, s, off, false))
-			emit(s);
+			finish(s, t);
 		return 0;
 	case SYS_FCHMOD: {
 		h->a[1] = in.args[1];
@@ -1095,12 +1106,12 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		struct file *f = fd_file(t, in.args[0]);
 		if (!f)
 			return 0;
-		file_ids(s, f);
-		h->a[1] = in.args[1];
 		off = put_file_path(s, S_PATH, f);
 		h->flags |= F_PATH_RESOLVED;
-		if (path_watched(c, s, off))
-			emit(s);
+		if (path_watched(c, s, off)) {
+			file_ids(s, f);
+			finish(s, t);
+		}
 		return 0;
 	}
 	case SYS_CONNECT:
@@ -1214,6 +1225,56 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	default:
 		return 0;
 	}
-	emit(s);
+	finish(s, t);
 	return 0;
+}
+
+/*
+ * sys_exit: every system call's exit (the raw tracepoint, native and
+ * 32-bit calls alike). A call of no enabled kind costs the program one
+ * register load, one task field and one table load.
+ */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 id = regs->orig_ax;
+	if (id >= SYS_TABLE)
+		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	bool compat = t->thread_info.status & TS_COMPAT;
+	__u32 sysid = compat ? sys_compat[id] : sys_native[id];
+	if (!sysid)
+		return 0;
+	return on_exit(t, regs, sysid, ret, compat);
+}
+
+/* The context of a syscalls:sys_exit_* tracepoint program
+ * (kernel/trace/trace_syscalls.c, perf_call_bpf_exit). */
+struct syscall_exit_ctx {
+	__u64 regs;      /* the kernel's caller registers, not the task's */
+	int nr;
+	int pad;
+	long ret;
+};
+
+/*
+ * sys_exit_tp: the same, attached to the syscalls:sys_exit_<name>
+ * tracepoint of each enabled call only (user space chooses this mode):
+ * other calls run no program. These tracepoints do not fire for 32-bit
+ * (ia32) system calls; docs/runtime-sensor.md says when the mode is used.
+ */
+SEC("tracepoint/syscalls/sys_exit")
+int sys_exit_tp(struct syscall_exit_ctx *ctx)
+{
+	__u64 id = (__u32)ctx->nr;
+	if (id >= SYS_TABLE)
+		return 0;
+	__u32 sysid = sys_native[id];
+	if (!sysid)
+		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	if (!regs)
+		return 0;
+	return on_exit(t, regs, sysid, ctx->ret, false);
 }

@@ -4,10 +4,12 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
 	"mamori/internal/cache"
 	"mamori/internal/cluster"
+	"mamori/internal/sign"
 )
 
 // clusterOptions are the flags of mamori cluster.
@@ -27,6 +29,7 @@ type clusterOptions struct {
 	insecureRegistries []string
 	clamd              string
 	leaderElect        bool
+	trustedRoot        string
 }
 
 func newClusterCmd(g *globalOptions) *cobra.Command {
@@ -74,6 +77,7 @@ console's Clusters page) and:
 	f.BoolVar(&o.noInlineScan, "no-inline-scan", false, "never scan an image inline (the policy's unknownImages scan then counts as a failed scan)")
 	f.StringSliceVar(&o.insecureRegistries, "insecure-registry", nil, "registries (host:port) inline scans may pull over plain HTTP (loopback ones always may)")
 	f.StringVar(&o.clamd, "clamd", "", "clamd address for inline malware scans (default: the Debian socket, used when it answers)")
+	f.StringVar(&o.trustedRoot, "trusted-root", "", "sigstore trusted_root.json: verifies keyless signatures of the policy's signatures rules offline (default: keys only)")
 	f.BoolVar(&o.leaderElect, "leader-elect", false, "several replicas: only the leader (a Lease) watches and executes; all serve the webhook")
 	return cmd
 }
@@ -101,7 +105,13 @@ func runCluster(cmd *cobra.Command, g *globalOptions, o *clusterOptions) error {
 		}
 		dataDir = filepath.Join(d, "cluster")
 	}
-	c, err := cluster.New(cmd.Context(), cluster.Options{Kubeconfig: o.kubeconfig, Server: url, Token: token, ServerCA: o.conn.ca,
+	var tr *root.TrustedRoot
+	if o.trustedRoot != "" {
+		if tr, err = sign.LoadTrustedRoot(o.trustedRoot); err != nil {
+			return err
+		}
+	}
+	c, err := cluster.New(cmd.Context(), cluster.Options{TrustedRoot: tr, Kubeconfig: o.kubeconfig, Server: url, Token: token, ServerCA: o.conn.ca,
 		ServerCertSHA256: o.conn.pin, Namespace: o.namespace, Name: o.name, Listen: o.listen, WebhookURL: o.webhookURL,
 		ServicePort: o.servicePort, FailurePolicy: o.failurePolicy, TimeoutSeconds: o.timeout, Exclude: o.exclude, DataDir: dataDir,
 		NoInlineScan: o.noInlineScan, InsecureRegistries: o.insecureRegistries, Clamd: o.clamd, LeaderElect: o.leaderElect,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -9,12 +10,14 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
 	"mamori/internal/auth"
 	"mamori/internal/console"
 	"mamori/internal/server"
 	"mamori/internal/service/events"
+	"mamori/internal/sign"
 )
 
 // serverOptions are the flags of mamori server.
@@ -30,6 +33,8 @@ type serverOptions struct {
 	failBurst     int
 	eventMaxAge   time.Duration
 	eventMaxCount int
+	trustedRoot   string
+	registryCAs   []string
 }
 
 func newServerCmd(g *globalOptions) *cobra.Command {
@@ -68,7 +73,37 @@ stored inventory is re-matched without pulling any image.`,
 	f.IntVar(&o.failBurst, "auth-failure-burst", auth.DefaultFailureBurst, "failed token authentications allowed in a row per client address before it gets 429 (0 turns throttling off)")
 	f.DurationVar(&o.eventMaxAge, "event-max-age", events.DefaultMaxAge, "delete security events older than this (negative: keep them regardless of age)")
 	f.IntVar(&o.eventMaxCount, "event-max-count", events.DefaultMaxCount, "keep at most this many security events, the newest (negative: no count limit)")
+	f.StringVar(&o.trustedRoot, "trusted-root", "", "sigstore trusted_root.json: verifies keyless signatures of the policies' signatures rules offline (default: keys only)")
+	f.StringSliceVar(&o.registryCAs, "registry-ca", nil, "PEM file of CA certificates that registries' certificates chain to, added to the system roots, for compliance probes and signature verification (repeatable)")
 	return cmd
+}
+
+// trust reads --trusted-root and --registry-ca (nil when not given).
+func (o *serverOptions) trust() (*root.TrustedRoot, *x509.CertPool, error) {
+	var tr *root.TrustedRoot
+	if o.trustedRoot != "" {
+		var err error
+		if tr, err = sign.LoadTrustedRoot(o.trustedRoot); err != nil {
+			return nil, nil, fmt.Errorf("--trusted-root: %w", err)
+		}
+	}
+	if len(o.registryCAs) == 0 {
+		return tr, nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, f := range o.registryCAs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--registry-ca: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, nil, fmt.Errorf("--registry-ca %s: no PEM certificate in it", f)
+		}
+	}
+	return tr, pool, nil
 }
 
 func runServer(cmd *cobra.Command, g *globalOptions, o *serverOptions) error {
@@ -88,7 +123,13 @@ func runServer(cmd *cobra.Command, g *globalOptions, o *serverOptions) error {
 		}
 		dataDir = d
 	}
+	trustedRoot, registryRoots, err := o.trust()
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(cmd.Context(), server.Config{
+		TrustedRoot:    trustedRoot,
+		RegistryRoots:  registryRoots,
 		Listen:         o.listen,
 		DataDir:        dataDir,
 		DB:             o.db,

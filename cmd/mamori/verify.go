@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
 	"mamori/internal/policy"
@@ -102,51 +102,33 @@ func (v *verifyOptions) run(ctx context.Context, ref string, plainHTTP bool, ev 
 	if ev == nil || ref == "" {
 		return nil
 	}
+	var tr *root.TrustedRoot
+	if v.trustedRoot != "" {
+		var err error
+		if tr, err = sign.LoadTrustedRoot(v.trustedRoot); err != nil {
+			return err
+		}
+	}
 	for _, req := range ev.SignatureRequirements() {
 		if !req.Covers(ref) {
 			continue
 		}
-		p := sign.Policy{TrustedRoot: nil}
-		for _, k := range req.Keys {
-			pk, err := sign.ParsePublicKey([]byte(k))
-			if err != nil {
-				return err
-			}
-			p.Keys = append(p.Keys, pk)
-		}
-		if v.trustedRoot != "" {
-			tr, err := sign.LoadTrustedRoot(v.trustedRoot)
-			if err != nil {
-				return err
-			}
-			p.TrustedRoot = tr
-			for _, id := range req.Identities {
-				p.Identities = append(p.Identities, sign.Identity{Issuer: id.Issuer, IssuerRegexp: id.IssuerRegexp,
-					Subject: id.Subject, SubjectRegexp: id.SubjectRegexp})
-			}
-		}
 		if v.checks == nil {
 			v.checks = map[string]policy.SignatureCheck{}
 		}
-		if len(p.Keys) == 0 && len(p.Identities) == 0 {
+		p, err := sign.RequirementPolicy(&req, tr)
+		if errors.Is(err, sign.ErrNoTrustedRoot) {
 			v.checks[req.Trust] = policy.SignatureCheck{Reason: "the rule names keyless identities only: give --trusted-root to verify them"}
 			continue
+		}
+		if err != nil {
+			return err
 		}
 		vf, err := sign.New(p, opts...)
 		if err != nil {
 			return err
 		}
-		res, err := vf.Verify(ctx, ref)
-		if err != nil {
-			v.checks[req.Trust] = policy.SignatureCheck{Reason: "registry error: " + firstLine(err.Error())}
-			continue
-		}
-		v.checks[req.Trust] = policy.SignatureCheck{Verified: res.Verified, Signer: res.Signer, Reason: res.Reason}
+		v.checks[req.Trust] = sign.Check(vf.Verify(ctx, ref))
 	}
 	return nil
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }

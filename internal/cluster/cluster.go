@@ -36,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -112,6 +113,9 @@ type Options struct {
 	InsecureRegistries []string
 	// Clamd is the clamd address of inline malware scans ("" = default).
 	Clamd string
+	// TrustedRoot verifies keyless signatures of the policy's signatures
+	// rules (nil: keys only; a rule naming identities only then refuses).
+	TrustedRoot *root.TrustedRoot
 	// LeaderElect: only the leader watches and executes (several replicas
 	// serve the webhook).
 	LeaderElect bool
@@ -192,6 +196,7 @@ type Component struct {
 	pol     *policies
 	img     *images
 	scan    *scanner
+	sig     *signatures
 	events  *eventSender
 	watch   *inventory.Watcher
 	certs   *certs.Manager
@@ -275,7 +280,10 @@ func newWith(ctx context.Context, o Options, kube kubernetes.Interface) (*Compon
 	for _, n := range o.Exclude {
 		exclude[n] = true
 	}
-	c.decider = &decider{pol: c.pol, img: c.img, scan: c.scan, view: c.watch, cache: newDecisionCache(o.DecisionTTL, 0, time.Now),
+	c.sig = newSignatures(o.TrustedRoot, o.InsecureRegistries, func(ctx context.Context, ns string, names []string) (*pullKeychain, error) {
+		return readPullKeychain(ctx, kube, o.Logger, ns, names)
+	}, o.Logger, c.Stats, time.Now)
+	c.decider = &decider{pol: c.pol, img: c.img, scan: c.scan, sig: c.sig, view: c.watch, cache: newDecisionCache(o.DecisionTTL, 0, time.Now),
 		events: c.events, failure: o.FailurePolicy, exclude: exclude, log: o.Logger, now: time.Now, stats: c.Stats}
 	names, ips := c.serviceNames()
 	c.certs, err = certs.New(kube, certs.Options{Namespace: o.Namespace, SecretName: o.Name + "-webhook-tls", DNSNames: names, IPs: ips,
@@ -356,6 +364,7 @@ func (c *Component) Run(ctx context.Context) error {
 	if c.scan != nil {
 		c.scan.bg = ctx
 	}
+	c.sig.bg = ctx
 	// The TLS material comes first: nothing can be served without it.
 	if err := c.certs.Sync(ctx); err != nil {
 		return err
@@ -420,6 +429,7 @@ func (c *Component) Run(ctx context.Context) error {
 	if c.scan != nil {
 		c.scan.wait()
 	}
+	c.sig.wait()
 	return err2
 }
 

@@ -42,6 +42,13 @@ type clusterView interface {
 // Stats count admission decisions.
 type Stats struct {
 	Requests, Allowed, Denied, Warned, CacheHits, FailurePolicy, InlineScans atomic.Int64
+	// Signature verification: checks of an image under a signatures rule
+	// by requests, those answered from the cache, verifications run
+	// against the registry (their registry requests and total time),
+	// refused, failed (registry or credentials) and requests that stopped
+	// waiting at their deadline.
+	SignatureChecks, SignatureCacheHits, Verifications, SignatureRoundTrips, VerifyNanos atomic.Int64
+	SignatureRefused, SignatureErrors, SignatureTimeouts                                 atomic.Int64
 }
 
 // decider decides admission requests with the cluster's policy.
@@ -49,6 +56,7 @@ type decider struct {
 	pol     *policies
 	img     *images
 	scan    *scanner // nil: no inline scans
+	sig     *signatures
 	view    clusterView
 	cache   *decisionCache
 	events  *eventSender
@@ -183,7 +191,9 @@ func (d *decider) workload(ctx context.Context, req *admissionv1.AdmissionReques
 	w.NamespaceLabels = d.view.NamespaceLabels(ctx, w.Namespace)
 	refs := workloadImages(w.Spec)
 	data := d.img.resolve(ctx, refs)
-	key, cacheable := d.cacheKey(p, w, data)
+	reqs := p.Eval.SignatureRequirements()
+	sigs := d.verifySignatures(ctx, reqs, w, refs)
+	key, cacheable := d.cacheKey(p, w, data, sigs)
 	if cacheable {
 		if resp, ok := d.cache.get(key); ok {
 			d.stats.CacheHits.Add(1)
@@ -197,16 +207,20 @@ func (d *decider) workload(ctx context.Context, req *admissionv1.AdmissionReques
 		// policy decides below too.
 		w.Images[r] = policy.ImageScan{ScanError: "mamori server unreachable and no cached scan data"}
 	}
+	withSignatures(w.Images, sigs)
 	now := d.now()
 	dec := p.Eval.Evaluate(w, now)
 	dry := dryRun(req)
 	if len(dec.NeedScan) > 0 {
 		for _, r := range dec.NeedScan {
-			w.Images[r] = d.scanInline(ctx, req, w, r, dry)
+			is := d.scanInline(ctx, req, w, r, dry)
+			is.Signatures = w.Images[r].Signatures
+			w.Images[r] = is
 		}
 		dec = p.Eval.Evaluate(w, now)
 		cacheable = false // the next request sees the scan in the image data
 	}
+	relaxUnverified(p.Eval, &dec, reqs, sigs)
 	resp := response(dec)
 	if len(data.unresolved) > 0 {
 		cacheable = false
@@ -260,6 +274,75 @@ func (d *decider) scanInline(ctx context.Context, req *admissionv1.AdmissionRequ
 		return policy.ImageScan{ScanError: "the server did not return the scan"}
 	}
 	return policy.ImageScan{Result: data.Result}
+}
+
+// verifySignatures verifies the workload's images that the policy's
+// signatures rules cover, within a share of the request's deadline
+// (maxSignatureWait, at most half of what is left).
+func (d *decider) verifySignatures(ctx context.Context, reqs []policy.SignatureRequirement, w *policy.Workload, refs []string) map[string]map[string]sigOutcome {
+	if d.sig == nil || len(reqs) == 0 {
+		return nil
+	}
+	wait := maxSignatureWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)/2)
+	}
+	sctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	return d.sig.check(sctx, reqs, refs, sigRequest{namespace: w.Namespace, pullSecrets: pullSecrets(w.Spec)})
+}
+
+// withSignatures puts the verifications into the policy's subject
+// (ImageScan.Signatures by rule trust), as mamori image --policy does.
+func withSignatures(images map[string]policy.ImageScan, sigs map[string]map[string]sigOutcome) {
+	for ref, m := range sigs {
+		is := images[ref]
+		is.Signatures = make(map[string]policy.SignatureCheck, len(m))
+		for trust, o := range m {
+			is.Signatures[trust] = o.check
+		}
+		images[ref] = is
+	}
+}
+
+// relaxUnverified applies the policy's handling of images that could not
+// be scanned to images whose verification did not finish (the deadline,
+// the registry or its credentials): with onScanFailure allow (or
+// unknownImages allow) the signatures violation is logged, not blocking,
+// and the verification's result decides the next request; with block it
+// blocks. A refused signature always blocks under a block rule.
+func relaxUnverified(ev *policy.Evaluator, dec *policy.Decision, reqs []policy.SignatureRequirement, sigs map[string]map[string]sigOutcome) {
+	action, onFailure := ev.UnknownImages()
+	if len(sigs) == 0 || action == policy.UnknownBlock || (action == policy.UnknownScan && onFailure == policy.UnknownBlock) {
+		return
+	}
+	changed := false
+	for i := range dec.Violations {
+		v := &dec.Violations[i]
+		if v.Control != policy.CtlSignatures || v.Action != model.ActionBlock {
+			continue
+		}
+		for _, r := range reqs {
+			if o, ok := sigs[v.Image][r.Trust]; ok && r.Rule == v.Rule && o.incomplete {
+				v.Action = model.ActionLog
+				v.Message += " (admitted: the policy's onScanFailure is allow)"
+				changed = true
+				break
+			}
+		}
+	}
+	if !changed {
+		return
+	}
+	dec.Action = model.ActionAllow
+	for _, v := range dec.Violations {
+		switch {
+		case v.Action == model.ActionBlock:
+			dec.Action = model.ActionBlock
+		case dec.Action == model.ActionAllow:
+			dec.Action = v.Action
+		}
+	}
 }
 
 // sameTemplate reports whether two versions of a workload run the same pods.
@@ -382,9 +465,18 @@ func boundLines(msg string, max int) string {
 // version, the vulnerability database, the namespace and its labels, the
 // pod template (spec, labels, annotations) and the data of each image
 // (digest and scan). Pods of one ReplicaSet share it.
-func (d *decider) cacheKey(p *Policy, w *policy.Workload, data imageData) (string, bool) {
+func (d *decider) cacheKey(p *Policy, w *policy.Workload, data imageData, sigs map[string]map[string]sigOutcome) (string, bool) {
 	if len(data.unresolved) > 0 {
 		return "", false
+	}
+	images := slices.Clone(data.keys)
+	for ref, m := range sigs {
+		for trust, o := range m {
+			if o.incomplete {
+				return "", false // decided again once the verification is done
+			}
+			images = append(images, "sig "+ref+"|"+trust+"="+o.key)
+		}
 	}
 	k := struct {
 		Policy  string
@@ -397,7 +489,7 @@ func (d *decider) cacheKey(p *Policy, w *policy.Workload, data imageData) (strin
 		PA      map[string]string
 		Spec    *corev1.PodSpec
 		Images  []string
-	}{p.Digest, p.Version, data.db, w.Kind, w.Namespace, w.NamespaceLabels, w.PodLabels, w.PodAnnotations, w.Spec, data.keys}
+	}{p.Digest, p.Version, data.db, w.Kind, w.Namespace, w.NamespaceLabels, w.PodLabels, w.PodAnnotations, w.Spec, images}
 	sort.Strings(k.Images)
 	b, err := json.Marshal(&k)
 	if err != nil {

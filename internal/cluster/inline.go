@@ -159,9 +159,15 @@ func (s *scanner) scanOnce(ctx context.Context, r ScanRequest) (*api.ImageScanDa
 // not a pull secret is skipped (the kubelet would skip it too); one the
 // component may not read is an error that says so.
 func (s *scanner) keychain(ctx context.Context, ns string, names []string) (*pullKeychain, error) {
+	return readPullKeychain(ctx, s.kube, s.log, ns, names)
+}
+
+// readPullKeychain reads the image pull secrets names of namespace ns (see
+// scanner.keychain): inline scans and signature verification use it.
+func readPullKeychain(ctx context.Context, kube kubernetes.Interface, log *slog.Logger, ns string, names []string) (*pullKeychain, error) {
 	kc := &pullKeychain{}
 	for _, n := range names {
-		sec, err := s.kube.CoreV1().Secrets(ns).Get(ctx, n, metav1.GetOptions{})
+		sec, err := kube.CoreV1().Secrets(ns).Get(ctx, n, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 			continue
@@ -172,7 +178,7 @@ func (s *scanner) keychain(ctx context.Context, ns string, names []string) (*pul
 		}
 		es, err := parsePullSecret(sec)
 		if err != nil {
-			s.log.Warn("image pull secret skipped", "secret", ns+"/"+n, "err", err)
+			log.Warn("image pull secret skipped", "secret", ns+"/"+n, "err", err)
 			continue
 		}
 		kc.entries = append(kc.entries, es...)

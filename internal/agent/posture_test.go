@@ -2,9 +2,16 @@ package agent
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"mamori/internal/api"
+	"mamori/internal/compliance/posture"
+	"mamori/internal/model"
 )
 
 // stateModule is a module whose stats carry a state, as the host modules'
@@ -81,4 +88,119 @@ func TestComplianceConfig(t *testing.T) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
 	}
+}
+
+// postureServer is fakeServer taking node postures too.
+type postureServer struct {
+	fakeServer
+	mu       sync.Mutex
+	postures []*posture.Node
+}
+
+func (p *postureServer) ReportNodePosture(_ context.Context, n *posture.Node) (api.PostureResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.postures = append(p.postures, n)
+	return api.PostureResult{}, nil
+}
+
+func (p *postureServer) sent() []*posture.Node {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*posture.Node(nil), p.postures...)
+}
+
+// TestPostureLoop: with a server the agent sends its posture by default,
+// read under hostRoot with its modules' states; the host inventory waits
+// inventoryDelay and is taken through WithHostInventory with the
+// configured directories; enabled: false sends nothing.
+func TestPostureLoop(t *testing.T) {
+	root := t.TempDir()
+	for name, body := range map[string]string{
+		"etc/passwd":            "root:x:0:0:root:/root:/bin/bash\n",
+		"etc/sudoers.d/mallory": "mallory ALL=(ALL) NOPASSWD: ALL\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(t *testing.T, cc ComplianceConfig, wait func(*postureServer) bool) (*postureServer, [][]string) {
+		t.Helper()
+		srv := &postureServer{fakeServer: fakeServer{ids: map[string]int{}}}
+		cfg := noRuntime()
+		cfg.Node = "n1"
+		cfg.Server.URL = "https://server.invalid" // not dialled: WithServer replaces the client
+		cfg.Spool.Dir = t.TempDir()
+		cfg.Events.File = ""
+		cfg.Compliance = cc
+		var mu sync.Mutex
+		var calls [][]string
+		inv := func(_ context.Context, r string, skip, extra []string) (*model.Inventory, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, append(append([]string{r}, skip...), extra...))
+			return &model.Inventory{Packages: []model.Package{{Name: "tar", Version: "1.34", Type: "deb"}}}, nil
+		}
+		a, err := New(cfg, WithServer(srv), WithModules(stateModule{"integrity", map[string]any{"state": "running"}}), WithHostInventory(inv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for !wait(srv) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return srv, calls
+	}
+
+	t.Run("default on, inventory delayed", func(t *testing.T) {
+		srv, calls := run(t, ComplianceConfig{HostRoot: root, Proc: "none", Interval: time.Second},
+			func(s *postureServer) bool { return len(s.sent()) >= 2 })
+		ps := srv.sent()
+		if len(ps) < 2 {
+			t.Fatalf("%d postures sent", len(ps))
+		}
+		if len(calls) != 0 || ps[0].Inventory != nil {
+			t.Errorf("host inventory taken before its default delay: %v", calls)
+		}
+		n := ps[0]
+		if n.Node != "n1" || n.Root != root || len(n.Sudoers) != 1 || n.Sudoers[0].Allowed || n.ListeningRead {
+			t.Errorf("posture %+v", n)
+		}
+		if m := n.Modules["integrity"]; !m.Active {
+			t.Errorf("modules %+v", n.Modules)
+		}
+	})
+	t.Run("inventory after its delay", func(t *testing.T) {
+		srv, calls := run(t, ComplianceConfig{HostRoot: root, Proc: "none", Interval: time.Hour, InventoryDelay: 50 * time.Millisecond,
+			InventorySkipDirs: []string{"work"}, InventoryDirs: []string{"/opt/cni/bin"}},
+			func(s *postureServer) bool { return len(s.sent()) >= 2 })
+		ps := srv.sent()
+		if len(ps) < 2 || ps[0].Inventory != nil || ps[1].Inventory == nil || len(ps[1].Inventory.Packages) != 1 {
+			t.Fatalf("postures %d, want one without the inventory then one with it", len(ps))
+		}
+		if len(calls) != 1 || strings.Join(calls[0], " ") != root+" work /opt/cni/bin" {
+			t.Errorf("inventory calls %v", calls)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		off := false
+		start := time.Now()
+		srv, calls := run(t, ComplianceConfig{Enabled: &off, HostRoot: root, Interval: time.Second},
+			func(*postureServer) bool { return time.Since(start) > 1500*time.Millisecond })
+		if len(srv.sent()) != 0 || len(calls) != 0 {
+			t.Errorf("posture off: %d sent, %d inventories", len(srv.sent()), len(calls))
+		}
+	})
 }

@@ -48,49 +48,31 @@ type ServerAPI interface {
 
 var _ ServerAPI = (*client.Client)(nil)
 
-// InventoryReporter is the server call that takes the node's containers
-// and images (issue 11 item 7: the runtime vulnerability view of hosts
-// without Kubernetes). The typed client has no call for it alone (the
-// server's node posture carries containers among the whole compliance
-// posture, docs/agent.md Gaps): the agent says so once in its log and stats.
+// InventoryReporter is the server call that takes the node's running
+// containers (issue 11 item 7: the runtime vulnerability view of hosts
+// without Kubernetes): PUT /api/v1/agents/containers. *client.Client
+// implements it.
 type InventoryReporter interface {
-	ReportInventory(ctx context.Context, inv NodeInventory) error
+	ReportContainers(ctx context.Context, r api.NodeContainersReport) (api.NodeContainersResult, error)
 }
 
-// NodeInventory is the payload of the node inventory report.
-type NodeInventory struct {
-	Node       string               `json:"node"`
-	Version    uint64               `json:"version"` // grows with every change on the node
-	At         time.Time            `json:"at"`
-	Containers []InventoryContainer `json:"containers"`
-	Images     []container.ImageRef `json:"images"`
-}
+var _ InventoryReporter = (*client.Client)(nil)
 
-// InventoryContainer is one running container of the node.
-type InventoryContainer struct {
-	ID          string            `json:"id"`
-	Name        string            `json:"name,omitempty"`
-	Image       string            `json:"image,omitempty"`
-	ImageDigest string            `json:"imageDigest,omitempty"`
-	ImageID     string            `json:"imageId,omitempty"`
-	Runtime     string            `json:"runtime"`
-	Namespace   string            `json:"namespace,omitempty"`
-	Pod         string            `json:"pod,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Started     time.Time         `json:"started,omitzero"`
-}
-
-// NodeInventoryOf converts the resolver's inventory.
-func NodeInventoryOf(node string, inv container.Inventory) NodeInventory {
-	out := NodeInventory{Node: node, Version: inv.Version, At: time.Now().UTC(), Images: inv.Images(),
-		Containers: make([]InventoryContainer, 0, len(inv.Containers))}
+// NodeContainersOf converts the resolver's inventory into the report of
+// the node's running containers (pod sandboxes left out: the pause
+// container is not a workload).
+func NodeContainersOf(node string, inv container.Inventory) api.NodeContainersReport {
+	out := api.NodeContainersReport{Node: node, Containers: make([]api.NodeContainer, 0, len(inv.Containers))}
 	for _, c := range inv.Containers {
 		if c.Sandbox {
-			continue // the pause container is not a workload
+			continue
 		}
-		out.Containers = append(out.Containers, InventoryContainer{ID: c.ID, Name: c.Name, Image: c.Image,
-			ImageDigest: c.ImageDigest, ImageID: c.ImageID, Runtime: c.Runtime, Namespace: c.Namespace,
-			Pod: c.Pod, Labels: c.Labels, Started: c.Started})
+		ns := c.Namespace
+		if ns == "" {
+			ns = c.RuntimeNamespace
+		}
+		out.Containers = append(out.Containers, api.NodeContainer{ID: c.ID, Name: c.Name, Image: c.Image, ImageDigest: c.ImageDigest,
+			Runtime: c.Runtime, Namespace: ns, Pod: c.Pod, Started: c.Started})
 	}
 	return out
 }

@@ -167,10 +167,12 @@ type ServerState struct {
 	// Policy is the policy whose runtime section the agent runs ("" for
 	// the default ruleset), as the server assigned it.
 	Policy string `json:"policy,omitempty"`
-	// Inventory says how the node inventory reaches the server.
-	Inventory        string    `json:"inventory"`
-	InventoryVersion uint64    `json:"inventoryVersion,omitempty"`
-	InventorySent    time.Time `json:"inventorySent,omitzero"`
+	// Inventory says how the node's containers reach the server (PUT
+	// /api/v1/agents/containers): "sent", "failed: ...", or why not.
+	Inventory           string    `json:"inventory"`
+	InventoryContainers int       `json:"inventoryContainers,omitempty"`
+	InventoryVersion    uint64    `json:"inventoryVersion,omitempty"`
+	InventorySent       time.Time `json:"inventorySent,omitzero"`
 }
 
 func (a *Agent) setState(f func(*ServerState)) {
@@ -187,25 +189,32 @@ func (a *Agent) serverLoop(ctx context.Context) {
 	a.setState(func(s *ServerState) { s.Heartbeat = interval.String() })
 	inv, invOK := a.server.(InventoryReporter)
 	if !invOK {
-		a.setState(func(s *ServerState) { s.Inventory = "not sent: no node inventory call (docs/agent.md, Gaps)" })
-		a.log.Warn("node inventory not reported: the server client has no node inventory call (docs/agent.md, Gaps)")
+		a.setState(func(s *ServerState) { s.Inventory = "not sent: the server client has no node containers call" })
 	}
 	invOK = invOK && a.runtime != nil && a.runtime.res != nil
 	var invChanged <-chan struct{}
 	var invVersion uint64
+	var invSent time.Time
 	sendInventory := func() {
 		cur, ch := a.runtime.Inventory()
 		invChanged = ch
-		if cur.Version == invVersion && invVersion != 0 {
+		// At each change, and every NodeContainerRefresh even without one
+		// (the server stops counting a node's containers as running when
+		// it has not heard of them for NodeContainerTTL).
+		if cur.Version == invVersion && invVersion != 0 && time.Since(invSent) < api.NodeContainerRefresh {
 			return
 		}
-		if err := inv.ReportInventory(ctx, NodeInventoryOf(a.cfg.Node, cur)); err != nil {
-			a.log.Warn("node inventory report failed", "error", err)
+		rep := NodeContainersOf(a.cfg.Node, cur)
+		if _, err := inv.ReportContainers(ctx, rep); err != nil {
+			msg := "failed: " + err.Error()
+			a.setState(func(s *ServerState) { s.Inventory = msg })
+			a.log.Warn("node containers report failed", "error", err)
 			return
 		}
-		invVersion = cur.Version
-		now := time.Now()
-		a.setState(func(s *ServerState) { s.Inventory, s.InventoryVersion, s.InventorySent = "sent", cur.Version, now })
+		invVersion, invSent = cur.Version, time.Now()
+		a.setState(func(s *ServerState) {
+			s.Inventory, s.InventoryVersion, s.InventorySent, s.InventoryContainers = "sent", cur.Version, invSent, len(rep.Containers)
+		})
 	}
 	wait := time.Second
 	registered := false

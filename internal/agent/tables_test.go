@@ -3,8 +3,10 @@ package agent
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
+	"mamori/internal/runtime/container"
 	"mamori/internal/runtime/event"
 	"mamori/internal/runtime/rules"
 	"mamori/internal/runtime/sensor"
@@ -226,5 +228,23 @@ func TestSensorHooks(t *testing.T) {
 	}
 	if (&Runtime{}).SensorInfo() != nil {
 		t.Error("SensorInfo before Start: want nil")
+	}
+}
+
+// TestNodeContainersOf: the report of the node's containers leaves pod
+// sandboxes out and names a plain container's containerd namespace.
+func TestNodeContainersOf(t *testing.T) {
+	var inv container.Inventory
+	plain := container.Info{RuntimeNamespace: "default"}
+	plain.ID, plain.Name, plain.Image, plain.ImageDigest, plain.Runtime = "c1", "web", "web:1", "sha256:"+strings.Repeat("a", 64), "containerd"
+	pause := container.Info{Sandbox: true}
+	pause.ID, pause.Runtime = "s1", "cri"
+	pod := container.Info{RuntimeNamespace: "k8s.io"}
+	pod.ID, pod.Runtime, pod.Namespace, pod.Pod = "c2", "cri", "shop", "web-1"
+	inv.Containers = []container.Info{plain, pause, pod}
+	r := NodeContainersOf("n1", inv)
+	if r.Node != "n1" || len(r.Containers) != 2 || r.Containers[0].Namespace != "default" || r.Containers[1].Namespace != "shop" ||
+		r.Containers[1].Pod != "web-1" || r.Containers[0].ImageDigest != plain.ImageDigest {
+		t.Fatalf("report: %+v", r)
 	}
 }

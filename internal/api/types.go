@@ -183,6 +183,9 @@ type VulnerabilityDetail struct {
 	Affected      []AffectedPackage  `json:"affected"`
 	AffectedTotal int                `json:"affectedTotal"`
 	Workloads     []AffectedWorkload `json:"workloads"`
+	// HostContainers are the running containers of an affected image as
+	// the node agents report them (hosts without Kubernetes included).
+	HostContainers []HostContainer `json:"hostContainers"`
 }
 
 // AffectedPackage is one affected package in one image.

@@ -106,3 +106,35 @@ func TestClustersAndRuntimeVulnerabilities(t *testing.T) {
 		}
 	}
 }
+
+// TestBareHostRuntimeVulnerabilities (issue 11 item 7): a container a
+// bare host's agent reports (no cluster, no Kubernetes) puts its image's
+// vulnerabilities in the runtime view, and the vulnerability's page lists
+// it with its node, name, image, digest and last seen.
+func TestBareHostRuntimeVulnerabilities(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	viewer := e.login(auth.RoleViewer)
+	if _, body, _ := viewer.get("/runtime/vulnerabilities"); strings.Contains(body, "DEBIAN-CVE-2023-38545") {
+		t.Fatal("runtime view lists a vulnerability before anything runs")
+	}
+	digest := "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	if _, err := e.st.RegisterAgent(ctx, store.Agent{Node: "bare-<1>", LastContact: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.ReplaceNodeContainers(ctx, "", "bare-<1>", []store.NodeContainer{{ID: strings.Repeat("ab", 32), Name: "api-<x>",
+		Image: "registry.local/payments/api:1.4.2", ImageDigest: digest, Runtime: "docker", Started: time.Now().Add(-time.Hour)}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ := viewer.get("/runtime/vulnerabilities")
+	if !strings.Contains(body, "DEBIAN-CVE-2023-38545") {
+		t.Errorf("runtime view without the bare host's container's vulnerability: %s", body)
+	}
+	_, body, _ = viewer.get("/vulnerabilities/DEBIAN-CVE-2023-38545")
+	for _, want := range []string{`id="host-containers"`, "bare-&lt;1&gt;", "bare host", "api-&lt;x&gt;", "abababababab", "registry.local/payments/api:1.4.2",
+		"sha256:111111111111", "docker", "1 hour ago"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("vulnerability page, containers on hosts: missing %q", want)
+		}
+	}
+}

@@ -83,6 +83,12 @@ func apiVulnDetail(d *store.VulnerabilityDetail) api.VulnerabilityDetail {
 			DataSource: a.DataSource, LastScannedAt: a.LastScannedAt, SeveritySource: a.SeveritySource,
 			Priority: a.Priority, InUse: a.InUse})
 	}
+	out.HostContainers = make([]api.HostContainer, 0, len(d.HostContainers))
+	for _, c := range d.HostContainers {
+		out.HostContainers = append(out.HostContainers, api.HostContainer{Cluster: c.Cluster, Node: c.Node, ID: c.ID, Name: c.Name,
+			Image: c.Image, ImageDigest: c.ImageDigest, Runtime: c.Runtime, Namespace: c.Namespace, Pod: c.Pod, ImageID: c.ImageID,
+			FirstSeen: c.FirstSeen, LastSeen: c.LastSeen})
+	}
 	for _, w := range d.Workloads {
 		out.Workloads = append(out.Workloads, api.AffectedWorkload{Cluster: w.Cluster, Namespace: w.Namespace,
 			Kind: w.Kind, Name: w.Name, Container: w.Container, ImageID: w.ImageID, LastDetected: w.LastDetected})

@@ -20,3 +20,17 @@ func (s *Server) handleAgentLoads(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// handleAgentContainers takes the calling agent's node's running containers.
+func (s *Server) handleAgentContainers(w http.ResponseWriter, r *http.Request) {
+	var req api.NodeContainersReport
+	if !s.decodeUpload(w, r, api.MaxNodeContainersBytes, "node containers", &req) {
+		return
+	}
+	out, err := s.nodes.Report(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, "node containers", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}

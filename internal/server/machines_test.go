@@ -126,6 +126,30 @@ func TestMachineIdentities(t *testing.T) {
 			!strings.Contains(string(body), `"sensor":{"mode":"fallback","hooks":"cn_proc+fanotify","missing":["connect","bpf"]}`) {
 			t.Errorf("agent list: %d %s", code, body)
 		}
+		// The node's running containers: stored, replaced by the next
+		// report; bad ones refused whole; only agent tokens.
+		dg := "sha256:" + strings.Repeat("d", 64)
+		nres, err := ac.ReportContainers(ctx, api.NodeContainersReport{Node: "node-1", Containers: []api.NodeContainer{
+			{ID: "c1", Name: "web", Image: "web:1", ImageDigest: dg, Runtime: "containerd"}, {ID: "c2", Runtime: "docker"}}})
+		if err != nil || nres.Running != 2 || nres.Ended != 0 {
+			t.Errorf("node containers: %+v %v", nres, err)
+		}
+		if nres, err = ac.ReportContainers(ctx, api.NodeContainersReport{Node: "node-1", Containers: []api.NodeContainer{
+			{ID: "c1", ImageDigest: dg, Runtime: "containerd"}}}); err != nil || nres.Running != 1 || nres.Ended != 1 {
+			t.Errorf("node containers, second report: %+v %v", nres, err)
+		}
+		for _, bad := range []api.NodeContainer{{ID: "c1", Runtime: "lxc"}, {ID: "c1", Runtime: "docker", ImageDigest: "sha256:zz"},
+			{ID: "../x", Runtime: "docker"}, {ID: "c1", Runtime: "docker", Name: "a\x1b[31m"}} {
+			if _, err := ac.ReportContainers(ctx, api.NodeContainersReport{Node: "node-1", Containers: []api.NodeContainer{bad}}); !errors.Is(err, client.ErrRejected) {
+				t.Errorf("node container %+v: %v, want refused", bad, err)
+			}
+		}
+		if _, err := ac.ReportContainers(ctx, api.NodeContainersReport{Node: "node-1", Containers: []api.NodeContainer{{ID: "c1", Runtime: "docker"}, {ID: "c1", Runtime: "docker"}}}); !errors.Is(err, client.ErrRejected) {
+			t.Errorf("a container twice: %v", err)
+		}
+		if _, err := cc.ReportContainers(ctx, api.NodeContainersReport{Node: "node-1"}); !errors.Is(err, client.ErrUnauthorized) {
+			t.Errorf("cluster token reporting node containers: %v", err)
+		}
 		if _, err := ac.RegisterAgent(ctx, api.AgentReport{Node: "../etc"}); !errors.Is(err, client.ErrRejected) {
 			t.Errorf("bad node name: %v", err)
 		}

@@ -77,6 +77,7 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Pattern: api.PathClusterMitigation, Action: auth.ActionCluster, handler: s.handleCompleteMitigation},
 		{Method: "POST", Pattern: api.PathAgentMitigations, Action: auth.ActionAgent, handler: s.handleRequestMitigation},
 		{Method: "POST", Pattern: api.PathAgentLoads, Action: auth.ActionAgent, MaxBody: api.MaxLoadReportBytes, handler: s.handleAgentLoads},
+		{Method: "PUT", Pattern: api.PathAgentContainers, Action: auth.ActionAgent, MaxBody: api.MaxNodeContainersBytes, handler: s.handleAgentContainers},
 		{Method: "GET", Pattern: api.PathMitigations, Action: auth.ActionRead, handler: s.handleListMitigations},
 
 		{Method: "GET", Pattern: api.PathAgents, Action: auth.ActionRead, handler: s.handleListAgents},

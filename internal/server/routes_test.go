@@ -167,6 +167,10 @@ func routeCases() map[string]routeCase {
 			return "/api/v1/agents/loads", api.LoadReport{Node: "node-1", Sync: true, Running: []string{"c1"},
 				Containers: []api.LoadContainer{{ID: "c1", ImageDigest: digestN(1), Loads: []api.Load{{Path: "/usr/bin/tar", Time: time.Now()}}}}}
 		},
+		"PUT /api/v1/agents/containers": func(*testing.T, *testEnv) (string, any) {
+			return "/api/v1/agents/containers", api.NodeContainersReport{Node: "node-1", Containers: []api.NodeContainer{
+				{ID: "c1", Name: "web", Image: "web:1", ImageDigest: digestN(1), Runtime: "containerd"}}}
+		},
 		"GET /api/v1/mitigations":        static("/api/v1/mitigations?state=pending&cluster=" + routesCluster),
 		"GET /api/v1/policies":           static("/api/v1/policies"),
 		"GET /api/v1/compliance/report":  static("/api/v1/compliance/report"),

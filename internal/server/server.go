@@ -200,6 +200,7 @@ type Server struct {
 
 	images      *images.Service
 	inventory   *inventory.Service
+	nodes       *inventory.Nodes
 	mitigations *mitigations.Service
 	compliance  *compliance.Service
 	assessments *assessments.Service
@@ -305,6 +306,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.images.SetUseMarker(s.loads)
 	s.matcher.SetUseMarker(s.loads)
 	s.inventory = inventory.New(st, cfg.Logger, nil)
+	s.nodes = inventory.NewNodes(st, nil)
 	s.mitigations = mitigations.New(st, cfg.Logger, nil)
 	s.compliance = compliance.New(st, s.events, s.mitigations, s.images, cfg.Compliance, cfg.Logger, nil)
 	s.assessments = assessments.New(assessments.Config{Store: st, Images: s.images, Registries: s.registries, Matcher: s.matcher,

@@ -193,7 +193,7 @@ func (s *sqlStore) DeleteCluster(ctx context.Context, id int64, at time.Time) er
 		}
 		// What its component reported goes with it; its mitigations stay
 		// as a record (pending ones can never run: they are failed).
-		for _, table := range []string{"running_containers", "cluster_objects", "inventory_syncs", "compliance_violations", "compliance_runs"} {
+		for _, table := range []string{"running_containers", "node_containers", "cluster_objects", "inventory_syncs", "compliance_violations", "compliance_runs"} {
 			if _, err := t.exec(ctx, `DELETE FROM `+table+` WHERE cluster = ?`, name); err != nil {
 				return err
 			}
@@ -383,7 +383,11 @@ func (s *sqlStore) ListAgents(ctx context.Context) ([]Agent, error) {
 	return out, nil
 }
 
-// DeleteAgent implements ClusterStore.
+// DeleteAgent implements ClusterStore: the containers the agent reported
+// go with it.
 func (s *sqlStore) DeleteAgent(ctx context.Context, id int64) error {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM node_containers WHERE (cluster, node) IN (SELECT cluster, node FROM agents WHERE id = ?)`), id); err != nil {
+		return fmt.Errorf("store: delete agent %d: %w", id, err)
+	}
 	return s.execOne(ctx, fmt.Sprintf("agent %d", id), `DELETE FROM agents WHERE id = ?`, id)
 }

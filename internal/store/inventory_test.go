@@ -234,6 +234,121 @@ func TestRuntimeVulnerabilityView(t *testing.T) {
 	})
 }
 
+// TestNodeContainers (issue 11 item 7): the containers a node agent
+// reports (a bare host's: no cluster) count as running in the runtime
+// vulnerability view and are listed on a vulnerability's detail with their
+// node, name, image, digest and last seen; each report replaces the node's
+// list; a container not reported within NodeContainerTTL does not count;
+// expiry and deleting the agent remove them.
+func TestNodeContainers(t *testing.T) {
+	engines(t, func(t *testing.T, s *sqlStore) {
+		ctx := context.Background()
+		mustIngest(t, s, result("shop/web:1", "sha256:a1", "s1", t0, []model.Vulnerability{
+			vuln("CVE-2024-0001", "openssl", model.SeverityCritical, 9.8, "3.0.1"),
+		}))
+		mustIngest(t, s, result("shop/old:1", "sha256:b1", "s2", t0, []model.Vulnerability{
+			vuln("CVE-2024-0003", "curl", model.SeverityHigh, 7.5, "8.0"),
+		}))
+		list := func(f VulnerabilityFilter) []string {
+			t.Helper()
+			p, err := s.ListVulnerabilities(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, v := range p.Vulnerabilities {
+				out = append(out, v.ID)
+			}
+			return out
+		}
+		if got := list(VulnerabilityFilter{Running: true}); len(got) != 0 {
+			t.Fatalf("running before any report: %v", got)
+		}
+		a, err := s.RegisterAgent(ctx, Agent{Node: "bare-1", LastContact: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		started := now.Add(-time.Hour)
+		out, err := s.ReplaceNodeContainers(ctx, "", "bare-1", []NodeContainer{
+			{ID: "c1", Name: "web", Image: "shop/web:1", ImageDigest: dg("sha256:a1"), Runtime: "containerd", Namespace: "default", Started: started},
+			{ID: "c2", Name: "unscanned", Image: "x:1", ImageDigest: dg("sha256:ff"), Runtime: "docker"},
+		}, now)
+		if err != nil || out != (NodeContainersOutcome{Running: 2, Added: 2}) {
+			t.Fatalf("first report: %+v %v", out, err)
+		}
+		if got := list(VulnerabilityFilter{Running: true}); !slices.Equal(got, []string{"CVE-2024-0001"}) {
+			t.Fatalf("running with a bare host's container: %v", got)
+		}
+		if got := list(VulnerabilityFilter{Running: true, Cluster: "prod"}); len(got) != 0 {
+			t.Fatalf("running in cluster prod: %v", got)
+		}
+		d, err := s.GetVulnerability(ctx, "CVE-2024-0001", Page{})
+		if err != nil || len(d.HostContainers) != 1 || len(d.Workloads) != 0 {
+			t.Fatalf("detail: %+v %v", d, err)
+		}
+		hc := d.HostContainers[0]
+		if hc.Node != "bare-1" || hc.Cluster != "" || hc.Name != "web" || hc.ID != "c1" || hc.ImageDigest != dg("sha256:a1") ||
+			hc.Runtime != "containerd" || !hc.LastSeen.Equal(now) || !hc.FirstSeen.Equal(now) || !hc.Started.Equal(started) || hc.ImageID == 0 {
+			t.Fatalf("host container: %+v", hc)
+		}
+		// The next report: c2 ended, c3 (the old image) new, c1 seen again.
+		later := now.Add(time.Minute)
+		out, err = s.ReplaceNodeContainers(ctx, "", "bare-1", []NodeContainer{
+			{ID: "c1", Name: "web", Image: "shop/web:1", ImageDigest: dg("sha256:a1"), Runtime: "containerd"},
+			{ID: "c3", Name: "old", Image: "shop/old:1", ImageDigest: dg("sha256:b1"), Runtime: "containerd"},
+		}, later)
+		if err != nil || out != (NodeContainersOutcome{Running: 2, Added: 1, Ended: 1}) {
+			t.Fatalf("second report: %+v %v", out, err)
+		}
+		cs, err := s.ListNodeContainers(ctx, dg("sha256:a1"), time.Time{})
+		if err != nil || len(cs) != 1 || !cs[0].FirstSeen.Equal(now) || !cs[0].LastSeen.Equal(later) {
+			t.Fatalf("c1 after the second report: %+v %v", cs, err)
+		}
+		if got := list(VulnerabilityFilter{Running: true}); !slices.Equal(got, []string{"CVE-2024-0001", "CVE-2024-0003"}) {
+			t.Fatalf("running after the second report: %v", got)
+		}
+		// Another agent's node of the same name in a cluster is another node.
+		if _, err := s.ReplaceNodeContainers(ctx, "prod", "bare-1", nil, later); err != nil {
+			t.Fatal(err)
+		}
+		if all, _ := s.ListNodeContainers(ctx, "", time.Time{}); len(all) != 2 {
+			t.Fatalf("a cluster node's empty report touched the bare host's: %+v", all)
+		}
+		// Not reported for longer than the TTL: not running.
+		if _, err := s.ReplaceNodeContainers(ctx, "", "bare-1", []NodeContainer{
+			{ID: "c1", ImageDigest: dg("sha256:a1"), Runtime: "containerd"}}, now.Add(-NodeContainerTTL-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if got := list(VulnerabilityFilter{Running: true}); len(got) != 0 {
+			t.Fatalf("running from a stale report: %v", got)
+		}
+		if d, _ := s.GetVulnerability(ctx, "CVE-2024-0001", Page{}); len(d.HostContainers) != 0 {
+			t.Fatalf("stale host containers listed: %+v", d.HostContainers)
+		}
+		if n, err := s.ExpireNodeContainers(ctx, now.Add(-NodeContainerTTL)); err != nil || n != 1 {
+			t.Fatalf("expire: %d %v", n, err)
+		}
+		// Bad values refused, nothing stored.
+		if _, err := s.ReplaceNodeContainers(ctx, "", "bare-1", []NodeContainer{{ID: "ok"}, {ID: "bad\x00"}}, now); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("NUL in an ID: %v", err)
+		}
+		if _, err := s.ReplaceNodeContainers(ctx, "", "", nil, now); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("no node: %v", err)
+		}
+		// Deleting the agent deletes its containers.
+		if _, err := s.ReplaceNodeContainers(ctx, "", "bare-1", []NodeContainer{{ID: "c1", ImageDigest: dg("sha256:a1")}}, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteAgent(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if all, _ := s.ListNodeContainers(ctx, "", time.Time{}); len(all) != 0 {
+			t.Fatalf("after the agent was deleted: %+v", all)
+		}
+	})
+}
+
 func TestMitigations(t *testing.T) {
 	engines(t, func(t *testing.T, s *sqlStore) {
 		ctx := context.Background()

@@ -67,6 +67,7 @@ type Store interface {
 	HostStore
 	AssessmentStore
 	LoadStore
+	NodeContainerStore
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string
@@ -357,7 +358,8 @@ type VulnerabilityFilter struct {
 	ImageID int64
 	// Running keeps vulnerabilities of images that run now (the runtime
 	// vulnerability view): in a container the cluster components report,
-	// in Cluster when it is not empty.
+	// or one a node agent reported within NodeContainerTTL (a bare host's
+	// too), in Cluster when it is not empty.
 	Running bool
 	Cluster string
 	// InUse keeps vulnerabilities whose package a running container
@@ -423,6 +425,10 @@ type VulnerabilityDetail struct {
 	// Workloads are the running workloads using an affected image, as the
 	// cluster components report them (one per workload and container).
 	Workloads []AffectedWorkload
+	// HostContainers are the running containers using an affected image,
+	// as the node agents report them (NodeContainerStore): hosts without
+	// Kubernetes too.
+	HostContainers []NodeContainer
 }
 
 // AffectedPackage is one affected package in one image.

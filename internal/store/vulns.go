@@ -108,14 +108,24 @@ func (s *sqlStore) vulnWhere(f *VulnerabilityFilter, probe bool) (string, []any,
 		conds = append(conds, c+")")
 	}
 	if f.Running {
-		// Driven by the running images' rows: a few hundred images at most.
-		c := `v.id IN (SELECT iv.vuln_id FROM running_containers rc JOIN images i ON i.image_key = 'digest:' || rc.image_digest
-			JOIN image_vulnerabilities iv ON iv.image_id = i.id`
+		// Driven by the running images' rows: a few hundred images at most,
+		// from the cluster components' pods and the node agents' containers
+		// (reported within NodeContainerTTL: bare hosts too).
+		rc, nc := "", ` WHERE nc.image_digest <> '' AND nc.last_seen >= ?`
+		cargs := []any{}
 		if f.Cluster != "" {
-			c += ` WHERE rc.cluster = ?`
-			args = append(args, f.Cluster)
+			rc = ` WHERE rc.cluster = ?`
+			cargs = append(cargs, f.Cluster)
 		}
-		conds = append(conds, c+`)`)
+		cargs = append(cargs, ts(nodeContainerCutoff()))
+		if f.Cluster != "" {
+			nc += ` AND nc.cluster = ?`
+			cargs = append(cargs, f.Cluster)
+		}
+		conds = append(conds, `v.id IN (SELECT iv.vuln_id FROM image_vulnerabilities iv JOIN images i ON iv.image_id = i.id
+			WHERE i.image_key IN (SELECT 'digest:' || rc.image_digest FROM running_containers rc`+rc+`
+				UNION SELECT 'digest:' || nc.image_digest FROM node_containers nc`+nc+`))`)
+		args = append(args, cargs...)
 	}
 	return strings.Join(conds, " AND "), args, nil
 }
@@ -271,7 +281,10 @@ func (s *sqlStore) GetVulnerability(ctx context.Context, id string, affected Pag
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("list affected: %w", err)
 		}
-		d.Workloads, err = readWorkloads(ctx, t, sum.ID)
+		if d.Workloads, err = readWorkloads(ctx, t, sum.ID); err != nil {
+			return err
+		}
+		d.HostContainers, err = readHostContainers(ctx, t, sum.ID)
 		return err
 	})
 	if err != nil {

@@ -17,3 +17,12 @@ func (c *Client) ReportLoads(ctx context.Context, r api.LoadReport) (api.LoadRep
 	_, err := c.call(ctx, http.MethodPost, api.PathAgentLoads, nil, r, &out, true)
 	return out, err
 }
+
+// ReportContainers sends every container running on the agent's node now
+// (PUT /api/v1/agents/containers): the runtime vulnerability view of hosts
+// without Kubernetes.
+func (c *Client) ReportContainers(ctx context.Context, r api.NodeContainersReport) (api.NodeContainersResult, error) {
+	var out api.NodeContainersResult
+	_, err := c.call(ctx, http.MethodPut, api.PathAgentContainers, nil, r, &out, true)
+	return out, err
+}

@@ -266,6 +266,52 @@ func TestInUseE2E(t *testing.T) {
 		t.Errorf("inUse=true lists %v, want %s and not %s", inUse, tarVuln, zlibVuln)
 	}
 
+	// The runtime vulnerability view (issue 11 item 7) of this bare host
+	// (the agent's token belongs to no cluster): the node's containers the
+	// agent reports make their images' vulnerabilities "running", each
+	// container listed with its node, image, digest and last seen; the
+	// image no container runs (C) is not listed.
+	hostContainers := func() []api.HostContainer {
+		v, err := admin.GetVulnerability(ctx, tarVuln)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.HostContainers
+	}
+	waitFor(t, 30*time.Second, "the runtime vulnerability view to list containers A, B and D", func() bool {
+		n := 0
+		for _, h := range hostContainers() {
+			if h.ID == ca.ID || h.ID == cb.ID || h.ID == cdd.ID {
+				n++
+			}
+		}
+		return n == 3
+	})
+	for _, h := range hostContainers() {
+		if h.ImageDigest == c.img.Digest {
+			t.Errorf("image C (never run) listed as running: %+v", h)
+		}
+		if h.ID != ca.ID {
+			continue
+		}
+		if h.Node != cfg.Node || h.Cluster != "" || h.Image != a.img.Ref || h.ImageDigest != a.img.Digest || h.ImageID != a.id ||
+			h.Runtime != "containerd" || time.Since(h.LastSeen) > time.Minute || h.FirstSeen.After(h.LastSeen) {
+			t.Errorf("container A in the runtime view: %+v, want node %s, image %s (%s), seen within a minute", h, cfg.Node, a.img.Ref, a.img.Digest)
+		}
+		t.Logf("runtime view: container %s of %s on bare host %s, last seen %v", h.ID[:12], h.Image, h.Node, h.LastSeen.Format(time.RFC3339))
+	}
+	rp, err := admin.ListVulnerabilities(ctx, url.Values{"running": {"true"}, "limit": {"500"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running []string
+	for _, v := range rp.Vulnerabilities {
+		running = append(running, v.ID)
+	}
+	if !slices.Contains(running, tarVuln) || !slices.Contains(running, zlibVuln) {
+		t.Errorf("running=true lists %v, want %s and %s (images of the bare host's containers)", running, tarVuln, zlibVuln)
+	}
+
 	// B runs tar now: its image is re-marked.
 	startB := time.Now()
 	if out, err := cb.Exec(ctx, "/usr/bin/tar", "--version"); err != nil || !strings.Contains(out, "GNU tar") {
@@ -303,6 +349,14 @@ func TestInUseE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the server to end container B", func() bool { return rec.ended() >= 1 })
+	waitFor(t, 30*time.Second, "the runtime view to drop container B", func() bool {
+		for _, h := range hostContainers() {
+			if h.ID == cb.ID {
+				return false
+			}
+		}
+		return true
+	})
 
 	// The volume, and that only the test's containers were reported.
 	elapsed := time.Since(agentStart)

@@ -99,33 +99,55 @@ func TestHelmAgentDaemonSet(t *testing.T) {
 		// lands, a minimal one renders the agent's templates.
 		os.WriteFile(filepath.Join(chart, "Chart.yaml"), []byte("apiVersion: v2\nname: mamori\nversion: 0.1.0\nappVersion: \"0.1.0\"\n"), 0o644)
 	}
-	out, err := exec.Command(helm, "template", "t", chart, "--namespace", "mamori",
-		"--show-only", "templates/agent-daemonset.yaml", "--set", "agent.dockerSocket=/var/run/docker.sock").CombinedOutput()
-	if err != nil {
-		t.Fatalf("helm template: %v\n%s", err, out)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(out))
-	kinds := map[string]map[string]any{}
-	for {
-		var doc map[string]any
-		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
+	render := func(set ...string) map[string]map[string]any {
+		t.Helper()
+		args := []string{"template", "t", chart, "--namespace", "mamori", "--show-only", "templates/agent-daemonset.yaml"}
+		for _, x := range set {
+			args = append(args, "--set", x)
 		}
-		if doc != nil {
-			kinds[doc["kind"].(string)] = doc
+		out, err := exec.Command(helm, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("helm template %v: %v\n%s", set, err, out)
 		}
+		dec := yaml.NewDecoder(bytes.NewReader(out))
+		kinds := map[string]map[string]any{}
+		for {
+			var doc map[string]any
+			if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if doc != nil {
+				kinds[doc["kind"].(string)] = doc
+			}
+		}
+		if kinds["DaemonSet"] == nil {
+			t.Fatalf("no DaemonSet in:\n%s", out)
+		}
+		return kinds
 	}
+	// mounts returns a rendering's mounts by name: path and whether writable.
+	mounts := func(kinds map[string]map[string]any) map[string]string {
+		out := map[string]string{}
+		c := dig(kinds["DaemonSet"], "spec", "template", "spec", "containers").([]any)[0].(map[string]any)
+		for _, m := range c["volumeMounts"].([]any) {
+			mm := m.(map[string]any)
+			rw := "ro"
+			if mm["readOnly"] != true {
+				rw = "rw"
+			}
+			out[mm["name"].(string)] = mm["mountPath"].(string) + " " + rw
+		}
+		return out
+	}
+	kinds := render("agent.dockerSocket=/var/run/docker.sock")
 	for k := range kinds {
 		if strings.Contains(k, "Role") {
 			t.Errorf("the agent's template binds RBAC (%s): it needs no Kubernetes permission", k)
 		}
 	}
 	ds := kinds["DaemonSet"]
-	if ds == nil {
-		t.Fatalf("no DaemonSet in:\n%s", out)
-	}
 	pod := dig(ds, "spec", "template", "spec").(map[string]any)
 	if pod["hostPID"] != true || pod["hostNetwork"] == true || pod["automountServiceAccountToken"] != false {
 		t.Errorf("pod: hostPID %v hostNetwork %v automount %v", pod["hostPID"], pod["hostNetwork"], pod["automountServiceAccountToken"])
@@ -141,11 +163,36 @@ func TestHelmAgentDaemonSet(t *testing.T) {
 		!slices.Equal(dig(sc, "capabilities", "drop").([]any), []any{"ALL"}) {
 		t.Errorf("securityContext %v", sc)
 	}
-	for _, m := range c["volumeMounts"].([]any) {
-		mm := m.(map[string]any)
-		if mm["name"] != "spool" && mm["readOnly"] != true {
-			t.Errorf("mount %v is writable", mm)
+	// The default host modules (anti-malware, integrity, log inspection):
+	// the host's root and logs read-only; the state directory is the only
+	// writable mount.
+	ms := mounts(kinds)
+	for name, m := range ms {
+		if name != "state" && strings.HasSuffix(m, " rw") {
+			t.Errorf("mount %s (%s) is writable", name, m)
 		}
+	}
+	for name, want := range map[string]string{"state": "/var/lib/mamori/agent rw", "host-root": "/host ro", "host-log": "/var/log ro",
+		"host-journal": "/run/log/journal ro"} {
+		if ms[name] != want {
+			t.Errorf("mount %s: %q, want %q", name, ms[name], want)
+		}
+	}
+	// Every host module off: none of their access.
+	off := mounts(render("agent.hostModules.antimalware=false", "agent.hostModules.integrity=false", "agent.hostModules.loginspect=false"))
+	for _, name := range []string{"host-root", "host-log", "host-journal"} {
+		if _, ok := off[name]; ok {
+			t.Errorf("host modules off: mount %s rendered", name)
+		}
+	}
+	// The firewall: the host network; block-mode anti-malware: the host's root writable.
+	fw := render("agent.hostModules.firewall=true", "agent.hostRootWritable=true")
+	fpod := dig(fw["DaemonSet"], "spec", "template", "spec").(map[string]any)
+	if fpod["hostNetwork"] != true || fpod["dnsPolicy"] != "ClusterFirstWithHostNet" {
+		t.Errorf("firewall on: hostNetwork %v dnsPolicy %v", fpod["hostNetwork"], fpod["dnsPolicy"])
+	}
+	if m := mounts(fw)["host-root"]; m != "/host rw" {
+		t.Errorf("hostRootWritable: host-root %q", m)
 	}
 	if sa := kinds["ServiceAccount"]; sa == nil || sa["automountServiceAccountToken"] != false {
 		t.Errorf("service account %v", sa)

@@ -45,7 +45,8 @@ type ComplianceConfig struct {
 	Enabled *bool `yaml:"enabled"`
 	// HostRoot is the node's root file system as the agent sees it:
 	// settings (sudoers, sshd, users, kubelet) and the host inventory are
-	// read under it.
+	// read under it. Default modules.runtime.hostRoot (/proc/1/root in the
+	// DaemonSet, whose container root is the agent image's), else "/".
 	HostRoot string `yaml:"hostRoot"`
 	// Proc is the node's /proc (the kubelet's command line, socket
 	// owners); default modules.runtime.procRoot. "none" skips them and
@@ -122,6 +123,9 @@ func (a *Agent) postureLoop(ctx context.Context, started []Module) {
 		return
 	}
 	root, every, invEvery := cc.HostRoot, cc.Interval, cc.InventoryInterval
+	if root == "" {
+		root = a.cfg.Modules.Runtime.HostRoot // /proc/1/root in the DaemonSet
+	}
 	if root == "" {
 		root = "/"
 	}

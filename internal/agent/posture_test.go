@@ -127,7 +127,7 @@ func TestPostureLoop(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run := func(t *testing.T, cc ComplianceConfig, wait func(*postureServer) bool) (*postureServer, [][]string) {
+	run := func(t *testing.T, cc ComplianceConfig, wait func(*postureServer) bool, edit ...func(*Config)) (*postureServer, [][]string) {
 		t.Helper()
 		srv := &postureServer{fakeServer: fakeServer{ids: map[string]int{}}}
 		cfg := noRuntime()
@@ -136,6 +136,9 @@ func TestPostureLoop(t *testing.T) {
 		cfg.Spool.Dir = t.TempDir()
 		cfg.Events.File = ""
 		cfg.Compliance = cc
+		for _, f := range edit {
+			f(&cfg)
+		}
 		var mu sync.Mutex
 		var calls [][]string
 		inv := func(_ context.Context, r string, skip, extra []string) (*model.Inventory, error) {
@@ -192,6 +195,16 @@ func TestPostureLoop(t *testing.T) {
 		}
 		if len(calls) != 1 || strings.Join(calls[0], " ") != root+" work /opt/cni/bin" {
 			t.Errorf("inventory calls %v", calls)
+		}
+	})
+	t.Run("root of the runtime module's hostRoot", func(t *testing.T) {
+		// The DaemonSet sets modules.runtime.hostRoot: /proc/1/root (its
+		// container's root is the agent image's).
+		srv, _ := run(t, ComplianceConfig{Proc: "none", Interval: time.Hour},
+			func(s *postureServer) bool { return len(s.sent()) >= 1 },
+			func(c *Config) { c.Modules.Runtime.HostRoot = root })
+		if ps := srv.sent(); len(ps) == 0 || ps[0].Root != root || len(ps[0].Sudoers) != 1 {
+			t.Fatalf("posture not read under the runtime module's hostRoot %s", root)
 		}
 	})
 	t.Run("off", func(t *testing.T) {

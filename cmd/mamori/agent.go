@@ -138,6 +138,7 @@ func runAgent(cmd *cobra.Command, g *globalOptions, o *agentOptions) error {
 	// after the modules: the sync module calls it only once running.
 	rt := &agentRulesets{}
 	deps.Runtime = rt
+	deps.Containers = rt
 	mods, err := host.New(cfg.Modules.Host, deps)
 	if err != nil {
 		return err
@@ -150,8 +151,17 @@ func runAgent(cmd *cobra.Command, g *globalOptions, o *agentOptions) error {
 	return a.Run(cmd.Context())
 }
 
-// agentRulesets hands the host group's runtime rulesets to the agent.
+// agentRulesets hands the host group's runtime rulesets to the agent,
+// and the host modules' container attribution to its runtime module.
 type agentRulesets struct{ a *agent.Agent }
+
+func (r *agentRulesets) ContainerOfPID(pid int) agent.HostAttribution {
+	return r.a.Runtime().ContainerOfPID(pid)
+}
+
+func (r *agentRulesets) ContainerOfPath(path string) agent.HostAttribution {
+	return r.a.Runtime().ContainerOfPath(path)
+}
 
 func (r *agentRulesets) SetHostRulesets(group string, version int, refs []api.RuntimeRulesetRef) {
 	r.a.SetHostRulesets(group, version, refs)

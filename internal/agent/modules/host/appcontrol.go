@@ -85,9 +85,7 @@ func (m *AppControl) start(ctx context.Context, full hostsettings.Config) (func(
 		}
 		enf, err := appcontrol.NewEnforcer(list, mode, appcontrol.WithReport(func(d appcontrol.Decision) {
 			e := d.Event()
-			if e.Container == nil {
-				e.Container = containerOf(m.hub.deps.ProcDir, int(d.PID))
-			}
+			m.hub.attribute(&e, int(d.PID), "")
 			m.emit(e)
 		}), appcontrol.WithScripts(cfg.Scripts), appcontrol.WithLibraries(cfg.Libraries), appcontrol.WithLogger(m.log))
 		if err != nil {

@@ -63,10 +63,24 @@ type Deps struct {
 	Logger *slog.Logger
 	// ProcDir is the host's /proc ("/proc").
 	ProcDir string
+	// Containers names the container of a host event's process or file;
+	// nil (or one that knows none): the container ID of the process's
+	// cgroup only.
+	Containers ContainerResolver
 	// Runtime takes the runtime rulesets of the host group with each
 	// settings version the sync module applies (*agent.Agent implements
 	// it); nil: the group's runtimeRulesets are not used.
 	Runtime RuntimeRulesets
+}
+
+// ContainerResolver attributes a host event's process (by PID) or file (a
+// path under /proc/PID/root or a containerd task's rootfs) to its
+// container with the runtimes' metadata: ID, name, image, digest, labels,
+// pod and namespace (*agent.Runtime implements it: the runtime module's
+// resolver).
+type ContainerResolver interface {
+	ContainerOfPID(pid int) agent.HostAttribution
+	ContainerOfPath(path string) agent.HostAttribution
 }
 
 // RuntimeRulesets is where the host group's runtime ruleset selection goes:
@@ -351,4 +365,34 @@ func mkdirFor(dir string) error {
 		return fmt.Errorf("state directory: %w", err)
 	}
 	return nil
+}
+
+// attribute sets the container a host event concerns: the process's
+// (pid > 0), else the file's (path), through the runtime module's
+// resolver when there is one, else the container ID of the process's
+// cgroup. A container already set is kept.
+func (h *hub) attribute(e *model.Event, pid int, path string) {
+	if e.Container != nil {
+		return
+	}
+	if r := h.deps.Containers; r != nil {
+		var a agent.HostAttribution
+		if pid > 0 {
+			a = r.ContainerOfPID(pid)
+		}
+		if a.Container == nil && path != "" {
+			a = r.ContainerOfPath(path)
+		}
+		if a.Container != nil {
+			e.Container = a.Container
+			if e.Namespace == "" {
+				e.Namespace = a.Namespace
+			}
+			if e.Pod == "" {
+				e.Pod = a.Pod
+			}
+			return
+		}
+	}
+	e.Container = containerOf(h.deps.ProcDir, pid)
 }

@@ -318,3 +318,62 @@ func TestSyncGivesRuntimeRulesets(t *testing.T) {
 		t.Fatalf("from the cache: %q", got)
 	}
 }
+
+// fakeContainers names one container by PID and one by path.
+type fakeContainers struct{}
+
+func (fakeContainers) ContainerOfPID(pid int) agent.HostAttribution {
+	if pid == 42 {
+		return agent.HostAttribution{Container: &model.ContainerRef{ID: "c42", Name: "web", Image: "shop/web:1"}, Namespace: "shop", Pod: "web-1"}
+	}
+	return agent.HostAttribution{}
+}
+
+func (fakeContainers) ContainerOfPath(path string) agent.HostAttribution {
+	if strings.HasPrefix(path, "/proc/7/root/") {
+		return agent.HostAttribution{Container: &model.ContainerRef{ID: "c7", Name: "db", Image: "pg:16"}}
+	}
+	return agent.HostAttribution{}
+}
+
+// TestAttribution: a host event is attributed with the runtime's names
+// (by the process, else by the file's path), keeps a container already
+// set, and without a resolver falls back to the cgroup's container ID.
+func TestAttribution(t *testing.T) {
+	h := &hub{deps: Deps{Containers: fakeContainers{}, ProcDir: t.TempDir()}}
+	e := model.Event{}
+	h.attribute(&e, 42, "/srv/x")
+	if e.Container == nil || e.Container.Name != "web" || e.Container.Image != "shop/web:1" || e.Namespace != "shop" || e.Pod != "web-1" {
+		t.Errorf("by PID: %+v %q %q", e.Container, e.Namespace, e.Pod)
+	}
+	e = model.Event{}
+	h.attribute(&e, 1000, "/proc/7/root/srv/eicar.com")
+	if e.Container == nil || e.Container.ID != "c7" || e.Container.Image != "pg:16" {
+		t.Errorf("by path: %+v", e.Container)
+	}
+	e = model.Event{Container: &model.ContainerRef{ID: "set"}}
+	h.attribute(&e, 42, "")
+	if e.Container.ID != "set" {
+		t.Errorf("a container already set was replaced: %+v", e.Container)
+	}
+	// No resolver: the cgroup's ID.
+	proc := t.TempDir()
+	id := strings.Repeat("ab", 32)
+	if err := os.MkdirAll(filepath.Join(proc, "5"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "5", "cgroup"), []byte("0::/system.slice/docker-"+id+".scope\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h = &hub{deps: Deps{ProcDir: proc}}
+	e = model.Event{}
+	h.attribute(&e, 5, "")
+	if e.Container == nil || e.Container.ID != id || e.Container.Name != "" {
+		t.Errorf("cgroup fallback: %+v", e.Container)
+	}
+	e = model.Event{}
+	h.attribute(&e, 6, "/srv/x")
+	if e.Container != nil {
+		t.Errorf("a host process: %+v", e.Container)
+	}
+}

@@ -174,7 +174,16 @@ func (m *Integrity) fail(err error) {
 func (m *Integrity) changed(_ context.Context, evs []integrity.Event) {
 	for _, e := range evs {
 		m.changes.Add(1)
-		m.emit(e.Model())
+		me := e.Model()
+		// A changed file inside a container (a path under /proc/PID/root
+		// or a containerd task's rootfs) names its container; host files
+		// stay unattributed.
+		if me.File != nil && m.hub.deps.Containers != nil {
+			if a := m.hub.deps.Containers.ContainerOfPath(me.File.Path); a.Container != nil {
+				me.Container, me.Namespace, me.Pod = a.Container, a.Namespace, a.Pod
+			}
+		}
+		m.emit(me)
 	}
 }
 

@@ -153,11 +153,11 @@ func (a *Agent) postureLoop(ctx context.Context, started []Module) {
 			t0 := time.Now()
 			take := a.inventory
 			if take == nil {
-				take = func(ctx context.Context, root string, skip, extra []string) (*model.Inventory, error) {
-					return node.HostInventory(ctx, root, skip, extra, os.TempDir(), a.log)
+				take = func(ctx context.Context, root string, skip, extra []string, tmp string) (*model.Inventory, error) {
+					return node.HostInventory(ctx, root, skip, extra, tmp, a.log)
 				}
 			}
-			i, err := take(ctx, root, cc.InventorySkipDirs, cc.InventoryDirs)
+			i, err := take(ctx, root, cc.InventorySkipDirs, cc.InventoryDirs, a.inventoryTemp())
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -190,6 +190,18 @@ func (a *Agent) postureLoop(ctx context.Context, started []Module) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// inventoryTemp is where the host inventory spills large files: tmp in
+// the agent's state directory (the DaemonSet's root file system, /tmp
+// included, is read-only), else the system's.
+func (a *Agent) inventoryTemp() string {
+	d := filepath.Join(a.cfg.HostStateDir(), "tmp")
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		a.log.Warn("host inventory: no temporary directory in the state directory", "err", err)
+		return os.TempDir()
+	}
+	return d
 }
 
 // moduleStates are the modules that started, with their counters as the

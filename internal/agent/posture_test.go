@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,7 +142,10 @@ func TestPostureLoop(t *testing.T) {
 		}
 		var mu sync.Mutex
 		var calls [][]string
-		inv := func(_ context.Context, r string, skip, extra []string) (*model.Inventory, error) {
+		inv := func(_ context.Context, r string, skip, extra []string, tmp string) (*model.Inventory, error) {
+			if fi, err := os.Stat(tmp); err != nil || !fi.IsDir() || filepath.Dir(tmp) != filepath.Dir(cfg.Spool.Dir) {
+				return nil, fmt.Errorf("temporary directory %q not in the state directory", tmp)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			calls = append(calls, append(append([]string{r}, skip...), extra...))

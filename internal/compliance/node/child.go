@@ -18,8 +18,8 @@ import (
 )
 
 // InventoryFunc takes a node's host inventory (HostInventory's
-// arguments but the temporary directory and the logger).
-type InventoryFunc func(ctx context.Context, root string, skipDirs, extraDirs []string) (*model.Inventory, error)
+// arguments but the logger; tempDir "" is os.TempDir()).
+type InventoryFunc func(ctx context.Context, root string, skipDirs, extraDirs []string, tempDir string) (*model.Inventory, error)
 
 // MaxInventoryJSON bounds the inventory a child process may print (a
 // Debian host's is a few MiB).
@@ -35,7 +35,7 @@ const MaxInventoryJSON = 256 << 20
 // thread, and the walk's goroutines run on any thread, the sensor's
 // readers among them).
 func InventoryInChild(exe string, args ...string) InventoryFunc {
-	return func(ctx context.Context, root string, skipDirs, extraDirs []string) (*model.Inventory, error) {
+	return func(ctx context.Context, root string, skipDirs, extraDirs []string, tempDir string) (*model.Inventory, error) {
 		a := append(append([]string{}, args...), "--root", root)
 		if skipDirs != nil {
 			a = append(a, "--skip-dirs="+strings.Join(skipDirs, ","))
@@ -45,6 +45,9 @@ func InventoryInChild(exe string, args ...string) InventoryFunc {
 		}
 		cmd := exec.CommandContext(ctx, exe, a...)
 		cmd.WaitDelay = 5 * time.Second
+		if tempDir != "" {
+			cmd.Env = append(os.Environ(), "TMPDIR="+tempDir) // where large files spill
+		}
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			return nil, fmt.Errorf("host inventory process: %w", err)

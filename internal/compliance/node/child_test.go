@@ -103,7 +103,7 @@ func TestInventoryInChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(envChild, "inventory")
-	inv, err := InventoryInChild(exe)(context.Background(), root, []string{"proc"}, nil)
+	inv, err := InventoryInChild(exe)(context.Background(), root, []string{"proc"}, nil, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,14 +133,14 @@ func TestInventoryInChild(t *testing.T) {
 
 	for mode, want := range map[string]string{"garbage": "its output", "fail": "no such root"} {
 		t.Setenv(envChild, mode)
-		if _, err := InventoryInChild(exe)(context.Background(), root, nil, nil); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := InventoryInChild(exe)(context.Background(), root, nil, nil, ""); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("child %s: %v, want an error with %q", mode, err, want)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	t.Setenv(envChild, "inventory")
-	if _, err := InventoryInChild(exe)(ctx, root, nil, nil); err == nil {
+	if _, err := InventoryInChild(exe)(ctx, root, nil, nil, ""); err == nil {
 		t.Error("a cancelled walk returned an inventory")
 	}
 }

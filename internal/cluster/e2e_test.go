@@ -20,12 +20,14 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -47,6 +49,7 @@ import (
 	"mamori/internal/api/client"
 	"mamori/internal/model"
 	"mamori/internal/scan"
+	"mamori/internal/sign/signtest"
 	"mamori/internal/testkube"
 )
 
@@ -63,6 +66,9 @@ type e2e struct {
 	reg     string         // the test registry's host:port
 	images  map[string]string
 	built   map[string]v1.Image
+	// signingKey is the public key (PEM) the policy's signatures rule
+	// trusts; the suite signs its trusted/ images with it.
+	signingKey string
 	// running images (imported into the node's containerd): placeholder -> ref
 	clusterID int64
 }
@@ -87,6 +93,8 @@ func TestE2E(t *testing.T) {
 		t.Logf("%s: %s", name, time.Since(t0).Round(100*time.Millisecond))
 	}
 	step("admission matrix", e.matrix)
+	step("signatures verified once, then cached", e.signatures)
+	step("known exploited in log mode", e.kevLog)
 	step("exec into a pod", e.exec)
 	step("continuous compliance", e.compliance)
 	step("failure behaviour", e.failures)
@@ -141,8 +149,9 @@ func setup(t *testing.T, c *testkube.Cluster) *e2e {
 	}
 	e.startRegistry(t)
 	e.buildImages(t, ctx)
+	e.signImages(t, ctx)
 	e.importDB(t, ctx, "v1")
-	e.uploadScans(t, ctx, "clean", "vulnerable", "malware", "secrets")
+	e.uploadScans(t, ctx, "clean", "vulnerable", "malware", "secrets", "kev", "signed", "unsigned", "otherkey", "tampered")
 	e.applyPolicy(t, ctx, "e2e.yaml", "v1")
 	return e
 }
@@ -172,8 +181,9 @@ func (e *e2e) startRegistry(t *testing.T) {
 	e.reg = u.Host
 }
 
-// debianLayer is a Debian 12 package database with curl at version curl.
-func debianLayer(t *testing.T, curl string, extra map[string]string) v1.Layer {
+// debianLayer is a Debian 12 package database with curl at version curl
+// (and more packages: name, version, source, architecture).
+func debianLayer(t *testing.T, curl string, extra map[string]string, more ...[4]string) v1.Layer {
 	t.Helper()
 	pkgs := [][4]string{
 		{"base-files", "12.4+deb12u1", "", "amd64"},
@@ -183,6 +193,7 @@ func debianLayer(t *testing.T, curl string, extra map[string]string) v1.Layer {
 		{"openssl", "3.0.11-1~deb12u1", "", "amd64"},
 		{"zlib1g", "1:1.2.13.dfsg-1", "zlib", "amd64"},
 	}
+	pkgs = append(pkgs, more...)
 	var st strings.Builder
 	for _, p := range pkgs {
 		fmt.Fprintf(&st, "Package: %s\nStatus: install ok installed\nPriority: optional\nSection: libs\nInstalled-Size: 100\n", p[0])
@@ -273,6 +284,13 @@ func (e *e2e) buildImages(t *testing.T, ctx context.Context) {
 		{"IMAGE_PRIVATE_OTHER", "private/other:1", debianLayer(t, fixed, nil), false, true, "private-other"},
 		{"IMAGE_MISSING", "e2e/missing:1", nil, false, false, ""},
 		{"IMAGE_RESTART", "e2e/restart:1", debianLayer(t, fixed, nil), true, true, "restart"},
+		// glibc before the fix of CVE-2023-4911, which CISA lists as known exploited.
+		{"IMAGE_KEV", "e2e/kev:1", debianLayer(t, fixed, nil, [4]string{"libc6", "2.36-9+deb12u1", "glibc", "amd64"}), false, true, "kev"},
+		// Under trusted/, where the policy requires the suite's signature (signImages).
+		{"IMAGE_SIGNED", "trusted/signed:1", debianLayer(t, fixed, nil), false, true, "signed"},
+		{"IMAGE_UNSIGNED", "trusted/unsigned:1", debianLayer(t, fixed, nil), false, true, "unsigned"},
+		{"IMAGE_OTHERKEY", "trusted/other-key:1", debianLayer(t, fixed, nil), false, true, "other-key"},
+		{"IMAGE_TAMPERED", "trusted/tampered:1", debianLayer(t, fixed, nil), false, true, "tampered"},
 	}
 	for _, s := range specs {
 		ref := e.reg + "/" + s.repo
@@ -312,8 +330,70 @@ func (e *e2e) buildImages(t *testing.T, ctx context.Context) {
 	}
 }
 
+// signImages signs the trusted/ images as cosign does, with keys made
+// here: IMAGE_SIGNED with the key the policy trusts, IMAGE_OTHERKEY with
+// another; IMAGE_TAMPERED is signed, then its tag pushed again with other
+// content and the signature copied next to the new digest.
+func (e *e2e) signImages(t *testing.T, ctx context.Context) {
+	t.Helper()
+	key, err := signtest.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := signtest.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.signingKey = key.PublicPEM
+	digestOf := func(ph string) name.Digest {
+		d, err := e.built[ph].Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := name.ParseReference(e.images[ph])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Context().Digest(d.String())
+	}
+	opt := remote.WithContext(ctx)
+	for ph, k := range map[string]*signtest.Key{"IMAGE_SIGNED": key, "IMAGE_OTHERKEY": other, "IMAGE_TAMPERED": key} {
+		if err := k.Sign(digestOf(ph), opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signed := digestOf("IMAGE_TAMPERED")
+	cf, err := e.built["IMAGE_TAMPERED"].ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config.Env = append(cf.Config.Env, "E2E_TAMPERED=1")
+	img, err := mutate.ConfigFile(e.built["IMAGE_TAMPERED"], cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.ParseReference(e.images["IMAGE_TAMPERED"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img, opt); err != nil {
+		t.Fatal(err)
+	}
+	e.built["IMAGE_TAMPERED"] = img
+	sig, err := remote.Image(signed.Context().Tag(strings.Replace(signed.DigestStr(), ":", "-", 1)+".sig"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := digestOf("IMAGE_TAMPERED")
+	if err := remote.Write(now.Context().Tag(strings.Replace(now.DigestStr(), ":", "-", 1)+".sig"), sig, opt); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // importDB builds the server's vulnerability database from testdata/osv/<version>
-// with `mamori db import` and has the server re-match at once.
+// and the small KEV catalogue of testdata/kev with `mamori db import` and
+// has the server re-match at once.
 func (e *e2e) importDB(t *testing.T, ctx context.Context, version string) {
 	t.Helper()
 	dir := e.status["MAMORI_SERVER_DB_DIR"]
@@ -328,7 +408,11 @@ func (e *e2e) importDB(t *testing.T, ctx context.Context, version string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.CommandContext(ctx, e.bin, "--quiet", "--db-dir", dir, "db", "import", src).CombinedOutput()
+	kev, err := filepath.Abs(filepath.Join("testdata", "kev", "known_exploited_vulnerabilities.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(ctx, e.bin, "--quiet", "--db-dir", dir, "db", "import", src, "--kev", kev).CombinedOutput()
 	if err != nil {
 		t.Fatalf("mamori db import %s: %v\n%s", version, err, out)
 	}
@@ -376,13 +460,20 @@ func (e *e2e) uploadScans(t *testing.T, ctx context.Context, which ...string) {
 
 // applyPolicy applies testdata/policies/<file> and assigns it to the
 // cluster; it returns once the component enforces it (the probe rule of
-// version probe denies a pod).
-func (e *e2e) applyPolicy(t *testing.T, ctx context.Context, file, probe string) {
+// version probe denies a pod). REGISTRY and SIGNING_KEY in the file are the
+// test registry and the suite's signing key; edits are more replacements
+// (old, new pairs).
+func (e *e2e) applyPolicy(t *testing.T, ctx context.Context, file, probe string, edits ...string) {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join("testdata", "policies", file))
+	b, err := os.ReadFile(filepath.Join("testdata", "policies", file))
 	if err != nil {
 		t.Fatal(err)
 	}
+	key, err := json.Marshal(e.signingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := []byte(strings.NewReplacer(append([]string{"REGISTRY", e.reg, "SIGNING_KEY", string(key)}, edits...)...).Replace(string(b)))
 	if _, err := e.admin.ApplyPolicy(ctx, file, doc); err != nil {
 		t.Fatalf("apply %s: %v", file, err)
 	}
@@ -493,6 +584,15 @@ func (e *e2e) matrix(t *testing.T) {
 		body := mc.body
 		for ph, ref := range e.images {
 			body = strings.ReplaceAll(body, ph+"\n", ref+"\n")
+		}
+		// Messages name images too (the longest placeholder first:
+		// IMAGE_PRIVATE is the start of IMAGE_PRIVATE_OTHER).
+		phs := slices.Collect(maps.Keys(e.images))
+		sort.Slice(phs, func(i, j int) bool { return len(phs[i]) > len(phs[j]) })
+		for i := range mc.messages {
+			for _, ph := range phs {
+				mc.messages[i] = strings.ReplaceAll(mc.messages[i], ph, e.images[ph])
+			}
 		}
 		warns.Take()
 		t0 := time.Now()
@@ -667,4 +767,91 @@ func (e *e2e) helm(t *testing.T) {
 		}
 		t.Logf("%s: %d objects accepted by the API server (dry run): %v", name, len(objs), kinds)
 	}
+}
+
+// signatures: the component verified each trusted/ image once during the
+// matrix (its log says so, with the registry requests and time), and later
+// requests for the signed image by digest are answered from its cache
+// (no new verification): their latency is measured.
+func (e *e2e) signatures(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ns := e.c.Namespace(t)
+	phs := []string{"IMAGE_SIGNED", "IMAGE_UNSIGNED", "IMAGE_OTHERKEY", "IMAGE_TAMPERED"}
+	verified := func() map[string]int {
+		b, err := os.ReadFile(filepath.Join(e.c.Dir, "logs", "mamori-cluster.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := map[string]int{}
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, ph := range phs {
+				repo := "image=" + strings.TrimSuffix(e.images[ph], ":1")
+				if strings.Contains(line, "msg=\"image signature ") && (strings.Contains(line, repo+":1 ") || strings.Contains(line, repo+"@")) {
+					counts[ph]++
+					t.Logf("component: %s", line)
+				}
+			}
+		}
+		return counts
+	}
+	// Once each, by the matrix.
+	before := verified()
+	for _, ph := range phs {
+		if before[ph] != 1 {
+			t.Errorf("%s verified %d times by the component during the matrix, want once", ph, before[ph])
+		}
+	}
+	d, err := e.built["IMAGE_SIGNED"].Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := strings.TrimSuffix(e.images["IMAGE_SIGNED"], ":1") + "@" + d.String()
+	for i := range 5 {
+		// A new pod template each time: the decision cache does not answer,
+		// the signature cache does.
+		manifest := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: signed-%d}\nspec:\n  securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}\n"+
+			"  containers: [{name: app, image: %q, env: [{name: COUNT, value: '%d'}], securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}}]\n",
+			i, pinned, i)
+		t0 := time.Now()
+		if _, err := e.c.ApplyDryRun(ctx, ns, []byte(manifest)); err != nil {
+			t.Fatalf("signed image by digest, request %d: %v", i, err)
+		}
+		t.Logf("signed image by digest admitted (dry run), request %d: %.1f ms", i+1, float64(time.Since(t0).Microseconds())/1000)
+	}
+	if after := verified(); after["IMAGE_SIGNED"] != before["IMAGE_SIGNED"] {
+		t.Errorf("the signed image was verified again (%d times in all): not from the cache", after["IMAGE_SIGNED"])
+	}
+}
+
+// kevLog: the known-exploited image, denied by the block rule in the
+// matrix, is admitted (with a warning naming the rule and the CVE) once the
+// rule is in log mode.
+func (e *e2e) kevLog(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e.applyPolicy(t, ctx, "e2e.yaml", "kevlog", "name: known-exploited\n    description: no vulnerability CISA lists as known exploited\n    action: block",
+		"name: known-exploited\n    description: no vulnerability CISA lists as known exploited\n    action: log", `== "v1"`, `== "kevlog"`)
+	defer e.applyPolicy(t, ctx, "e2e.yaml", "v1")
+	b, err := os.ReadFile(filepath.Join("testdata", "e2e", "kev-block.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := strings.ReplaceAll(string(b), "IMAGE_KEV\n", e.images["IMAGE_KEV"]+"\n")
+	rc, warns, err := e.c.Recording()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := e.c.Namespace(t)
+	warns.Take()
+	if _, err := rc.Apply(ctx, ns, []byte(manifest)); err != nil {
+		t.Fatalf("known-exploited image with the rule in log mode: %v", err)
+	}
+	text := strings.Join(warns.Take(), "\n")
+	for _, m := range []string{`policy "e2e" rule "known-exploited": vulnerabilities`, "(known exploited)", "DEBIAN-CVE-2023-4911"} {
+		if !strings.Contains(text, m) {
+			t.Errorf("%q not in the warnings:\n%s", m, text)
+		}
+	}
+	t.Logf("admitted with warnings:\n%s", text)
 }

@@ -257,6 +257,12 @@ func (s *signatures) verify(ref string, req policy.SignatureRequirement, r sigRe
 	case <-ctx.Done():
 		return sigOutcome{incomplete: true, key: "error", check: policy.SignatureCheck{Reason: "not verified: " + ctx.Err().Error()}}
 	}
+	if _, err := name.ParseReference(ref); err != nil {
+		// Not a passing fault: a reference no registry client reads is
+		// refused, never left to onScanFailure.
+		s.stats.SignatureRefused.Add(1)
+		return sigOutcome{key: "invalid", check: policy.SignatureCheck{Reason: "not a valid image reference: " + err.Error()}}
+	}
 	t0 := time.Now()
 	v, err := s.verifier(ctx, ref, &req, r)
 	if err != nil {

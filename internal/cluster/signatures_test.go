@@ -210,6 +210,9 @@ func TestWebhookSignatures(t *testing.T) {
 		{"tampered after signing", tampered, false, false, []string{`rule "signed-only"`, `image "` + tampered + `"`, "signed payload is for " + tamperedD.DigestStr()}},
 		{"private with the pull secret", private, true, true, nil},
 		{"not covered", uncovered, false, true, nil},
+		// Covered (the policy's globs match case-insensitively), but no
+		// registry client reads it: refused, not left to onScanFailure.
+		{"invalid reference", reg.host + "/trusted/Signed:1", false, false, []string{`rule "signed-only"`, "not a valid image reference"}},
 	}
 	ctx := context.Background()
 	for _, c := range cases {
@@ -240,7 +243,7 @@ func TestWebhookSignatures(t *testing.T) {
 	}
 	st := d.stats
 	// The digest reference was answered from the tag's verification.
-	if st.Verifications.Load() != 5 || st.SignatureRefused.Load() != 3 || st.SignatureErrors.Load() != 0 {
+	if st.Verifications.Load() != 5 || st.SignatureRefused.Load() != 4 || st.SignatureErrors.Load() != 0 {
 		t.Errorf("verifications %d, refused %d, errors %d", st.Verifications.Load(), st.SignatureRefused.Load(), st.SignatureErrors.Load())
 	}
 	t.Logf("%d verifications, %d registry requests, %v each on average", st.Verifications.Load(), st.SignatureRoundTrips.Load(),

@@ -40,7 +40,18 @@ log "building mamori and the harness"
 AGENT_PID=""
 start_agent() { # hooks
 	rm -rf "$B/spool"
-	printf 'modules:\n  runtime:\n    syscallHooks: %s\n' "$1" >"$B/agent-$1.yaml"
+	# the runtime module alone: the host modules and the compliance posture
+	# (on by default) would add their own scans to what is measured
+	cat >"$B/agent-$1.yaml" <<-EOF
+		modules:
+		  runtime: {syscallHooks: $1}
+		  antimalware: {enabled: false}
+		  integrity: {enabled: false}
+		  loginspect: {enabled: false}
+		  appcontrol: {enabled: false}
+		  firewall: {enabled: false}
+		compliance: {enabled: false}
+	EOF
 	"$B/mamori" agent --quiet --config "$B/agent-$1.yaml" --sensor ebpf --events-file /dev/null --spool-dir "$B/spool" \
 		--stats-listen "127.0.0.1:$PORT" 2>"$B/agent.log" &
 	AGENT_PID=$!

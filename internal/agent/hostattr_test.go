@@ -13,8 +13,10 @@ import (
 // oneContainer is a container runtime with one running container.
 type oneContainer struct{ info container.Info }
 
-func (s oneContainer) Name() string                     { return "docker" }
-func (s oneContainer) Owns(ref container.CgroupRef) bool { return ref.Runtime == container.RuntimeDocker }
+func (s oneContainer) Name() string { return "docker" }
+func (s oneContainer) Owns(ref container.CgroupRef) bool {
+	return ref.Runtime == container.RuntimeDocker
+}
 func (s oneContainer) List(context.Context) ([]container.Info, error) {
 	return []container.Info{s.info}, nil
 }

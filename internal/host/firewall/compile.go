@@ -50,6 +50,7 @@ func compile(rs Ruleset, rules []parsedRule) []chainPlan {
 		}
 	}
 	for _, r := range rules {
+		r.logGroup = rs.LogGroup
 		c := &in
 		if r.dir == Out {
 			c = &out
@@ -135,7 +136,14 @@ func ruleExprs(r parsedRule, fam byte, src, dst netip.Prefix, sp, dp portRange) 
 	}
 	e = append(e, &expr.Counter{})
 	if r.log {
-		e = append(e, &expr.Log{Key: 1 << unix.NFTA_LOG_PREFIX, Data: []byte("mamori " + r.name + ": ")})
+		l := &expr.Log{Key: 1 << unix.NFTA_LOG_PREFIX, Data: []byte(LogPrefix + r.name + ": ")}
+		if r.logGroup != 0 {
+			// To the NFLOG group the agent reads (ListenLog), instead of
+			// the kernel log.
+			l.Key |= 1 << unix.NFTA_LOG_GROUP
+			l.Group = r.logGroup
+		}
+		e = append(e, l)
 	}
 	switch r.action {
 	case Accept:

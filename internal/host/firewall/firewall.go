@@ -84,6 +84,10 @@ type Ruleset struct {
 	// services talk over it); rules can still drop loopback traffic
 	// explicitly, since the allowance comes after them.
 	BlockLoopback bool `json:"blockLoopback,omitempty"`
+	// LogGroup sends the packets of logging rules (Log) to this NFLOG
+	// group, where ListenLog reads them, instead of the kernel log; 0:
+	// the kernel log (prefix "mamori <rule>: ").
+	LogGroup uint16 `json:"logGroup,omitempty"`
 	// Rules are evaluated in order; the first whose match is complete and
 	// whose action is a verdict decides.
 	Rules []Rule `json:"rules,omitempty"`

@@ -53,6 +53,7 @@ type portRange struct{ lo, hi uint16 }
 
 // parsedRule is a validated Rule in the form the compiler uses.
 type parsedRule struct {
+	logGroup  uint16 // Ruleset.LogGroup
 	name      string
 	dir       Direction
 	action    Action

@@ -195,9 +195,17 @@ func TestCompile(t *testing.T) {
 	if rej == nil || rej.Type != unix.NFT_REJECT_TCP_RST {
 		t.Errorf("tcp reject: %+v", rej)
 	}
-	if log == nil || string(log.Data) != "mamori web: " {
-		t.Errorf("log: %+v", log)
+	if log == nil || string(log.Data) != "mamori web: " || log.Key&(1<<unix.NFTA_LOG_GROUP) != 0 {
+		t.Errorf("log (kernel log, no group): %+v", log)
 	}
+	// With a LogGroup the log statement sends to that NFLOG group.
+	rs.LogGroup = 2704
+	for _, e := range compile(rs, rules)[2].rules[2].exprs {
+		if x, ok := e.(*expr.Log); ok && (x.Group != 2704 || x.Key&(1<<unix.NFTA_LOG_GROUP) == 0 || string(x.Data) != "mamori web: ") {
+			t.Errorf("log with group: %+v", x)
+		}
+	}
+	rs.LogGroup = 0
 	if ranges != 2 {
 		t.Errorf("port range compiled to %d comparisons", ranges)
 	}

@@ -2,10 +2,13 @@
 // (the runtime rules of internal/runtime/rules and the log rules of
 // internal/host/loginspect/rules): the file envelope with its size limit
 // and syntax errors, mappings whose unknown and repeated keys are errors,
-// the typed scalars and lists, and the lists and macros every rule file
-// may define. Each problem is collected with its file, line and column,
-// not only the first; the rule kinds add their own sections (rules,
-// rulesets, disabled ...) through the same Reader.
+// the typed scalars and lists, the lists and macros every rule file may
+// define, and the header every rule has (id, title, description,
+// severity, ATT&CK tactic and technique, tags). Each problem is collected
+// with its file, line and column, not only the first; the rule kinds add
+// their own sections (rulesets, disabled ...) and rule fields through the
+// same Reader. Template splits their output templates and Bit and its
+// kin handle the bit sets (event kinds, record sources) a rule applies to.
 package ruledoc
 
 import (
@@ -63,12 +66,14 @@ type Reader struct {
 	listOrder  []string
 	macros     []cel.Macro
 	macroNames map[string]Pos
+	ruleIDs    map[string]Pos // rules read by Rule
+	nrules     int
 }
 
 // NewReader returns a Reader whose errors wrap invalid (the rule kind's
 // ErrInvalid, for errors.Is).
 func NewReader(invalid error) *Reader {
-	return &Reader{invalid: invalid, lists: map[string]*rawList{}, macroNames: map[string]Pos{}}
+	return &Reader{invalid: invalid, lists: map[string]*rawList{}, macroNames: map[string]Pos{}, ruleIDs: map[string]Pos{}}
 }
 
 // Errorf records an error at p.

@@ -8,6 +8,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 
 	"mamori/internal/cel"
+	"mamori/internal/cel/ruledoc"
 	"mamori/internal/runtime/event"
 )
 
@@ -53,30 +54,11 @@ const (
 // kindSet is a set of event kinds, bit i for event.Kinds[i].
 type kindSet uint64
 
-func kindBit(k event.Kind) kindSet {
-	for i, known := range event.Kinds {
-		if known == k {
-			return 1 << i
-		}
-	}
-	return 0
-}
+func kindBit(k event.Kind) kindSet { return ruledoc.Bit[kindSet](event.Kinds, k) }
 
-func kindsOf(ks ...event.Kind) kindSet {
-	var s kindSet
-	for _, k := range ks {
-		s |= kindBit(k)
-	}
-	return s
-}
+func kindsOf(ks ...event.Kind) kindSet { return ruledoc.BitsOf[kindSet](event.Kinds, ks...) }
 
-var allKinds = func() kindSet {
-	var s kindSet
-	for i := range event.Kinds {
-		s |= 1 << i
-	}
-	return s
-}()
+var allKinds = ruledoc.AllBits[kindSet](event.Kinds)
 
 // field is one variable rules read.
 type field struct {

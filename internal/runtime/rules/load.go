@@ -32,9 +32,6 @@ const (
 	RuleCostLimit uint64 = 50_000
 )
 
-// maxRules bounds the rules of one load.
-const maxRules = 10_000
-
 // ErrInvalid classifies rule-file errors that are not CEL errors (schema, IDs, references).
 var ErrInvalid = errors.New("rules: invalid rule file")
 
@@ -63,7 +60,7 @@ func (c *Catalog) Env() *cel.Env { return c.env }
 // and rules may use lists and macros of any file. Every problem found is returned (a cel.Errors
 // of positioned errors), not only the first.
 func Load(srcs ...Source) (*Catalog, error) {
-	l := &loader{Reader: ruledoc.NewReader(ErrInvalid), ids: map[string]Pos{}}
+	l := &loader{Reader: ruledoc.NewReader(ErrInvalid)}
 	for _, src := range srcs {
 		l.file(src)
 	}
@@ -121,15 +118,7 @@ func Load(srcs ...Source) (*Catalog, error) {
 	return cat, nil
 }
 
-func kindNames(s kindSet) []string {
-	var out []string
-	for i, k := range event.Kinds {
-		if s&(1<<i) != 0 {
-			out = append(out, string(k))
-		}
-	}
-	return out
-}
+func kindNames(s kindSet) []string { return ruledoc.Names(event.Kinds, s) }
 
 type rawRule struct {
 	rule      *Rule
@@ -141,9 +130,7 @@ type rawRule struct {
 type loader struct {
 	*ruledoc.Reader // errors, lists and macros
 	rules           []rawRule
-	ids             map[string]Pos
 	rulesets        []*Ruleset
-	nrules          int
 }
 
 func (l *loader) file(src Source) {
@@ -161,103 +148,34 @@ func (l *loader) file(src Source) {
 }
 
 func (l *loader) rule(f ruledoc.File, n *yaml.Node) {
-	r := &Rule{Pos: f.Pos(n)}
-	var cond, output *yaml.Node
-	var kindsNode, sevNode, tacticNode, techNode, actionNode *yaml.Node
-	l.nrules++
-	if l.nrules > maxRules {
-		if l.nrules == maxRules+1 {
-			l.Errorf(f.Pos(n), "more than %d rules", maxRules)
-		}
-		return
-	}
-	nerr := l.NumErrors()
-	label := "rule"
-	if id := ruledoc.LookupScalar(n, "id"); id != "" {
-		label = fmt.Sprintf("rule %q", id)
-	}
-	l.Fields(f, n, label, map[string]func(*yaml.Node){
-		"id":          func(v *yaml.Node) { r.ID, _ = l.Scalar(f, v, label+": id") },
-		"title":       func(v *yaml.Node) { r.Title, _ = l.Scalar(f, v, label+": title") },
-		"description": func(v *yaml.Node) { r.Description, _ = l.Scalar(f, v, label+": description") },
-		"severity":    func(v *yaml.Node) { sevNode = v },
-		"tactic":      func(v *yaml.Node) { tacticNode = v },
-		"technique":   func(v *yaml.Node) { techNode = v },
-		"kinds":       func(v *yaml.Node) { kindsNode = v },
-		"condition":   func(v *yaml.Node) { cond = v },
-		"output":      func(v *yaml.Node) { output = v },
-		"tags":        func(v *yaml.Node) { r.Tags = l.Strings(f, v, label+": tags") },
-		"action":      func(v *yaml.Node) { actionNode = v },
+	var cond, output, kindsNode, actionNode *yaml.Node
+	h := l.Rule(f, n, map[string]func(*yaml.Node){
+		"kinds":     func(v *yaml.Node) { kindsNode = v },
+		"condition": func(v *yaml.Node) { cond = v },
+		"output":    func(v *yaml.Node) { output = v },
+		"action":    func(v *yaml.Node) { actionNode = v },
 	})
-	switch {
-	case r.ID == "":
-		l.Errorf(r.Pos, "rule: id is required")
-		return
-	case !ruleIDRE.MatchString(r.ID):
-		l.Errorf(r.Pos, "%s: an id is lower-case letters, digits, '.', '_' and '-' (at most 64)", label)
+	if h == nil {
 		return
 	}
-	if at, dup := l.ids[r.ID]; dup {
-		l.Errorf(r.Pos, "%s: already defined at %s", label, at)
-		return
-	}
-	l.ids[r.ID] = r.Pos
-	ok := l.NumErrors() == nerr
-	need := func(present bool, field string) {
-		if !present {
-			l.Errorf(r.Pos, "%s: %s is required", label, field)
-			ok = false
-		}
-	}
-	need(r.Title != "", "title")
-	need(sevNode != nil, "severity")
-	need(tacticNode != nil, "tactic")
-	need(techNode != nil, "technique")
-	need(kindsNode != nil, "kinds")
-	need(cond != nil, "condition")
-	if sevNode != nil {
-		if s, isStr := l.Scalar(f, sevNode, label+": severity"); isStr {
-			sev, err := parseSeverity(s)
-			if err != nil {
-				l.Errorf(f.Pos(sevNode), "%s: %v", label, err)
-				ok = false
-			}
-			r.Severity = sev
-		}
-	}
-	if tacticNode != nil {
-		if s, isStr := l.Scalar(f, tacticNode, label+": tactic"); isStr {
-			if _, known := Tactics()[s]; !known {
-				l.Errorf(f.Pos(tacticNode), "%s: tactic %q is not an ATT&CK tactic ID (TA0001-TA0011, TA0040, TA0042, TA0043)", label, s)
-				ok = false
-			}
-			r.Tactic = s
-		}
-	}
-	if techNode != nil {
-		if s, isStr := l.Scalar(f, techNode, label+": technique"); isStr {
-			if !techniqueRE.MatchString(s) {
-				l.Errorf(f.Pos(techNode), "%s: technique %q is not an ATT&CK technique ID (T1234 or T1234.567)", label, s)
-				ok = false
-			}
-			r.Technique = s
-		}
-	}
+	label := h.Label
+	l.CheckHeader(f, h, ruledoc.AttackRequired)
+	l.Need(h, kindsNode != nil, "kinds")
+	l.Need(h, cond != nil, "condition")
+	r := &Rule{ID: h.ID, Title: h.Title, Description: h.Description, Severity: h.Severity,
+		Tactic: h.Tactic, Technique: h.Technique, Tags: h.Tags, Pos: h.Pos}
 	if kindsNode != nil {
 		if kindsNode.Kind != yaml.SequenceNode || len(kindsNode.Content) == 0 {
 			l.Errorf(f.Pos(kindsNode), "%s: kinds: want a non-empty list of event kinds", label)
-			ok = false
 		} else {
 			for _, kn := range kindsNode.Content {
 				k, err := event.ParseKind(kn.Value)
 				if err != nil || kn.Kind != yaml.ScalarNode || k != event.Kind(kn.Value) {
 					l.Errorf(f.Pos(kn), "%s: unknown event kind %q", label, kn.Value)
-					ok = false
 					continue
 				}
 				if r.kinds&kindBit(k) != 0 {
 					l.Errorf(f.Pos(kn), "%s: event kind %q listed twice", label, kn.Value)
-					ok = false
 					continue
 				}
 				r.kinds |= kindBit(k)
@@ -271,7 +189,6 @@ func (l *loader) rule(f ruledoc.File, n *yaml.Node) {
 			a, err := parseAction(s)
 			if err != nil {
 				l.Errorf(f.Pos(actionNode), "%s: %v", label, err)
-				ok = false
 			}
 			r.Action = a
 		}
@@ -282,8 +199,6 @@ func (l *loader) rule(f ruledoc.File, n *yaml.Node) {
 			r.Condition = s
 			rr.cond = f.Source(cond)
 			rr.condPos = f.Pos(cond)
-		} else {
-			ok = false
 		}
 	}
 	if output != nil {
@@ -292,7 +207,7 @@ func (l *loader) rule(f ruledoc.File, n *yaml.Node) {
 			rr.outputPos = f.Pos(output)
 		}
 	}
-	if ok {
+	if l.Clean(h) {
 		l.rules = append(l.rules, rr)
 	}
 }

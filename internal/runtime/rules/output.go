@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 
+	"mamori/internal/cel/ruledoc"
 	"mamori/internal/runtime/event"
 )
 
@@ -26,46 +26,16 @@ const outputValueLimit = 512
 // parseOutput reads a template: {field} is replaced by the field's value, {{ and }} are literal
 // braces. Fields must exist and be set for every kind of the rule.
 func parseOutput(tmpl string, byName map[string]*field, kinds kindSet) ([]outputPart, error) {
-	var parts []outputPart
-	var lit strings.Builder
-	for i := 0; i < len(tmpl); i++ {
-		c := tmpl[i]
-		switch {
-		case c == '{' && i+1 < len(tmpl) && tmpl[i+1] == '{':
-			lit.WriteByte('{')
-			i++
-		case c == '}' && i+1 < len(tmpl) && tmpl[i+1] == '}':
-			lit.WriteByte('}')
-			i++
-		case c == '}':
-			return nil, errors.New(`unmatched "}" (write "}}" for a brace)`)
-		case c == '{':
-			end := strings.IndexByte(tmpl[i:], '}')
-			if end < 0 {
-				return nil, errors.New(`unclosed "{"`)
-			}
-			name := strings.TrimSpace(tmpl[i+1 : i+end])
-			f, ok := byName[name]
-			if !ok {
-				return nil, fmt.Errorf("unknown field {%s}", name)
-			}
-			if f.kinds&kinds != kinds {
-				return nil, fmt.Errorf("{%s} is not set for %s events", name, strings.Join(kindNames(kinds&^f.kinds), ", "))
-			}
-			if lit.Len() > 0 {
-				parts = append(parts, outputPart{lit: lit.String()})
-				lit.Reset()
-			}
-			parts = append(parts, outputPart{get: f.get})
-			i += end
-		default:
-			lit.WriteByte(c)
+	return ruledoc.Template(tmpl, func(lit string) outputPart { return outputPart{lit: lit} }, func(name string) (outputPart, error) {
+		f, ok := byName[name]
+		if !ok {
+			return outputPart{}, fmt.Errorf("unknown field {%s}", name)
 		}
-	}
-	if lit.Len() > 0 {
-		parts = append(parts, outputPart{lit: lit.String()})
-	}
-	return parts, nil
+		if f.kinds&kinds != kinds {
+			return outputPart{}, fmt.Errorf("{%s} is not set for %s events", name, strings.Join(kindNames(kinds&^f.kinds), ", "))
+		}
+		return outputPart{get: f.get}, nil
+	})
 }
 
 func renderOutput(parts []outputPart, in *Input) string {

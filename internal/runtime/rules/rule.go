@@ -12,7 +12,6 @@ package rules
 
 import (
 	"fmt"
-	"regexp"
 
 	"mamori/internal/cel"
 	"mamori/internal/cel/ruledoc"
@@ -52,29 +51,7 @@ type Rule struct {
 func (r *Rule) Program() *cel.Program { return r.prg }
 
 // Tactics are the ATT&CK tactics (enterprise matrix, which contains the containers matrix), by ID.
-func Tactics() map[string]string {
-	return map[string]string{
-		"TA0001": "Initial Access",
-		"TA0002": "Execution",
-		"TA0003": "Persistence",
-		"TA0004": "Privilege Escalation",
-		"TA0005": "Defense Evasion",
-		"TA0006": "Credential Access",
-		"TA0007": "Discovery",
-		"TA0008": "Lateral Movement",
-		"TA0009": "Collection",
-		"TA0010": "Exfiltration",
-		"TA0011": "Command and Control",
-		"TA0040": "Impact",
-		"TA0042": "Resource Development",
-		"TA0043": "Reconnaissance",
-	}
-}
-
-var (
-	techniqueRE = regexp.MustCompile(`^T[0-9]{4}(\.[0-9]{3})?$`)
-	ruleIDRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-)
+func Tactics() map[string]string { return ruledoc.Tactics() }
 
 // actions a rule or ruleset may name.
 func parseAction(s string) (model.Action, error) {
@@ -96,12 +73,4 @@ func actionRank(a model.Action) int {
 		return 1
 	}
 	return 0
-}
-
-func parseSeverity(s string) (model.Severity, error) {
-	sev, err := model.ParseSeverity(s)
-	if err != nil || sev == model.SeverityUnknown {
-		return 0, fmt.Errorf("unknown severity %q (want critical, high, medium, low or negligible)", s)
-	}
-	return sev, nil
 }

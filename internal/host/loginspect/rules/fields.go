@@ -8,36 +8,20 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 
 	"mamori/internal/cel"
+	"mamori/internal/cel/ruledoc"
 	"mamori/internal/host/loginspect/decode"
 )
 
 // sourceSet is a set of record sources, bit i for decode.Sources[i].
 type sourceSet uint32
 
-func sourceBit(s decode.Source) sourceSet {
-	for i, known := range decode.Sources {
-		if known == s {
-			return 1 << i
-		}
-	}
-	return 0
-}
+func sourceBit(s decode.Source) sourceSet { return ruledoc.Bit[sourceSet](decode.Sources, s) }
 
 func sourcesOf(ss ...decode.Source) sourceSet {
-	var set sourceSet
-	for _, s := range ss {
-		set |= sourceBit(s)
-	}
-	return set
+	return ruledoc.BitsOf[sourceSet](decode.Sources, ss...)
 }
 
-var allSources = func() sourceSet {
-	var s sourceSet
-	for i := range decode.Sources {
-		s |= 1 << i
-	}
-	return s
-}()
+var allSources = ruledoc.AllBits[sourceSet](decode.Sources)
 
 // Sources whose records carry the syslog-style framing and the program decoders' fields.
 var textSources = sourcesOf(decode.SourceSyslog, decode.SourceJournal, decode.SourceAuditd)
@@ -195,27 +179,14 @@ type FieldDoc struct {
 func Fields() []FieldDoc {
 	var out []FieldDoc
 	for _, f := range fields() {
-		var srcs []decode.Source
-		for i, s := range decode.Sources {
-			if f.sources&(1<<i) != 0 {
-				srcs = append(srcs, s)
-			}
-		}
+		srcs := ruledoc.Members(decode.Sources, f.sources)
 		out = append(out, FieldDoc{Name: f.name, Type: f.typ.String(), Doc: f.doc, Sources: srcs})
 	}
 	return out
 }
 
 // sourceNames lists the names of a set, in decode.Sources order.
-func sourceNames(s sourceSet) []string {
-	var out []string
-	for i, src := range decode.Sources {
-		if s&(1<<i) != 0 {
-			out = append(out, string(src))
-		}
-	}
-	return out
-}
+func sourceNames(s sourceSet) []string { return ruledoc.Names(decode.Sources, s) }
 
 // knownTypes is every event type the decoders set (auditd types are open-ended: auditd_*).
 func knownTypes() map[string]bool {

@@ -31,9 +31,6 @@ const (
 	RuleCostLimit uint64 = 100_000
 )
 
-// maxRules bounds the rules of one load.
-const maxRules = 10_000
-
 // ErrInvalid classifies rule-file errors that are not CEL errors (schema, IDs, references).
 var ErrInvalid = errors.New("loginspect rules: invalid rule file")
 
@@ -62,7 +59,7 @@ func (c *Catalog) Env() *cel.Env { return c.env }
 // rules may use lists and macros of any file, and `disabled:` switches off rules of any file.
 // Every problem found is returned (a cel.Errors of positioned errors), not only the first.
 func Load(srcs ...Source) (*Catalog, error) {
-	l := &loader{Reader: ruledoc.NewReader(ErrInvalid), ids: map[string]Pos{}, known: knownTypes()}
+	l := &loader{Reader: ruledoc.NewReader(ErrInvalid), known: knownTypes()}
 	for _, src := range srcs {
 		l.file(src)
 	}
@@ -82,7 +79,7 @@ func Load(srcs ...Source) (*Catalog, error) {
 	}
 	disabled := map[string]bool{}
 	for _, d := range l.disabled {
-		if _, ok := l.ids[d.id]; !ok {
+		if !l.HasRule(d.id) {
 			l.Errorf(d.pos, "disabled: unknown rule %q", d.id)
 			continue
 		}
@@ -187,9 +184,7 @@ type disabledRef struct {
 type loader struct {
 	*ruledoc.Reader // errors, lists and macros
 	rules           []rawRule
-	ids             map[string]Pos
 	disabled        []disabledRef
-	nrules          int
 	known           map[string]bool
 }
 
@@ -218,106 +213,36 @@ func (l *loader) file(src Source) {
 }
 
 func (l *loader) rule(f ruledoc.File, n *yaml.Node) {
-	r := &Rule{Pos: f.Pos(n), distIdx: -1}
-	var cond, output, sevNode, tacticNode, techNode, srcNode, evNode, thNode *yaml.Node
-	l.nrules++
-	if l.nrules > maxRules {
-		if l.nrules == maxRules+1 {
-			l.Errorf(f.Pos(n), "more than %d rules", maxRules)
-		}
-		return
-	}
-	nerr := l.NumErrors()
-	label := "rule"
-	if id := ruledoc.LookupScalar(n, "id"); id != "" {
-		label = fmt.Sprintf("rule %q", id)
-	}
-	l.Fields(f, n, label, map[string]func(*yaml.Node){
-		"id":          func(v *yaml.Node) { r.ID, _ = l.Scalar(f, v, label+": id") },
-		"title":       func(v *yaml.Node) { r.Title, _ = l.Scalar(f, v, label+": title") },
-		"description": func(v *yaml.Node) { r.Description, _ = l.Scalar(f, v, label+": description") },
-		"severity":    func(v *yaml.Node) { sevNode = v },
-		"tactic":      func(v *yaml.Node) { tacticNode = v },
-		"technique":   func(v *yaml.Node) { techNode = v },
-		"sources":     func(v *yaml.Node) { srcNode = v },
-		"events":      func(v *yaml.Node) { evNode = v },
-		"condition":   func(v *yaml.Node) { cond = v },
-		"threshold":   func(v *yaml.Node) { thNode = v },
-		"output":      func(v *yaml.Node) { output = v },
-		"tags":        func(v *yaml.Node) { r.Tags = l.Strings(f, v, label+": tags") },
+	var cond, output, srcNode, evNode, thNode *yaml.Node
+	h := l.Rule(f, n, map[string]func(*yaml.Node){
+		"sources":   func(v *yaml.Node) { srcNode = v },
+		"events":    func(v *yaml.Node) { evNode = v },
+		"condition": func(v *yaml.Node) { cond = v },
+		"threshold": func(v *yaml.Node) { thNode = v },
+		"output":    func(v *yaml.Node) { output = v },
 	})
-	switch {
-	case r.ID == "":
-		l.Errorf(r.Pos, "rule: id is required")
-		return
-	case !ruleIDRE.MatchString(r.ID):
-		l.Errorf(r.Pos, "%s: an id is lower-case letters, digits, '.', '_' and '-' (at most 64)", label)
+	if h == nil {
 		return
 	}
-	if at, dup := l.ids[r.ID]; dup {
-		l.Errorf(r.Pos, "%s: already defined at %s", label, at)
-		return
-	}
-	l.ids[r.ID] = r.Pos
-	ok := l.NumErrors() == nerr
-	need := func(present bool, field string) {
-		if !present {
-			l.Errorf(r.Pos, "%s: %s is required", label, field)
-			ok = false
-		}
-	}
-	need(r.Title != "", "title")
-	need(sevNode != nil, "severity")
-	need(cond != nil, "condition")
-	if sevNode != nil {
-		if s, isStr := l.Scalar(f, sevNode, label+": severity"); isStr {
-			sev, err := parseSeverity(s)
-			if err != nil {
-				l.Errorf(f.Pos(sevNode), "%s: %v", label, err)
-				ok = false
-			}
-			r.Severity = sev
-		}
-	}
-	if tacticNode != nil {
-		if s, isStr := l.Scalar(f, tacticNode, label+": tactic"); isStr {
-			if _, known := tactics[s]; !known {
-				l.Errorf(f.Pos(tacticNode), "%s: tactic %q is not an ATT&CK tactic ID (TA0001-TA0011, TA0040, TA0042, TA0043)", label, s)
-				ok = false
-			}
-			r.Tactic = s
-		}
-	}
-	if techNode != nil {
-		if s, isStr := l.Scalar(f, techNode, label+": technique"); isStr {
-			if !techniqueRE.MatchString(s) {
-				l.Errorf(f.Pos(techNode), "%s: technique %q is not an ATT&CK technique ID (T1234 or T1234.567)", label, s)
-				ok = false
-			}
-			if tacticNode == nil {
-				l.Errorf(f.Pos(techNode), "%s: a technique needs its tactic", label)
-				ok = false
-			}
-			r.Technique = s
-		}
-	}
+	label := h.Label
+	l.CheckHeader(f, h, ruledoc.AttackOptional)
+	l.Need(h, cond != nil, "condition")
+	r := &Rule{ID: h.ID, Title: h.Title, Description: h.Description, Severity: h.Severity,
+		Tactic: h.Tactic, Technique: h.Technique, Tags: h.Tags, Pos: h.Pos, distIdx: -1}
 	r.sources = allSources
 	if srcNode != nil {
 		r.sources = 0
 		if srcNode.Kind != yaml.SequenceNode || len(srcNode.Content) == 0 {
 			l.Errorf(f.Pos(srcNode), "%s: sources: want a non-empty list of sources", label)
-			ok = false
 		} else {
 			for _, sn := range srcNode.Content {
 				b := sourceBit(decode.Source(sn.Value))
 				if sn.Kind != yaml.ScalarNode || b == 0 {
 					l.Errorf(f.Pos(sn), "%s: unknown source %q (want %s)", label, sn.Value, strings.Join(sourceNames(allSources), ", "))
-					ok = false
 					continue
 				}
 				if r.sources&b != 0 {
 					l.Errorf(f.Pos(sn), "%s: source %q listed twice", label, sn.Value)
-					ok = false
 					continue
 				}
 				r.sources |= b
@@ -330,19 +255,16 @@ func (l *loader) rule(f ruledoc.File, n *yaml.Node) {
 	if evNode != nil {
 		if evNode.Kind != yaml.SequenceNode || len(evNode.Content) == 0 {
 			l.Errorf(f.Pos(evNode), "%s: events: want a non-empty list of event types", label)
-			ok = false
 		} else {
 			seen := map[string]bool{}
 			for _, en := range evNode.Content {
 				v := en.Value
 				if en.Kind != yaml.ScalarNode || !l.known[v] && !(strings.HasPrefix(v, decode.TypeAuditdPrefix) && len(v) > len(decode.TypeAuditdPrefix)) {
 					l.Errorf(f.Pos(en), "%s: unknown event type %q", label, v)
-					ok = false
 					continue
 				}
 				if seen[v] {
 					l.Errorf(f.Pos(en), "%s: event type %q listed twice", label, v)
-					ok = false
 					continue
 				}
 				seen[v] = true
@@ -353,17 +275,13 @@ func (l *loader) rule(f ruledoc.File, n *yaml.Node) {
 	rr := rawRule{rule: r}
 	if thNode != nil {
 		rr.thresholdPos = f.Pos(thNode)
-		t, wsrc, wpos, good := l.parseThreshold(f, thNode, label)
-		r.Threshold, rr.weight, rr.weightPos = t, wsrc, wpos
-		ok = ok && good
+		r.Threshold, rr.weight, rr.weightPos = l.parseThreshold(f, thNode, label)
 	}
 	if cond != nil {
 		if s, isStr := l.Scalar(f, cond, label+": condition"); isStr {
 			r.Condition = s
 			rr.cond = f.Source(cond)
 			rr.condPos = f.Pos(cond)
-		} else {
-			ok = false
 		}
 	}
 	if output != nil {
@@ -372,17 +290,16 @@ func (l *loader) rule(f ruledoc.File, n *yaml.Node) {
 			rr.outputPos = f.Pos(output)
 		}
 	}
-	if ok {
+	if l.Clean(h) {
 		l.rules = append(l.rules, rr)
 	}
 }
 
 // parseThreshold reads count, window, key, weight, distinct and max_keys.
-func (l *loader) parseThreshold(f ruledoc.File, n *yaml.Node, label string) (*Threshold, cel.Source, Pos, bool) {
+func (l *loader) parseThreshold(f ruledoc.File, n *yaml.Node, label string) (*Threshold, cel.Source, Pos) {
 	t := &Threshold{Count: 1, MaxKeys: DefaultKeys}
 	var weight cel.Source
 	var weightPos Pos
-	nerr := l.NumErrors()
 	var windowNode *yaml.Node
 	l.Fields(f, n, label+": threshold", map[string]func(*yaml.Node){
 		"count": func(v *yaml.Node) {
@@ -431,5 +348,5 @@ func (l *loader) parseThreshold(f ruledoc.File, n *yaml.Node, label string) (*Th
 	if t.Count > 0 && t.MaxKeys*t.Count > maxStateSlots {
 		t.MaxKeys = max(1, maxStateSlots/t.Count)
 	}
-	return t, weight, weightPos, l.NumErrors() == nerr
+	return t, weight, weightPos
 }

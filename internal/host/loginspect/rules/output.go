@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 
+	"mamori/internal/cel/ruledoc"
 	"mamori/internal/host/loginspect/decode"
 )
 
@@ -30,55 +30,22 @@ var specials = map[string]bool{"count": true, "window": true, "key": true, "dist
 // parseOutput reads a template: {field} is replaced by the field's value, {count}, {window},
 // {key}, {distinct} and {first} by the threshold's, {{ and }} are literal braces.
 func parseOutput(tmpl string, fs []field, byName map[string]int, srcs sourceSet, threshold bool) ([]outputPart, error) {
-	var parts []outputPart
-	var lit strings.Builder
-	flush := func() {
-		if lit.Len() > 0 {
-			parts = append(parts, outputPart{lit: lit.String()})
-			lit.Reset()
+	return ruledoc.Template(tmpl, func(lit string) outputPart { return outputPart{lit: lit} }, func(name string) (outputPart, error) {
+		if specials[name] {
+			if !threshold {
+				return outputPart{}, fmt.Errorf("{%s} needs a threshold", name)
+			}
+			return outputPart{special: name}, nil
 		}
-	}
-	for i := 0; i < len(tmpl); i++ {
-		c := tmpl[i]
-		switch {
-		case c == '{' && i+1 < len(tmpl) && tmpl[i+1] == '{':
-			lit.WriteByte('{')
-			i++
-		case c == '}' && i+1 < len(tmpl) && tmpl[i+1] == '}':
-			lit.WriteByte('}')
-			i++
-		case c == '}':
-			return nil, errors.New(`unmatched "}" (write "}}" for a brace)`)
-		case c == '{':
-			end := strings.IndexByte(tmpl[i:], '}')
-			if end < 0 {
-				return nil, errors.New(`unclosed "{"`)
-			}
-			name := strings.TrimSpace(tmpl[i+1 : i+end])
-			i += end
-			if specials[name] {
-				if !threshold {
-					return nil, fmt.Errorf("{%s} needs a threshold", name)
-				}
-				flush()
-				parts = append(parts, outputPart{special: name})
-				continue
-			}
-			fi, ok := byName[name]
-			if !ok {
-				return nil, fmt.Errorf("unknown field {%s}", name)
-			}
-			if fs[fi].sources&srcs != srcs {
-				return nil, fmt.Errorf("{%s} is not set for %s records", name, strings.Join(sourceNames(srcs&^fs[fi].sources), ", "))
-			}
-			flush()
-			parts = append(parts, outputPart{get: fs[fi].get})
-		default:
-			lit.WriteByte(c)
+		fi, ok := byName[name]
+		if !ok {
+			return outputPart{}, fmt.Errorf("unknown field {%s}", name)
 		}
-	}
-	flush()
-	return parts, nil
+		if fs[fi].sources&srcs != srcs {
+			return outputPart{}, fmt.Errorf("{%s} is not set for %s records", name, strings.Join(sourceNames(srcs&^fs[fi].sources), ", "))
+		}
+		return outputPart{get: fs[fi].get}, nil
+	})
 }
 
 func renderOutput(parts []outputPart, r *decode.Record, d *Detection) string {

@@ -9,8 +9,6 @@
 package rules
 
 import (
-	"fmt"
-	"regexp"
 	"time"
 
 	"mamori/internal/cel"
@@ -79,24 +77,3 @@ const (
 
 // Program returns the compiled condition.
 func (r *Rule) Program() *cel.Program { return r.prg }
-
-// tactics are the ATT&CK enterprise tactics by ID (the runtime rules accept the same table).
-var tactics = map[string]string{
-	"TA0001": "Initial Access", "TA0002": "Execution", "TA0003": "Persistence", "TA0004": "Privilege Escalation",
-	"TA0005": "Defense Evasion", "TA0006": "Credential Access", "TA0007": "Discovery", "TA0008": "Lateral Movement",
-	"TA0009": "Collection", "TA0010": "Exfiltration", "TA0011": "Command and Control", "TA0040": "Impact",
-	"TA0042": "Resource Development", "TA0043": "Reconnaissance",
-}
-
-var (
-	techniqueRE = regexp.MustCompile(`^T[0-9]{4}(\.[0-9]{3})?$`)
-	ruleIDRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-)
-
-func parseSeverity(s string) (model.Severity, error) {
-	sev, err := model.ParseSeverity(s)
-	if err != nil || sev == model.SeverityUnknown {
-		return 0, fmt.Errorf("unknown severity %q (want critical, high, medium, low or negligible)", s)
-	}
-	return sev, nil
-}

@@ -14,6 +14,7 @@ package ruledoc
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"sort"
 	"strconv"
@@ -286,6 +287,41 @@ func (r *Reader) EnvOptions() []cel.Option {
 		lists = append(lists, cel.List{Name: name, Values: r.lists[name].items})
 	}
 	return []cel.Option{cel.WithLists(lists...), cel.WithMacros(r.macros...)}
+}
+
+// Env is the CEL environment of a set of rules: vars, the lists and macros
+// read, then opts. It is nil when the lists, macros or options do not
+// compile (the errors recorded).
+func (r *Reader) Env(vars []cel.Var, opts ...cel.Option) *cel.Env {
+	env, err := cel.NewEnv(vars, append(r.EnvOptions(), opts...)...)
+	if err != nil {
+		r.Add(CELErrors(err)...)
+		return nil
+	}
+	return env
+}
+
+// AddCEL records the errors of a CEL compilation (see CELErrors), each
+// message after prefix (`rule "x": condition: `).
+func (r *Reader) AddCEL(err error, prefix string) {
+	for _, e := range CELErrors(err) {
+		e.Msg = prefix + e.Msg
+		r.Add(e)
+	}
+}
+
+// ReadFiles reads the named files of fsys (a rule kind's built-in set),
+// in order; what names the set in an error ("built-in rules").
+func ReadFiles(fsys fs.FS, what string, names ...string) ([]File, error) {
+	out := make([]File, 0, len(names))
+	for _, name := range names {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", what, name, err)
+		}
+		out = append(out, File{Name: name, Data: data})
+	}
+	return out, nil
 }
 
 // LookupScalar returns the scalar value of key in a mapping node, or "".

@@ -2,7 +2,8 @@ package rules
 
 import (
 	"embed"
-	"fmt"
+
+	"mamori/internal/cel/ruledoc"
 )
 
 //go:embed builtin/*.yaml
@@ -22,15 +23,7 @@ var builtinFiles = []string{
 // Builtin returns the built-in rule files. Load them before your own files so that yours can
 // append to their lists and use their macros.
 func Builtin() ([]Source, error) {
-	out := make([]Source, 0, len(builtinFiles))
-	for _, name := range builtinFiles {
-		data, err := builtinFS.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("built-in rules %s: %w", name, err)
-		}
-		out = append(out, Source{Name: name, Data: data})
-	}
-	return out, nil
+	return ruledoc.ReadFiles(builtinFS, "built-in rules", builtinFiles...)
 }
 
 // LoadBuiltin loads the built-in rule set followed by extra rule files.

@@ -72,33 +72,9 @@ type field struct {
 	get   func(in *Input) ref.Val
 }
 
-func str(s string, limit int) ref.Val {
-	if len(s) > limit {
-		s = s[:limit]
-	}
-	return types.String(s)
-}
-
 func integer(n int) ref.Val { return types.Int(n) }
 
 func boolean(b bool) ref.Val { return types.Bool(b) }
-
-func strList(ss []string, maxLen, elemLen int) ref.Val {
-	if len(ss) > maxLen {
-		ss = ss[:maxLen]
-	}
-	for _, s := range ss {
-		if len(s) > elemLen {
-			clamped := make([]string, len(ss))
-			for i, s := range ss {
-				clamped[i] = s[:min(len(s), elemLen)]
-			}
-			ss = clamped
-			break
-		}
-	}
-	return types.NewStringList(types.DefaultTypeAdapter, ss)
-}
 
 func basename(p string) string {
 	if i := strings.LastIndexByte(p, '/'); i >= 0 {
@@ -213,7 +189,7 @@ func fields() []field {
 	LS := cel.ListOf(cel.String)
 	return []field{
 		{"event.kind", S, maxShort, 0, 0, allKinds, "the event kind (exec, open, connect ...)", func(in *Input) ref.Val { return types.String(in.Event.Kind) }},
-		{"event.syscall", S, maxShort, 0, 0, allKinds, `system call name ("openat", "finit_module"); "" for exec, fork, exit`, func(in *Input) ref.Val { return str(in.Event.Syscall, maxShort) }},
+		{"event.syscall", S, maxShort, 0, 0, allKinds, `system call name ("openat", "finit_module"); "" for exec, fork, exit`, func(in *Input) ref.Val { return ruledoc.Str(in.Event.Syscall, maxShort) }},
 		{"event.ret", I, 0, 0, 0, allKinds, "system call return value (-errno on failure); exit code for exit", func(in *Input) ref.Val { return types.Int(in.Event.Ret) }},
 		{"event.failed", B, 0, 0, 0, allKinds, "the system call failed", func(in *Input) ref.Val { return boolean(in.Event.Failed()) }},
 
@@ -224,58 +200,58 @@ func fields() []field {
 		{"proc.euid", I, 0, 0, 0, allKinds, "effective user id", func(in *Input) ref.Val { return integer(in.Event.Process.EUID) }},
 		{"proc.egid", I, 0, 0, 0, allKinds, "effective group id", func(in *Input) ref.Val { return integer(in.Event.Process.EGID) }},
 		{"proc.loginuid", I, 0, 0, 0, allKinds, "audit login uid, -1 when unset", func(in *Input) ref.Val { return integer(in.Event.Process.LoginUID) }},
-		{"proc.exe", S, maxPath, 0, 0, allKinds, "absolute path of the executable", func(in *Input) ref.Val { return str(in.Event.Process.Exe, maxPath) }},
+		{"proc.exe", S, maxPath, 0, 0, allKinds, "absolute path of the executable", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Process.Exe, maxPath) }},
 		{"proc.name", S, maxName, 0, 0, allKinds, "base name of the executable (comm when the path is unknown)", func(in *Input) ref.Val {
 			if in.Event.Process.Exe == "" {
-				return str(in.Event.Process.Comm, maxName)
+				return ruledoc.Str(in.Event.Process.Comm, maxName)
 			}
-			return str(basename(in.Event.Process.Exe), maxName)
+			return ruledoc.Str(basename(in.Event.Process.Exe), maxName)
 		}},
-		{"proc.comm", S, 16, 0, 0, allKinds, "kernel task name (15 bytes, settable by the process)", func(in *Input) ref.Val { return str(in.Event.Process.Comm, 16) }},
-		{"proc.args", LS, event.MaxArgs, maxPath, 0, allKinds, "argv", func(in *Input) ref.Val { return strList(in.Event.Process.Args, event.MaxArgs, maxPath) }},
+		{"proc.comm", S, 16, 0, 0, allKinds, "kernel task name (15 bytes, settable by the process)", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Process.Comm, 16) }},
+		{"proc.args", LS, event.MaxArgs, maxPath, 0, allKinds, "argv", func(in *Input) ref.Val { return ruledoc.StrList(in.Event.Process.Args, event.MaxArgs, maxPath) }},
 		{"proc.cmdline", S, MaxCmdline, 0, 0, allKinds, "argv joined by spaces", func(in *Input) ref.Val { return types.String(cmdline(in.Event.Process.Args)) }},
 		{"proc.args_truncated", B, 0, 0, 0, allKinds, "argv was longer than the sensor copies", func(in *Input) ref.Val { return boolean(in.Event.Process.ArgsTruncated) }},
-		{"proc.cwd", S, maxPath, 0, 0, allKinds, "working directory (exec)", func(in *Input) ref.Val { return str(in.Event.Process.Cwd, maxPath) }},
+		{"proc.cwd", S, maxPath, 0, 0, allKinds, "working directory (exec)", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Process.Cwd, maxPath) }},
 		{"proc.caps", LS, 64, 32, 0, allKinds, `effective capabilities by name ("CAP_SYS_ADMIN")`, func(in *Input) ref.Val {
 			return types.NewStringList(types.DefaultTypeAdapter, event.CapNames(in.Event.Process.CapEffective))
 		}}, // the Evaluator caches these lists by mask
 		{"proc.cap_effective", I, 0, 0, 0, allKinds, "effective capability mask", func(in *Input) ref.Val { return types.Int(int64(in.Event.Process.CapEffective)) }},
 		{"proc.tty", B, 0, 0, 0, allKinds, "the process has a controlling terminal", func(in *Input) ref.Val { return boolean(in.Event.Process.TTY) }},
-		{"proc.parent_exe", S, maxPath, 0, 0, allKinds, "parent's executable", func(in *Input) ref.Val { return str(in.Event.Process.ParentExe, maxPath) }},
+		{"proc.parent_exe", S, maxPath, 0, 0, allKinds, "parent's executable", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Process.ParentExe, maxPath) }},
 		{"proc.parent_name", S, maxName, 0, 0, allKinds, "base name of the parent's executable (its comm when unknown)", func(in *Input) ref.Val {
 			if in.Event.Process.ParentExe == "" {
-				return str(in.Event.Process.ParentComm, maxName)
+				return ruledoc.Str(in.Event.Process.ParentComm, maxName)
 			}
-			return str(basename(in.Event.Process.ParentExe), maxName)
+			return ruledoc.Str(basename(in.Event.Process.ParentExe), maxName)
 		}},
-		{"proc.parent_comm", S, 16, 0, 0, allKinds, "parent's task name", func(in *Input) ref.Val { return str(in.Event.Process.ParentComm, 16) }},
-		{"proc.ancestors", LS, MaxAncestors, maxPath, 0, allKinds, "ancestors' executables, parent first (agent)", func(in *Input) ref.Val { return strList(in.Ctx.Ancestors, MaxAncestors, maxPath) }},
+		{"proc.parent_comm", S, 16, 0, 0, allKinds, "parent's task name", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Process.ParentComm, 16) }},
+		{"proc.ancestors", LS, MaxAncestors, maxPath, 0, allKinds, "ancestors' executables, parent first (agent)", func(in *Input) ref.Val { return ruledoc.StrList(in.Ctx.Ancestors, MaxAncestors, maxPath) }},
 		{"proc.exe_from_memfd", B, 0, 0, 0, allKinds, "the executable is a memfd or another in-memory file", func(in *Input) ref.Val { return boolean(in.Event.Process.ExeFromMemfd) }},
 		{"proc.exe_unlinked", B, 0, 0, 0, allKinds, "the executable has no name left on disk", func(in *Input) ref.Val { return boolean(in.Event.Process.ExeUnlinked) }},
-		{"proc.exe_writer", S, maxPath, 0, 0, allKinds, `executable of the process that wrote the executed file (agent; "" when none was seen)`, func(in *Input) ref.Val { return str(in.Ctx.ExeWriter, maxPath) }},
-		{"proc.stdin", S, 16, 0, 0, allKinds, `kind of descriptor 0: "socket", "pipe", "tty", "file", "null" or "" (agent)`, func(in *Input) ref.Val { return str(in.Ctx.Stdin, 16) }},
-		{"proc.stdout", S, 16, 0, 0, allKinds, "kind of descriptor 1, as proc.stdin (agent)", func(in *Input) ref.Val { return str(in.Ctx.Stdout, 16) }},
+		{"proc.exe_writer", S, maxPath, 0, 0, allKinds, `executable of the process that wrote the executed file (agent; "" when none was seen)`, func(in *Input) ref.Val { return ruledoc.Str(in.Ctx.ExeWriter, maxPath) }},
+		{"proc.stdin", S, 16, 0, 0, allKinds, `kind of descriptor 0: "socket", "pipe", "tty", "file", "null" or "" (agent)`, func(in *Input) ref.Val { return ruledoc.Str(in.Ctx.Stdin, 16) }},
+		{"proc.stdout", S, 16, 0, 0, allKinds, "kind of descriptor 1, as proc.stdin (agent)", func(in *Input) ref.Val { return ruledoc.Str(in.Ctx.Stdout, 16) }},
 
 		{"container.host", B, 0, 0, 0, allKinds, "the event happened on the host, outside any container", func(in *Input) ref.Val { return boolean(in.Event.Container.IsHost()) }},
-		{"container.id", S, 128, 0, 0, allKinds, "container id", func(in *Input) ref.Val { return str(in.Event.Container.ID, 128) }},
-		{"container.name", S, 253, 0, 0, allKinds, "container name", func(in *Input) ref.Val { return str(in.Event.Container.Name, 253) }},
-		{"container.image", S, 1024, 0, 0, allKinds, "image reference", func(in *Input) ref.Val { return str(in.Event.Container.Image, 1024) }},
-		{"container.image_digest", S, 128, 0, 0, allKinds, "image digest (sha256:...)", func(in *Input) ref.Val { return str(in.Event.Container.ImageDigest, 128) }},
-		{"container.pod", S, 253, 0, 0, allKinds, "Kubernetes pod name", func(in *Input) ref.Val { return str(in.Event.Container.Pod, 253) }},
-		{"container.ns", S, 253, 0, 0, allKinds, "Kubernetes namespace (containerd namespace without Kubernetes); not container.namespace: namespace is a CEL reserved word", func(in *Input) ref.Val { return str(in.Event.Container.Namespace, 253) }},
+		{"container.id", S, 128, 0, 0, allKinds, "container id", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Container.ID, 128) }},
+		{"container.name", S, 253, 0, 0, allKinds, "container name", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Container.Name, 253) }},
+		{"container.image", S, 1024, 0, 0, allKinds, "image reference", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Container.Image, 1024) }},
+		{"container.image_digest", S, 128, 0, 0, allKinds, "image digest (sha256:...)", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Container.ImageDigest, 128) }},
+		{"container.pod", S, 253, 0, 0, allKinds, "Kubernetes pod name", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Container.Pod, 253) }},
+		{"container.ns", S, 253, 0, 0, allKinds, "Kubernetes namespace (containerd namespace without Kubernetes); not container.namespace: namespace is a CEL reserved word", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Container.Namespace, 253) }},
 		{"container.labels", cel.MapOf(cel.String, cel.String), maxLabels, maxLabelValue, maxLabelKey, allKinds, "container or pod labels", func(in *Input) ref.Val { return labelMap(in.Event.Container.Labels) }},
-		{"container.runtime", S, 32, 0, 0, allKinds, `"containerd", "cri", "docker"`, func(in *Input) ref.Val { return str(in.Event.Container.Runtime, 32) }},
+		{"container.runtime", S, 32, 0, 0, allKinds, `"containerd", "cri", "docker"`, func(in *Input) ref.Val { return ruledoc.Str(in.Event.Container.Runtime, 32) }},
 		{"container.declared_ports", cel.ListOf(cel.Int), maxPorts, 0, 0, allKinds, "ports the container declared (agent; empty: none)", func(in *Input) ref.Val { return intList(in.Ctx.DeclaredPorts, maxPorts) }},
 
-		{"file.path", S, maxPath, 0, 0, fileKinds, "the file's path", func(in *Input) ref.Val { return str(in.Event.File.Path, maxPath) }},
-		{"file.name", S, maxName, 0, 0, fileKinds, "base name of file.path", func(in *Input) ref.Val { return str(basename(in.Event.File.Path), maxName) }},
+		{"file.path", S, maxPath, 0, 0, fileKinds, "the file's path", func(in *Input) ref.Val { return ruledoc.Str(in.Event.File.Path, maxPath) }},
+		{"file.name", S, maxName, 0, 0, fileKinds, "base name of file.path", func(in *Input) ref.Val { return ruledoc.Str(basename(in.Event.File.Path), maxName) }},
 		{"file.target", S, maxPath, 0, 0, fileKinds, "the path the event changes: file.newpath for rename, file.path otherwise", func(in *Input) ref.Val {
 			if in.Event.Kind == event.KindRename {
-				return str(in.Event.File.NewPath, maxPath)
+				return ruledoc.Str(in.Event.File.NewPath, maxPath)
 			}
-			return str(in.Event.File.Path, maxPath)
+			return ruledoc.Str(in.Event.File.Path, maxPath)
 		}},
-		{"file.newpath", S, maxPath, 0, 0, fileKinds, "rename target", func(in *Input) ref.Val { return str(in.Event.File.NewPath, maxPath) }},
+		{"file.newpath", S, maxPath, 0, 0, fileKinds, "rename target", func(in *Input) ref.Val { return ruledoc.Str(in.Event.File.NewPath, maxPath) }},
 		{"file.flags", I, 0, 0, 0, fileKinds, "open flags", func(in *Input) ref.Val { return integer(in.Event.File.Flags) }},
 		{"file.mode", I, 0, 0, 0, fileKinds, "chmod mode, or creation mode of an open with O_CREAT", func(in *Input) ref.Val { return types.Int(int64(in.Event.File.Mode)) }},
 		{"file.write", B, 0, 0, 0, fileKinds, "opened for writing (O_WRONLY, O_RDWR, O_CREAT or O_TRUNC), or a write event", func(in *Input) ref.Val {
@@ -288,24 +264,24 @@ func fields() []field {
 
 		{"net.family", S, 16, 0, 0, netKinds, `"inet", "inet6", "unix", "packet", "netlink"`, func(in *Input) ref.Val { return types.String(familyName(in.Event.Net.Family)) }},
 		{"net.type", S, 16, 0, 0, netKinds, `socket type: "stream", "dgram", "raw" ...`, func(in *Input) ref.Val { return types.String(sockTypeName(in.Event.Net.Type)) }},
-		{"net.proto", S, 16, 0, 0, netKinds, `"tcp", "udp", "unix", "raw" ...`, func(in *Input) ref.Val { return str(in.Event.Net.Protocol, 16) }},
-		{"net.src_addr", S, maxAddr, 0, 0, netKinds, "local address", func(in *Input) ref.Val { return str(in.Event.Net.SrcAddr, maxAddr) }},
+		{"net.proto", S, 16, 0, 0, netKinds, `"tcp", "udp", "unix", "raw" ...`, func(in *Input) ref.Val { return ruledoc.Str(in.Event.Net.Protocol, 16) }},
+		{"net.src_addr", S, maxAddr, 0, 0, netKinds, "local address", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Net.SrcAddr, maxAddr) }},
 		{"net.src_port", I, 0, 0, 0, netKinds, "local port", func(in *Input) ref.Val { return integer(in.Event.Net.SrcPort) }},
-		{"net.dst_addr", S, maxAddr, 0, 0, netKinds, "remote address; the socket path for unix sockets", func(in *Input) ref.Val { return str(in.Event.Net.DstAddr, maxAddr) }},
+		{"net.dst_addr", S, maxAddr, 0, 0, netKinds, "remote address; the socket path for unix sockets", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Net.DstAddr, maxAddr) }},
 		{"net.dst_port", I, 0, 0, 0, netKinds, "remote port", func(in *Input) ref.Val { return integer(in.Event.Net.DstPort) }},
 
 		{"ptrace.request", I, 0, 0, 0, kindsOf(event.KindPtrace), "ptrace request number", func(in *Input) ref.Val { return integer(in.Event.Ptrace.Request) }},
 		{"ptrace.request_name", S, 32, 0, 0, kindsOf(event.KindPtrace), `"PTRACE_ATTACH" ...`, func(in *Input) ref.Val {
 			if in.Event.Ptrace.RequestName != "" {
-				return str(in.Event.Ptrace.RequestName, 32)
+				return ruledoc.Str(in.Event.Ptrace.RequestName, 32)
 			}
 			return types.String(event.PtraceRequestName(in.Event.Ptrace.Request))
 		}},
 		{"ptrace.target_pid", I, 0, 0, 0, kindsOf(event.KindPtrace), "traced process id", func(in *Input) ref.Val { return integer(in.Event.Ptrace.TargetPID) }},
 
-		{"mount.source", S, maxPath, 0, 0, kindsOf(event.KindMount), "mount source (device or path)", func(in *Input) ref.Val { return str(in.Event.Mount.Source, maxPath) }},
-		{"mount.target", S, maxPath, 0, 0, kindsOf(event.KindMount), "mount point", func(in *Input) ref.Val { return str(in.Event.Mount.Target, maxPath) }},
-		{"mount.fstype", S, maxShort, 0, 0, kindsOf(event.KindMount), "file system type", func(in *Input) ref.Val { return str(in.Event.Mount.FSType, maxShort) }},
+		{"mount.source", S, maxPath, 0, 0, kindsOf(event.KindMount), "mount source (device or path)", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Mount.Source, maxPath) }},
+		{"mount.target", S, maxPath, 0, 0, kindsOf(event.KindMount), "mount point", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Mount.Target, maxPath) }},
+		{"mount.fstype", S, maxShort, 0, 0, kindsOf(event.KindMount), "file system type", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Mount.FSType, maxShort) }},
 		{"mount.flags", I, 0, 0, 0, kindsOf(event.KindMount), "mount flags", func(in *Input) ref.Val { return types.Int(int64(in.Event.Mount.Flags)) }},
 
 		{"setid.uid", I, 0, 0, 0, setidKinds, "requested real uid (-1: unchanged)", func(in *Input) ref.Val { return integer(in.Event.SetID.UID) }},
@@ -318,19 +294,19 @@ func fields() []field {
 			return types.NewStringList(types.DefaultTypeAdapter, event.CapNames(in.Event.SetID.CapEffective))
 		}},
 
-		{"module.name", S, maxPath, 0, 0, kindsOf(event.KindModuleLoad), "module path (finit_module) or name", func(in *Input) ref.Val { return str(in.Event.Module.Name, maxPath) }},
-		{"module.args", S, maxPath, 0, 0, kindsOf(event.KindModuleLoad), "module parameters", func(in *Input) ref.Val { return str(in.Event.Module.Args, maxPath) }},
+		{"module.name", S, maxPath, 0, 0, kindsOf(event.KindModuleLoad), "module path (finit_module) or name", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Module.Name, maxPath) }},
+		{"module.args", S, maxPath, 0, 0, kindsOf(event.KindModuleLoad), "module parameters", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Module.Args, maxPath) }},
 
 		{"ns.flags", I, 0, 0, 0, nsKinds, "CLONE_NEW* flags (unshare) or nstype (setns)", func(in *Input) ref.Val { return integer(in.Event.NS.Flags) }},
 		{"ns.types", LS, 8, 8, 0, nsKinds, `namespace kinds involved ("mnt", "net", "user" ...)`, func(in *Input) ref.Val {
 			if len(in.Event.NS.Types) > 0 {
-				return strList(in.Event.NS.Types, 8, 8)
+				return ruledoc.StrList(in.Event.NS.Types, 8, 8)
 			}
-			return strList(event.NSTypes(in.Event.NS.Flags), 8, 8)
+			return ruledoc.StrList(event.NSTypes(in.Event.NS.Flags), 8, 8)
 		}},
-		{"ns.target", S, maxPath, 0, 0, nsKinds, `the namespace setns joined ("mnt:[4026531840]") when the sensor resolved it`, func(in *Input) ref.Val { return str(in.Event.NS.Target, maxPath) }},
+		{"ns.target", S, maxPath, 0, 0, nsKinds, `the namespace setns joined ("mnt:[4026531840]") when the sensor resolved it`, func(in *Input) ref.Val { return ruledoc.Str(in.Event.NS.Target, maxPath) }},
 
-		{"memfd.name", S, maxName, 0, 0, kindsOf(event.KindMemfdCreate), "memfd name", func(in *Input) ref.Val { return str(in.Event.Memfd.Name, maxName) }},
+		{"memfd.name", S, maxName, 0, 0, kindsOf(event.KindMemfdCreate), "memfd name", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Memfd.Name, maxName) }},
 		{"memfd.flags", I, 0, 0, 0, kindsOf(event.KindMemfdCreate), "memfd_create flags", func(in *Input) ref.Val { return integer(in.Event.Memfd.Flags) }},
 
 		{"socket.domain", S, 16, 0, 0, kindsOf(event.KindSocket), `"packet", "inet", "inet6" ...`, func(in *Input) ref.Val { return types.String(familyName(in.Event.Socket.Domain)) }},
@@ -340,7 +316,7 @@ func fields() []field {
 		{"bpf.cmd", I, 0, 0, 0, kindsOf(event.KindBPF), "bpf(2) command number", func(in *Input) ref.Val { return integer(in.Event.BPF.Cmd) }},
 		{"bpf.cmd_name", S, 48, 0, 0, kindsOf(event.KindBPF), `"BPF_PROG_LOAD" ...`, func(in *Input) ref.Val {
 			if in.Event.BPF.CmdName != "" {
-				return str(in.Event.BPF.CmdName, 48)
+				return ruledoc.Str(in.Event.BPF.CmdName, 48)
 			}
 			return types.String(event.BPFCmdName(in.Event.BPF.Cmd))
 		}},

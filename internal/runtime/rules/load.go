@@ -14,10 +14,7 @@ import (
 )
 
 // Source is one YAML rule file.
-type Source struct {
-	Name string
-	Data []byte
-}
+type Source = ruledoc.File
 
 // Limits on rule files.
 const (
@@ -68,9 +65,8 @@ func Load(srcs ...Source) (*Catalog, error) {
 		return nil, l.Errors()
 	}
 	fs := fields()
-	env, err := cel.NewEnv(celVars(fs), append(l.EnvOptions(), cel.WithCostLimit(RuleCostLimit))...)
-	if err != nil {
-		l.Add(ruledoc.CELErrors(err)...)
+	env := l.Env(celVars(fs), cel.WithCostLimit(RuleCostLimit))
+	if env == nil {
 		return nil, l.Errors()
 	}
 	cat := &Catalog{env: env, fields: fs, byID: map[string]*Rule{}}
@@ -82,10 +78,7 @@ func Load(srcs ...Source) (*Catalog, error) {
 		r := rr.rule
 		prg, err := env.CompileBool(rr.cond)
 		if err != nil {
-			for _, e := range ruledoc.CELErrors(err) {
-				e.Msg = fmt.Sprintf("rule %q: condition: %s", r.ID, e.Msg)
-				l.Add(e)
-			}
+			l.AddCEL(err, fmt.Sprintf("rule %q: condition: ", r.ID))
 			continue
 		}
 		r.prg = prg
@@ -133,8 +126,7 @@ type loader struct {
 	rulesets        []*Ruleset
 }
 
-func (l *loader) file(src Source) {
-	f := ruledoc.File{Name: src.Name, Data: src.Data}
+func (l *loader) file(f ruledoc.File) {
 	root := l.Root(f, MaxFileSize, "lists, macros, rules and rulesets")
 	if root == nil {
 		return

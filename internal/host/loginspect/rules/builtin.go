@@ -2,7 +2,8 @@ package rules
 
 import (
 	"embed"
-	"fmt"
+
+	"mamori/internal/cel/ruledoc"
 )
 
 //go:embed builtin/*.yaml
@@ -20,15 +21,7 @@ var builtinFiles = []string{
 // Builtin returns the built-in rule files. Load them before your own files so that yours can
 // append to their lists, use their macros and disable their rules.
 func Builtin() ([]Source, error) {
-	out := make([]Source, 0, len(builtinFiles))
-	for _, name := range builtinFiles {
-		data, err := builtinFS.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("built-in log rules %s: %w", name, err)
-		}
-		out = append(out, Source{Name: name, Data: data})
-	}
-	return out, nil
+	return ruledoc.ReadFiles(builtinFS, "built-in log rules", builtinFiles...)
 }
 
 // LoadBuiltin loads the built-in rule set followed by extra rule files.

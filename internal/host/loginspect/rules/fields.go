@@ -39,31 +39,7 @@ type field struct {
 	scalar  bool // usable as a threshold key or distinct field
 }
 
-func str(s string, limit int) ref.Val {
-	if len(s) > limit {
-		s = s[:limit]
-	}
-	return types.String(s)
-}
-
 func integer(n int) ref.Val { return types.Int(n) }
-
-func strList(ss []string, maxLen, elemLen int) ref.Val {
-	if len(ss) > maxLen {
-		ss = ss[:maxLen]
-	}
-	for _, s := range ss {
-		if len(s) > elemLen {
-			clamped := make([]string, len(ss))
-			for i, s := range ss {
-				clamped[i] = s[:min(len(s), elemLen)]
-			}
-			ss = clamped
-			break
-		}
-	}
-	return types.NewStringList(types.DefaultTypeAdapter, ss)
-}
 
 var emptyMap = types.NewStringStringMap(types.DefaultTypeAdapter, map[string]string{})
 
@@ -79,7 +55,7 @@ const (
 func fields() []field {
 	s := func(name string, size int, srcs sourceSet, doc string, get func(r *decode.Record) string) field {
 		return field{name: name, typ: cel.String, size: uint64(size), sources: srcs, doc: doc, scalar: true,
-			get: func(r *decode.Record) ref.Val { return str(get(r), size) }}
+			get: func(r *decode.Record) ref.Val { return ruledoc.Str(get(r), size) }}
 	}
 	n := func(name string, srcs sourceSet, doc string, get func(r *decode.Record) int) field {
 		return field{name: name, typ: cel.Int, sources: srcs, doc: doc, scalar: true,
@@ -87,7 +63,7 @@ func fields() []field {
 	}
 	list := func(name string, srcs sourceSet, doc string, get func(r *decode.Record) []string) field {
 		return field{name: name, typ: cel.ListOf(cel.String), size: decode.MaxList, elem: decode.MaxField, sources: srcs, doc: doc,
-			get: func(r *decode.Record) ref.Val { return strList(get(r), decode.MaxList, decode.MaxField) }}
+			get: func(r *decode.Record) ref.Val { return ruledoc.StrList(get(r), decode.MaxList, decode.MaxField) }}
 	}
 	audit := sourcesOf(decode.SourceK8sAudit)
 	container := sourcesOf(decode.SourceContainer)

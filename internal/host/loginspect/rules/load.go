@@ -15,10 +15,7 @@ import (
 )
 
 // Source is one YAML rule file.
-type Source struct {
-	Name string
-	Data []byte
-}
+type Source = ruledoc.File
 
 // Limits on rule files.
 const (
@@ -67,9 +64,8 @@ func Load(srcs ...Source) (*Catalog, error) {
 		return nil, l.Errors()
 	}
 	fs := fields()
-	env, err := cel.NewEnv(celVars(fs), append(l.EnvOptions(), cel.WithCostLimit(RuleCostLimit))...)
-	if err != nil {
-		l.Add(ruledoc.CELErrors(err)...)
+	env := l.Env(celVars(fs), cel.WithCostLimit(RuleCostLimit))
+	if env == nil {
 		return nil, l.Errors()
 	}
 	cat := &Catalog{env: env, fields: fs, byID: map[string]*Rule{}}
@@ -89,10 +85,7 @@ func Load(srcs ...Source) (*Catalog, error) {
 		r := rr.rule
 		prg, err := env.CompileBool(rr.cond)
 		if err != nil {
-			for _, e := range ruledoc.CELErrors(err) {
-				e.Msg = fmt.Sprintf("rule %q: condition: %s", r.ID, e.Msg)
-				l.Add(e)
-			}
+			l.AddCEL(err, fmt.Sprintf("rule %q: condition: ", r.ID))
 			continue
 		}
 		r.prg = prg
@@ -155,10 +148,7 @@ func (l *loader) threshold(r *Rule, rr rawRule, env *cel.Env, fs []field, byName
 	if t.Weight != "" {
 		prg, err := env.Compile(rr.weight)
 		if err != nil {
-			for _, e := range ruledoc.CELErrors(err) {
-				e.Msg = fmt.Sprintf("rule %q: threshold weight: %s", r.ID, e.Msg)
-				l.Add(e)
-			}
+			l.AddCEL(err, fmt.Sprintf("rule %q: threshold weight: ", r.ID))
 			return
 		}
 		if !prg.OutputType().IsExactType(cel.Int) {
@@ -188,8 +178,7 @@ type loader struct {
 	known           map[string]bool
 }
 
-func (l *loader) file(src Source) {
-	f := ruledoc.File{Name: src.Name, Data: src.Data}
+func (l *loader) file(f ruledoc.File) {
 	root := l.Root(f, MaxFileSize, "lists, macros, rules and disabled")
 	if root == nil {
 		return

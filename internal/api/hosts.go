@@ -325,10 +325,15 @@ type FirewallSettings struct {
 	// Enabled: nil means on (with no rules it installs nothing).
 	Enabled *bool `json:"enabled,omitempty" yaml:"enabled,omitempty"`
 	// Mode block installs the rules; log installs them with every drop and
-	// reject turned into a logged accept (what would be dropped is logged
-	// to the kernel log with the prefix "mamori <rule>: ").
+	// reject turned into a logged accept: what would be dropped becomes a
+	// firewall.would-drop event (NFLOG, LogGroup).
 	Mode    string          `json:"mode,omitempty" yaml:"mode,omitempty"`
 	Ruleset FirewallRuleset `json:"ruleset,omitzero" yaml:"ruleset,omitempty"`
+	// LogGroup is the NFLOG group the logging rules send packets to, where
+	// the agent reads them into events (log mode: what would be dropped;
+	// rules with log: true); default 2704. One reader per group: change it
+	// when another program on the hosts uses that group.
+	LogGroup int `json:"logGroup,omitempty" yaml:"logGroup,omitempty"`
 	// ConfirmTimeout bounds the safe apply: a change is rolled back unless
 	// the agent reaches its server again within it (default 30s).
 	ConfirmTimeout string `json:"confirmTimeout,omitempty" yaml:"confirmTimeout,omitempty"`
@@ -359,7 +364,9 @@ type FirewallRule struct {
 	SourcePorts      []string `json:"sourcePorts,omitempty" yaml:"sourcePorts,omitempty"`
 	DestinationPorts []string `json:"destinationPorts,omitempty" yaml:"destinationPorts,omitempty"`
 	State            []string `json:"state,omitempty" yaml:"state,omitempty"`
-	Log              bool     `json:"log,omitempty" yaml:"log,omitempty"`
+	// Log: the packets the rule matches become events (firewall.dropped,
+	// firewall.rejected, firewall.accepted; read from NFLOG, LogGroup).
+	Log bool `json:"log,omitempty" yaml:"log,omitempty"`
 }
 
 // HostGroupRequest creates (POST /api/v1/hostgroups) or replaces (PUT

@@ -241,6 +241,8 @@ type FirewallConfig struct {
 	Configured     firewall.Ruleset
 	ConfirmTimeout time.Duration
 	StateFile      string
+	// LogGroup is the NFLOG group of the logging rules (Ruleset.LogGroup).
+	LogGroup uint16
 }
 
 // Learners of application control.
@@ -710,6 +712,15 @@ func resolveFirewall(p *problems, s api.FirewallSettings, stateDir string) Firew
 			p.add(f+".ruleset", "%s", strings.TrimPrefix(e, "firewall: invalid ruleset: "))
 		}
 	}
+	switch {
+	case s.LogGroup == 0:
+		c.LogGroup = firewall.DefaultLogGroup
+	case s.LogGroup < 1 || s.LogGroup > 65535:
+		p.add(f+".logGroup", "%d is not an NFLOG group (1-65535)", s.LogGroup)
+	default:
+		c.LogGroup = uint16(s.LogGroup)
+	}
+	rs.LogGroup = c.LogGroup
 	c.Configured = rs
 	c.Ruleset = rs
 	if c.Mode == api.ModeLog {

@@ -33,7 +33,8 @@ func TestDefaults(t *testing.T) {
 	if c.AppControl.Enabled {
 		t.Error("application control is on by default: it needs its allow-list first")
 	}
-	if !c.Firewall.Enabled || c.Firewall.Mode != api.ModeLog || len(c.Firewall.Ruleset.Rules) != 0 || c.Firewall.ConfirmTimeout != 30*time.Second {
+	if !c.Firewall.Enabled || c.Firewall.Mode != api.ModeLog || len(c.Firewall.Ruleset.Rules) != 0 || c.Firewall.ConfirmTimeout != 30*time.Second ||
+		c.Firewall.LogGroup != firewall.DefaultLogGroup || c.Firewall.Ruleset.LogGroup != firewall.DefaultLogGroup || c.Firewall.Configured.LogGroup != firewall.DefaultLogGroup {
 		t.Errorf("firewall defaults: %+v", c.Firewall)
 	}
 	if c.PollInterval != api.DefaultHostPollInterval {
@@ -113,6 +114,8 @@ func TestEveryBadSetting(t *testing.T) {
 		{"firewall: {ruleset: {rules: [{name: a, direction: in, action: drop, destinationPorts: ['22']}]}}", "firewall.ruleset"},
 		{"firewall: {confirmTimeout: 1h}", "firewall.confirmTimeout"},
 		{"firewall: {stateFile: fw.state}", "firewall.stateFile"},
+		{"firewall: {logGroup: 65536}", "firewall.logGroup"},
+		{"firewall: {logGroup: -1}", "firewall.logGroup"},
 	} {
 		_, err := Parse("group.yaml", []byte(tc.doc))
 		var se *Error
@@ -305,5 +308,11 @@ func TestLogOnly(t *testing.T) {
 	}
 	if len(c.Firewall.Ruleset.Rules) != 1 || c.Firewall.Configured.InputPolicy != firewall.Drop {
 		t.Errorf("blockLoopback log form: %+v", c.Firewall)
+	}
+	// A group of the settings' goes to both forms of the ruleset.
+	c, err = Resolve(api.HostSettings{Firewall: api.FirewallSettings{Mode: "block", LogGroup: 77, Ruleset: api.FirewallRuleset{Rules: []api.FirewallRule{
+		{Name: "a", Direction: "in", Action: "drop", Log: true}}}}})
+	if err != nil || c.Firewall.LogGroup != 77 || c.Firewall.Ruleset.LogGroup != 77 || c.Firewall.Configured.LogGroup != 77 || !c.Firewall.Ruleset.Rules[0].Log {
+		t.Errorf("logGroup 77: %+v %v", c.Firewall, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,7 +47,10 @@ import (
 //     started, detected once each and forwarded to a syslog collector;
 //   - firewall (a second agent in a network namespace the test made, its
 //     settings by its cluster's group): a rule blocks a port; a change that
-//     cuts the agent off its server is rolled back;
+//     cuts the agent off its server is rolled back; in log mode what would
+//     be dropped or rejected (inbound, outbound) is an event with its rule,
+//     direction, protocol, addresses and port, one per flow per window; in
+//     block mode a rule with log: true makes firewall.dropped events;
 //   - safety: memory under a storm of file events, and the agent killed
 //     while it holds permission events (the openers proceed).
 //
@@ -440,6 +444,89 @@ func TestHostModulesE2E(t *testing.T) {
 		if err := reach(peerAddr + ":9000"); err == nil {
 			t.Error("port 9000 reachable after the rollback (the previous table is back)")
 		}
+		// Log mode: the drop rule lets the connection through, and the
+		// packet it would have dropped is an event at the server (NFLOG),
+		// with the rule, direction, protocol, addresses and port; so is an
+		// outbound reject rule's.
+		logSet := base
+		logSet.Firewall.Mode = "log"
+		logSet.Firewall.Ruleset.Rules = append(append([]api.FirewallRule{}, base.Firewall.Ruleset.Rules...),
+			api.FirewallRule{Name: "no-out-9100", Direction: "out", Action: "reject", Protocol: "tcp", DestinationPorts: []string{"9100"}})
+		logChanged := time.Now()
+		putGroup(fwGroup, logSet)
+		waitFor(t, "log mode: port 9000 reachable", 60*time.Second, func() bool { return reach(peerAddr+":9000") == nil })
+		e = srv.waitEvent(t, fwNode, "firewall", "the would-drop event", 60*time.Second, func(e api.EventRecord) bool {
+			return e.Event.Rule.ID == "firewall.would-drop"
+		})
+		n := e.Event.Network
+		if e.Event.Rule.Title != "block-9000" || n == nil || n.Protocol != "tcp" || n.DstAddr != peerAddr || n.DstPort != 9000 || n.SrcAddr != hostAddr ||
+			n.SrcPort == 0 || e.Event.Action != model.ActionLog || e.Event.Details["mode"] != "log" || e.Event.Details["direction"] != "inbound" ||
+			e.Event.Details["rule"] != "block-9000" || e.Event.Details["inIfindex"] == "" || e.Event.Cluster != "fw" {
+			t.Errorf("would-drop event: %+v %+v", e.Event, n)
+		}
+		t.Logf("log mode: %q at the server %s after the change", e.Event.Message, time.Since(logChanged).Round(time.Millisecond))
+		// The outbound SYN to the server's host on 9100 (nothing listens
+		// there: refused by the host, not by the rule in log mode).
+		if err := ns.do(func() error {
+			c, err := net.DialTimeout("tcp4", hostAddr+":9100", time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e = srv.waitEvent(t, fwNode, "firewall", "the would-reject event", 30*time.Second, func(e api.EventRecord) bool {
+			return e.Event.Rule.ID == "firewall.would-reject"
+		})
+		if n := e.Event.Network; e.Event.Rule.Title != "no-out-9100" || n == nil || n.Protocol != "tcp" || n.SrcAddr != peerAddr || n.DstAddr != hostAddr ||
+			n.DstPort != 9100 || e.Event.Details["direction"] != "outbound" || e.Event.Details["outIfindex"] == "" {
+			t.Errorf("would-reject event: %+v %+v", e.Event, n)
+		}
+		// The flow bound: more connections of the same flow within its
+		// window make no further events; the agent's own events file has
+		// every event it made, each of the flow's at least a window apart.
+		for range 5 {
+			if err := reach(peerAddr + ":9000"); err != nil {
+				t.Errorf("log mode: port 9000: %v", err)
+			}
+		}
+		time.Sleep(500 * time.Millisecond) // the kernel's batch (0.1 s) and the module
+		var flowEvents []model.Event
+		b, err := os.ReadFile(filepath.Join(fwAgent.dir, "events.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var ev model.Event
+			if json.Unmarshal([]byte(line), &ev) == nil && ev.Rule.ID == "firewall.would-drop" && ev.Network != nil && ev.Network.DstPort == 9000 {
+				flowEvents = append(flowEvents, ev)
+			}
+		}
+		if len(flowEvents) == 0 || len(flowEvents) > 1+int(time.Since(logChanged)/(10*time.Second)) {
+			t.Errorf("%d would-drop events for one flow in %s (one per 10 s window)", len(flowEvents), time.Since(logChanged).Round(time.Millisecond))
+		}
+		for i := 1; i < len(flowEvents); i++ {
+			if d := flowEvents[i].Time.Sub(flowEvents[i-1].Time); d < 9*time.Second || flowEvents[i].Details["packetsSinceLastEvent"] == "" {
+				t.Errorf("flow events %s apart (window 10 s): %+v", d, flowEvents[i])
+			}
+		}
+		t.Logf("log mode: %d would-drop events for the flow of at least 6 connections (%s)", len(flowEvents), time.Since(logChanged).Round(time.Millisecond))
+		// Block mode with log: true: the connection is dropped and the
+		// dropped packet is an event.
+		blockLog := base
+		blockLog.Firewall.Ruleset.Rules = []api.FirewallRule{{Name: "block-9000", Direction: "in", Action: "drop", Protocol: "tcp",
+			DestinationPorts: []string{"9000"}, Log: true}}
+		putGroup(fwGroup, blockLog)
+		waitFor(t, "block mode: port 9000 blocked", 60*time.Second, func() bool { return reach(peerAddr+":9000") != nil })
+		e = srv.waitEvent(t, fwNode, "firewall", "the dropped event", 60*time.Second, func(e api.EventRecord) bool {
+			return e.Event.Rule.ID == "firewall.dropped"
+		})
+		if n := e.Event.Network; e.Event.Rule.Title != "block-9000" || n == nil || n.Protocol != "tcp" || n.SrcAddr != hostAddr || n.DstAddr != peerAddr ||
+			n.DstPort != 9000 || e.Event.Action != model.ActionBlock || e.Event.Details["mode"] != "block" || e.Event.Details["direction"] != "inbound" {
+			t.Errorf("dropped event: %+v %+v", e.Event, n)
+		}
+		t.Logf("block mode: %q", e.Event.Message)
 		// Turning the module off removes the table.
 		offSet := base
 		offSet.Firewall.Enabled = off()

@@ -737,6 +737,8 @@ func (e *e2e) helm(t *testing.T) {
 		"fail, replicas, ca":   {"agent.enabled=false", "cluster.token=t0ken", "cluster.failurePolicy=Fail", "cluster.replicas=2", "cluster.serverCA=-----BEGIN CERTIFICATE-----", "server.bootstrapToken=b00t"},
 		"cluster only, secret": {"agent.enabled=false", "server.enabled=false", "cluster.server=https://mamori.example.com:8443", "cluster.existingTokenSecret=tok", "cluster.readPullSecrets=true", "networkPolicy.enabled=false"},
 		"postgres, tls":        {"agent.enabled=false", "cluster.enabled=false", "server.store.postgres=postgres://mamori@db/mamori", "server.tlsSecret=mamori-tls", "server.existingBootstrapSecret=boot"},
+		"trust":                {"agent.enabled=false", "cluster.token=t0ken", "trust.trustedRoot=root", "trust.registryCA=-----BEGIN CERTIFICATE-----"},
+		"trust, configmap":     {"agent.enabled=false", "cluster.token=t0ken", "trust.trustedRootConfigMap=sigstore-root"},
 	}
 	for name, sets := range variants {
 		ns := "mamori" // excluded from admission (the component's namespace)
@@ -750,6 +752,16 @@ func (e *e2e) helm(t *testing.T) {
 		out, err := exec.CommandContext(ctx, helm, args...).Output()
 		if err != nil {
 			t.Fatalf("%s: helm template: %v", name, err)
+		}
+		// The trusted root reaches the server and the component, each
+		// from a mounted ConfigMap; the registry CAs the server only.
+		if strings.HasPrefix(name, "trust") {
+			if n := strings.Count(string(out), "--trusted-root=/var/run/mamori/trusted-root/trusted_root.json"); n != 2 {
+				t.Errorf("%s: --trusted-root in %d containers, want 2 (server, cluster)", name, n)
+			}
+			if want := strings.Contains(name, "configmap"); strings.Contains(string(out), "--registry-ca=") == want {
+				t.Errorf("%s: --registry-ca given: %v, want %v", name, !want, want)
+			}
 		}
 		warns.Take()
 		objs, err := rc.ApplyDryRun(ctx, ns, out)

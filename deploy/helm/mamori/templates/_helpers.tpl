@@ -25,3 +25,8 @@ capabilities: {drop: [ALL]}
 {{- define "mamori.serverURL" -}}
 {{- if .Values.cluster.server -}}{{ .Values.cluster.server }}{{- else -}}https://{{ include "mamori.server" . }}.{{ .Release.Namespace }}.svc:{{ .Values.server.port }}{{- end -}}
 {{- end -}}
+
+{{/* The ConfigMap holding trusted_root.json: the user's, else the chart's (empty: none). */}}
+{{- define "mamori.trustedRootConfigMap" -}}
+{{- if .Values.trust.trustedRootConfigMap }}{{ .Values.trust.trustedRootConfigMap }}{{ else if .Values.trust.trustedRoot }}{{ include "mamori.name" . }}-trust{{ end -}}
+{{- end -}}

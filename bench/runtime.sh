@@ -121,8 +121,13 @@ for i in $(seq "$RUNS"); do
 		stop_agent
 		"$B/harness" floor --hooks "$h" >"$B/floor.log" 2>&1 &
 		FP=$!
-		for _ in $(seq 100); do grep -q attached "$B/floor.log" 2>/dev/null && break; sleep 0.1; done
-		grep -q "attached ($h)" "$B/floor.log" || { echo "floor did not attach $h hooks:" >&2; cat "$B/floor.log" >&2; kill "$FP"; exit 1; }
+		# it had printed nothing after 10 s once (load 7): wait up to 60 s
+		for _ in $(seq 600); do
+			grep -q attached "$B/floor.log" 2>/dev/null && break
+			kill -0 "$FP" 2>/dev/null || break
+			sleep 0.1
+		done
+		grep -q "attached ($h)" "$B/floor.log" || { echo "floor did not attach $h hooks:" >&2; cat "$B/floor.log" >&2; kill "$FP" 2>/dev/null; exit 1; }
 		run_workload "floor-$h"
 		kill "$FP"; wait "$FP" 2>/dev/null || true
 	done

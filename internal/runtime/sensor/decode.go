@@ -97,6 +97,46 @@ func (ri recordInfo) unnormalized() bool { return ri.flags&fUnnormalized != 0 }
 // boot is the wall-clock time of boot, to convert the kernel's boot-time
 // stamps. It never panics: a record of the wrong shape is an ErrMalformed.
 func decodeRecord(raw []byte, boot time.Time, e *event.Event) (recordInfo, error) {
+	d := decoder{boot: boot}
+	return d.decode(raw, e)
+}
+
+// decoder decodes the records of one ring-buffer reader (one goroutine).
+// comms interns process names: a node runs few distinct ones, and every
+// record carries one (a string allocation per event otherwise).
+type decoder struct {
+	boot  time.Time
+	comms map[string]string // nil: no interning
+}
+
+// maxComms bounds the interned names (emptied when full).
+const maxComms = 4096
+
+func newDecoder(boot time.Time) *decoder {
+	return &decoder{boot: boot, comms: make(map[string]string)}
+}
+
+// comm returns the NUL-terminated name in b, interned.
+func (d *decoder) comm(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	if s, ok := d.comms[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if d.comms != nil {
+		if len(d.comms) >= maxComms {
+			clear(d.comms)
+		}
+		d.comms[s] = s
+	}
+	return s
+}
+
+// decode is decodeRecord with d's boot time and interned names.
+func (d *decoder) decode(raw []byte, e *event.Event) (recordInfo, error) {
+	boot := d.boot
 	*e = event.Event{}
 	if len(raw) < hdrSize {
 		return recordInfo{}, fmt.Errorf("%w: %d bytes, header needs %d", ErrMalformed, len(raw), hdrSize)
@@ -140,7 +180,7 @@ func decodeRecord(raw []byte, boot time.Time, e *event.Event) (recordInfo, error
 	p.CapEffective = u64(offCapEff)
 	p.CapPermitted = u64(offCapPerm)
 	p.StartTime = u64(offStart)
-	p.Comm = cString(raw[offComm : offComm+16])
+	p.Comm = d.comm(raw[offComm : offComm+16])
 	p.TTY = flags&fTTY != 0
 	p.ExeFromMemfd = flags&fExeMemfd != 0
 	p.ExeUnlinked = flags&fExeUnlinked != 0

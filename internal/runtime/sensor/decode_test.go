@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"mamori/internal/runtime/event"
 )
@@ -496,8 +498,9 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 // BenchmarkDeliver is the user-space path of one ring-buffer record of an
-// open storm: a new event decoded, completed from the process cache (the
-// opener is known) and counted, as ebpfBackend.run and Sensor.Run do.
+// open storm: a new event decoded (by the reader's decoder, names
+// interned), completed from the process cache (the opener is known) and
+// counted, as ebpfBackend.run and Sensor.Run do.
 func BenchmarkDeliver(b *testing.B) {
 	raw := rec{kind: code(event.KindOpen), sysid: uint32(sysOpenat), ret: 3, flags: fPathResolved, comm: "harness",
 		pid: 4242, start: 7e9, sects: []sect{{sPath, []byte("/etc/hostname")}}}.bytes()
@@ -507,12 +510,13 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 	s := &Sensor{o: o, filter: newPathFilter(o), procs: newProcCache("/nonexistent")}
 	s.procs.put(4242, &procInfo{start: 7e9, exe: "/usr/bin/harness", args: []string{"harness", "storm"}, parentExe: "/usr/bin/bash", parentComm: "bash"})
+	d := newDecoder(boot)
 	var n int
 	fn := func(e *event.Event) { n++ }
 	b.ReportAllocs()
 	for b.Loop() {
 		e := new(event.Event)
-		info, err := decodeRecord(raw, boot, e)
+		info, err := d.decode(raw, e)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -520,5 +524,45 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 	if n == 0 || s.stats.byKind[kindCode(event.KindOpen)].Load() == 0 {
 		b.Fatal("nothing delivered")
+	}
+}
+
+// TestDecoderComm: process names are interned (the same string for the same
+// name, NUL and what follows it cut), a new name is read as it is, and the
+// table stays bounded.
+func TestDecoderComm(t *testing.T) {
+	d := newDecoder(boot)
+	var e1, e2, e3 event.Event
+	for i, c := range []struct {
+		comm string
+		e    *event.Event
+	}{{"harness", &e1}, {"harness", &e2}, {"harnesz", &e3}} {
+		if _, err := d.decode(rec{kind: code(event.KindOpen), sysid: uint32(sysOpenat), comm: c.comm,
+			sects: []sect{{sPath, []byte("/etc/hostname")}}}.bytes(), c.e); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	if e1.Process.Comm != "harness" || e2.Process.Comm != "harness" || e3.Process.Comm != "harnesz" {
+		t.Fatalf("comms %q %q %q", e1.Process.Comm, e2.Process.Comm, e3.Process.Comm)
+	}
+	if unsafe.StringData(e1.Process.Comm) != unsafe.StringData(e2.Process.Comm) {
+		t.Error("the same name was not interned")
+	}
+	full := []byte("0123456789abcdef") // 16 bytes, no NUL: the whole field
+	if got := d.comm(full); got != string(full) {
+		t.Errorf("comm of a full field = %q", got)
+	}
+	if got := d.comm([]byte("ab\x00cd")); got != "ab" {
+		t.Errorf("comm cut at NUL = %q", got)
+	}
+	for i := range 3 * maxComms {
+		d.comm([]byte(strconv.Itoa(i)))
+	}
+	if len(d.comms) > maxComms {
+		t.Errorf("%d names interned, bound %d", len(d.comms), maxComms)
+	}
+	var plain decoder // decodeRecord's: no table
+	if got := plain.comm([]byte("sh\x00")); got != "sh" || plain.comms != nil {
+		t.Errorf("no-table comm = %q, table %v", got, plain.comms)
 	}
 }

@@ -399,6 +399,7 @@ func (b *ebpfBackend) run(ctx context.Context, emit func(*event.Event, recordInf
 	stop := context.AfterFunc(ctx, func() { b.rd.Close() })
 	defer stop()
 	var rec ringbuf.Record
+	d := newDecoder(b.boot)
 	b.rd.SetDeadline(time.Now().Add(pollInterval))
 	for {
 		if err := b.rd.ReadInto(&rec); err != nil {
@@ -412,7 +413,7 @@ func (b *ebpfBackend) run(ctx context.Context, emit func(*event.Event, recordInf
 			return fmt.Errorf("sensor: read ring buffer: %w", err)
 		}
 		e := new(event.Event)
-		info, err := decodeRecord(rec.RawSample, b.boot, e)
+		info, err := d.decode(rec.RawSample, e)
 		if err != nil {
 			b.c.decode.Add(1)
 			continue

@@ -23,8 +23,10 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -51,8 +53,13 @@ type result struct {
 	Achieved float64 `json:"achievedRate"`
 	P50ms    float64 `json:"p50ms"`
 	P90ms    float64 `json:"p90ms"`
+	P95ms    float64 `json:"p95ms"`
 	P99ms    float64 `json:"p99ms"`
 	P999ms   float64 `json:"p999ms"`
+	// SchedP99ms is the p99 measured from when each request was due rather
+	// than from when it left: it counts the wait of requests the generator
+	// sent late (coordinated omission), so it is >= P99ms.
+	SchedP99ms float64 `json:"schedP99ms"`
 	// Decide* are the webhook's own decision times (its Server-Timing
 	// header): the latency without the network and the machine's queueing.
 	DecideP50ms float64 `json:"decideP50ms,omitempty"`
@@ -61,13 +68,16 @@ type result struct {
 	FirstError  string  `json:"firstError,omitempty"`
 	LateSends   int     `json:"lateSends"`
 	DistinctPod bool    `json:"distinctPods"`
+	// LoadCPUs is the generator's own CPU time (user+system seconds) over
+	// the measured run: it shares the machine with what it measures.
+	LoadCPUs float64 `json:"loadCPUSeconds"`
 }
 
 func main() {
 	var (
 		mode        = flag.String("mode", "webhook", "webhook (AdmissionReview POSTs) or apiserver (dry-run creates)")
 		kubeconfig  = flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster")
-		webhookName = flag.String("webhook", "mamori-cluster", "ValidatingWebhookConfiguration to read the URL and CA from (mode webhook)")
+		webhookName = flag.String("webhook", "mamori-cluster", "ValidatingWebhookConfiguration to read the URL and CA from (mode webhook): NAME, or NAME/WEBHOOK for one of its webhooks (default the first)")
 		namespace   = flag.String("namespace", "bench", "namespace of the pods")
 		image       = flag.String("image", "registry.example/app:1", "image of the pods")
 		rate        = flag.Float64("rate", 500, "requests per second")
@@ -113,7 +123,9 @@ func main() {
 	}
 	// Warm-up: connections, caches.
 	run(send, *rate, *warmup, *inflight, 1_000_000)
+	cpu0 := cpuSeconds()
 	r := run(send, *rate, *duration, *inflight, 0)
+	r.LoadCPUs = cpuSeconds() - cpu0
 	r.Mode, r.Target, r.DistinctPod = *mode, target, *distinct
 	out, _ := json.Marshal(r)
 	fmt.Println(string(out))
@@ -127,6 +139,7 @@ func isDenial(err error) bool {
 func run(send func(context.Context, int) (bool, time.Duration, error), rate float64, d time.Duration, inflight, offset int) result {
 	n := int(rate * d.Seconds())
 	lat := make([]time.Duration, n)
+	sched := make([]time.Duration, n)
 	dec := make([]time.Duration, n)
 	okv := make([]bool, n)
 	var allowed, denied, errs, late atomic.Int64
@@ -144,14 +157,14 @@ func run(send func(context.Context, int) (bool, time.Duration, error), rate floa
 		}
 		sem <- struct{}{}
 		wg.Add(1)
-		go func(i int) {
+		go func(i int, at time.Time) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			t0 := time.Now()
 			a, decide, err := send(ctx, offset+i)
-			lat[i], dec[i] = time.Since(t0), decide
+			lat[i], sched[i], dec[i] = time.Since(t0), time.Since(at), decide
 			switch {
 			case err != nil:
 				errs.Add(1)
@@ -163,14 +176,15 @@ func run(send func(context.Context, int) (bool, time.Duration, error), rate floa
 				denied.Add(1)
 				okv[i] = true
 			}
-		}(i)
+		}(i, at)
 	}
 	wg.Wait()
 	el := time.Since(start)
-	var ok, decided []time.Duration
+	var ok, okSched, decided []time.Duration
 	for i, d := range lat {
 		if okv[i] {
 			ok = append(ok, d)
+			okSched = append(okSched, sched[i])
 			if dec[i] > 0 {
 				decided = append(decided, dec[i])
 			}
@@ -178,6 +192,7 @@ func run(send func(context.Context, int) (bool, time.Duration, error), rate floa
 	}
 	sort.Slice(ok, func(a, b int) bool { return ok[a] < ok[b] })
 	sort.Slice(decided, func(a, b int) bool { return decided[a] < decided[b] })
+	sort.Slice(okSched, func(a, b int) bool { return okSched[a] < okSched[b] })
 	quant := func(ds []time.Duration, p float64) float64 {
 		if len(ds) == 0 {
 			return 0
@@ -186,7 +201,7 @@ func run(send func(context.Context, int) (bool, time.Duration, error), rate floa
 	}
 	q := func(p float64) float64 { return quant(ok, p) }
 	r := result{Rate: rate, Seconds: el.Seconds(), Sent: n, OK: len(ok), Errors: int(errs.Load()), Allowed: int(allowed.Load()),
-		Denied: int(denied.Load()), Achieved: float64(len(ok)) / el.Seconds(), P50ms: q(0.50), P90ms: q(0.90), P99ms: q(0.99),
+		Denied: int(denied.Load()), Achieved: float64(len(ok)) / el.Seconds(), P50ms: q(0.50), P90ms: q(0.90), P95ms: q(0.95), P99ms: q(0.99), SchedP99ms: quant(okSched, 0.99),
 		P999ms: q(0.999), LateSends: int(late.Load()), DecideP50ms: quant(decided, 0.50), DecideP99ms: quant(decided, 0.99)}
 	if len(ok) > 0 {
 		r.MaxMs = float64(ok[len(ok)-1].Microseconds()) / 1000
@@ -262,11 +277,27 @@ func webhookTarget(cfg *rest.Config, name string) (string, *http.Client, error) 
 	if err != nil {
 		return "", nil, err
 	}
-	wc, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(context.Background(), name, metav1.GetOptions{})
+	cfgName, hook, _ := strings.Cut(name, "/")
+	wc, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(context.Background(), cfgName, metav1.GetOptions{})
 	if err != nil {
 		return "", nil, err
 	}
+	if len(wc.Webhooks) == 0 {
+		return "", nil, fmt.Errorf("webhook configuration %s has no webhooks", cfgName)
+	}
 	cc := wc.Webhooks[0].ClientConfig
+	if hook != "" {
+		found := false
+		for _, w := range wc.Webhooks {
+			if w.Name == hook {
+				cc, found = w.ClientConfig, true
+				break
+			}
+		}
+		if !found {
+			return "", nil, fmt.Errorf("webhook configuration %s has no webhook %s", cfgName, hook)
+		}
+	}
 	if cc.URL == nil {
 		return "", nil, fmt.Errorf("webhook %s has no URL (a Service webhook: run from inside the cluster)", name)
 	}
@@ -276,6 +307,15 @@ func webhookTarget(cfg *rest.Config, name string) (string, *http.Client, error) 
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}
 	return *cc.URL, &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+}
+
+// cpuSeconds is the process's user+system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func fail(err error) {

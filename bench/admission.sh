@@ -130,9 +130,10 @@ apiVersion: v1
 kind: ConfigMap
 metadata: {name: kyverno, namespace: kyverno}
 data:
-  webhooks: '[{"namespaceSelector":{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"In","values":["bench-kyverno"]}]}}]'
+  webhooks: '{"namespaceSelector":{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"In","values":["bench-kyverno"]}]}}'
 EOF
-	KYVERNO_NAMESPACE=kyverno KYVERNO_POD_NAME=kyverno-bench "$PEER_BIN/kyverno-$KYVERNO_VERSION" \
+	KYVERNO_NAMESPACE=kyverno KYVERNO_SERVICEACCOUNT_NAME=kyverno-admission-controller KYVERNO_DEPLOYMENT=kyverno-admission-controller \
+		KYVERNO_POD_NAME=kyverno-bench INIT_CONFIG=kyverno METRICS_CONFIG=kyverno-metrics "$PEER_BIN/kyverno-$KYVERNO_VERSION" \
 		--kubeconfig "$KUBECONFIG" --serverIP "127.0.0.1:$port" --webhookServerPort "$port" \
 		--caSecretName kyverno-svc.kyverno.svc.kyverno-tls-ca --tlsSecretName kyverno-svc.kyverno.svc.kyverno-tls-pair \
 		--disableMetrics --controllerRuntimeMetricsAddress 0 --loggingFormat text --v 1 \
@@ -146,23 +147,23 @@ EOF
 		sleep 2
 	done
 	kc wait --for=condition=Ready clusterpolicy --all --timeout 120s >/dev/null || { tail -n 20 "$KYV_DIR/kyverno.log" >&2; return 1; }
-	for i in $(seq 90); do
-		if kc get validatingwebhookconfiguration kyverno-resource-validating-webhook-cfg -o 'jsonpath={.webhooks[*].rules[*].resources}' 2>/dev/null | grep -q pods; then
-			# Ready once the API server's call reaches it: a privileged pod is denied.
-			if kc create --dry-run=server -f - 2>&1 >/dev/null <<EOF | grep -q 'pss-baseline'; then
+	cat >"$KYV_DIR/probe.yaml" <<EOF
 apiVersion: v1
 kind: Pod
 metadata: {name: kyverno-probe, namespace: bench-kyverno}
 spec:
   containers: [{name: c, image: "$IMAGE", securityContext: {privileged: true}}]
 EOF
-				return 0
-			fi
-		fi
+	local out=
+	for i in $(seq 90); do
+		# Ready once the API server's call reaches it: a privileged pod is
+		# denied by pss-baseline.
+		out=$(kc create --dry-run=server -f "$KYV_DIR/probe.yaml" 2>&1) || true
+		grep -q 'pss-baseline' <<<"$out" && return 0
 		kill -0 "$KYV_PID" 2>/dev/null || { tail -n 20 "$KYV_DIR/kyverno.log" >&2; return 1; }
 		sleep 2
 	done
-	echo "Kyverno's webhook was not registered in 180 s" >&2
+	echo "a privileged pod was not denied by Kyverno in 180 s: $out" >&2
 	return 1
 }
 

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -238,10 +239,21 @@ func postReview(ctx context.Context, hc *http.Client, url, ns, image string, i i
 	if err != nil {
 		return false, 0, err
 	}
+	// The review the API server sends for a dry-run create: it always sets
+	// the request kind and resource, the user and the options (Kyverno
+	// v1.15.2 panics on a review without RequestKind).
+	opts, err := json.Marshal(&metav1.CreateOptions{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "CreateOptions"},
+		DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return false, 0, err
+	}
+	gvk := metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}
+	gvr := metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
 	rev := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{UID: types.UID(fmt.Sprintf("bench-%d", i)), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
-			Resource: metav1.GroupVersionResource{Version: "v1", Resource: "pods"}, Namespace: ns, Name: fmt.Sprintf("bench-%d", i),
-			Operation: admissionv1.Create, DryRun: ptr.To(true), Object: runtime.RawExtension{Raw: raw}}}
+		Request: &admissionv1.AdmissionRequest{UID: types.UID(fmt.Sprintf("bench-%d", i)), Kind: gvk, Resource: gvr,
+			RequestKind: &gvk, RequestResource: &gvr, Namespace: ns, Name: fmt.Sprintf("bench-%d", i),
+			UserInfo:  authenticationv1.UserInfo{Username: "kubernetes-admin", Groups: []string{"system:masters", "system:authenticated"}},
+			Operation: admissionv1.Create, DryRun: ptr.To(true), Object: runtime.RawExtension{Raw: raw}, Options: runtime.RawExtension{Raw: opts}}}
 	body, err := json.Marshal(&rev)
 	if err != nil {
 		return false, 0, err

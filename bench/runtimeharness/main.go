@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -346,7 +347,9 @@ func floor(args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := sensor.New(sensor.WithMode(sensor.ModeEBPF), sensor.WithSyscallHooks(hooks), sensor.WithKinds(event.KindBPF))
+	// the sensor's log on stderr: why asked-for tracepoint hooks ended up raw
+	lg := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	s, err := sensor.New(sensor.WithMode(sensor.ModeEBPF), sensor.WithSyscallHooks(hooks), sensor.WithKinds(event.KindBPF), sensor.WithLogger(lg))
 	if err != nil {
 		return err
 	}

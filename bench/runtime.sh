@@ -119,9 +119,11 @@ for i in $(seq "$RUNS"); do
 		sleep 1
 		run_workload "on-$h"
 		stop_agent
+		# emptied first: the log of the previous floor said "attached" too,
+		# and the loop below could read it before the new one's redirection
+		: >"$B/floor.log"
 		"$B/harness" floor --hooks "$h" >"$B/floor.log" 2>&1 &
 		FP=$!
-		# it had printed nothing after 10 s once (load 7): wait up to 60 s
 		for _ in $(seq 600); do
 			grep -q attached "$B/floor.log" 2>/dev/null && break
 			kill -0 "$FP" 2>/dev/null || break

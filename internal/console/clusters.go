@@ -100,9 +100,7 @@ func (c *Console) renderClusters(w http.ResponseWriter, r *http.Request, status 
 // clusterCreate creates a cluster through the identities service (as POST
 // /api/v1/clusters) and shows its token once.
 func (c *Console) clusterCreate(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !c.readForm(w, r) {
 		return
 	}
 	name := strings.TrimSpace(r.PostForm.Get("name"))

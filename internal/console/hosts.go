@@ -331,9 +331,7 @@ func (c *Console) allowListAdd(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !c.readForm(w, r) {
 		return
 	}
 	e := api.AllowListEntry{SHA256: strings.TrimSpace(r.PostForm.Get("sha256")), Path: strings.TrimSpace(r.PostForm.Get("path")),
@@ -355,9 +353,7 @@ func (c *Console) allowListRemove(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !c.readForm(w, r) {
 		return
 	}
 	_, err := c.opt.services.Hosts.RemoveAllowEntry(r.Context(), g.ID, r.PostForm.Get("sha256"))
@@ -378,9 +374,7 @@ func (c *Console) placeAgent(w http.ResponseWriter, r *http.Request) {
 		c.notFound(w, r, "Agents are numbered from 1; this one is not.")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !c.readForm(w, r) {
 		return
 	}
 	_, err = c.opt.services.Hosts.PlaceAgent(r.Context(), id, r.PostForm.Get("group"))
@@ -493,9 +487,7 @@ func (c *Console) hostRequest(w http.ResponseWriter, r *http.Request) {
 		c.notFound(w, r, "Agents are numbered from 1; this one is not.")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !c.readForm(w, r) {
 		return
 	}
 	back := "/hosts/quarantine"

@@ -152,9 +152,7 @@ func (c *Console) policyDelete(w http.ResponseWriter, r *http.Request) {
 
 // policyAssign makes a cluster enforce this policy, or (remove=1) none.
 func (c *Console) policyAssign(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !c.readForm(w, r) {
 		return
 	}
 	name := r.PathValue("name")

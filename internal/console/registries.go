@@ -89,9 +89,7 @@ func (c *Console) renderRegistryForm(w http.ResponseWriter, r *http.Request, sta
 }
 
 func (c *Console) registrySave(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !c.readForm(w, r) {
 		return
 	}
 	ctx := r.Context()

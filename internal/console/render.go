@@ -148,6 +148,17 @@ type errorData struct {
 	Message string
 }
 
+// readForm reads a page's form, its body capped at maxFormBytes; on a bad
+// or oversized body it answers 400 and reports false.
+func (c *Console) readForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return false
+	}
+	return true
+}
+
 func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
 	p := c.newPage(r, "", heading)
 	p.Data = errorData{Status: status, Heading: heading, Message: msg}

@@ -70,9 +70,7 @@ func (c *Console) mintToken(r *http.Request, name string, role auth.Role, days i
 }
 
 func (c *Console) tokenCreate(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !c.readForm(w, r) {
 		return
 	}
 	d := tokensData{Form: tokenForm{
@@ -167,9 +165,7 @@ func (c *Console) renderScanner(w http.ResponseWriter, r *http.Request, status i
 // scannerToken mints an operator token (enough to upload scans, nothing
 // more) for a CI pipeline and shows the commands with it, once.
 func (c *Console) scannerToken(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		c.errorPage(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !c.readForm(w, r) {
 		return
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))

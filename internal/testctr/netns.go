@@ -3,13 +3,13 @@ package testctr
 import (
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"mamori/internal/testnet"
 )
 
 // NetNS is a network namespace the test created (`ip netns add`), removed
@@ -64,38 +64,7 @@ func Veth(t testing.TB, a, b *NetNS, addrA, addrB string) {
 // back in the caller's namespace afterwards (if that fails the thread is
 // left locked, so the Go runtime retires it instead of reusing it).
 // Sockets f opens stay in the namespace after Do returns.
-func (n *NetNS) Do(f func() error) error {
-	target, err := os.Open(n.Path)
-	if err != nil {
-		return fmt.Errorf("testctr: open %s: %w", n.Path, err)
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("testctr: own netns: %w", err)
-			return
-		}
-		defer self.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("testctr: setns %s: %w", n.Name, err)
-			return
-		}
-		ferr := f()
-		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-			// Leave the thread locked: it dies with this goroutine.
-			errc <- fmt.Errorf("testctr: setns back: %w (f: %v)", err, ferr)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+func (n *NetNS) Do(f func() error) error { return testnet.Do(n.Path, f) }
 
 // Listen opens a TCP listener in the namespace.
 func (n *NetNS) Listen(t testing.TB, addr string) net.Listener {

@@ -2,14 +2,12 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +17,7 @@ import (
 
 	"mamori/internal/api"
 	"mamori/internal/compliance"
+	"mamori/internal/testnet"
 )
 
 // nodeAgent is a real `mamori agent` on the local cluster's real node (a
@@ -162,38 +161,13 @@ func sameNetns(f *os.File) (bool, error) {
 // thread switched into it and back; the socket stays in the namespace).
 func (a *nodeAgent) listen(addr string) net.Listener {
 	a.t.Helper()
-	type res struct {
-		ln  net.Listener
-		err error
+	var ln net.Listener
+	err := testnet.DoFile(a.netns, func() (err error) { ln, err = net.Listen("tcp4", addr); return err })
+	if err != nil {
+		a.t.Fatalf("listen on %s in the agent's network namespace: %v", addr, err)
 	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			ch <- res{err: err}
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(a.netns.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- res{err: fmt.Errorf("setns: %w", err)}
-			return
-		}
-		ln, lerr := net.Listen("tcp4", addr)
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// The thread stays locked and ends with this goroutine.
-			ch <- res{err: errors.Join(lerr, err)}
-			return
-		}
-		runtime.UnlockOSThread()
-		ch <- res{ln, lerr}
-	}()
-	r := <-ch
-	if r.err != nil {
-		a.t.Fatalf("listen on %s in the agent's network namespace: %v", addr, r.err)
-	}
-	a.closers = append(a.closers, r.ln)
-	return r.ln
+	a.closers = append(a.closers, ln)
+	return ln
 }
 
 // forward copies each connection of ln to addr (dialled from the test's

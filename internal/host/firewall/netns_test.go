@@ -11,13 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"mamori/internal/testnet"
 )
 
 // The privileged tests run only inside network namespaces they create (two
@@ -86,31 +85,7 @@ func newNetns(t *testing.T, role string) *netns {
 
 // do runs f on an OS thread switched into the namespace; sockets f creates
 // belong to it and can be used from any goroutine afterwards.
-func (n *netns) do(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(n.f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", n.name, err)
-			return
-		}
-		ferr := f()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// The thread stays locked and dies with this goroutine.
-			errc <- errors.Join(ferr, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+func (n *netns) do(f func() error) error { return testnet.DoFile(n.f, f) }
 
 func (n *netns) nft(t *testing.T, args ...string) string {
 	t.Helper()

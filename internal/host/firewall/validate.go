@@ -241,6 +241,17 @@ func parseProtocol(s string) (int, bool) {
 	return int(n), true
 }
 
+// ProtocolName is the name rules use for IP protocol p (tcp, udp, sctp,
+// udplite, icmp, icmpv6), else its number.
+func ProtocolName(p uint8) string {
+	for _, n := range protocolNumbers {
+		if n.num == p {
+			return n.name
+		}
+	}
+	return strconv.Itoa(int(p))
+}
+
 func hasPorts(proto int) bool {
 	switch proto {
 	case unix.IPPROTO_TCP, unix.IPPROTO_UDP, unix.IPPROTO_SCTP, unix.IPPROTO_UDPLITE:

@@ -235,3 +235,14 @@ func TestOptions(t *testing.T) {
 		t.Fatalf("%v %v", m, err)
 	}
 }
+
+func TestProtocolName(t *testing.T) {
+	for p, want := range map[uint8]string{6: "tcp", 17: "udp", 132: "sctp", 136: "udplite", 1: "icmp", 58: "icmpv6", 47: "47"} {
+		if got := ProtocolName(p); got != want {
+			t.Errorf("ProtocolName(%d) = %q, want %q", p, got, want)
+		}
+		if n, ok := parseProtocol(ProtocolName(p)); !ok || n != int(p) {
+			t.Errorf("parseProtocol(ProtocolName(%d)) = %d, %v", p, n, ok)
+		}
+	}
+}

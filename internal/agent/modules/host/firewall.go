@@ -294,7 +294,7 @@ func (m *Firewall) listenLog(ctx context.Context, mgr *firewall.Manager, cfg hos
 	verdicts := logVerdicts(cfg, logging)
 	lctx, cancel := context.WithCancel(ctx)
 	lis, err := mgr.ListenLog(lctx, cfg.LogGroup, func(r firewall.LogRecord) {
-		proto := protoName(r.Protocol)
+		proto := firewall.ProtocolName(r.Protocol)
 		ok, earlier := lim.allow(logFlow{rule: r.Rule, proto: proto, src: r.Src, dst: r.Dst, dport: r.DstPort}, time.Now())
 		if !ok {
 			return
@@ -398,24 +398,6 @@ func flowText(r firewall.LogRecord) string {
 		return netip.AddrPortFrom(r.Src, r.SrcPort).String() + " -> " + netip.AddrPortFrom(r.Dst, r.DstPort).String()
 	}
 	return fmt.Sprintf("%s -> %s", r.Src, r.Dst)
-}
-
-func protoName(p uint8) string {
-	switch p {
-	case 1:
-		return "icmp"
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 58:
-		return "icmpv6"
-	case 132:
-		return "sctp"
-	case 136:
-		return "udplite"
-	}
-	return fmt.Sprint(p)
 }
 
 // disabled removes mamori's table when the module is turned off.

@@ -161,7 +161,7 @@ func logEvent(t *testing.T, cfg hostsettings.FirewallConfig, r firewall.LogRecor
 	if !ok {
 		t.Fatalf("%s is not a logging rule of %+v", r.Rule, cfg.Ruleset.Rules)
 	}
-	fw.packetEvent(cfg.Mode, v, r, protoName(r.Protocol), 0)
+	fw.packetEvent(cfg.Mode, v, r, firewall.ProtocolName(r.Protocol), 0)
 	if len(s.ev) != 1 || s.ev[0].Network == nil {
 		t.Fatalf("events %+v", s.ev)
 	}
@@ -204,7 +204,7 @@ func BenchmarkLogPacket(b *testing.B) {
 				i++
 				rec.Src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 			}
-			proto := protoName(rec.Protocol)
+			proto := firewall.ProtocolName(rec.Protocol)
 			if ok, earlier := lim.allow(logFlow{rule: rec.Rule, proto: proto, src: rec.Src, dst: rec.Dst, dport: rec.DstPort}, time.Now()); ok {
 				fw.packetEvent(cfg.Firewall.Mode, verdicts[rec.Rule], rec, proto, earlier)
 			}

@@ -257,12 +257,9 @@ func ParseLogPacket(rule string, p []byte) (LogRecord, error) {
 	default:
 		return rec, fmt.Errorf("firewall: logged packet: IP version %d", p[0]>>4)
 	}
-	switch rec.Protocol {
-	case unix.IPPROTO_TCP, unix.IPPROTO_UDP, unix.IPPROTO_SCTP, unix.IPPROTO_UDPLITE:
-		if len(l4) >= 4 {
-			rec.SrcPort = binary.BigEndian.Uint16(l4[0:2])
-			rec.DstPort = binary.BigEndian.Uint16(l4[2:4])
-		}
+	if hasPorts(int(rec.Protocol)) && len(l4) >= 4 {
+		rec.SrcPort = binary.BigEndian.Uint16(l4[0:2])
+		rec.DstPort = binary.BigEndian.Uint16(l4[2:4])
 	}
 	return rec, nil
 }

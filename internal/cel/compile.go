@@ -73,7 +73,7 @@ func (e *Env) compile(src Source, want *Type) (*Program, error) {
 	if err != nil {
 		return nil, src.errorAt(ErrType, "plan: %v", err)
 	}
-	bounded, err := e.env.Program(a, celgo.EvalOptions(celgo.OptOptimize))
+	bounded, err := e.env.Program(a, celgo.EvalOptions(celgo.OptOptimize), celgo.CustomDecoratorV2(e.hotPath))
 	if err != nil {
 		return nil, src.errorAt(ErrType, "plan: %v", err)
 	}

@@ -6,6 +6,7 @@ package cel
 // Reset before evaluating a new input. A Fields is not safe for concurrent use: keep one per
 // goroutine.
 type Fields struct {
+	env   *Env
 	index map[string]int
 	get   func(i int) Value
 	vals  []Value
@@ -19,6 +20,7 @@ var _ Activation = (*Fields)(nil)
 // the current input.
 func (e *Env) NewFields(get func(i int) Value) *Fields {
 	return &Fields{
+		env:   e,
 		index: e.index,
 		get:   get,
 		vals:  make([]Value, len(e.vars)),
@@ -42,11 +44,16 @@ func (f *Fields) ResolveName(name string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
+	return f.value(i), true
+}
+
+// value is variable i's value for the current input, fetched once per Reset.
+func (f *Fields) value(i int) Value {
 	if f.round[i] != f.cur {
 		f.vals[i] = f.get(i)
 		f.round[i] = f.cur
 	}
-	return f.vals[i], true
+	return f.vals[i]
 }
 
 // Parent implements Activation.

@@ -397,7 +397,7 @@ var ErrBadGlob = errors.New("bad glob pattern")
 // zero or more whole segments. The match runs in O(segments(name) x segments(pattern)) segment
 // comparisons, stops at the first name segment no pattern state survives, and does not
 // allocate. A malformed pattern is reported when the match reaches the malformed segment
-// (ValidateGlob checks a whole pattern).
+// (ValidateGlob checks a whole pattern). CompileGlobs prepares a fixed list of patterns once.
 func Glob(pattern, name string) (bool, error) {
 	// The literal part before the first meta character, up to its last slash, must be a prefix
 	// of the name: most patterns of a list are rejected here.
@@ -405,22 +405,48 @@ func Glob(pattern, name string) (bool, error) {
 	if meta < 0 {
 		return pattern == name, nil
 	}
-	if cut := strings.LastIndexByte(pattern[:meta], '/'); cut > 0 && !strings.HasPrefix(name, pattern[:cut]) {
+	if !strings.HasPrefix(name, globPrefix(pattern, meta)) {
 		return false, nil
 	}
-	n := strings.Count(pattern, "/") + 1
-	if n > maxGlobSegments {
+	if strings.Count(pattern, "/")+1 > maxGlobSegments {
 		return false, fmt.Errorf("%w: more than %d segments", ErrBadGlob, maxGlobSegments)
 	}
-	// dbl marks the "**" segments.
+	var buf [maxGlobSegments]string
+	segs, dbl := splitGlob(pattern, buf[:0])
+	return matchSegments(pattern, segs, dbl, name)
+}
+
+// globPrefix is the literal part of a pattern before its first meta character (at meta), up to
+// its last slash: a prefix of every name the pattern matches ("" when there is none to check).
+func globPrefix(pattern string, meta int) string {
+	if cut := strings.LastIndexByte(pattern[:meta], '/'); cut > 0 {
+		return pattern[:cut]
+	}
+	return ""
+}
+
+// splitGlob appends the segments of a pattern (at most maxGlobSegments) to segs and marks the
+// "**" ones in dbl.
+func splitGlob(pattern string, segs []string) ([]string, uint64) {
 	var dbl uint64
-	for j, rest := 0, pattern; j < n; j++ {
+	for rest := pattern; ; {
 		var seg string
+		last := strings.IndexByte(rest, '/') < 0
 		seg, rest = cutSegment(rest)
 		if seg == "**" {
-			dbl |= 1 << j
+			dbl |= 1 << len(segs)
+		}
+		segs = append(segs, seg)
+		if last {
+			return segs, dbl
 		}
 	}
+}
+
+// matchSegments runs the match of Glob over a pattern split by splitGlob: a set of pattern
+// positions (one bit each) advanced one name segment at a time.
+func matchSegments(pattern string, segs []string, dbl uint64, name string) (bool, error) {
+	n := len(segs)
 	closure := func(set uint64) uint64 {
 		for j := 0; j < n; j++ {
 			if set&dbl&(1<<j) != 0 {
@@ -444,10 +470,7 @@ func Glob(pattern, name string) (bool, error) {
 		seg, rest = cutSegment(rest)
 		var next uint64
 		live := state &^ (1 << n) // the accepting state consumes nothing
-		p := pattern
 		for j := 0; live != 0 && j < n; j++ {
-			var ps string
-			ps, p = cutSegment(p)
 			if live&(1<<j) == 0 {
 				continue
 			}
@@ -456,7 +479,7 @@ func Glob(pattern, name string) (bool, error) {
 				next |= 1 << j
 				continue
 			}
-			ok, err := gopath.Match(ps, seg)
+			ok, err := gopath.Match(segs[j], seg)
 			if err != nil {
 				return false, fmt.Errorf("%w: %q: %w", ErrBadGlob, pattern, err)
 			}

@@ -469,7 +469,9 @@ func (r *Runtime) process(ctx context.Context, e *event.Event, st *ruleState, ev
 			}
 		}
 		in.Ctx.ExeWriter = writers.writer(e)
-		in.Ctx.Stdin, in.Ctx.Stdout = stdioKinds(r.cfg.ProcRoot, e.Process.PID, e.Process.StartTime)
+		// read from /proc only when a rule asks (the reverse-shell rule, for shells)
+		root, pid, start := r.cfg.ProcRoot, e.Process.PID, e.Process.StartTime
+		in.Ctx.Stdio = func() (string, string) { return stdioKinds(root, pid, start) }
 	}
 	if info != nil {
 		if e.Kind == event.KindListen {

@@ -454,3 +454,39 @@ func TestBenignWorkloads(t *testing.T) {
 		}
 	}
 }
+
+// TestLazyStdio: Context.Stdio runs once, and only for an event a rule reading proc.stdin or
+// proc.stdout meets (a shell's exec), and its answer is what the rule sees.
+func TestLazyStdio(t *testing.T) {
+	ev := builtinEngine(t).NewEvaluator()
+	calls := 0
+	lazy := func(i, o string) opt {
+		return func(in *Input) {
+			in.Ctx.Stdio = func() (string, string) { calls++; return i, o }
+		}
+	}
+	in := mk(event.KindExec, ctr, proc("/usr/bin/python3", "app.py"), lazy("socket", "socket"))
+	if _, err := ev.Eval(in); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 0 {
+		t.Fatalf("python3 exec: Stdio called %d times, want 0 (no rule reads it for a non-shell)", calls)
+	}
+	in = mk(event.KindExec, ctr, proc("/bin/sh"), parent("/usr/bin/python3"), lazy("socket", "socket"))
+	m, err := ev.Eval(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Fatalf("shell exec: Stdio called %d times, want 1", calls)
+	}
+	if !slices.ContainsFunc(m, func(m Match) bool { return m.Rule.ID == "reverse-shell-stdio-socket" }) {
+		t.Fatalf("reverse-shell-stdio-socket did not match a shell with socket stdio: %d matches", len(m))
+	}
+	for _, x := range m {
+		x.Message(in) // output templates read the fields again: no second call
+	}
+	if calls != 1 {
+		t.Fatalf("after the messages: Stdio called %d times, want 1", calls)
+	}
+}

@@ -34,6 +34,19 @@ type Context struct {
 	// Stdin and Stdout are the kinds of the process's descriptors 0 and 1 at the event:
 	// "socket", "pipe", "tty", "file", "null" or "" when unknown.
 	Stdin, Stdout string
+	// Stdio, when set, reports Stdin and Stdout on first use: called at most once per event, and
+	// only when a rule (or an output template) reads proc.stdin or proc.stdout, so an exec no
+	// rule asks about costs no /proc reads.
+	Stdio func() (stdin, stdout string)
+}
+
+// stdio returns Stdin and Stdout, asking Stdio first when it is set.
+func (c *Context) stdio() (stdin, stdout string) {
+	if c.Stdio != nil {
+		c.Stdin, c.Stdout = c.Stdio()
+		c.Stdio = nil
+	}
+	return c.Stdin, c.Stdout
 }
 
 // Bounds the rule fields keep to: values longer than these are truncated before evaluation, so
@@ -229,8 +242,8 @@ func fields() []field {
 		{"proc.exe_from_memfd", B, 0, 0, 0, allKinds, "the executable is a memfd or another in-memory file", func(in *Input) ref.Val { return boolean(in.Event.Process.ExeFromMemfd) }},
 		{"proc.exe_unlinked", B, 0, 0, 0, allKinds, "the executable has no name left on disk", func(in *Input) ref.Val { return boolean(in.Event.Process.ExeUnlinked) }},
 		{"proc.exe_writer", S, maxPath, 0, 0, allKinds, `executable of the process that wrote the executed file (agent; "" when none was seen)`, func(in *Input) ref.Val { return ruledoc.Str(in.Ctx.ExeWriter, maxPath) }},
-		{"proc.stdin", S, 16, 0, 0, allKinds, `kind of descriptor 0: "socket", "pipe", "tty", "file", "null" or "" (agent)`, func(in *Input) ref.Val { return ruledoc.Str(in.Ctx.Stdin, 16) }},
-		{"proc.stdout", S, 16, 0, 0, allKinds, "kind of descriptor 1, as proc.stdin (agent)", func(in *Input) ref.Val { return ruledoc.Str(in.Ctx.Stdout, 16) }},
+		{"proc.stdin", S, 16, 0, 0, allKinds, `kind of descriptor 0: "socket", "pipe", "tty", "file", "null" or "" (agent)`, func(in *Input) ref.Val { i, _ := in.Ctx.stdio(); return ruledoc.Str(i, 16) }},
+		{"proc.stdout", S, 16, 0, 0, allKinds, "kind of descriptor 1, as proc.stdin (agent)", func(in *Input) ref.Val { _, o := in.Ctx.stdio(); return ruledoc.Str(o, 16) }},
 
 		{"container.host", B, 0, 0, 0, allKinds, "the event happened on the host, outside any container", func(in *Input) ref.Val { return boolean(in.Event.Container.IsHost()) }},
 		{"container.id", S, 128, 0, 0, allKinds, "container id", func(in *Input) ref.Val { return ruledoc.Str(in.Event.Container.ID, 128) }},

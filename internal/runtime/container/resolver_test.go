@@ -2,8 +2,13 @@ package container
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"mamori/internal/runtime/event"
 )
@@ -69,5 +74,59 @@ func TestBoundsAndGrace(t *testing.T) {
 	r.apply(Change{Op: OpUpsert, Info: run, At: now})
 	if inv, _ := r.Inventory(); has(inv, "c4") {
 		t.Fatal("a container whose process is not in /proc is in the inventory")
+	}
+}
+
+// TestHostMountNS: PID 1's mount namespace is the host's; when it cannot be read, the agent's
+// own (its /proc "self") unless the agent's cgroup is a container's.
+func TestHostMountNS(t *testing.T) {
+	mk := func(t *testing.T, pid1 bool, selfCgroup string) (string, uint32) {
+		root := t.TempDir()
+		var want uint32
+		for _, pid := range []string{"1", "42"} {
+			if pid == "1" && !pid1 {
+				continue
+			}
+			if err := os.MkdirAll(filepath.Join(root, pid, "ns"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			mnt := filepath.Join(root, pid, "ns", "mnt")
+			if err := os.WriteFile(mnt, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var st unix.Stat_t
+			if err := unix.Stat(mnt, &st); err != nil {
+				t.Fatal(err)
+			}
+			if pid == "1" || want == 0 {
+				want = uint32(st.Ino)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(root, "42", "cgroup"), []byte("0::"+selfCgroup+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("42", filepath.Join(root, "self")); err != nil {
+			t.Fatal(err)
+		}
+		return root, want
+	}
+	root, want := mk(t, true, "/")
+	if got := hostMountNS(Proc{Root: root}); got != want || got == 0 {
+		t.Fatalf("PID 1 readable: %d, want PID 1's %d", got, want)
+	}
+	root, want = mk(t, false, "/user.slice/session-1.scope")
+	if got := hostMountNS(Proc{Root: root}); got != want || got == 0 {
+		t.Fatalf("PID 1 unreadable, agent on the host: %d, want the agent's %d", got, want)
+	}
+	root, want = mk(t, false, "/process_api/"+strings.Repeat("ab", 16))
+	if got := hostMountNS(Proc{Root: root}); got != want || got == 0 {
+		t.Fatalf("PID 1 unreadable, agent in a cgroup shaped like a container's (Guess): %d, want the agent's %d", got, want)
+	}
+	root, _ = mk(t, false, "/system.slice/docker-"+strings.Repeat("ab", 32)+".scope")
+	if got := hostMountNS(Proc{Root: root}); got != 0 {
+		t.Fatalf("PID 1 unreadable, agent in a container: %d, want 0", got)
+	}
+	if got := hostMountNS(Proc{Root: t.TempDir()}); got != 0 {
+		t.Fatalf("empty /proc: %d, want 0", got)
 	}
 }

@@ -7,10 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"cel.dev/cel-go/common/types"
 )
 
 // FuzzCompileEval compiles arbitrary expressions under the limits and evaluates the ones that
-// compile, with the fenced and the bounded evaluator: neither may panic or run long.
+// compile, with the fenced and the bounded evaluator: neither may panic or run long, and the
+// bounded one over Fields (the hot-path plan) must give what the fenced one gives.
 func FuzzCompileEval(f *testing.F) {
 	for _, seed := range []string{
 		`proc.exe.startsWith("/tmp/")`,
@@ -39,6 +42,11 @@ func FuzzCompileEval(f *testing.F) {
 		"container.labels": map[string]string{"app": "web"},
 		"obj":              map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"image": "nginx:latest"}}}},
 	})
+	vars := e.Vars()
+	fields := e.NewFields(func(i int) Value {
+		v, _ := act.ResolveName(vars[i].Name)
+		return types.DefaultTypeAdapter.NativeToValue(v)
+	})
 	f.Fuzz(func(t *testing.T, expr string) {
 		// A hang anywhere (parse, check, estimate, plan, evaluation) crashes the worker, which
 		// makes the fuzzer keep the input.
@@ -51,10 +59,26 @@ func FuzzCompileEval(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		start := time.Now()
-		_, _ = prg.Eval(ctx, act)
+		want, werr := prg.Eval(ctx, act)
 		_, _ = prg.EvalBounded(act)
+		// The hot-path plan over Fields (variables by position, prepared constant lists) must
+		// agree with the plain plan wherever the plain one succeeds.
+		fields.Reset()
+		got, gerr := prg.EvalBounded(fields)
 		if d := time.Since(start); d > 2*time.Second {
 			t.Fatalf("%q (estimated %+v) took %v", expr, prg.Cost(), d)
+		}
+		if werr != nil {
+			return
+		}
+		if gerr != nil {
+			t.Fatalf("%q: plain plan %v, hot path error %v", expr, want, gerr)
+		}
+		if d, ok := want.(types.Double); ok && d != d { // NaN
+			return
+		}
+		if want.Equal(got) != types.True {
+			t.Fatalf("%q: plain plan %v, hot path %v", expr, want, got)
 		}
 	})
 }

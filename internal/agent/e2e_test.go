@@ -55,7 +55,12 @@ type scenario struct {
 	where string
 	cmd   []string
 	pre   []string // run first (a listener), its failure ignored
+	msg   string   // when set, the event's message must contain it too
 }
+
+// withMsg also requires text in the event's message: tells apart two scenarios of one rule in
+// one container.
+func (s scenario) withMsg(m string) scenario { s.msg = m; return s }
 
 func sc(rule, where string, cmd []string, pre ...[]string) scenario {
 	s := scenario{rule: rule, where: where, cmd: cmd}
@@ -110,7 +115,10 @@ func scenarios(hostDir string) []scenario {
 		sc("sudoers-write", "a", sh(`mkdir -p /etc/sudoers.d && echo "evil ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/evil`)),
 		// ctr sets no_new_privs on its containers; kubelet's (CRI) do not
 		// by default, so the set-user-ID program runs in a pod.
-		sc("setuid-root-unexpected", "cri", actor("runas", "1000", "/usr/local/bin/suid-actor", "regain-root")),
+		sc("setuid-root-unexpected", "cri", actor("runas", "1000", "/usr/local/bin/suid-actor", "regain-root")).withMsg(` with "setresuid" in `),
+		// setuid(0) makes every uid 0: the real uid before the call (1000) comes from the
+		// sensor's process table
+		sc("setuid-root-unexpected", "cri", actor("runas", "1000", "/usr/local/bin/suid-actor", "setuid0")).withMsg(`(uid 0, 1000 before) switched to root with "setuid" in `),
 		sc("setuid-bit-set", "a", sh(`cp /bin/busybox /tmp/suid && chmod u+s /tmp/suid`)),
 		sc("ptrace-attach", "a", actor("ptrace")),
 		sc("host-fs-mount", "a", actor("mount", "/dev/sda1", "/mnt", "ext4")),
@@ -397,8 +405,17 @@ func (x *e2e) rules(t *testing.T, mode string) {
 			if s.where == "host" {
 				f = func(e *model.Event) bool { return e.Rule.ID == s.rule && e.Container == nil }
 			}
+			if s.msg != "" {
+				rule := f
+				f = func(e *model.Event) bool { return rule(e) && strings.Contains(e.Message, s.msg) }
+			}
 			if len(x.log.find(f)) == 0 {
 				missing = append(missing, s.rule+"@"+s.where)
+				if s.msg != "" && time.Now().After(deadline) {
+					for _, e := range x.log.find(func(e *model.Event) bool { return e.Rule.ID == s.rule }) {
+						t.Logf("%s: wanted %q in a message; an event of the rule says %q", s.rule, s.msg, e.Message)
+					}
+				}
 			}
 		}
 		if len(missing) == 0 || time.Now().After(deadline) {

@@ -198,6 +198,11 @@ type SetID struct {
 	GID  int `json:"gid"`
 	EGID int `json:"egid"`
 	SGID int `json:"sgid"`
+	// PrevUID is the process's real uid before the call, from the sensor's process table (the
+	// uid of its previous event); -1 when unknown (the process had no earlier event). The
+	// kernel reports the credentials after the call: a setuid(0) that makes a non-root real uid
+	// root shows uid 0 in the process part, and only PrevUID tells.
+	PrevUID int `json:"prevUid"`
 	// Capabilities asked by capset (bit n is capability n).
 	CapEffective   uint64 `json:"capEffective,omitempty"`
 	CapPermitted   uint64 `json:"capPermitted,omitempty"`

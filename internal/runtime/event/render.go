@@ -179,7 +179,7 @@ func (e *Event) String() string {
 		fmt.Fprintf(&b, " source=%s target=%s fstype=%s flags=%#x", Quote(e.Mount.Source, 256),
 			Quote(e.Mount.Target, DefaultRenderLimit), Quote(e.Mount.FSType, 64), e.Mount.Flags)
 	case e.Kind == KindSetuid:
-		fmt.Fprintf(&b, " uid=%d euid=%d suid=%d", e.SetID.UID, e.SetID.EUID, e.SetID.SUID)
+		fmt.Fprintf(&b, " uid=%d euid=%d suid=%d prev_uid=%d", e.SetID.UID, e.SetID.EUID, e.SetID.SUID, e.SetID.PrevUID)
 	case e.Kind == KindSetgid:
 		fmt.Fprintf(&b, " gid=%d egid=%d sgid=%d", e.SetID.GID, e.SetID.EGID, e.SetID.SGID)
 	case e.Kind == KindCapset:

@@ -98,7 +98,14 @@ func ptraceReq(req, target int) opt {
 	return func(in *Input) { in.Event.Ptrace = event.Ptrace{Request: req, TargetPID: target} }
 }
 func setid(u, eu int) opt {
-	return func(in *Input) { in.Event.SetID = event.SetID{UID: u, EUID: eu, SUID: -1, GID: -1, EGID: -1, SGID: -1} }
+	return func(in *Input) {
+		in.Event.SetID = event.SetID{UID: u, EUID: eu, SUID: -1, GID: -1, EGID: -1, SGID: -1, PrevUID: in.Event.Process.UID}
+	}
+}
+
+// became sets the process's real uid after the call (the kernel's view at exit), prev before it.
+func became(uid, prev int) opt {
+	return func(in *Input) { in.Event.Process.UID, in.Event.SetID.PrevUID = uid, prev }
 }
 func nsflags(flags int, target string) opt {
 	return func(in *Input) { in.Event.NS = event.NS{Flags: flags, Target: target} }
@@ -213,6 +220,13 @@ func ruleCases() []ruleCase {
 		{"setuid-root-unexpected",
 			mk(event.KindSetuid, ctr, proc("/tmp/exploit"), sysc("setresuid"), setid(0, 0)),
 			mk(event.KindSetuid, ctr, proc("/usr/bin/sudo"), sysc("setresuid"), setid(0, 0))},
+		// setuid(0) from a set-user-ID root program run by uid 1000: every uid is 0 at exit
+		{"setuid-root-unexpected",
+			mk(event.KindSetuid, ctr, proc("/tmp/exploit"), sysc("setuid"), setid(0, -1), became(0, 1000)),
+			mk(event.KindSetuid, ctr, proc("/tmp/app"), sysc("setuid"), setid(0, -1), became(0, 0))},
+		{"setuid-root-unexpected", // the uid before is unknown: not enough to fire
+			mk(event.KindSetuid, ctr, proc("/tmp/exploit"), sysc("setresuid"), setid(0, 0)),
+			mk(event.KindSetuid, ctr, proc("/tmp/exploit"), sysc("setuid"), setid(0, -1), became(0, -1))},
 		{"setuid-bit-set",
 			mk(event.KindChmod, ctr, proc("/bin/chmod", "u+s", "/tmp/sh"), sysc("fchmodat"), file("/tmp/sh", 0), mode(0o4755)),
 			mk(event.KindChmod, ctr, proc("/bin/chmod", "+x", "/tmp/sh"), sysc("fchmodat"), file("/tmp/sh", 0), mode(0o755))},

@@ -300,6 +300,7 @@ func fields() []field {
 		{"setid.uid", I, 0, 0, 0, setidKinds, "requested real uid (-1: unchanged)", func(in *Input) ref.Val { return integer(in.Event.SetID.UID) }},
 		{"setid.euid", I, 0, 0, 0, setidKinds, "requested effective uid", func(in *Input) ref.Val { return integer(in.Event.SetID.EUID) }},
 		{"setid.suid", I, 0, 0, 0, setidKinds, "requested saved uid", func(in *Input) ref.Val { return integer(in.Event.SetID.SUID) }},
+		{"setid.prev_uid", I, 0, 0, 0, setidKinds, "real uid before the call, from the sensor's process table (-1: unknown)", func(in *Input) ref.Val { return integer(in.Event.SetID.PrevUID) }},
 		{"setid.gid", I, 0, 0, 0, setidKinds, "requested real gid", func(in *Input) ref.Val { return integer(in.Event.SetID.GID) }},
 		{"setid.egid", I, 0, 0, 0, setidKinds, "requested effective gid", func(in *Input) ref.Val { return integer(in.Event.SetID.EGID) }},
 		{"setid.sgid", I, 0, 0, 0, setidKinds, "requested saved gid", func(in *Input) ref.Val { return integer(in.Event.SetID.SGID) }},

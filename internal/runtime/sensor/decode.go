@@ -284,11 +284,11 @@ func (d *decoder) decode(raw []byte, e *event.Event) (recordInfo, error) {
 		e.File = event.File{}
 		e.Mount.Flags = a(0)
 	case event.KindSetuid:
-		e.SetID = event.SetID{UID: idOrUnset(uint32(a(0))), EUID: idOrUnset(uint32(a(1))), SUID: idOrUnset(uint32(a(2))), GID: -1, EGID: -1, SGID: -1}
+		e.SetID = event.SetID{UID: idOrUnset(uint32(a(0))), EUID: idOrUnset(uint32(a(1))), SUID: idOrUnset(uint32(a(2))), GID: -1, EGID: -1, SGID: -1, PrevUID: -1}
 	case event.KindSetgid:
-		e.SetID = event.SetID{GID: idOrUnset(uint32(a(0))), EGID: idOrUnset(uint32(a(1))), SGID: idOrUnset(uint32(a(2))), UID: -1, EUID: -1, SUID: -1}
+		e.SetID = event.SetID{GID: idOrUnset(uint32(a(0))), EGID: idOrUnset(uint32(a(1))), SGID: idOrUnset(uint32(a(2))), UID: -1, EUID: -1, SUID: -1, PrevUID: -1}
 	case event.KindCapset:
-		e.SetID = event.SetID{UID: -1, EUID: -1, SUID: -1, GID: -1, EGID: -1, SGID: -1,
+		e.SetID = event.SetID{UID: -1, EUID: -1, SUID: -1, GID: -1, EGID: -1, SGID: -1, PrevUID: -1,
 			CapEffective: a(0), CapPermitted: a(1), CapInheritable: a(2)}
 	case event.KindModuleLoad:
 		e.Module.Name = e.File.Path

@@ -430,9 +430,9 @@ func (b *fallbackBackend) cnEvent(msg []byte) *event.Event {
 			return nil
 		}
 		if kind == event.KindSetuid {
-			e.SetID = event.SetID{UID: r, EUID: eff, SUID: -1, GID: -1, EGID: -1, SGID: -1}
+			e.SetID = event.SetID{UID: r, EUID: eff, SUID: -1, GID: -1, EGID: -1, SGID: -1, PrevUID: -1}
 		} else {
-			e.SetID = event.SetID{GID: r, EGID: eff, SGID: -1, UID: -1, EUID: -1, SUID: -1}
+			e.SetID = event.SetID{GID: r, EGID: eff, SGID: -1, UID: -1, EUID: -1, SUID: -1, PrevUID: -1}
 		}
 	case procEventPtrace:
 		target, tracer := int(u(1)), int(u(3))

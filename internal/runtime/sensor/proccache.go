@@ -31,6 +31,7 @@ type procInfo struct {
 	argsTrunc             bool
 	parentExe, parentComm string
 	memfd, unlinked       bool
+	uid                   int // real uid at the process's latest event (-1: unknown)
 }
 
 type exitedProc struct {
@@ -59,13 +60,13 @@ func (c *procCache) observe(e *event.Event) {
 	switch e.Kind {
 	case event.KindExec:
 		c.put(p.PID, &procInfo{start: p.StartTime, exe: p.Exe, args: p.Args, argsTrunc: p.ArgsTruncated,
-			parentExe: p.ParentExe, parentComm: p.ParentComm, memfd: p.ExeFromMemfd, unlinked: p.ExeUnlinked})
+			parentExe: p.ParentExe, parentComm: p.ParentComm, memfd: p.ExeFromMemfd, unlinked: p.ExeUnlinked, uid: p.UID})
 		return
 	case event.KindFork:
 		// The child runs its parent's image until it execs.
 		if parent := c.get(p.PPID, 0); parent != nil {
 			c.put(p.PID, &procInfo{start: p.StartTime, exe: parent.exe, args: parent.args, argsTrunc: parent.argsTrunc,
-				parentExe: parent.exe, parentComm: p.Comm, memfd: parent.memfd, unlinked: parent.unlinked})
+				parentExe: parent.exe, parentComm: p.Comm, memfd: parent.memfd, unlinked: parent.unlinked, uid: p.UID})
 		}
 	case event.KindExit:
 		c.exited = append(c.exited, exitedProc{pid: p.PID, start: p.StartTime, at: time.Now()})
@@ -77,8 +78,15 @@ func (c *procCache) observe(e *event.Event) {
 		if info == nil {
 			return
 		}
+		info.uid = -1 // /proc shows the credentials after this event's call
 		c.put(p.PID, info)
 	}
+	// The uid before a credential change: what the process's previous event said.
+	switch e.Kind {
+	case event.KindSetuid, event.KindSetgid, event.KindCapset:
+		e.SetID.PrevUID = info.uid
+	}
+	info.uid = p.UID
 	if p.Exe == "" {
 		p.Exe = info.exe
 	}

@@ -2,7 +2,6 @@ package cel
 
 import (
 	"fmt"
-	gopath "path"
 	"strings"
 )
 
@@ -38,16 +37,11 @@ func CompileGlobs(patterns []string) (*GlobSet, error) {
 		if strings.Count(p, "/")+1 > maxGlobSegments {
 			return nil, fmt.Errorf("%w: %q: more than %d segments", ErrBadGlob, p, maxGlobSegments)
 		}
+		if err := ValidateGlob(p); err != nil {
+			return nil, err
+		}
 		g := compiledGlob{pattern: p, prefix: globPrefix(p, meta)}
 		g.segs, g.dbl = splitGlob(p, nil)
-		for j, seg := range g.segs {
-			if g.dbl&(1<<j) != 0 {
-				continue
-			}
-			if _, err := gopath.Match(seg, ""); err != nil {
-				return nil, fmt.Errorf("%w: %q: %w", ErrBadGlob, p, err)
-			}
-		}
 		if h := pathHead(p); globMeta(h) < 0 {
 			s.byHead[h] = append(s.byHead[h], g)
 		} else {

@@ -118,9 +118,7 @@ func newDecoder(boot time.Time) *decoder {
 
 // comm returns the NUL-terminated name in b, interned.
 func (d *decoder) comm(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
+	b = cBytes(b)
 	if s, ok := d.comms[string(b)]; ok {
 		return s
 	}
@@ -357,11 +355,15 @@ func exitStatus(exitCode, groupCode, signalFlags uint64) int64 {
 	return int64((code >> 8) & 0xff)
 }
 
-func cString(b []byte) string {
+// cString is b up to its first NUL, as a string.
+func cString(b []byte) string { return string(cBytes(b)) }
+
+// cBytes is b up to its first NUL (all of b when it has none).
+func cBytes(b []byte) []byte {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
+		return b[:i]
 	}
-	return string(b)
+	return b
 }
 
 // splitArgs splits argv bytes (NUL-terminated strings). The last string
